@@ -1,0 +1,285 @@
+"""Starts, supervises and stops the agent processes, and carries requests and events.
+
+No Qt and no pjsua2 here: the agents are child processes (`python -m phone.agent`) that connect
+back to a control socket this class listens on (docs/protocol.md). Events arrive on reader
+threads and go to the subscribers; a subscriber must be quick (the Qt bridge queues them).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from phone.protocol import Channel, ChannelClosed
+
+from .org import Org
+from .ports import PortPlan
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 20.0
+REQUEST_TIMEOUT = 10.0
+
+
+class AgentError(RuntimeError):
+    """An agent refused a request, or is not there to answer it."""
+
+
+@dataclass
+class AgentSpec:
+    name: str                      # user id, or the E.164 number of a PSTN party
+    kind: str                      # "user" | "pstn"
+    lines: list[dict[str, Any]]    # LineConfig fields
+    auto_answer: float | None = None
+
+
+@dataclass
+class AgentHandle:
+    spec: AgentSpec
+    config_path: Path
+    proc: subprocess.Popen | None = None
+    chan: Channel | None = None
+    status: str = "stopped"        # starting | up | down | stopped
+    pid: int | None = None
+    started_at: float = 0.0
+    ready_at: float = 0.0
+    pending: dict[int, dict] = field(default_factory=dict)
+    ready: threading.Event = field(default_factory=threading.Event)
+    stderr_path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def agent_specs(org: Org, ports: PortPlan) -> list[AgentSpec]:
+    specs = []
+    for user in org.users:
+        lines = []
+        for line_id, ext, display in org.lines_of(user.id):
+            sip, rtp = ports.line_ports()
+            lines.append({"id": line_id, "extension": ext, "display": display,
+                          "sip_port": sip, "rtp_port": rtp})
+        specs.append(AgentSpec(user.id, "user", lines))
+    for party in org.pstn:
+        sip, rtp = ports.line_ports()
+        specs.append(AgentSpec(party.number, "pstn", [{
+            "id": party.number, "extension": party.number, "display": party.name,
+            "sip_port": sip, "rtp_port": rtp}]))
+    return specs
+
+
+def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
+    """Dialled string -> SIP URI of the line that owns it (E.164 also without '+')."""
+    out = {}
+    for spec in specs:
+        for line in spec.lines:
+            uri = f"sip:{line['extension']}@127.0.0.1:{line['sip_port']}"
+            out[line["extension"]] = uri
+            if line["extension"].startswith("+"):
+                out[line["extension"][1:]] = uri
+    return out
+
+
+class Orchestrator:
+    def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4):
+        self.org = org
+        self.run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_level = log_level
+        self.ports = PortPlan()
+        self.specs = agent_specs(org, self.ports)
+        self.directory = directory_of(self.specs)
+        self.agents: dict[str, AgentHandle] = {}
+        self.subscribers: list[Callable[[dict], None]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._reply_cv = threading.Condition(self._lock)
+        self._listener: socket.socket | None = None
+        self.control_port = 0
+        self.stopping = False
+
+    # ----- events -----------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[dict], None]) -> None:
+        self.subscribers.append(fn)
+
+    def publish(self, event: dict) -> None:
+        for fn in list(self.subscribers):
+            try:
+                fn(event)
+            except Exception as exc:  # a broken subscriber must not stop the event flow
+                print(f"mppsim: event subscriber failed: {exc!r}", file=sys.stderr)
+
+    # ----- life cycle -------------------------------------------------------------------------
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.control_port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept_loop, name="mppsim-accept", daemon=True).start()
+        for spec in self.specs:
+            self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
+            self._spawn(self.agents[spec.name])
+        deadline = time.monotonic() + timeout
+        for handle in self.agents.values():
+            if not handle.ready.wait(max(0.0, deadline - time.monotonic())):
+                self.stop()
+                raise AgentError(f"agent {handle.name} did not start within {timeout:.0f} s: "
+                                 f"{self._stderr_tail(handle)}")
+
+    def _spawn(self, handle: AgentHandle) -> None:
+        spec = handle.spec
+        config = {
+            "agent": spec.name, "kind": spec.kind, "lines": spec.lines,
+            "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
+            "directory": self.directory, "ring_timeout": self.org.ring_timeout,
+            "auto_answer": spec.auto_answer, "log_level": self.log_level,
+        }
+        handle.config_path.parent.mkdir(parents=True, exist_ok=True)
+        handle.config_path.write_text(json.dumps(config, indent=2))
+        handle.stderr_path = self.run_dir / "logs" / f"{spec.name}.stderr.log"
+        handle.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        handle.ready.clear()
+        handle.status = "starting"
+        handle.started_at = time.monotonic()
+        with open(handle.stderr_path, "ab") as err:
+            handle.proc = subprocess.Popen(
+                [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT))
+        handle.pid = handle.proc.pid
+        threading.Thread(target=self._watch_process, args=(handle, handle.proc),
+                         name=f"mppsim-watch-{spec.name}", daemon=True).start()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._reader, args=(Channel(sock),), daemon=True).start()
+
+    def _reader(self, chan: Channel) -> None:
+        handle: AgentHandle | None = None
+        for msg in chan.messages():
+            if handle is None:
+                if msg.get("event") != "hello" or msg.get("agent") not in self.agents:
+                    chan.close()
+                    return
+                handle = self.agents[msg["agent"]]
+                handle.chan = chan
+                handle.status = "up"
+                handle.ready_at = time.monotonic()
+                handle.ready.set()
+                self.publish({**msg, "event": "agent_up"})
+                continue
+            if "reply" in msg:
+                with self._reply_cv:
+                    handle.pending[msg["reply"]] = msg
+                    self._reply_cv.notify_all()
+            else:
+                self.publish(msg)
+        chan.close()
+
+    def _watch_process(self, handle: AgentHandle, proc: subprocess.Popen) -> None:
+        code = proc.wait()
+        if handle.proc is not proc:
+            return  # an older incarnation
+        was = handle.status
+        handle.status = "stopped" if self.stopping or was == "stopped" else "down"
+        handle.chan = None
+        with self._reply_cv:
+            self._reply_cv.notify_all()
+        if handle.status == "down":
+            self.publish({"event": "agent_down", "agent": handle.name, "returncode": code,
+                          "ts": time.time(), "detail": self._stderr_tail(handle)})
+
+    def _stderr_tail(self, handle: AgentHandle, lines: int = 5) -> str:
+        try:
+            text = handle.stderr_path.read_text(errors="replace") if handle.stderr_path else ""
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def restart(self, name: str, timeout: float = START_TIMEOUT) -> None:
+        handle = self.handle(name)
+        if handle.status == "up":
+            raise AgentError(f"agent {name} is up; stop it first")
+        self._spawn(handle)
+        if not handle.ready.wait(timeout):
+            raise AgentError(f"agent {name} did not restart: {self._stderr_tail(handle)}")
+
+    def kill(self, name: str) -> None:
+        """Kill an agent the hard way (tests and the UI's 'simulate crash')."""
+        handle = self.handle(name)
+        if handle.proc is not None:
+            handle.proc.kill()
+            handle.proc.wait()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping = True
+        for handle in self.agents.values():
+            if handle.status == "up" and handle.chan is not None:
+                try:
+                    self._send(handle, "shutdown", {})
+                except AgentError:
+                    pass
+        deadline = time.monotonic() + timeout
+        for handle in self.agents.values():
+            if handle.proc is None:
+                continue
+            try:
+                handle.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                handle.proc.kill()
+                handle.proc.wait()
+            handle.status = "stopped"
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    # ----- requests ---------------------------------------------------------------------------
+    def handle(self, name: str) -> AgentHandle:
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise AgentError(f"no agent named {name!r}; agents: {', '.join(self.agents)}") from None
+
+    def _send(self, handle: AgentHandle, cmd: str, args: dict) -> int:
+        if handle.status != "up" or handle.chan is None:
+            raise AgentError(f"agent {handle.name} is {handle.status}")
+        req_id = next(self._ids)
+        try:
+            handle.chan.send({"id": req_id, "cmd": cmd, "args": args})
+        except ChannelClosed as exc:
+            raise AgentError(f"agent {handle.name} is unreachable: {exc}") from exc
+        return req_id
+
+    def request(self, name: str, cmd: str, timeout: float = REQUEST_TIMEOUT, **args) -> dict:
+        handle = self.handle(name)
+        req_id = self._send(handle, cmd, {k: v for k, v in args.items() if v is not None})
+        deadline = time.monotonic() + timeout
+        with self._reply_cv:
+            while req_id not in handle.pending:
+                left = deadline - time.monotonic()
+                if handle.status != "up":
+                    raise AgentError(f"agent {name} went {handle.status} during {cmd}")
+                if left <= 0:
+                    raise AgentError(f"agent {name} did not answer {cmd} within {timeout:.0f} s")
+                self._reply_cv.wait(min(left, 0.5))
+            reply = handle.pending.pop(req_id)
+        if not reply.get("ok"):
+            raise AgentError(f"{name}: {reply.get('error')}")
+        return reply.get("result", {})

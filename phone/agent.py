@@ -1,0 +1,638 @@
+"""The user agent process: one per simulated user or PSTN party (../shared/DESIGN.md).
+
+Run as `python -m phone.agent --config agent.json`. It owns one pjsua2 endpoint with one
+account per line, connects to the app's control channel, says hello, then serves requests and
+reports events (docs/protocol.md) until told to shut down or until the channel closes.
+
+Threads: the main thread runs everything (control requests, pjsua calls, timers); pjsua's
+callbacks only post snapshots to it through a queue and a wake-up pipe (phone/calls.py).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import heapq
+import itertools
+import json
+import os
+import queue
+import select
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import pjsua2 as pj
+
+from .calls import AgentCall, CallRecord, LineAccount, snapshot
+from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
+                       create_transports, destroy_endpoint)
+from .media import CapturePort, Source
+from .protocol import Channel, ChannelClosed
+from .sipuri import parse_name_addr
+
+MAX_USER_CALLS = 2  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
+
+END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
+               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+
+
+class CommandError(Exception):
+    """A request the agent refuses; the text goes back to the app as is."""
+
+
+class Agent:
+    def __init__(self, config: dict[str, Any]):
+        self.name: str = config["agent"]
+        self.kind: str = config.get("kind", "user")
+        self.run_dir = Path(config.get("run_dir", "."))
+        self.ring_timeout: float = float(config.get("ring_timeout", 20))
+        self.directory: dict[str, str] = dict(config.get("directory", {}))
+        self.auto_answer: float | None = config.get("auto_answer")
+        self.lines = [LineConfig(**line) for line in config["lines"]]
+        if not 1 <= len(self.lines) <= MAX_LINES:
+            raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
+        self.control_addr: str = config["control"]
+        self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
+
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.seq = itertools.count(1)
+        self.calls: dict[str, CallRecord] = {}   # live and recently ended, by key
+        self.accounts: dict[int, LineAccount] = {}
+        self.line_state: dict[str, str] = {}
+        self.stopping = False
+        self.chan: Channel | None = None
+        self.ep: pj.Endpoint | None = None
+        self.source = Source()
+
+    # ----- plumbing -------------------------------------------------------------------------
+    def post(self, item) -> None:
+        """Called from pjsua threads: hand an item to the main loop."""
+        self.queue.put(item)
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def emit(self, event: str, **fields) -> None:
+        if self.chan is None or self.chan.closed:
+            return
+        try:
+            self.chan.send({"event": event, "agent": self.name, "ts": time.time(), **fields})
+        except ChannelClosed:
+            self.stopping = True
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self.seq), fn))
+
+    # ----- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.ep = create_endpoint(self.log_file)
+        for line in self.lines:
+            create_transports(self.ep, line.sip_port)
+            acc = LineAccount(self.post, line.id)
+            acc.create(account_config(line))
+            self.accounts[acc.getId()] = acc
+            self.line_state[line.id] = "idle"
+        host, port = self.control_addr.rsplit(":", 1)
+        self.chan = Channel.connect(host, int(port))
+        self.emit("hello", pid=os.getpid(), kind=self.kind,
+                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri} for l in self.lines])
+
+    def run(self) -> None:
+        assert self.chan is not None
+        while True:
+            if self.stopping and not any(r.active for r in self.calls.values()):
+                break
+            timeout = 0.5
+            if self.timers:
+                timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
+            readers = [self.wake_r] + ([self.chan.sock] if not self.chan.closed else [])
+            try:
+                ready, _, _ = select.select(readers, [], [], timeout)
+            except InterruptedError:
+                ready = []
+            if self.wake_r in ready:
+                os.read(self.wake_r, 4096)
+            self.drain_queue()
+            if self.chan.sock in ready and not self.chan.closed:
+                try:
+                    for msg in self.chan.read_available():
+                        self.handle_request(msg)
+                except ChannelClosed:
+                    self.chan.closed = True
+                    self.shutdown_calls()
+            self.run_timers()
+            if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
+                break
+
+    stop_deadline: float | None = None
+
+    def shutdown_calls(self) -> None:
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + 3.0
+        for rec in list(self.calls.values()):
+            if rec.active:
+                self.hangup_record(rec)
+
+    def destroy(self) -> None:
+        """Free every pjsua2 object before libDestroy, or the process aborts at exit."""
+        for rec in self.calls.values():
+            self.unlink_media(rec)
+            rec.capture = None
+            rec.aud = None
+            rec.call.record = None
+        self.calls.clear()
+        self.source = Source()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        for acc in self.accounts.values():
+            acc.shutdown()
+        self.accounts.clear()
+        gc.collect()
+        if self.ep is not None:
+            destroy_endpoint(self.ep)
+            self.ep = None
+        if self.chan is not None:
+            self.chan.close()
+
+    def run_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self.timers)
+            try:
+                fn()
+            except Exception:  # a timer must never kill the agent
+                self.emit("log", level="error", text=traceback.format_exc())
+
+    # ----- callbacks, in the main thread -----------------------------------------------------
+    def drain_queue(self) -> None:
+        while True:
+            try:
+                kind, call, data = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                getattr(self, f"on_{kind}")(call, data)
+            except Exception:
+                self.emit("log", level="error", text=traceback.format_exc())
+
+    def record_for(self, call: AgentCall, snap: dict | None = None) -> CallRecord:
+        if call.record is None:
+            snap = snap or snapshot(call) or {}
+            acc = self.accounts.get(snap.get("acc_id", -1)) or call.account
+            direction = "out" if snap.get("role", pj.PJSIP_ROLE_UAC) == pj.PJSIP_ROLE_UAC else "in"
+            key = f"{self.name}:{next(self.seq)}"
+            call.record = CallRecord(key=key, call=call, line=acc.line_id, direction=direction,
+                                     created=time.time(),
+                                     state="dialing" if direction == "out" else "ringing")
+            self.calls[key] = call.record
+        rec = call.record
+        if snap:
+            rec.remote_uri = snap["remote_uri"] or rec.remote_uri
+            rec.sip_call_id = snap["sip_call_id"] or rec.sip_call_id
+        return rec
+
+    def on_incoming(self, call: AgentCall, _data) -> None:
+        rec = self.record_for(call)
+        busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
+        too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
+        if busy or too_many or self.stopping:
+            self.answer_code(rec, 486)
+            self.report_call(rec)
+            return
+        self.answer_code(rec, 180)
+        self.report_call(rec)
+        self.later(self.ring_timeout, lambda: self.ring_timeout_hit(rec))
+        if self.auto_answer is not None:
+            self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
+
+    def ring_timeout_hit(self, rec: CallRecord) -> None:
+        if rec.state == "ringing":
+            rec.extra["timeout"] = True
+            self.answer_code(rec, 480, "No Answer")
+
+    def on_state(self, call: AgentCall, snap: dict) -> None:
+        rec = self.record_for(call, snap)
+        st = snap["pj_state"]
+        rec.status_code = snap["status_code"]
+        if st == pj.PJSIP_INV_STATE_EARLY and rec.direction == "out":
+            rec.ringback = True
+        elif st == pj.PJSIP_INV_STATE_CONFIRMED:
+            if rec.connected_at is None:
+                rec.connected_at = time.time()
+            rec.state = "held" if rec.held_by else "connected"
+        elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.end_record(rec, snap)
+            return
+        self.report_call(rec)
+
+    def end_record(self, rec: CallRecord, snap: dict) -> None:
+        if rec.state == "ended":
+            return
+        was_connected = rec.connected_at is not None
+        rec.state = "ended"
+        rec.ended_at = time.time()
+        code = snap.get("status_code", 0)
+        if rec.extra.get("timeout"):
+            rec.reason = "no-answer"
+        elif was_connected:
+            rec.reason = "hangup"
+        else:
+            rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
+        rec.extra["ended_by"] = "local" if rec.local_hangup else "remote"
+        self.unlink_media(rec)
+        if rec.capture is not None:
+            rec.heard = rec.capture.heard().to_dict()
+            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
+            rec.capture.save_wav(path)
+            rec.capture_file = str(path)
+            rec.capture = None
+        rec.aud = None
+        self.report_call(rec)
+        self.emit("call_summary", **self.describe(rec))
+        # Drop the pjsua2 Call once pjsua is done with it; keep the record for queries.
+        self.later(1.0, lambda: self.forget(rec))
+        self.later(1.5, self.refresh_idle_lines)
+
+    def forget(self, rec: CallRecord) -> None:
+        rec.call.record = None
+        rec.call = None  # type: ignore[assignment]
+        ended = [r for r in self.calls.values() if not r.active]
+        for old in ended[:-20]:  # keep the last 20 ended calls for queries
+            self.calls.pop(old.key, None)
+
+    def on_media(self, call: AgentCall, _data) -> None:
+        rec = call.record
+        if rec is None or rec.state == "ended":
+            return
+        self.link_media(rec)
+        self.report_call(rec)
+
+    def on_dtmf(self, call: AgentCall, digit: str) -> None:
+        rec = self.record_for(call)
+        rec.dtmf += digit
+        self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
+
+    def on_transfer_request(self, call: AgentCall, data: dict) -> None:
+        old = self.record_for(call)
+        new = self.record_for(data["new_call"])
+        new.related = old.key
+        new.extra["transferred_by"] = old.remote_uri
+        self.emit("transferred", call=old.key, new_call=new.key, target=data["target"])
+
+    def on_transfer_status(self, call: AgentCall, data: dict) -> None:
+        rec = self.record_for(call)
+        code = data["code"]
+        self.emit("transfer_status", call=rec.key, code=code, final=data["final"])
+        ok = 200 <= code < 300
+        if rec.transfer == "blind" and ok and rec.active:
+            self.hangup_record(rec)      # the REFER was accepted: a blind transfer is done
+        elif rec.transfer == "attended" and data["final"] and ok and rec.active:
+            self.hangup_record(rec)
+        elif data["final"] and not ok:
+            rec.transfer = None
+            self.emit("log", level="warning", text=f"transfer of {rec.key} failed: {code}")
+
+    def on_replaced(self, call: AgentCall, data: dict) -> None:
+        old = self.record_for(call)
+        new = self.record_for(data["new_call"])
+        new.related = old.key
+        self.emit("replaced", call=old.key, new_call=new.key)
+
+    # ----- media ------------------------------------------------------------------------------
+    def link_media(self, rec: CallRecord) -> None:
+        """(Re)connect a call's audio: the streams are re-created on every re-INVITE."""
+        try:
+            ci = rec.call.getInfo()
+        except pj.Error:
+            return
+        aud = None
+        held_local = held_remote = False
+        for idx in range(len(ci.media)):
+            mi = ci.media[idx]
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if mi.status in (pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
+                held_local = rec.want_hold or mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
+            if mi.status in (pj.PJSUA_CALL_MEDIA_REMOTE_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
+                held_remote = True
+            if mi.audioConfSlot >= 0 and aud is None:
+                aud = rec.call.getAudioMedia(idx)
+        held_local = held_local or rec.want_hold
+        rec.held_by = ("both" if held_local and held_remote else "local" if held_local
+                       else "remote" if held_remote else None)
+        if rec.state in ("connected", "held"):
+            rec.state = "held" if rec.held_by else "connected"
+        self.unlink_media(rec)
+        rec.aud = aud
+        if aud is None:
+            return
+        if rec.capture is None:
+            rec.capture = CapturePort(rec.key)
+        aud.startTransmit(rec.capture)
+        if self.source.port is not None and not held_local:
+            self.source.port.startTransmit(aud)
+            rec.source_linked = self.source.port
+
+    def unlink_media(self, rec: CallRecord) -> None:
+        if rec.aud is None:
+            return
+        try:
+            if rec.source_linked is not None:
+                rec.source_linked.stopTransmit(rec.aud)
+            if rec.capture is not None:
+                rec.aud.stopTransmit(rec.capture)
+        except pj.Error:
+            pass  # the stream is already gone
+        rec.source_linked = None
+
+    def relink_all(self) -> None:
+        for rec in self.calls.values():
+            if rec.active and rec.call is not None:
+                self.link_media(rec)
+
+    # ----- reporting --------------------------------------------------------------------------
+    def describe(self, rec: CallRecord) -> dict[str, Any]:
+        name, user = parse_name_addr(rec.remote_uri)
+        return {
+            "call": rec.key, "line": rec.line, "direction": rec.direction, "state": rec.state,
+            "remote": {"uri": rec.remote_uri, "user": user, "name": name},
+            "sip_call_id": rec.sip_call_id, "held_by": rec.held_by, "ringback": rec.ringback,
+            "created": rec.created, "connected_at": rec.connected_at, "ended_at": rec.ended_at,
+            "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
+            "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
+            "heard": rec.heard, "capture_file": rec.capture_file,
+        }
+
+    def report_call(self, rec: CallRecord) -> None:
+        desc = self.describe(rec)
+        if rec.extra.get("last_reported") != (rec.state, rec.held_by, rec.ringback, rec.remote_uri):
+            rec.extra["last_reported"] = (rec.state, rec.held_by, rec.ringback, rec.remote_uri)
+            self.emit("call", **desc)
+        self.update_line(rec.line)
+
+    def update_line(self, line_id: str) -> None:
+        order = ["connected", "held", "ringing", "dialing"]
+        states = [r.state for r in self.calls.values() if r.line == line_id and r.active]
+        if states:
+            state = min(states, key=order.index)
+        else:
+            state = "ended" if self.line_state.get(line_id) not in ("idle", "ended") else self.line_state[line_id]
+        if self.line_state.get(line_id) != state:
+            self.line_state[line_id] = state
+            self.emit("line", line=line_id, state=state)
+
+    def refresh_idle_lines(self) -> None:
+        for line_id, state in self.line_state.items():
+            if state == "ended" and not any(r.active and r.line == line_id for r in self.calls.values()):
+                self.line_state[line_id] = "idle"
+                self.emit("line", line=line_id, state="idle")
+
+    # ----- requests ---------------------------------------------------------------------------
+    def handle_request(self, msg: dict[str, Any]) -> None:
+        req_id = msg.get("id")
+        cmd = msg.get("cmd", "")
+        handler = getattr(self, f"cmd_{cmd}", None)
+        try:
+            if handler is None:
+                raise CommandError(f"cmd: unknown command {cmd!r}")
+            result = handler(**msg.get("args", {}))
+            reply = {"reply": req_id, "ok": True, "result": result or {}}
+        except CommandError as exc:
+            reply = {"reply": req_id, "ok": False, "error": str(exc)}
+        except TypeError as exc:
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: bad arguments: {exc}"}
+        except pj.Error as exc:
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: {exc.info()}"}
+        except Exception as exc:  # report, never die on a request
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"}
+            self.emit("log", level="error", text=traceback.format_exc())
+        if self.chan is not None and not self.chan.closed:
+            try:
+                self.chan.send(reply)
+            except ChannelClosed:
+                self.stopping = True
+
+    def find_line(self, line: str | None) -> LineAccount:
+        if line is None:
+            return next(iter(self.accounts.values()))
+        for acc in self.accounts.values():
+            if acc.line_id == line:
+                return acc
+        raise CommandError(f"line: {line!r} is not a line of {self.name}; lines: "
+                           + ", ".join(a.line_id for a in self.accounts.values()))
+
+    def find_call(self, call: str | None, line: str | None = None,
+                  prefer: tuple[str, ...] = ("connected", "held", "ringing", "dialing")) -> CallRecord:
+        if call is not None:
+            rec = self.calls.get(call)
+            if rec is None or not rec.active:
+                raise CommandError(f"call: {call!r} is not a live call of {self.name}")
+            return rec
+        live = [r for r in self.calls.values() if r.active and (line is None or r.line == line)]
+        for state in prefer:
+            for rec in reversed(live):  # newest first
+                if rec.state == state:
+                    return rec
+        raise CommandError(f"{self.name} has no call" + (f" on line {line}" if line else "")
+                           + " in state " + " or ".join(prefer))
+
+    def resolve(self, to: str) -> str:
+        target = str(to).strip()
+        if target.startswith(("sip:", "sips:")):
+            return target
+        cleaned = target.replace(" ", "").replace("-", "")
+        for key in (cleaned, "+" + cleaned):
+            if key in self.directory:
+                return self.directory[key]
+        raise CommandError(f"to: {to!r} is not a known extension or number")
+
+    def answer_code(self, rec: CallRecord, code: int, reason: str = "") -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        if reason:
+            prm.reason = reason
+        if code >= 300:
+            rec.local_hangup = True
+            rec.call.hangup(prm)
+        else:
+            rec.call.answer(prm)
+
+    def hangup_record(self, rec: CallRecord) -> None:
+        rec.local_hangup = True
+        prm = pj.CallOpParam()
+        try:
+            rec.call.hangup(prm)
+        except pj.Error:
+            pass
+
+    def cmd_ping(self) -> dict:
+        return {"pong": True, "pid": os.getpid()}
+
+    def cmd_status(self) -> dict:
+        return {"lines": dict(self.line_state), "source": self.source.description,
+                "calls": [self.describe(r) for r in self.calls.values()],
+                "auto_answer": self.auto_answer}
+
+    def cmd_dial(self, to: str, line: str | None = None) -> dict:
+        acc = self.find_line(line)
+        uri = self.resolve(to)
+        if sum(r.active for r in self.calls.values()) >= MAX_USER_CALLS:
+            raise CommandError(f"{self.name} already has {MAX_USER_CALLS} calls")
+        call = AgentCall(self.post, acc)
+        rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
+                                     "remote_uri": uri, "sip_call_id": ""})
+        # Hold the other calls of this user first, as a phone does when you dial mid-call.
+        for other in self.calls.values():
+            if other is not rec and other.state == "connected":
+                self.hold_record(other)
+        prm = pj.CallOpParam(True)
+        call.makeCall(uri, prm)
+        self.report_call(rec)
+        return {"call": rec.key}
+
+    def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("ringing",))
+        for other in self.calls.values():
+            if other is not rec and other.state == "connected":
+                self.hold_record(other)
+        self.answer_code(rec, 200)
+        return {"call": rec.key}
+
+    def cmd_decline(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("ringing",))
+        self.answer_code(rec, 603, "Decline")
+        return {"call": rec.key}
+
+    def cmd_hangup(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line)
+        self.hangup_record(rec)
+        return {"call": rec.key}
+
+    def hold_record(self, rec: CallRecord) -> None:
+        rec.want_hold = True
+        if rec.source_linked is not None and rec.aud is not None:
+            rec.source_linked.stopTransmit(rec.aud)
+            rec.source_linked = None
+        rec.call.setHold(pj.CallOpParam(True))
+
+    def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("connected",))
+        self.hold_record(rec)
+        return {"call": rec.key}
+
+    def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("held",))
+        for other in self.calls.values():
+            if other is not rec and other.state == "connected":
+                self.hold_record(other)
+        rec.want_hold = False
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        rec.call.reinvite(prm)
+        return {"call": rec.key}
+
+    def cmd_transfer(self, to: str | None = None, call: str | None = None,
+                     consult: str | None = None, line: str | None = None) -> dict:
+        """Blind transfer (to=...) or attended transfer onto an existing consult call."""
+        if consult is not None:
+            target = self.find_call(consult)
+            rec = self.find_call(call, line, prefer=("held", "connected")) if call else next(
+                (r for r in reversed(list(self.calls.values()))
+                 if r.active and r is not target and r.line == target.line), None)
+            if rec is None:
+                raise CommandError("transfer: no other call to connect with the consult call")
+            rec.transfer = "attended"
+            rec.call.xferReplaces(target.call, pj.CallOpParam(True))
+            return {"call": rec.key, "consult": target.key}
+        if to is None:
+            raise CommandError("transfer: give to (blind) or consult (attended)")
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        rec.transfer = "blind"
+        rec.call.xfer(self.resolve(to), pj.CallOpParam(True))
+        return {"call": rec.key}
+
+    def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
+        allowed = set("0123456789*#ABCD")
+        bad = sorted(set(str(digits).upper()) - allowed)
+        if bad:
+            raise CommandError(f"digits: {''.join(bad)!r} not allowed; allowed: 0-9 * # A-D")
+        rec = self.find_call(call, line, prefer=("connected",))
+        rec.call.dialDtmf(str(digits).upper())
+        return {"call": rec.key}
+
+    def cmd_play(self, tone: float | None = None, file: str | None = None,
+                 silence: bool = False) -> dict:
+        new = Source()
+        if tone is not None:
+            if not 50 <= float(tone) <= 3800:
+                raise CommandError(f"tone: {tone} Hz is out of range; allowed: 50-3800 Hz")
+            new.set_tone(float(tone))
+        elif file is not None:
+            try:
+                new.set_file(str(file))
+            except (ValueError, pj.Error) as exc:
+                raise CommandError(f"file: cannot play {file}: {exc}") from exc
+        elif not silence:
+            raise CommandError("play: give tone (Hz), file (WAV path) or silence: true")
+        for rec in self.calls.values():
+            self.unlink_media(rec)
+        self.source = new
+        self.relink_all()
+        return {"source": new.description}
+
+    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None) -> dict:
+        """What the user hears in a live call over the last `seconds`, or heard in an ended one."""
+        if call is not None and call in self.calls and not self.calls[call].active:
+            return {"call": call, "heard": self.calls[call].heard}
+        rec = self.find_call(call, line)
+        if rec.capture is None:
+            return {"call": rec.key, "heard": None}
+        return {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+
+    def cmd_set_auto_answer(self, after: float | None = None) -> dict:
+        self.auto_answer = None if after is None else float(after)
+        return {"auto_answer": self.auto_answer}
+
+    def cmd_set_directory(self, directory: dict[str, str]) -> dict:
+        self.directory = dict(directory)
+        return {"entries": len(self.directory)}
+
+    def cmd_shutdown(self) -> dict:
+        self.shutdown_calls()
+        return {"stopping": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mppsim-agent", description=__doc__)
+    parser.add_argument("--config", required=True, help="agent JSON config written by the app")
+    args = parser.parse_args(argv)
+    config = json.loads(Path(args.config).read_text())
+    agent = Agent(config)
+
+    def on_term(_sig, _frame):
+        agent.stopping = True
+        agent.post(("noop", None, None))
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    try:
+        agent.start()
+        agent.run()
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    agent.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
