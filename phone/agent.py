@@ -10,7 +10,6 @@ callbacks only post snapshots to it through a queue and a wake-up pipe (phone/ca
 from __future__ import annotations
 
 import argparse
-import gc
 import heapq
 import itertools
 import json
@@ -28,7 +27,7 @@ import pjsua2 as pj
 
 from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
-                       create_transports, destroy_endpoint)
+                       create_transports)
 from .media import CapturePort, Source
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr
@@ -63,6 +62,9 @@ class Agent:
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count(1)
         self.calls: dict[str, CallRecord] = {}   # live and recently ended, by key
+        # Every pjsua2 Call object ever made, freed only at shutdown: ~Call() of an ended
+        # call hangs up whatever call pjsua has since given the same id (docs/decisions.md).
+        self.call_objects: list[AgentCall] = []
         self.accounts: dict[int, LineAccount] = {}
         self.line_state: dict[str, str] = {}
         self.stopping = False
@@ -142,25 +144,18 @@ class Agent:
                 self.hangup_record(rec)
 
     def destroy(self) -> None:
-        """Free every pjsua2 object before libDestroy, or the process aborts at exit."""
-        for rec in self.calls.values():
-            self.unlink_media(rec)
-            rec.capture = None
-            rec.aud = None
-            rec.call.record = None
-        self.calls.clear()
-        self.source = Source()
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        for acc in self.accounts.values():
-            acc.shutdown()
-        self.accounts.clear()
-        gc.collect()
-        if self.ep is not None:
-            destroy_endpoint(self.ep)
-            self.ep = None
+        """End the process once every call is over.
+
+        pjsua2 objects must not outlive libDestroy (their destructors then abort the process),
+        and a Call destroyed while pjsua runs hangs up whatever call now has its id. So the
+        agent does not tear pjsua down: calls are hung up first (run() waits for them), the
+        control channel and the log are flushed, and the OS reclaims the rest (os._exit).
+        """
         if self.chan is not None:
             self.chan.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def run_timers(self) -> None:
         now = time.monotonic()
@@ -189,8 +184,9 @@ class Agent:
             acc = self.accounts.get(snap.get("acc_id", -1)) or call.account
             direction = "out" if snap.get("role", pj.PJSIP_ROLE_UAC) == pj.PJSIP_ROLE_UAC else "in"
             key = f"{self.name}:{next(self.seq)}"
+            self.keep(call)
             call.record = CallRecord(key=key, call=call, line=acc.line_id, direction=direction,
-                                     created=time.time(),
+                                     created=time.time(), related=call.related,
                                      state="dialing" if direction == "out" else "ringing")
             self.calls[key] = call.record
         rec = call.record
@@ -198,6 +194,10 @@ class Agent:
             rec.remote_uri = snap["remote_uri"] or rec.remote_uri
             rec.sip_call_id = snap["sip_call_id"] or rec.sip_call_id
         return rec
+
+    def keep(self, call: AgentCall) -> None:
+        if not any(c is call for c in self.call_objects):
+            self.call_objects.append(call)
 
     def on_incoming(self, call: AgentCall, _data) -> None:
         rec = self.record_for(call)
@@ -247,7 +247,10 @@ class Agent:
         else:
             rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
         rec.extra["ended_by"] = "local" if rec.local_hangup else "remote"
-        self.unlink_media(rec)
+        # The stream is gone and its conference slot may already serve another call:
+        # drop references only, never stopTransmit on the old slot.
+        rec.aud = None
+        rec.source_linked = None
         if rec.capture is not None:
             rec.heard = rec.capture.heard().to_dict()
             path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
@@ -257,20 +260,16 @@ class Agent:
         rec.aud = None
         self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
-        # Drop the pjsua2 Call once pjsua is done with it; keep the record for queries.
-        self.later(1.0, lambda: self.forget(rec))
         self.later(1.5, self.refresh_idle_lines)
-
-    def forget(self, rec: CallRecord) -> None:
-        rec.call.record = None
-        rec.call = None  # type: ignore[assignment]
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
 
     def on_media(self, call: AgentCall, _data) -> None:
-        rec = call.record
-        if rec is None or rec.state == "ended":
+        if call.getId() < 0:
+            return
+        rec = self.record_for(call)
+        if rec.state == "ended":
             return
         self.link_media(rec)
         self.report_call(rec)
@@ -281,11 +280,11 @@ class Agent:
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
 
     def on_transfer_request(self, call: AgentCall, data: dict) -> None:
+        # The new call has no pjsua id yet: its record is made at its first state change.
         old = self.record_for(call)
-        new = self.record_for(data["new_call"])
-        new.related = old.key
-        new.extra["transferred_by"] = old.remote_uri
-        self.emit("transferred", call=old.key, new_call=new.key, target=data["target"])
+        data["new_call"].related = old.key
+        self.keep(data["new_call"])
+        self.emit("transferred", call=old.key, target=data["target"])
 
     def on_transfer_status(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
@@ -302,60 +301,60 @@ class Agent:
 
     def on_replaced(self, call: AgentCall, data: dict) -> None:
         old = self.record_for(call)
-        new = self.record_for(data["new_call"])
-        new.related = old.key
-        self.emit("replaced", call=old.key, new_call=new.key)
+        data["new_call"].related = old.key
+        self.keep(data["new_call"])
+        self.emit("replaced", call=old.key)
 
     # ----- media ------------------------------------------------------------------------------
     def link_media(self, rec: CallRecord) -> None:
-        """(Re)connect a call's audio: the streams are re-created on every re-INVITE."""
+        """(Re)connect a call's audio: every re-INVITE re-creates the streams and drops links."""
         try:
             ci = rec.call.getInfo()
         except pj.Error:
             return
-        aud = None
-        held_local = held_remote = False
+        aud, slot = None, -1
+        held_local = rec.want_hold
+        held_remote = False
         for idx in range(len(ci.media)):
             mi = ci.media[idx]
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             if mi.status in (pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
-                held_local = rec.want_hold or mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
+                held_local = held_local or mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
             if mi.status in (pj.PJSUA_CALL_MEDIA_REMOTE_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
                 held_remote = True
             if mi.audioConfSlot >= 0 and aud is None:
-                aud = rec.call.getAudioMedia(idx)
-        held_local = held_local or rec.want_hold
+                aud, slot = rec.call.getAudioMedia(idx), mi.audioConfSlot
         rec.held_by = ("both" if held_local and held_remote else "local" if held_local
                        else "remote" if held_remote else None)
         if rec.state in ("connected", "held"):
             rec.state = "held" if rec.held_by else "connected"
-        self.unlink_media(rec)
-        rec.aud = aud
+        rec.aud, rec.aud_slot = aud, slot
+        rec.source_linked = None
         if aud is None:
             return
         if rec.capture is None:
             rec.capture = CapturePort(rec.key)
         aud.startTransmit(rec.capture)
-        if self.source.port is not None and not held_local:
-            self.source.port.startTransmit(aud)
-            rec.source_linked = self.source.port
+        if self.source.port is not None:
+            if held_local:
+                self.source.port.stopTransmit(aud)
+            else:
+                self.source.port.startTransmit(aud)
+                rec.source_linked = self.source.port
 
-    def unlink_media(self, rec: CallRecord) -> None:
-        if rec.aud is None:
-            return
-        try:
-            if rec.source_linked is not None:
+    def unlink_source(self, rec: CallRecord) -> None:
+        """Stop sending the device's audio into a live call (hold)."""
+        if rec.source_linked is not None and rec.aud is not None and rec.state != "ended":
+            try:
                 rec.source_linked.stopTransmit(rec.aud)
-            if rec.capture is not None:
-                rec.aud.stopTransmit(rec.capture)
-        except pj.Error:
-            pass  # the stream is already gone
+            except pj.Error:
+                pass
         rec.source_linked = None
 
     def relink_all(self) -> None:
         for rec in self.calls.values():
-            if rec.active and rec.call is not None:
+            if rec.active:
                 self.link_media(rec)
 
     # ----- reporting --------------------------------------------------------------------------
@@ -518,9 +517,7 @@ class Agent:
 
     def hold_record(self, rec: CallRecord) -> None:
         rec.want_hold = True
-        if rec.source_linked is not None and rec.aud is not None:
-            rec.source_linked.stopTransmit(rec.aud)
-            rec.source_linked = None
+        self.unlink_source(rec)
         rec.call.setHold(pj.CallOpParam(True))
 
     def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
@@ -582,8 +579,9 @@ class Agent:
                 raise CommandError(f"file: cannot play {file}: {exc}") from exc
         elif not silence:
             raise CommandError("play: give tone (Hz), file (WAV path) or silence: true")
+        # Dropping the old source port removes it, and its links, from the bridge.
         for rec in self.calls.values():
-            self.unlink_media(rec)
+            rec.source_linked = None
         self.source = new
         self.relink_all()
         return {"source": new.description}

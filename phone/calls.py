@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 
 def snapshot(call: pj.Call) -> dict[str, Any] | None:
+    # A Call made for a transfer has no pjsua id until pjsua dials it; getInfo() on it
+    # would hit an assertion and abort the process.
+    if call.getId() < 0:
+        return None
     try:
         ci = call.getInfo()
     except pj.Error:
@@ -39,6 +43,7 @@ class AgentCall(pj.Call):
         self._post = post
         self.account = account
         self.record: CallRecord | None = None
+        self.related: str | None = None   # key of the call this one replaces or continues
 
     def onCallState(self, prm):  # noqa: N802 (pjsua2 names)
         snap = snapshot(self)
@@ -101,6 +106,7 @@ class CallRecord:
     dtmf: str = ""
     capture: "CapturePort | None" = None
     aud: pj.AudioMedia | None = None
+    aud_slot: int = -1
     source_linked: Any = None            # the source port currently sent into this call
     heard: dict | None = None            # summary once ended
     capture_file: str | None = None

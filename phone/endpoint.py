@@ -89,8 +89,3 @@ def account_config(line: LineConfig) -> pj.AccountConfig:
     media.boundAddress = LOOPBACK
     media.publicAddress = LOOPBACK
     return acfg
-
-
-def destroy_endpoint(ep: pj.Endpoint) -> None:
-    gc.collect()
-    ep.libDestroy()

@@ -1,0 +1,356 @@
+"""The Simulator facade: everything the UI can do, from plain Python and pytest.
+
+    with Simulator("examples/demo-org.yaml") as sim:
+        sim.play("alice", tone=1000)
+        sim.dial("alice", "1002")
+        sim.wait_for("bob", "ringing")
+        sim.answer("bob")
+
+`who` names a line: a user id (their primary line), "user/line" or a virtual line id, or a PSTN
+party's E.164 number. No Qt here; the UI subscribes to events through ui/bridge.py.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from phone.frontdoor import FrontDoor
+from phone.sipuri import uri_user
+
+from .org import Org, load_org
+from .orchestrator import AgentError, Orchestrator
+
+CALL_STATES = ("idle", "dialing", "ringing", "connected", "held", "ended")
+
+
+class SimulatorError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Party:
+    """A line somebody can be reached on: the unit the UI shows and `who` names."""
+
+    id: str          # user id, virtual line id, or E.164 number
+    kind: str        # user | virtual_line | pstn
+    agent: str       # agent process that owns the line
+    line: str        # line id inside that agent
+    name: str
+    number: str      # extension or E.164
+    devices: tuple[str, ...] = ()   # "mpp 8865", "webex-app" (users and virtual lines)
+
+
+def parties_of(org: Org) -> list[Party]:
+    out = []
+    for u in org.users:
+        devices = tuple(f"{d.type} {d.model}" if d.model else d.type for d in u.devices)
+        out.append(Party(u.id, "user", u.id, u.id, u.name, u.extension, devices))
+    for v in org.virtual_lines:
+        out.append(Party(v.id, "virtual_line", v.user, v.id, v.name, v.extension, (v.device,)))
+    for p in org.pstn:
+        out.append(Party(p.number, "pstn", p.number, p.number, p.name, p.number))
+    return out
+
+
+class Simulator:
+    def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
+                 front_door_port: int | None = 0):
+        self.org = org if isinstance(org, Org) else load_org(org)
+        self.orch = Orchestrator(self.org, run_dir)
+        self.run_dir = self.orch.run_dir
+        self.parties = parties_of(self.org)
+        self._by_id = {p.id: p for p in self.parties}
+        self._by_number = {p.number: p for p in self.parties}
+        self.front_door_port = front_door_port
+        self.front_door: FrontDoor | None = None
+        self.events: list[dict] = []
+        self._subscribers: list[Callable[[dict], None]] = []
+        self._cv = threading.Condition()
+        self.line_states: dict[tuple[str, str], str] = {}
+        self.calls: dict[str, dict] = {}              # call key -> latest call event
+        self.last_call: dict[tuple[str, str], str] = {}  # (agent, line) -> newest call key
+        self.summaries: dict[str, dict] = {}          # call key -> call_summary event
+        self.agent_status: dict[str, str] = {}
+        self.orch.subscribe(self._on_event)
+        self.started = False
+
+    # ----- life cycle -------------------------------------------------------------------------
+    def start(self) -> "Simulator":
+        self.orch.start()
+        for name in self.orch.agents:
+            self.agent_status.setdefault(name, "up")
+        if self.front_door_port is not None:
+            self.front_door = FrontDoor("127.0.0.1", self.front_door_port, self.orch.directory).start()
+        self.started = True
+        return self
+
+    def stop(self) -> None:
+        if self.front_door is not None:
+            self.front_door.stop()
+            self.front_door = None
+        self.orch.stop()
+        self.started = False
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ----- events -----------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[dict], None]) -> None:
+        self._subscribers.append(fn)
+
+    def _on_event(self, ev: dict) -> None:
+        kind = ev.get("event")
+        with self._cv:
+            self.events.append(ev)
+            agent = ev.get("agent", "")
+            if kind == "call":
+                self.calls[ev["call"]] = ev
+                self.last_call[(agent, ev["line"])] = ev["call"]
+            elif kind == "line":
+                self.line_states[(agent, ev["line"])] = ev["state"]
+            elif kind == "call_summary":
+                self.summaries[ev["call"]] = ev
+            elif kind == "agent_up":
+                self.agent_status[agent] = "up"
+            elif kind == "agent_down":
+                self.agent_status[agent] = "down"
+                for key in [k for k in self.line_states if k[0] == agent]:
+                    self.line_states[key] = "idle"
+            self._cv.notify_all()
+        for fn in list(self._subscribers):
+            fn(ev)
+
+    # ----- who ----------------------------------------------------------------------------
+    def party(self, who: str) -> Party:
+        who = str(who)
+        if "/" in who:
+            user, line = who.split("/", 1)
+            p = self._by_id.get(line)
+            if p is not None and p.agent == user:
+                return p
+            if line == user and user in self._by_id:
+                return self._by_id[user]
+            raise SimulatorError(f"who: {who!r}: {user} has no line {line!r}")
+        p = self._by_id.get(who) or self._by_number.get(who) or self._by_number.get("+" + who)
+        if p is None:
+            raise SimulatorError(f"who: {who!r} is not a user, virtual line or PSTN number of "
+                                 f"this org; known: {', '.join(self._by_id)}")
+        return p
+
+    def party_by_number(self, number: str) -> Party | None:
+        return self._by_number.get(number) or self._by_number.get("+" + number)
+
+    def _req(self, who: str, cmd: str, **args) -> dict:
+        p = self.party(who)
+        try:
+            return self.orch.request(p.agent, cmd, line=p.line, **args)
+        except AgentError as exc:
+            raise SimulatorError(str(exc)) from exc
+
+    def _agent_req(self, who: str, cmd: str, **args) -> dict:
+        p = self.party(who)
+        try:
+            return self.orch.request(p.agent, cmd, **args)
+        except AgentError as exc:
+            raise SimulatorError(str(exc)) from exc
+
+    # ----- actions ----------------------------------------------------------------------------
+    def dial(self, who: str, to: str) -> str:
+        return self._req(who, "dial", to=str(to))["call"]
+
+    def answer(self, who: str, call: str | None = None) -> str:
+        return self._req(who, "answer", call=call)["call"]
+
+    def decline(self, who: str, call: str | None = None) -> str:
+        return self._req(who, "decline", call=call)["call"]
+
+    def hangup(self, who: str, call: str | None = None) -> str:
+        return self._req(who, "hangup", call=call)["call"]
+
+    def hold(self, who: str, call: str | None = None) -> str:
+        return self._req(who, "hold", call=call)["call"]
+
+    def resume(self, who: str, call: str | None = None) -> str:
+        return self._req(who, "resume", call=call)["call"]
+
+    def transfer(self, who: str, to: str) -> str:
+        """Blind transfer of `who`'s current call to `to`."""
+        return self._req(who, "transfer", to=str(to))["call"]
+
+    def consult(self, who: str, to: str) -> str:
+        """First half of an attended transfer: hold the current call and call `to`."""
+        return self.dial(who, to)
+
+    def complete_transfer(self, who: str, consult: str | None = None) -> str:
+        """Second half: connect the held party with the consult call's party."""
+        p = self.party(who)
+        if consult is None:
+            live = [k for k, ev in self.calls.items()
+                    if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] == "connected"]
+            if not live:
+                raise SimulatorError(f"{who} has no connected consult call to transfer to")
+            consult = live[-1]
+        return self._req(who, "transfer", consult=consult)["call"]
+
+    def dtmf(self, who: str, digits: str) -> str:
+        return self._req(who, "dtmf", digits=str(digits))["call"]
+
+    def play(self, who: str, tone: float | None = None, file: str | None = None,
+             silence: bool = False) -> dict:
+        return self._agent_req(who, "play", tone=tone, file=file, silence=silence or None)["source"]
+
+    def listen(self, who: str, seconds: float = 1.0, call: str | None = None) -> dict | None:
+        """What `who` hears in their current call over the last `seconds` (numpy analysis)."""
+        return self._req(who, "listen", seconds=seconds, call=call)["heard"]
+
+    def set_auto_answer(self, who: str, after: float | None) -> None:
+        self._agent_req(who, "set_auto_answer", after=after)
+
+    # ----- state ------------------------------------------------------------------------------
+    def line_state(self, who: str) -> str:
+        p = self.party(who)
+        with self._cv:
+            return self.line_states.get((p.agent, p.line), "idle")
+
+    def current_call(self, who: str) -> dict | None:
+        """The newest call on `who`'s line (live or just ended), as last reported."""
+        p = self.party(who)
+        with self._cv:
+            key = self.last_call.get((p.agent, p.line))
+            return self.calls.get(key) if key else None
+
+    def call_state(self, who: str) -> str:
+        """State of the newest call on the line: dialing/ringing/connected/held/ended, or idle."""
+        p = self.party(who)
+        with self._cv:
+            live = [ev for ev in self.calls.values()
+                    if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] != "ended"]
+            if live:
+                order = ("connected", "held", "ringing", "dialing")
+                return min((ev["state"] for ev in live), key=order.index)
+            key = self.last_call.get((p.agent, p.line))
+            return self.calls[key]["state"] if key else "idle"
+
+    def wait_for(self, who: str, state: str, timeout: float = 5.0) -> None:
+        """Wait until `who`'s call state (see call_state) is `state`; raise TimeoutError if not."""
+        if state not in CALL_STATES:
+            raise SimulatorError(f"state: {state!r} not allowed; allowed: {', '.join(CALL_STATES)}")
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                now = self.call_state(who)
+                if now == state:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{who}: call is {now}, not {state}, after {timeout:g} s")
+                self._cv.wait(left)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+                self._cv.wait(left)
+
+    # ----- agents -----------------------------------------------------------------------------
+    def agent_of(self, who: str) -> str:
+        return self.party(who).agent
+
+    def kill_agent(self, name: str) -> None:
+        self.orch.kill(name)
+
+    def restart_agent(self, name: str) -> None:
+        try:
+            self.orch.restart(name)
+        except AgentError as exc:
+            raise SimulatorError(str(exc)) from exc
+
+    def agent_pids(self) -> dict[str, int | None]:
+        return {n: h.pid for n, h in self.orch.agents.items()}
+
+    def status(self, who: str) -> dict:
+        return self._agent_req(who, "status")
+
+    # ----- call log ---------------------------------------------------------------------------
+    def call_log(self) -> list[dict[str, Any]]:
+        """Every call of the run, both legs merged by SIP Call-ID (the report's 'calls')."""
+        with self._cv:
+            finals = {**{k: v for k, v in self.calls.items()}, **self.summaries}
+        groups: dict[str, list[dict]] = {}
+        for ev in finals.values():
+            groups.setdefault(ev.get("sip_call_id") or ev["call"], []).append(ev)
+        out = [self._merge(cid, legs) for cid, legs in groups.items()]
+        return sorted(out, key=lambda c: c["start"] or 0)
+
+    def _describe_party(self, agent: str | None, line: str | None, uri: str, name: str) -> dict:
+        if agent is not None:
+            p = next((p for p in self.parties if p.agent == agent and p.line == line), None)
+            if p is not None:
+                return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
+        user = uri_user(uri) if uri else ""
+        p = self.party_by_number(user)
+        if p is not None:
+            return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
+        return {"id": None, "kind": "external", "name": name or user, "number": user, "uri": uri}
+
+    def _merge(self, sip_call_id: str, legs: list[dict]) -> dict[str, Any]:
+        out_leg = next((l for l in legs if l["direction"] == "out"), None)
+        in_leg = next((l for l in legs if l["direction"] == "in"), None)
+        if out_leg is not None:
+            caller = self._describe_party(out_leg["agent"], out_leg["line"], "", "")
+        else:
+            caller = self._describe_party(None, None, in_leg["remote"]["uri"], in_leg["remote"]["name"])
+        if in_leg is not None:
+            callee = self._describe_party(in_leg["agent"], in_leg["line"], "", "")
+        else:
+            callee = self._describe_party(None, None, out_leg["remote"]["uri"], out_leg["remote"]["name"])
+        connects = [l["connected_at"] for l in legs if l.get("connected_at")]
+        ends = [l["ended_at"] for l in legs if l.get("ended_at")]
+        answered = bool(connects)
+        talk = None
+        if answered and ends:
+            talk = round(max(0.0, min(ends) - max(connects)), 3)
+        return {
+            "sip_call_id": sip_call_id,
+            "type": call_type(caller["kind"], callee["kind"]),
+            "from": caller, "to": callee,
+            "answered": answered,
+            "talk_time": talk,
+            "start": min(l["created"] for l in legs),
+            "end": min(ends) if ends else None,
+            "state": "ended" if all(l["state"] == "ended" for l in legs) else "live",
+            "reason": next((l["reason"] for l in legs if l.get("reason")), None),
+            "legs": {
+                l["agent"]: {
+                    "call": l["call"], "line": l["line"], "direction": l["direction"],
+                    "heard": l.get("heard"), "dtmf_received": l.get("dtmf", ""),
+                    "capture_file": l.get("capture_file"), "related": l.get("related"),
+                    "reason": l.get("reason"), "ended_by": l.get("ended_by"),
+                } for l in legs
+            },
+        }
+
+
+def call_type(caller_kind: str, callee_kind: str) -> str:
+    """internal | pstn-in | pstn-out | external-in | external-out (docs/scenarios.md)."""
+    inside = ("user", "virtual_line")
+    if caller_kind in inside and callee_kind in inside:
+        return "internal"
+    if caller_kind == "pstn" and callee_kind in inside:
+        return "pstn-in"
+    if caller_kind in inside and callee_kind == "pstn":
+        return "pstn-out"
+    if caller_kind == "external":
+        return "external-in"
+    if callee_kind == "external":
+        return "external-out"
+    return f"{caller_kind}-{callee_kind}"
