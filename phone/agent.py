@@ -291,8 +291,10 @@ class Agent:
         code = data["code"]
         self.emit("transfer_status", call=rec.key, code=code, final=data["final"])
         ok = 200 <= code < 300
-        if rec.transfer == "blind" and ok and rec.active:
-            self.hangup_record(rec)      # the REFER was accepted: a blind transfer is done
+        if rec.transfer == "blind" and code < 300 and rec.active:
+            # Any progress (pjsua reports the 202 as the first NOTIFY's 100 Trying) means the
+            # REFER was accepted: a phone leaves a blind transfer at that point.
+            self.hangup_record(rec)
         elif rec.transfer == "attended" and data["final"] and ok and rec.active:
             self.hangup_record(rec)
         elif data["final"] and not ok:

@@ -1,0 +1,109 @@
+"""`mppsim`: the app (GUI), or the same simulator headless (scenario runner, demo)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .org import OrgError, load_org
+from .orchestrator import REPO_ROOT
+from .scenario import RunResult, ScenarioError, run_file
+
+DEMO_ORG = REPO_ROOT / "examples" / "demo-org.yaml"
+DEMO_SCENARIO = REPO_ROOT / "examples" / "demo-call.yaml"
+
+
+def has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def print_calls(result: RunResult) -> None:
+    print(f"\n{len(result.calls)} calls:")
+    for c in result.calls:
+        heard = ", ".join(
+            f"{agent} heard {leg['heard']['freq_hz']:.0f} Hz" if leg.get("heard") and leg["heard"].get("freq_hz")
+            else f"{agent} heard silence"
+            for agent, leg in c["legs"].items())
+        talk = f"{c['talk_time']:.1f} s" if c["talk_time"] is not None else "-"
+        print(f"  {c['type']:<9} {c['from']['name']} ({c['from']['number']}) -> "
+              f"{c['to']['name']} ({c['to']['number']}): "
+              f"{'answered' if c['answered'] else 'not answered'}, talk {talk}, "
+              f"ended: {c['reason']}; {heard}")
+
+
+def cmd_run(args) -> int:
+    try:
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir)
+    except (ScenarioError, OrgError) as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    print_calls(result)
+    failed = result.failed_step
+    if failed is not None:
+        print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
+        return 1
+    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s"
+          + (f"; report: {args.report}" if args.report else "")
+          + f"; logs and captured audio: {result.run_dir}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    print("mppsim: no display, so running the demo headless: "
+          f"{DEMO_SCENARIO.relative_to(REPO_ROOT)} with org {DEMO_ORG.relative_to(REPO_ROOT)}\n")
+    args.file = str(DEMO_SCENARIO)
+    return cmd_run(args)
+
+
+def cmd_check_org(args) -> int:
+    try:
+        org = load_org(args.file)
+    except OrgError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok: {len(org.locations)} locations, {len(org.users)} users, "
+          f"{len(org.virtual_lines)} virtual lines, {len(org.pstn)} PSTN parties")
+    return 0
+
+
+def cmd_gui(args) -> int:
+    from ui.app import run_gui  # Qt is imported only for the GUI
+    return run_gui(args.org, front_door_port=args.front_door_port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mppsim",
+        description="Simulated Cisco MPP phones and Webex App for Webex Calling call recording. "
+                    "With no command: the GUI, or the demo scenario headless when there is no display.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("gui", help="open the app window")
+    p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
+    p.add_argument("--front-door-port", type=int, default=5060,
+                   help="SIP port where external softphones call users by extension (0 = any free port)")
+    p = sub.add_parser("run", help="run a scenario file headless")
+    p.add_argument("file")
+    p.add_argument("--report", help="write a JSON report here")
+    p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
+    p = sub.add_parser("demo", help="run the demo scenario headless")
+    p.add_argument("--report")
+    p.add_argument("--run-dir")
+    p = sub.add_parser("check-org", help="validate an org file")
+    p.add_argument("file")
+    args = parser.parse_args(argv)
+
+    if args.command is None:
+        if has_display():
+            args = parser.parse_args(["gui"])
+        else:
+            args = parser.parse_args(["demo"])
+    return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

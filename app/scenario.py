@@ -1,0 +1,345 @@
+"""Scenario files: a YAML list of steps run against a Simulator (format in docs/scenarios.md).
+
+The whole file is checked before anything starts; every error names the step and the field.
+A run stops at the first failed step; the report says which step failed and why, lists every
+call with its parties, type, talk time and what each side heard.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .simulator import CALL_STATES, Simulator, SimulatorError
+
+DEFAULT_WITHIN = 2.0
+FREQ_TOLERANCE = 0.02  # a heard tone matches when within 2 %
+
+
+class ScenarioError(ValueError):
+    def __init__(self, source: str, errors: list[str]):
+        self.errors = errors
+        super().__init__(f"invalid scenario {source}:\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+def parse_duration(value: Any) -> float:
+    """2, 2.5, "2s", "500ms", "1.5 s" -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("negative")
+        return float(value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", str(value))
+    if not m:
+        raise ValueError("not a duration")
+    n = float(m.group(1))
+    return n / 1000 if m.group(2) == "ms" else n
+
+
+# step name -> (required fields, optional fields); "wait" takes a scalar
+STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "play": ({"who"}, {"tone", "file", "silence"}),
+    "dial": ({"from", "to"}, set()),
+    "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within"}),
+    "answer": ({"who"}, set()),
+    "decline": ({"who"}, set()),
+    "hangup": ({"who"}, set()),
+    "hold": ({"who"}, set()),
+    "resume": ({"who"}, set()),
+    "transfer": ({"who", "to"}, {"attended", "within"}),
+    "dtmf": ({"who", "digits"}, set()),
+    "auto_answer": ({"who"}, {"after"}),
+    "wait": (set(), set()),
+}
+
+
+@dataclass
+class Step:
+    index: int          # 1-based, as people count
+    name: str
+    args: Any
+
+    def label(self) -> str:
+        return f"step {self.index} ({self.name})"
+
+
+@dataclass
+class Scenario:
+    source: Path
+    org: Path
+    steps: list[Step]
+    name: str = ""
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from exc
+    return parse_scenario(data, path)
+
+
+def parse_scenario(data: Any, path: Path, known_who: Callable[[str], bool] | None = None) -> Scenario:
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise ScenarioError(str(path), ["the file must be a mapping with keys org and steps"])
+    for key in data:
+        if key not in ("org", "steps", "name"):
+            errors.append(f"{key}: unknown key; allowed: name, org, steps")
+    org = data.get("org")
+    org_path = None
+    if not isinstance(org, str) or not org:
+        errors.append("org: missing; give the org file's path, relative to this file")
+    else:
+        org_path = (path.parent / org).resolve()
+        if not org_path.is_file():
+            errors.append(f"org: {org} does not exist (looked at {org_path})")
+    raw_steps = data.get("steps")
+    steps: list[Step] = []
+    if not isinstance(raw_steps, list) or not raw_steps:
+        errors.append("steps: missing or empty; a list of steps such as - dial: {from: alice, to: '1002'}")
+        raw_steps = []
+    for i, raw in enumerate(raw_steps, start=1):
+        where = f"steps[{i}]"
+        if not isinstance(raw, dict) or len(raw) != 1:
+            errors.append(f"{where}: each step is a mapping with one key; allowed: {', '.join(STEP_FIELDS)}")
+            continue
+        (name, args), = raw.items()
+        if name not in STEP_FIELDS:
+            errors.append(f"{where}: unknown step {name!r}; allowed: {', '.join(STEP_FIELDS)}")
+            continue
+        errors.extend(check_step(where, name, args, path))
+        steps.append(Step(i, name, args))
+    if errors:
+        raise ScenarioError(str(path), errors)
+    assert org_path is not None
+    return Scenario(path, org_path, steps, str(data.get("name", path.stem)))
+
+
+def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
+    errs: list[str] = []
+    if name == "wait":
+        try:
+            parse_duration(args)
+        except ValueError:
+            errs.append(f"{where}.wait: {args!r} is not a duration; e.g. 2s, 500ms, 1.5")
+        return errs
+    if not isinstance(args, dict):
+        return [f"{where}.{name}: expected a mapping with {', '.join(sorted(STEP_FIELDS[name][0]))}"]
+    required, optional = STEP_FIELDS[name]
+    for key in sorted(required - set(args)):
+        errs.append(f"{where}.{name}.{key}: missing; required")
+    for key in sorted(set(args) - required - optional):
+        errs.append(f"{where}.{name}.{key}: unknown field; allowed: {', '.join(sorted(required | optional))}")
+    for key in ("within", "after"):
+        if key in args:
+            try:
+                parse_duration(args[key])
+            except ValueError:
+                errs.append(f"{where}.{name}.{key}: {args[key]!r} is not a duration; e.g. 2s, 500ms")
+    if name == "play":
+        given = [k for k in ("tone", "file", "silence") if k in args]
+        if len(given) != 1:
+            errs.append(f"{where}.play: give exactly one of tone (Hz), file (WAV path) or silence: true")
+        if "tone" in args and (not isinstance(args["tone"], (int, float)) or not 50 <= args["tone"] <= 3800):
+            errs.append(f"{where}.play.tone: {args['tone']!r} not allowed; allowed: 50-3800 (Hz)")
+        if "file" in args and not (path.parent / str(args["file"])).is_file():
+            errs.append(f"{where}.play.file: {args['file']} does not exist")
+    if name == "expect":
+        checks = [k for k in ("call", "line", "hears", "dtmf") if k in args]
+        if not checks:
+            errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf")
+        for key in ("call", "line"):
+            if key in args and args[key] not in CALL_STATES:
+                errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
+        if "hears" in args and args["hears"] != "silence" and not (
+                isinstance(args["hears"], (int, float)) and not isinstance(args["hears"], bool)):
+            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz or silence")
+    if name == "dtmf" and "digits" in args and not re.fullmatch(r"[0-9*#A-Da-d]+", str(args["digits"])):
+        errs.append(f"{where}.dtmf.digits: {args['digits']!r} not allowed; allowed: 0-9 * # A-D")
+    if name == "transfer" and "attended" in args and not isinstance(args["attended"], bool):
+        errs.append(f"{where}.transfer.attended: {args['attended']!r} not allowed; allowed: true, false")
+    return errs
+
+
+@dataclass
+class StepResult:
+    index: int
+    step: str
+    args: Any
+    status: str = "skipped"  # passed | failed | skipped
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    steps: list[StepResult]
+    calls: list[dict] = field(default_factory=list)
+    run_dir: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(s.status == "passed" for s in self.steps)
+
+    @property
+    def failed_step(self) -> StepResult | None:
+        return next((s for s in self.steps if s.status == "failed"), None)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "scenario": str(self.scenario.source), "name": self.scenario.name,
+            "org": str(self.scenario.org), "passed": self.passed,
+            "seconds": round(self.seconds, 3), "run_dir": self.run_dir,
+            "steps": [vars(s) for s in self.steps],
+            "calls": self.calls,
+        }
+
+
+class Runner:
+    def __init__(self, sim: Simulator, scenario: Scenario, echo: Callable[[str], None] | None = None):
+        self.sim = sim
+        self.scenario = scenario
+        self.echo = echo or (lambda _line: None)
+
+    def run(self) -> RunResult:
+        t0 = time.monotonic()
+        results = [StepResult(s.index, s.name, s.args) for s in self.scenario.steps]
+        for step, result in zip(self.scenario.steps, results):
+            start = time.monotonic()
+            try:
+                getattr(self, f"do_{step.name}")(step.args)
+                result.status = "passed"
+            except (StepFailed, SimulatorError, TimeoutError) as exc:
+                result.status = "failed"
+                result.error = str(exc)
+            result.seconds = round(time.monotonic() - start, 3)
+            mark = "ok  " if result.status == "passed" else "FAIL"
+            self.echo(f"{mark} {step.index:>3} {step.name} {json.dumps(step.args)}"
+                      + (f"\n         -> {result.error}" if result.error else ""))
+            if result.status == "failed":
+                break
+        # let the last hang-ups arrive so every call has its summary
+        try:
+            self.sim.wait_until(lambda: all(c["state"] == "ended" for c in self.sim.call_log()), 3.0)
+        except TimeoutError:
+            pass
+        return RunResult(self.scenario, results, self.sim.call_log(), str(self.sim.run_dir),
+                         time.monotonic() - t0)
+
+    # ----- steps ------------------------------------------------------------------------------
+    def do_play(self, a: dict) -> None:
+        if "file" in a:
+            self.sim.play(a["who"], file=str((self.scenario.source.parent / a["file"]).resolve()))
+        elif "tone" in a:
+            self.sim.play(a["who"], tone=float(a["tone"]))
+        else:
+            self.sim.play(a["who"], silence=True)
+
+    def do_dial(self, a: dict) -> None:
+        self.sim.dial(str(a["from"]), str(a["to"]))
+
+    def do_answer(self, a: dict) -> None:
+        self.sim.answer(str(a["who"]))
+
+    def do_decline(self, a: dict) -> None:
+        self.sim.decline(str(a["who"]))
+
+    def do_hangup(self, a: dict) -> None:
+        self.sim.hangup(str(a["who"]))
+
+    def do_hold(self, a: dict) -> None:
+        who = str(a["who"])
+        self.sim.hold(who)
+        self.sim.wait_for(who, "held", DEFAULT_WITHIN)
+
+    def do_resume(self, a: dict) -> None:
+        who = str(a["who"])
+        self.sim.resume(who)
+        self.sim.wait_for(who, "connected", DEFAULT_WITHIN)
+
+    def do_dtmf(self, a: dict) -> None:
+        self.sim.dtmf(str(a["who"]), str(a["digits"]))
+
+    def do_wait(self, value: Any) -> None:
+        time.sleep(parse_duration(value))
+
+    def do_auto_answer(self, a: dict) -> None:
+        after = a.get("after")
+        self.sim.set_auto_answer(str(a["who"]), None if after is None else parse_duration(after))
+
+    def do_transfer(self, a: dict) -> None:
+        who, to = str(a["who"]), str(a["to"])
+        within = parse_duration(a.get("within", 5))
+        if not a.get("attended"):
+            self.sim.transfer(who, to)
+            return
+        # Attended: consult the target, who picks up, then complete the transfer.
+        consult = self.sim.consult(who, to)
+        target = self.sim.party_by_number(to)
+        if target is not None:
+            self.sim.wait_for(target.id, "ringing", within)
+            self.sim.answer(target.id)
+        self.sim.wait_until(lambda: self.sim.calls.get(consult, {}).get("state") == "connected",
+                            within, f"{who}'s consult call to {to} to be answered")
+        self.sim.complete_transfer(who, consult)
+
+    def do_expect(self, a: dict) -> None:
+        who = str(a["who"])
+        within = parse_duration(a.get("within", DEFAULT_WITHIN))
+        deadline = time.monotonic() + within
+        while True:
+            problem = self.check(who, a)
+            if problem is None:
+                return
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"{who}: {problem} (waited {within:g} s)")
+            time.sleep(0.1)
+
+    def check(self, who: str, a: dict) -> str | None:
+        if "call" in a and self.sim.call_state(who) != a["call"]:
+            return f"call is {self.sim.call_state(who)}, expected {a['call']}"
+        if "line" in a and self.sim.line_state(who) != a["line"]:
+            return f"line is {self.sim.line_state(who)}, expected {a['line']}"
+        if "dtmf" in a:
+            call = self.sim.current_call(who)
+            got = self.sim.status(who)["calls"]
+            got = next((c["dtmf"] for c in got if call and c["call"] == call["call"]), "")
+            if got != str(a["dtmf"]):
+                return f"received DTMF {got!r}, expected {str(a['dtmf'])!r}"
+        if "hears" in a:
+            heard = self.sim.listen(who, 0.6)
+            freq = heard and heard.get("freq_hz")
+            if a["hears"] == "silence":
+                if heard and heard["active_seconds"] > 0.1:
+                    return f"hears {freq} Hz at {heard['rms_dbfs']} dBFS, expected silence"
+            else:
+                want = float(a["hears"])
+                if not freq or abs(freq - want) > want * FREQ_TOLERANCE:
+                    return f"hears {freq or 'silence'}{' Hz' if freq else ''}, expected {want:g} Hz"
+        return None
+
+
+def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
+             echo: Callable[[str], None] | None = print) -> RunResult:
+    scenario = load_scenario(path)
+    with Simulator(scenario.org, run_dir=run_dir) as sim:
+        result = Runner(sim, scenario, echo).run()
+    if report is not None:
+        Path(report).write_text(json.dumps(result.report(), indent=2, default=str))
+    return result

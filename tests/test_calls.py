@@ -1,0 +1,171 @@
+"""Real calls between agent processes over loopback SIP and RTP; audio checked from samples."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.simulator import SimulatorError
+from conftest import TONES
+
+
+def connect(sim, caller, callee_id, number):
+    key = sim.dial(caller, number)
+    sim.wait_for(callee_id, "ringing", 3)
+    sim.answer(callee_id)
+    sim.wait_for(caller, "connected", 3)
+    sim.wait_for(callee_id, "connected", 3)
+    time.sleep(0.8)  # let a second of audio flow
+    return key
+
+
+def assert_hears(sim, who, freq, seconds=0.6):
+    heard = sim.listen(who, seconds)
+    assert heard is not None and heard["freq_hz"] is not None, f"{who} hears silence"
+    assert heard["freq_hz"] == pytest.approx(freq, rel=0.02), f"{who} hears {heard}"
+    assert heard["active_seconds"] >= seconds * 0.8
+
+
+def assert_silent(sim, who, seconds=0.5):
+    heard = sim.listen(who, seconds)
+    assert heard["active_seconds"] == 0, f"{who} should hear nothing, hears {heard}"
+
+
+def log_entry(sim, caller_id):
+    calls = [c for c in sim.call_log() if c["from"]["id"] == caller_id]
+    return calls[-1]
+
+
+def test_alice_and_bob_hear_each_others_tone(sim):
+    connect(sim, "alice", "bob", "1002")
+    assert_hears(sim, "alice", TONES["bob"])
+    assert_hears(sim, "bob", TONES["alice"])
+    sim.hangup("alice")
+    sim.wait_for("bob", "ended", 3)
+    entry = log_entry(sim, "alice")
+    assert entry["type"] == "internal" and entry["answered"] and entry["to"]["id"] == "bob"
+    assert entry["talk_time"] > 0.5
+    assert entry["legs"]["bob"]["heard"]["freq_hz"] == pytest.approx(TONES["alice"], rel=0.02)
+
+
+def test_user_calls_pstn_audio_both_ways(sim):
+    connect(sim, "bob", "+48221234567", "+48221234567")
+    assert_hears(sim, "bob", TONES["+48221234567"])
+    assert_hears(sim, "+48221234567", TONES["bob"])
+    sim.hangup("+48221234567")
+    sim.wait_for("bob", "ended", 3)
+    entry = log_entry(sim, "bob")
+    assert entry["type"] == "pstn-out"
+    assert entry["to"] == {"id": "+48221234567", "kind": "pstn", "name": "Piotr Nowak", "number": "+48221234567"}
+
+
+def test_pstn_party_calls_a_user_audio_both_ways(sim):
+    connect(sim, "+14155550100", "carol", "1003")
+    assert_hears(sim, "carol", TONES["+14155550100"])
+    assert_hears(sim, "+14155550100", TONES["carol"])
+    sim.hangup("carol")
+    sim.wait_for("+14155550100", "ended", 3)
+    assert log_entry(sim, "+14155550100")["type"] == "pstn-in"
+
+
+def test_dialling_the_number_without_plus_reaches_the_pstn_party(sim):
+    connect(sim, "dave", "+14155550100", "14155550100")
+    assert_hears(sim, "dave", TONES["+14155550100"])
+
+
+def test_hold_silences_both_ways_and_resume_restores(sim):
+    connect(sim, "alice", "bob", "1002")
+    sim.hold("alice")
+    sim.wait_for("alice", "held", 3)
+    sim.wait_for("bob", "held", 3)  # bob is held by the remote side
+    assert sim.current_call("bob")["held_by"] == "remote"
+    time.sleep(0.7)
+    assert_silent(sim, "bob")
+    assert_silent(sim, "alice")
+    sim.resume("alice")
+    sim.wait_for("alice", "connected", 3)
+    time.sleep(0.8)
+    assert_hears(sim, "bob", TONES["alice"])
+    assert_hears(sim, "alice", TONES["bob"])
+
+
+def test_blind_transfer_connects_the_transferee_with_the_target(sim):
+    connect(sim, "alice", "bob", "1002")
+    sim.transfer("bob", "1003")
+    sim.wait_for("bob", "ended", 3)         # bob leaves once the REFER is accepted
+    sim.wait_for("carol", "ringing", 3)
+    sim.answer("carol")
+    sim.wait_for("carol", "connected", 3)
+    time.sleep(0.8)
+    assert_hears(sim, "alice", TONES["carol"])
+    assert_hears(sim, "carol", TONES["alice"])
+    assert sim.current_call("carol")["remote"]["user"] == "1001"
+
+
+def test_attended_transfer_connects_the_held_party_with_the_consulted_one(sim):
+    connect(sim, "+14155550100", "alice", "1001")
+    consult = sim.consult("alice", "1004")       # holds the customer, calls dave
+    sim.wait_for("+14155550100", "held", 3)
+    sim.wait_for("dave", "ringing", 3)
+    sim.answer("dave")
+    sim.wait_until(lambda: sim.calls[consult]["state"] == "connected", 3, "consult answered")
+    time.sleep(0.8)
+    assert_hears(sim, "dave", TONES["alice"])    # alice and dave talk first
+    assert_silent(sim, "+14155550100")           # the customer waits on hold
+    sim.complete_transfer("alice", consult)
+    sim.wait_for("alice", "ended", 4)
+    time.sleep(1.0)
+    assert sim.call_state("dave") == "connected"
+    assert sim.call_state("+14155550100") == "connected"
+    assert_hears(sim, "dave", TONES["+14155550100"])
+    assert_hears(sim, "+14155550100", TONES["dave"])
+
+
+def test_dtmf_digits_arrive_as_rfc4733_events(sim):
+    connect(sim, "alice", "bob", "1002")
+    sim.dtmf("alice", "159*#")
+    sim.wait_until(lambda: sim.status("bob")["calls"][-1]["dtmf"] == "159*#", 4, "digits at bob")
+
+
+def test_busy_line_rejects_a_second_caller_with_486(sim):
+    connect(sim, "alice", "bob", "1002")
+    sim.dial("carol", "1002")
+    sim.wait_for("carol", "ended", 3)
+    assert sim.current_call("carol")["reason"] == "busy"
+    assert sim.call_state("bob") == "connected"
+
+
+def test_unanswered_call_ends_after_the_ring_timeout(sim):
+    start = time.monotonic()
+    sim.dial("alice", "1003")
+    sim.wait_for("carol", "ringing", 3)
+    sim.wait_for("alice", "ended", 6)           # the fixture's org has ring_timeout 3 s
+    assert 2.5 < time.monotonic() - start < 5.5
+    assert sim.current_call("alice")["reason"] == "no-answer"
+
+
+def test_declined_call_ends_as_declined(sim):
+    sim.dial("dave", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    sim.decline("alice")
+    sim.wait_for("dave", "ended", 3)
+    assert sim.current_call("dave")["reason"] == "declined"
+
+
+def test_virtual_line_makes_and_takes_calls_in_the_users_agent(sim):
+    connect(sim, "bob", "sales", "1100")         # 1100 is alice's virtual line
+    call = sim.current_call("alice/sales")
+    assert call["agent"] == "alice" and call["line"] == "sales"
+    assert sim.call_state("alice") == "idle" or sim.current_call("alice")["line"] == "alice"
+    assert_hears(sim, "bob", TONES["alice"])
+    sim.hangup("bob")
+    sim.wait_for("sales", "ended", 3)
+    connect(sim, "alice/sales", "dave", "1004")
+    assert sim.current_call("dave")["remote"]["user"] == "1100"
+
+
+def test_unknown_number_is_refused_with_a_clear_error(sim):
+    with pytest.raises(SimulatorError, match="to: '5555' is not a known extension or number"):
+        sim.dial("alice", "5555")
+    with pytest.raises(SimulatorError, match="who: 'zed' is not a user"):
+        sim.dial("zed", "1001")
