@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from phone.frontdoor import FrontDoor
-from phone.sipuri import uri_user
 
 from .org import Org, load_org
 from .orchestrator import AgentError, Orchestrator
@@ -291,28 +290,30 @@ class Simulator:
         out = [self._merge(cid, legs) for cid, legs in groups.items()]
         return sorted(out, key=lambda c: c["start"] or 0)
 
-    def _describe_party(self, agent: str | None, line: str | None, uri: str, name: str) -> dict:
+    def _describe_party(self, agent: str | None, line: str | None, remote: dict | None = None) -> dict:
         if agent is not None:
             p = next((p for p in self.parties if p.agent == agent and p.line == line), None)
             if p is not None:
                 return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
-        user = uri_user(uri) if uri else ""
+        remote = remote or {}
+        user = remote.get("user", "")
         p = self.party_by_number(user)
         if p is not None:
             return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
-        return {"id": None, "kind": "external", "name": name or user, "number": user, "uri": uri}
+        return {"id": None, "kind": "external", "name": remote.get("name") or user, "number": user,
+                "uri": remote.get("uri", "")}
 
     def _merge(self, sip_call_id: str, legs: list[dict]) -> dict[str, Any]:
         out_leg = next((l for l in legs if l["direction"] == "out"), None)
         in_leg = next((l for l in legs if l["direction"] == "in"), None)
         if out_leg is not None:
-            caller = self._describe_party(out_leg["agent"], out_leg["line"], "", "")
+            caller = self._describe_party(out_leg["agent"], out_leg["line"])
         else:
-            caller = self._describe_party(None, None, in_leg["remote"]["uri"], in_leg["remote"]["name"])
+            caller = self._describe_party(None, None, in_leg["remote"])
         if in_leg is not None:
-            callee = self._describe_party(in_leg["agent"], in_leg["line"], "", "")
+            callee = self._describe_party(in_leg["agent"], in_leg["line"])
         else:
-            callee = self._describe_party(None, None, out_leg["remote"]["uri"], out_leg["remote"]["name"])
+            callee = self._describe_party(None, None, out_leg["remote"])
         connects = [l["connected_at"] for l in legs if l.get("connected_at")]
         ends = [l["ended_at"] for l in legs if l.get("ended_at")]
         answered = bool(connects)
