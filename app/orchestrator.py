@@ -104,6 +104,7 @@ class Orchestrator:
         self._lock = threading.Lock()
         self._reply_cv = threading.Condition(self._lock)
         self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
         self.control_port = 0
         self.stopping = False
 
@@ -125,7 +126,8 @@ class Orchestrator:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self.control_port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept_loop, name="mppsim-accept", daemon=True).start()
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="mppsim-accept", daemon=True)
+        self._accept_thread.start()
         for spec in self.specs:
             self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
             self._spawn(self.agents[spec.name])
@@ -205,6 +207,22 @@ class Orchestrator:
         if handle.status == "down":
             self.publish({"event": "agent_down", "agent": handle.name, "returncode": code,
                           "ts": time.time(), "detail": self._stderr_tail(handle)})
+            self._announce_unavailable()
+
+    def _announce_unavailable(self) -> None:
+        """Tell every agent which numbers belong to agents that are down (or back up).
+
+        The caller's agent then refuses a call to them at once instead of waiting ~32 s for
+        SIP timer B on a dead UDP port.
+        """
+        down = sorted(line["extension"] for h in self.agents.values() if h.status == "down"
+                      for line in h.spec.lines)
+        for h in list(self.agents.values()):
+            if h.status == "up":
+                try:
+                    self.request(h.name, "set_unavailable", numbers=down, timeout=2.0)
+                except AgentError:
+                    pass  # it is going down itself
 
     def _stderr_tail(self, handle: AgentHandle, lines: int = 5) -> str:
         try:
@@ -220,6 +238,7 @@ class Orchestrator:
         self._spawn(handle)
         if not handle.ready.wait(timeout):
             raise AgentError(f"agent {name} did not restart: {self._stderr_tail(handle)}")
+        self._announce_unavailable()
 
     def kill(self, name: str) -> None:
         """Kill an agent the hard way (tests and the UI's 'simulate crash')."""
@@ -247,8 +266,15 @@ class Orchestrator:
                 handle.proc.wait()
             handle.status = "stopped"
         if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
+        if self._accept_thread is not None:
+            self._accept_thread.join(2.0)
+            self._accept_thread = None
 
     # ----- requests ---------------------------------------------------------------------------
     def handle(self, name: str) -> AgentHandle:

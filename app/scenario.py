@@ -234,13 +234,23 @@ class Runner:
                       + (f"\n         -> {result.error}" if result.error else ""))
             if result.status == "failed":
                 break
-        # let the last hang-ups arrive so every call has its summary
+        # Calls still up at the end (or at a failure) are hung up, so every call in the
+        # report has its final summary: what each side heard, talk time.
+        self.hang_up_all()
         try:
             self.sim.wait_until(lambda: all(c["state"] == "ended" for c in self.sim.call_log()), 3.0)
         except TimeoutError:
             pass
         return RunResult(self.scenario, results, self.sim.call_log(), str(self.sim.run_dir),
                          time.monotonic() - t0)
+
+    def hang_up_all(self) -> None:
+        for ev in list(self.sim.calls.values()):
+            if ev["state"] != "ended":
+                try:
+                    self.sim.orch.request(ev["agent"], "hangup", call=ev["call"])
+                except Exception:
+                    pass  # it ended meanwhile
 
     # ----- steps ------------------------------------------------------------------------------
     def do_play(self, a: dict) -> None:
@@ -327,11 +337,11 @@ class Runner:
             freq = heard and heard.get("freq_hz")
             if a["hears"] == "silence":
                 if heard and heard["active_seconds"] > 0.1:
-                    return f"hears {freq} Hz at {heard['rms_dbfs']} dBFS, expected silence"
+                    return f"hears {freq:.0f} Hz at {heard['rms_dbfs']} dBFS, expected silence"
             else:
                 want = float(a["hears"])
                 if not freq or abs(freq - want) > want * FREQ_TOLERANCE:
-                    return f"hears {freq or 'silence'}{' Hz' if freq else ''}, expected {want:g} Hz"
+                    return f"hears {f'{freq:.0f} Hz' if freq else 'silence'}, expected {want:g} Hz"
         return None
 
 

@@ -30,7 +30,7 @@ from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports)
 from .media import CapturePort, Source
 from .protocol import Channel, ChannelClosed
-from .sipuri import parse_name_addr
+from .sipuri import parse_name_addr, uri_user
 
 MAX_USER_CALLS = 2  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 
@@ -50,6 +50,7 @@ class Agent:
         self.ring_timeout: float = float(config.get("ring_timeout", 20))
         self.directory: dict[str, str] = dict(config.get("directory", {}))
         self.auto_answer: float | None = config.get("auto_answer")
+        self.unavailable: set[str] = set()  # numbers whose agent the app reports down
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
@@ -271,11 +272,20 @@ class Agent:
         rec = self.record_for(call)
         if rec.state == "ended":
             return
+        rec.extra["media_changed_at"] = time.monotonic()
         self.link_media(rec)
         self.report_call(rec)
 
     def on_dtmf(self, call: AgentCall, digit: str) -> None:
         rec = self.record_for(call)
+        now = time.monotonic()
+        last_digit, last_at = rec.extra.get("last_digit", ("", 0.0))
+        # A re-INVITE re-creates the stream; the RFC 4733 end packets of a digit still under
+        # way then look like a new event to the new stream. Drop that echo.
+        if (digit == last_digit and now - last_at < 0.5
+                and now - rec.extra.get("media_changed_at", 0.0) < 0.5):
+            return
+        rec.extra["last_digit"] = (digit, now)
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
 
@@ -485,6 +495,8 @@ class Agent:
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
         acc = self.find_line(line)
         uri = self.resolve(to)
+        if uri_user(uri) in self.unavailable:
+            raise CommandError(f"to: {to} is unavailable: its agent is down")
         if sum(r.active for r in self.calls.values()) >= MAX_USER_CALLS:
             raise CommandError(f"{self.name} already has {MAX_USER_CALLS} calls")
         call = AgentCall(self.post, acc)
@@ -600,6 +612,10 @@ class Agent:
     def cmd_set_auto_answer(self, after: float | None = None) -> dict:
         self.auto_answer = None if after is None else float(after)
         return {"auto_answer": self.auto_answer}
+
+    def cmd_set_unavailable(self, numbers: list[str]) -> dict:
+        self.unavailable = set(numbers)
+        return {"unavailable": sorted(self.unavailable)}
 
     def cmd_set_directory(self, directory: dict[str, str]) -> dict:
         self.directory = dict(directory)
