@@ -76,6 +76,13 @@ def cmd_gui(args) -> int:
     return run_gui(args.org, front_door_port=args.front_door_port)
 
 
+def cmd_screenshots(args) -> int:
+    from ui.screenshots import save_screenshots
+    for path in save_screenshots(args.org, args.dir):
+        print(f"saved {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mppsim",
@@ -93,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
+    p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
+    p.add_argument("dir")
+    p.add_argument("--org", default=str(DEMO_ORG))
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     args = parser.parse_args(argv)
@@ -102,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(["gui"])
         else:
             args = parser.parse_args(["demo"])
-    return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org}[args.command](args)
+    return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
+            "screenshots": cmd_screenshots}[args.command](args)
 
 
 if __name__ == "__main__":

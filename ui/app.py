@@ -1,0 +1,33 @@
+"""Starts the GUI: the simulator (agent processes) first, then the main window."""
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.org import OrgError
+from app.orchestrator import AgentError
+from app.ports import port_free
+from app.simulator import Simulator
+
+from .main_window import MainWindow
+
+
+def run_gui(org_path: str, front_door_port: int = 5060) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("mppsim")
+    if front_door_port and not port_free(front_door_port):
+        print(f"mppsim: port {front_door_port} is taken; the front door uses a free port instead")
+        front_door_port = 0
+    try:
+        sim = Simulator(org_path, front_door_port=front_door_port).start()
+    except (OrgError, AgentError) as exc:
+        QMessageBox.critical(None, "mppsim cannot start", str(exc))
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    window = MainWindow(sim)
+    window.show()
+    try:
+        return app.exec()
+    finally:
+        sim.stop()
