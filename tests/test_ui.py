@@ -88,3 +88,11 @@ def test_a_killed_agent_shows_down_and_restarts_from_its_face(qtbot, window):
     qtbot.mouseClick(restart, Qt.LeftButton)
     qtbot.waitUntil(lambda: "Idle" in display.text(), timeout=5000)
     assert not restart.isVisible()
+
+
+def test_the_gui_process_never_imports_pjsua2():
+    import subprocess
+    import sys
+    code = ("import ui.app, ui.main_window, ui.device_face, app.simulator, app.scenario, app.cli, sys; "
+            "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
