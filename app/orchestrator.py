@@ -77,6 +77,15 @@ def agent_specs(org: Org, ports: PortPlan) -> list[AgentSpec]:
     return specs
 
 
+def kinds_of(org: Org) -> dict[str, str]:
+    """Number -> user | virtual_line | pstn: how an agent tells internal from PSTN callers."""
+    kinds = {u.extension: "user" for u in org.users}
+    kinds.update({v.extension: "virtual_line" for v in org.virtual_lines})
+    for p in org.pstn:
+        kinds[p.number] = kinds[p.number.lstrip("+")] = "pstn"
+    return kinds
+
+
 def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
     """Dialled string -> SIP URI of the line that owns it (E.164 also without '+')."""
     out = {}
@@ -90,8 +99,11 @@ def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
 
 
 class Orchestrator:
-    def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4):
+    def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
+                 recording_for: Callable[[str], dict[str, dict]] | None = None):
         self.org = org
+        # agent name -> {line id: EffectiveSettings as dict}, asked at every (re)start
+        self.recording_for = recording_for or (lambda _name: {})
         self.run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
@@ -145,6 +157,8 @@ class Orchestrator:
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
+            "kinds": kinds_of(self.org),
+            "recording": self.recording_for(spec.name) if spec.kind == "user" else {},
         }
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
         handle.config_path.write_text(json.dumps(config, indent=2))

@@ -15,7 +15,13 @@ from typing import Any, Callable
 
 import yaml
 
+from recording.policy import MENU, SOFTKEY_ORDER
+
 from .simulator import CALL_STATES, Simulator, SimulatorError
+
+INDICATORS = ("recording", "paused", "none")
+# R-UX-6 states, and "none" for a call nothing records
+RECORDING_STATES = ("none", "pending", "started", "paused", "stopped", "failed")
 
 DEFAULT_WITHIN = 2.0
 FREQ_TOLERANCE = 0.02  # a heard tone matches when within 2 %
@@ -50,7 +56,10 @@ def parse_duration(value: Any) -> float:
 STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
-    "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within"}),
+    "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
+                         "recording", "device"}),
+    "press": ({"who", "key"}, set()),
+    "menu": ({"who", "item"}, set()),
     "answer": ({"who"}, set()),
     "decline": ({"who"}, set()),
     "hangup": ({"who"}, set()),
@@ -159,9 +168,28 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         if "file" in args and not (path.parent / str(args["file"])).is_file():
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
-        checks = [k for k in ("call", "line", "hears", "dtmf") if k in args]
+        checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording")
+                  if k in args]
         if not checks:
-            errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf")
+            errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
+                        "softkeys, menu, recording")
+        if "indicator" in args and args["indicator"] not in INDICATORS:
+            errs.append(f"{where}.expect.indicator: {args['indicator']!r} not allowed; allowed: {', '.join(INDICATORS)}")
+        for key, allowed in (("softkeys", SOFTKEY_ORDER), ("menu", tuple(MENU.values()))):
+            if key in args:
+                if not isinstance(args[key], list):
+                    errs.append(f"{where}.expect.{key}: give a list, e.g. [] or [{allowed[1]}]")
+                else:
+                    for item in args[key]:
+                        if item not in allowed:
+                            errs.append(f"{where}.expect.{key}: {item!r} not allowed; allowed: {', '.join(allowed)}")
+        if "recording" in args and args["recording"] not in RECORDING_STATES:
+            errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
+                        f"allowed: {', '.join(RECORDING_STATES)}")
+    if name == "press" and "key" in args and args["key"] not in SOFTKEY_ORDER:
+        errs.append(f"{where}.press.key: {args['key']!r} not allowed; allowed: {', '.join(SOFTKEY_ORDER)}")
+    if name == "menu" and "item" in args and args["item"] not in MENU.values():
+        errs.append(f"{where}.menu.item: {args['item']!r} not allowed; allowed: {', '.join(MENU.values())}")
         for key in ("call", "line"):
             if key in args and args[key] not in CALL_STATES:
                 errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
@@ -283,6 +311,12 @@ class Runner:
         self.sim.resume(who)
         self.sim.wait_for(who, "connected", DEFAULT_WITHIN)
 
+    def do_press(self, a: dict) -> None:
+        self.sim.press(str(a["who"]), a["key"])
+
+    def do_menu(self, a: dict) -> None:
+        self.sim.menu(str(a["who"]), a["item"])
+
     def do_dtmf(self, a: dict) -> None:
         self.sim.dtmf(str(a["who"]), str(a["digits"]))
 
@@ -332,6 +366,18 @@ class Runner:
             got = next((c["dtmf"] for c in got if call and c["call"] == call["call"]), "")
             if got != str(a["dtmf"]):
                 return f"received DTMF {got!r}, expected {str(a['dtmf'])!r}"
+        if "indicator" in a:
+            got = self.sim.indicator(who, a.get("device"))
+            if got != a["indicator"]:
+                return f"indicator is {got}, expected {a['indicator']}"
+        if "softkeys" in a and self.sim.softkeys(who) != list(a["softkeys"]):
+            return f"softkeys are {self.sim.softkeys(who)}, expected {list(a['softkeys'])}"
+        if "menu" in a and self.sim.menu_items(who) != list(a["menu"]):
+            return f"Webex App menu is {self.sim.menu_items(who)}, expected {list(a['menu'])}"
+        if "recording" in a:
+            got = self.sim.recording_state(who) or "none"
+            if got != a["recording"]:
+                return f"recording is {got}, expected {a['recording']}"
         if "hears" in a:
             heard = self.sim.listen(who, 0.6)
             freq = heard and heard.get("freq_hz")

@@ -72,6 +72,8 @@ class Simulator:
         self.calls: dict[str, dict] = {}              # call key -> latest call event
         self.last_call: dict[tuple[str, str], str] = {}  # (agent, line) -> newest call key
         self.summaries: dict[str, dict] = {}          # call key -> call_summary event
+        self.recording: dict[str, dict] = {}          # call key -> latest recording view
+        self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
         self.agent_status: dict[str, str] = {}
         self.orch.subscribe(self._on_event)
         self.started = False
@@ -115,6 +117,10 @@ class Simulator:
                 self.line_states[(agent, ev["line"])] = ev["state"]
             elif kind == "call_summary":
                 self.summaries[ev["call"]] = ev
+            elif kind == "recording":
+                self.recording[ev["call"]] = ev
+            elif kind in ("announcement", "recorder", "recording_refused"):
+                self.network.setdefault(ev["call"], []).append(ev)
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
             elif kind == "agent_down":
@@ -210,6 +216,60 @@ class Simulator:
 
     def set_auto_answer(self, who: str, after: float | None) -> None:
         self._agent_req(who, "set_auto_answer", after=after)
+
+    def press(self, who: str, key: str) -> bool:
+        """Press a recording softkey on `who`'s MPP: Record, PauseRec, ResumeRec, StopRec."""
+        self._require_device(who, "mpp")
+        return self._req(who, "press", key=key)["done"]
+
+    def menu(self, who: str, item: str) -> bool:
+        """Pick a recording item under More in `who`'s Webex App call window."""
+        self._require_device(who, "webex-app")
+        return self._req(who, "menu", item=item)["done"]
+
+    def _require_device(self, who: str, device: str) -> None:
+        p = self.party(who)
+        if p.kind == "pstn" or not any(d.split()[0] == device for d in p.devices):
+            raise SimulatorError(f"who: {who} has no {device} device; it has: {', '.join(p.devices) or 'none'}")
+
+    # ----- recording as the devices show it ----------------------------------------------
+    def recording_view(self, who: str) -> dict | None:
+        """The recording view (state, indicator, message, per-device softkeys and menu) of the
+        newest call on `who`'s line, or None when no policy runs for it."""
+        call = self.current_call(who)
+        with self._cv:
+            return self.recording.get(call["call"]) if call else None
+
+    def recording_state(self, who: str) -> str | None:
+        view = self.recording_view(who)
+        return view["state"] if view else None
+
+    def indicator(self, who: str, device: str | None = None) -> str:
+        """R-UX-1: 'recording', 'paused' or 'none' on the device (default: the line's first)."""
+        view = self.recording_view(who)
+        call = self.current_call(who)
+        if not view or not call or call["state"] == "ended":
+            return "none"
+        devices = view["devices"]
+        dev = devices.get(device) if device else next(iter(devices.values()), None)
+        return dev["indicator"] if dev else "none"
+
+    def softkeys(self, who: str) -> list[str]:
+        """R-UX-3: the recording softkeys `who`'s MPP shows now."""
+        view = self.recording_view(who)
+        return list(view["devices"].get("mpp", {}).get("softkeys", [])) if view else []
+
+    def menu_items(self, who: str) -> list[str]:
+        """R-UX-4: the recording items under More in `who`'s Webex App now."""
+        view = self.recording_view(who)
+        return list(view["devices"].get("webex-app", {}).get("menu", [])) if view else []
+
+    def network_events(self, who: str, kind: str | None = None) -> list[dict]:
+        """Announcements, recorder actions and refusals of `who`'s newest call."""
+        call = self.current_call(who)
+        with self._cv:
+            events = list(self.network.get(call["call"], [])) if call else []
+        return [e for e in events if kind is None or e["event"] == kind]
 
     # ----- state ------------------------------------------------------------------------------
     def line_state(self, who: str) -> str:

@@ -25,7 +25,10 @@ from typing import Any, Callable
 
 import pjsua2 as pj
 
+from recording.effective import EffectiveSettings
+
 from .calls import AgentCall, CallRecord, LineAccount, snapshot
+from .edge import EdgeError, RecordingEdge
 from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports)
 from .media import CapturePort, Source
@@ -72,6 +75,11 @@ class Agent:
         self.chan: Channel | None = None
         self.ep: pj.Endpoint | None = None
         self.source = Source()
+        # PSTN parties are not recorded users: only a user's agent plays the network edge
+        self.edge = RecordingEdge(self, config.get("kinds", {})) if self.kind == "user" else None
+        for line_id, eff in (config.get("recording") or {}).items():
+            if self.edge is not None:
+                self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
 
     # ----- plumbing -------------------------------------------------------------------------
     def post(self, item) -> None:
@@ -190,10 +198,18 @@ class Agent:
                                      created=time.time(), related=call.related,
                                      state="dialing" if direction == "out" else "ringing")
             self.calls[key] = call.record
+            new = True
+        else:
+            new = False
         rec = call.record
         if snap:
             rec.remote_uri = snap["remote_uri"] or rec.remote_uri
             rec.sip_call_id = snap["sip_call_id"] or rec.sip_call_id
+        if new and self.edge is not None:
+            # R-CMP-3: a call that continues another one (transfer) keeps its compliance flag
+            carried = bool(rec.related and self.edge.compliance_played(rec.related))
+            self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
+                                   compliance_played=carried)
         return rec
 
     def keep(self, call: AgentCall) -> None:
@@ -210,6 +226,8 @@ class Agent:
             return
         self.answer_code(rec, 180)
         self.report_call(rec)
+        if self.edge is not None:
+            self.edge.call_offered(rec.key)
         self.later(self.ring_timeout, lambda: self.ring_timeout_hit(rec))
         if self.auto_answer is not None:
             self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
@@ -226,9 +244,14 @@ class Agent:
         if st == pj.PJSIP_INV_STATE_EARLY and rec.direction == "out":
             rec.ringback = True
         elif st == pj.PJSIP_INV_STATE_CONFIRMED:
-            if rec.connected_at is None:
+            first = rec.connected_at is None
+            if first:
                 rec.connected_at = time.time()
             rec.state = "held" if rec.held_by else "connected"
+            self.report_call(rec)
+            if first and self.edge is not None:
+                self.edge.call_answered(rec.key)
+            return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
             return
@@ -260,6 +283,8 @@ class Agent:
             rec.capture = None
         rec.aud = None
         self.report_call(rec)
+        if self.edge is not None:
+            self.edge.call_ended(rec.key)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
         ended = [r for r in self.calls.values() if not r.active]
@@ -339,6 +364,8 @@ class Agent:
                 aud, slot = rec.call.getAudioMedia(idx), mi.audioConfSlot
         rec.held_by = ("both" if held_local and held_remote else "local" if held_local
                        else "remote" if held_remote else None)
+        if self.edge is not None and rec.state != "ended":
+            self.edge.call_held(rec.key, held_local)
         if rec.state in ("connected", "held"):
             rec.state = "held" if rec.held_by else "connected"
         rec.aud, rec.aud_slot = aud, slot
@@ -489,7 +516,8 @@ class Agent:
 
     def cmd_status(self) -> dict:
         return {"lines": dict(self.line_state), "source": self.source.description,
-                "calls": [self.describe(r) for r in self.calls.values()],
+                "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
+                          for r in self.calls.values()],
                 "auto_answer": self.auto_answer}
 
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
@@ -576,8 +604,44 @@ class Agent:
         if bad:
             raise CommandError(f"digits: {''.join(bad)!r} not allowed; allowed: 0-9 * # A-D")
         rec = self.find_call(call, line, prefer=("connected",))
-        rec.call.dialDtmf(str(digits).upper())
+        digits = str(digits).upper()
+        if self.edge is not None and self.edge.dtmf_sent(rec.key, digits):
+            return {"call": rec.key, "feature_code": True}   # R-UX-5: taken by the network
+        rec.call.dialDtmf(digits)
         return {"call": rec.key}
+
+    def cmd_press(self, key: str, call: str | None = None, line: str | None = None) -> dict:
+        """A recording softkey on the MPP: Record, PauseRec, ResumeRec, StopRec."""
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        try:
+            done = self.edge.press(rec.key, key) if self.edge else False
+        except EdgeError as exc:
+            raise CommandError(str(exc)) from exc
+        return {"call": rec.key, "done": done}
+
+    def cmd_menu(self, item: str, call: str | None = None, line: str | None = None) -> dict:
+        """A recording item under More in the Webex App call window."""
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        try:
+            done = self.edge.menu(rec.key, item) if self.edge else False
+        except EdgeError as exc:
+            raise CommandError(str(exc)) from exc
+        return {"call": rec.key, "done": done}
+
+    def cmd_set_recording(self, line: str, settings: dict) -> dict:
+        """Effective recording settings of a line, for calls that start from now on."""
+        if self.edge is None:
+            raise CommandError(f"{self.name} is a PSTN party: it has no recording settings")
+        self.find_line(line)
+        self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
+        return {"line": line}
+
+    def end_call(self, key: str, reason: str) -> None:
+        """The network ends a call (failureBehavior END_CALL_WITH_ANNOUNCEMENT)."""
+        rec = self.calls.get(key)
+        if rec is not None and rec.active:
+            rec.extra["ended_by_network"] = reason
+            self.hangup_record(rec)
 
     def cmd_play(self, tone: float | None = None, file: str | None = None,
                  silence: bool = False) -> dict:
