@@ -55,3 +55,43 @@ def _clean_calls(request):
     yield
     if "sim" in request.fixturenames:
         hang_up_everything(request.getfixturevalue("sim"))
+
+
+# ----- spec coverage: "spec rules covered: N/N" at the end of the run -------------------------
+import re  # noqa: E402
+
+SPEC = ROOT.parent / "shared" / "spec" / "recording-behaviour.md"
+RULE = re.compile(r"\bR-([A-Z]{2,4})-(\d+)\b")
+RULE_IN_NAME = re.compile(r"(?:^|_)r_([a-z]{2,4})_(\d+)(?=_|$|\[)")
+_covered: set[str] = set()
+
+
+def rules_of_item(item) -> set[str]:
+    """Rule IDs a test cites: in its name (test_r_usr_2_...) or its docstring (R-USR-2)."""
+    ids = {f"R-{a.upper()}-{n}" for a, n in RULE_IN_NAME.findall(item.originalname or item.name)}
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    ids |= {f"R-{a}-{n}" for a, n in RULE.findall(doc)}
+    return ids
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        _covered.update(getattr(report, "spec_rules", ()))
+
+
+import pytest as _pytest  # noqa: E402
+
+
+@_pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().spec_rules = sorted(rules_of_item(item))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not SPEC.is_file():
+        return
+    rules = sorted({f"R-{a}-{n}" for a, n in RULE.findall(SPEC.read_text())})
+    missing = [r for r in rules if r not in _covered]
+    terminalreporter.write_line(f"spec rules covered: {len(rules) - len(missing)}/{len(rules)}"
+                                + (f" (not yet: {', '.join(missing)})" if missing else ""))
