@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
+                               QPushButton, QToolButton, QVBoxLayout)
+
+from recording.policy import SOFTKEY_ORDER
 
 from app.simulator import Party, Simulator, SimulatorError
 
@@ -89,10 +91,34 @@ class DeviceFace(QFrame):
         self.buttons["answer"].setStyleSheet(green)
         self.buttons["end"].setStyleSheet(red)
 
+        # Recording controls: MPP softkeys and the Webex App's More menu, shown as the policy allows
+        self.softkey_buttons: dict[str, QPushButton] = {}
+        softkeys = QHBoxLayout()
+        for label in SOFTKEY_ORDER:
+            b = QPushButton(label)
+            b.setObjectName(f"softkey_{self.key}_{label}")
+            b.setAccessibleName(f"{label} softkey ({party.name})")
+            b.setStyleSheet("background: #37474f; color: white;")
+            b.clicked.connect(lambda _=False, k=label: self.act(self.sim.press, self.party.id, k))
+            b.setVisible(False)
+            self.softkey_buttons[label] = b
+            softkeys.addWidget(b)
+        self.more = QToolButton()
+        self.more.setText("More ▾")
+        self.more.setObjectName(f"more_{self.key}")
+        self.more.setAccessibleName(f"More ({party.name}, Webex App)")
+        self.more.setPopupMode(QToolButton.InstantPopup)
+        self.more_menu = QMenu(self.more)
+        self.more.setMenu(self.more_menu)
+        self.more.setVisible(False)
+        softkeys.addWidget(self.more)
+        softkeys.addStretch(1)
+
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addWidget(self.display)
+        layout.addLayout(softkeys)
         layout.addWidget(self.entry)
         layout.addLayout(keypad)
         for h in button_rows:
@@ -126,6 +152,17 @@ class DeviceFace(QFrame):
         b["resume"].setEnabled(up and state == "held" and bool(call) and call.get("held_by") in ("local", "both"))
         b["transfer"].setEnabled(up and state in ("connected", "held"))
         b["restart"].setVisible(not up)
+        keys = self.sim.softkeys(self.party.id) if up and state != "ended" else []
+        for label, button in self.softkey_buttons.items():
+            button.setVisible(label in keys)
+        items = self.sim.menu_items(self.party.id) if up and state != "ended" else []
+        if items != [a.text() for a in self.more_menu.actions()]:
+            self.more_menu.clear()
+            for item in items:
+                action = self.more_menu.addAction(item)
+                action.setObjectName(f"menu_{self.key}_{item.replace(' ', '_')}")
+                action.triggered.connect(lambda _=False, i=item: self.act(self.sim.menu, self.party.id, i))
+        self.more.setVisible(bool(items))
 
     def display_text(self, state: str, call: dict | None) -> str:
         if state == "down":
@@ -147,7 +184,10 @@ class DeviceFace(QFrame):
             extra = ""
             if state == "held":
                 extra = " · On hold" if call.get("held_by") in ("local", "both") else " · Held by other party"
-            return f"{party}\n{secs // 60:02d}:{secs % 60:02d}{extra}"
+            rec = {"recording": "  ● REC", "paused": "  ❚❚ REC paused"}.get(self.sim.indicator(self.party.id), "")
+            view = self.sim.recording_view(self.party.id)
+            note = f"\n{view['message']}" if view and view.get("message") else ""
+            return f"{party}\n{secs // 60:02d}:{secs % 60:02d}{extra}{rec}{note}"
         return f"Call ended ({call.get('reason') or 'hangup'})\n{party}"
 
     # ----- actions ----------------------------------------------------------------------------
