@@ -8,6 +8,7 @@ The format is documented in docs/org-file.md.
 
 from __future__ import annotations
 
+import copy
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -75,11 +76,11 @@ COUNTRIES = frozenset(
     """.split()
 )
 
-_ORG_KEYS = ("name", "ring_timeout")
-_LOCATION_KEYS = ("id", "name", "country", "timezone", "language")
-_USER_KEYS = ("id", "name", "extension", "location", "licence", "email", "language", "devices")
+_ORG_KEYS = ("name", "ring_timeout", "recording")
+_LOCATION_KEYS = ("id", "name", "country", "timezone", "language", "recording")
+_USER_KEYS = ("id", "name", "extension", "location", "licence", "email", "language", "devices", "callRecording")
 _DEVICE_KEYS = ("type", "model")
-_VLINE_KEYS = ("id", "name", "extension", "location", "language", "assigned_to")
+_VLINE_KEYS = ("id", "name", "extension", "location", "language", "assigned_to", "callRecording")
 _ASSIGN_KEYS = ("user", "device")
 _PSTN_KEYS = ("number", "name")
 
@@ -118,6 +119,8 @@ class Location:
     country: str = DEFAULT_COUNTRY
     timezone: str = DEFAULT_TIMEZONE
     language: str = DEFAULT_LANGUAGE
+    # call recording overrides as written in the file (docs/org-file.md); hash=False: dicts
+    recording: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class User:
     email: str
     language: str
     devices: tuple[Device, ...]
+    # Webex API callRecording settings as written in the file (recording/settings.py)
+    call_recording: dict = field(default_factory=dict, hash=False)
 
     @property
     def has_mpp(self) -> bool:
@@ -159,6 +164,7 @@ class VirtualLine:
     language: str
     user: str  # id of the user it is assigned to
     device: str  # 'mpp' | 'webex-app': the device of that user it appears on
+    call_recording: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,8 @@ class Org:
     virtual_lines: tuple[VirtualLine, ...] = ()
     pstn: tuple[PstnParty, ...] = ()
     source: Path | None = field(default=None, compare=False)
+    # organisation-level call recording settings as written in the file (recording/settings.py)
+    recording: dict = field(default_factory=dict, hash=False)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -299,7 +307,22 @@ class Org:
             ]
         if self.pstn:
             d["pstn"] = [{"number": p.number, "name": p.name} for p in self.pstn]
+        self._add_recording(d)
         return d
+
+    def _add_recording(self, d: dict[str, Any]) -> None:
+        """The call recording blocks, only where the file had (or a store wrote) some."""
+        if self.recording:
+            d["organisation"]["recording"] = copy.deepcopy(self.recording)
+        for out, loc in zip(d["locations"], self.locations):
+            if loc.recording:
+                out["recording"] = copy.deepcopy(loc.recording)
+        for out, u in zip(d["users"], self.users):
+            if u.call_recording:
+                out["callRecording"] = copy.deepcopy(u.call_recording)
+        for out, v in zip(d.get("virtual_lines", []), self.virtual_lines):
+            if v.call_recording:
+                out["callRecording"] = copy.deepcopy(v.call_recording)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +433,7 @@ class _Parser:
         self.source = Path(source) if source is not None else None
         self.errors: list[str] = []
         self.id_owner: dict[str, str] = {}  # user / virtual line id -> path of its owner
+        self.org_recording: dict = {}
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
@@ -484,6 +508,19 @@ class _Parser:
             return None
         return s
 
+    def recording_block(self, d: dict, key: str, path: str, kind: str) -> dict:
+        """An optional call recording block (``recording`` or ``callRecording``): its shape and
+        values are checked here, the rules across levels once the whole org is built (parse)."""
+        if d.get(key) is None:
+            return {}
+        from recording import settings  # lazy: recording.settings imports nothing from here
+
+        check = {"org": settings.check_org_block, "location": settings.check_location_block,
+                 "line": settings.check_call_recording}[kind]
+        errs = check(d[key], f"{path}.{key}")
+        self.errors += errs
+        return d[key] if isinstance(d[key], dict) and not errs else {}
+
     # -- sections ---------------------------------------------------------------------------
 
     def parse(self, data: Any) -> Org:
@@ -500,7 +537,7 @@ class _Parser:
 
         if self.errors:
             raise OrgError(self.errors, self.source)
-        return Org(
+        org = Org(
             name=org_name,  # type: ignore[arg-type]
             ring_timeout=ring_timeout,  # type: ignore[arg-type]
             locations=tuple(locations),  # type: ignore[arg-type]
@@ -508,7 +545,16 @@ class _Parser:
             virtual_lines=tuple(vlines),  # type: ignore[arg-type]
             pstn=tuple(pstn),  # type: ignore[arg-type]
             source=self.source,
+            recording=self.org_recording,
         )
+        # The call recording rules across levels (licence, provider terms and region, virtual
+        # line limits...) need the whole org: the same validators SettingsStore.from_org uses.
+        from recording.settings import validate_org
+
+        self.errors += validate_org(org)
+        if self.errors:
+            raise OrgError(self.errors, self.source)
+        return org
 
     def organisation(self, data: dict) -> tuple[str | None, float | None]:
         if "organisation" not in data:
@@ -527,6 +573,7 @@ class _Parser:
                 rt = None
             else:
                 rt = float(v)
+        self.org_recording = self.recording_block(o, "recording", "organisation", "org")
         return name, rt
 
     def locations(self, data: dict) -> tuple[list[Location | None], dict[str, str]]:
@@ -560,8 +607,9 @@ class _Parser:
             if not tz_ok:
                 self.err(f"{path}.timezone", f"{_fmt(tz)} is not an IANA time zone; e.g. UTC, America/New_York, Europe/Warsaw")
             lang = self.choice(d, "language", path, LANGUAGES, DEFAULT_LANGUAGE)
+            rec = self.recording_block(d, "recording", path, "location")
             if len(self.errors) == n:
-                out.append(Location(lid, name, country, tz, lang))  # type: ignore[arg-type]
+                out.append(Location(lid, name, country, tz, lang, rec))  # type: ignore[arg-type]
             else:
                 out.append(None)
             if lid is not None and lid not in known:
@@ -618,8 +666,9 @@ class _Parser:
             devs = self.devices(d, path)
             if uid is not None:
                 devices_of.setdefault(uid, {dv.type for dv in devs} if devs is not None else None)
+            cr = self.recording_block(d, "callRecording", path, "line")
             if len(self.errors) == n:
-                users.append(User(uid, name, ext, loc, licence, email, lang, devs))  # type: ignore[arg-type]
+                users.append(User(uid, name, ext, loc, licence, email, lang, devs, cr))  # type: ignore[arg-type]
             else:
                 users.append(None)
         return users, devices_of, ext_owner
@@ -727,8 +776,9 @@ class _Parser:
                     self.err(f"{path}.assigned_to.user",
                              f"{user!r} already has {MAX_VIRTUAL_LINES_PER_USER} virtual lines; "
                              f"allowed: at most {MAX_VIRTUAL_LINES_PER_USER} per user")
+            cr = self.recording_block(d, "callRecording", path, "line")
             if len(self.errors) == n:
-                out.append(VirtualLine(vid, name, ext, loc, lang, user, device))  # type: ignore[arg-type]
+                out.append(VirtualLine(vid, name, ext, loc, lang, user, device, cr))  # type: ignore[arg-type]
             else:
                 out.append(None)
         return out

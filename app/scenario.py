@@ -183,6 +183,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
                     for item in args[key]:
                         if item not in allowed:
                             errs.append(f"{where}.expect.{key}: {item!r} not allowed; allowed: {', '.join(allowed)}")
+        for key in ("call", "line"):
+            if key in args and args[key] not in CALL_STATES:
+                errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
+        if "hears" in args and args["hears"] != "silence" and not (
+                isinstance(args["hears"], (int, float)) and not isinstance(args["hears"], bool)):
+            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz or silence")
         if "recording" in args and args["recording"] not in RECORDING_STATES:
             errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
                         f"allowed: {', '.join(RECORDING_STATES)}")
@@ -190,12 +196,6 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         errs.append(f"{where}.press.key: {args['key']!r} not allowed; allowed: {', '.join(SOFTKEY_ORDER)}")
     if name == "menu" and "item" in args and args["item"] not in MENU.values():
         errs.append(f"{where}.menu.item: {args['item']!r} not allowed; allowed: {', '.join(MENU.values())}")
-        for key in ("call", "line"):
-            if key in args and args[key] not in CALL_STATES:
-                errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
-        if "hears" in args and args["hears"] != "silence" and not (
-                isinstance(args["hears"], (int, float)) and not isinstance(args["hears"], bool)):
-            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz or silence")
     if name == "dtmf" and "digits" in args and not re.fullmatch(r"[0-9*#A-Da-d]+", str(args["digits"])):
         errs.append(f"{where}.dtmf.digits: {args['digits']!r} not allowed; allowed: 0-9 * # A-D")
     if name == "transfer" and "attended" in args and not isinstance(args["attended"], bool):

@@ -429,3 +429,107 @@ def test_at_most_three_virtual_lines_per_user():
     ]
     errs = errors_of(data)
     assert any(e.startswith("virtual_lines[3].assigned_to.user: ") and "at most 3" in e for e in errs)
+
+
+# -- call recording blocks (recording/settings.py validates them) ------------------------------
+
+
+def test_demo_recording_blocks():
+    org = load_org(DEMO)
+    assert org.recording["provider"] == "Dubber" and org.recording["tier"] == "Go"
+    assert org.recording["termsAccepted"] == ["Dubber"]
+    assert org.user("alice").call_recording["record"] == "Always with Pause/Resume"
+    assert org.user("bob").call_recording["record"] == "On Demand with User Initiated Start"
+    assert org.user("carol").call_recording["record"] == "Never"
+    assert org.user("dave").call_recording["repeat"] == {"enabled": True, "interval": 30}
+    assert org.virtual_line("sales").call_recording == {"enabled": True, "record": "Always"}
+    assert org.location("hq").recording == {}
+
+
+def test_recording_blocks_default_empty():
+    org = parse_org(minimal())
+    assert org.recording == {} and org.location("hq").recording == {}
+    assert org.user("alice").call_recording == {}
+    assert "recording" not in org.to_dict()["organisation"]
+    assert "callRecording" not in org.to_dict()["users"][0]
+
+
+def test_round_trip_keeps_recording_blocks():
+    d = minimal()
+    d["organisation"]["recording"] = {"provider": "Imagicle", "termsAccepted": ["Imagicle"], "region": "EU",
+                                      "compliance": {"inboundPSTNCallsEnabled": True, "delayInSeconds": 5},
+                                      "recorders": {"Imagicle": "sip:127.0.0.1:5080;transport=tcp"},
+                                      "accounts": {"Imagicle": {"users": {"alice": {
+                                          "serviceProvider": "test-org", "externalGroup": "hq",
+                                          "externalIdentifier": "alice"}}}}}
+    d["locations"][0]["recording"] = {"provider": "organisation", "compliance": "organisation",
+                                      "failureBehavior": "END_CALL_WITH_ANNOUNCEMENT"}
+    d["users"][0]["callRecording"] = {"enabled": True, "record": "Always", "repeat": {"enabled": True, "interval": 600}}
+    org = parse_org(d)
+    assert org.user("alice").call_recording["repeat"]["interval"] == 600
+    assert parse_org(org.to_dict()) == org
+    assert parse_org(yaml.safe_load(yaml.safe_dump(org.to_dict(), sort_keys=False))) == org
+    hash(org)  # raw dicts are kept out of the hash
+
+
+def _rec(d: dict, where: tuple, value) -> dict:
+    return _set(d, where, value)
+
+
+@pytest.mark.parametrize(
+    "data, prefix, fragments",
+    [
+        (_rec(M, ("organisation", "recording"), {"colour": "red"}), "organisation.recording.colour",
+         ["unknown key; allowed: provider, confirmOff, tier, termsAccepted"]),
+        (_rec(M, ("organisation", "recording"), "Dubber"), "organisation.recording", ["must be a mapping"]),
+        (_rec(M, ("organisation", "recording"), {"provider": "Acme"}), "organisation.recording.provider",
+         ["'Acme' is not allowed; allowed: Dubber, Imagicle, CallCabinet, Webex, None (R-PRV-1)"]),
+        (_rec(M, ("organisation", "recording"), {"failureBehavior": "x"}), "organisation.recording.failureBehavior",
+         ["allowed: PROCEED_WITH_CALL_NO_ANNOUNCEMENT, PROCEED_CALL_WITH_ANNOUNCEMENT, END_CALL_WITH_ANNOUNCEMENT"]),
+        (_rec(M, ("organisation", "recording"), {"compliance": {"delayInSeconds": 90}}),
+         "organisation.recording.compliance.delayInSeconds", ["90 is out of range; allowed: 0-60 seconds (R-CMP-2)"]),
+        (_rec(M, ("organisation", "recording"), {"region": "MARS"}), "organisation.recording.region",
+         ["allowed: US, CA, EU, EUN"]),
+        (_rec(M, ("organisation", "recording"), {"termsAccepted": "Dubber"}), "organisation.recording.termsAccepted",
+         ["must be a list of providers"]),
+        (_rec(M, ("locations", 0, "recording"), {"provider": "Acme"}), "locations[0].recording.provider",
+         ["allowed: organisation, Dubber, Imagicle, CallCabinet, Webex, None (R-LOC-1)"]),
+        (_rec(M, ("locations", 0, "recording"), {"compliance": "yes"}), "locations[0].recording.compliance",
+         ["allowed: 'organisation' or a mapping with keys inboundPSTNCallsEnabled"]),
+        (_rec(M, ("users", 0, "callRecording"), {"record": "Sometimes"}), "users[0].callRecording.record",
+         ["'Sometimes' is not allowed; allowed: Never, Always, Always with Pause/Resume, On Demand, "
+          "On Demand with User Initiated Start (R-USR-2)"]),
+        (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "repeat": {"interval": 5}}),
+         "users[0].callRecording.repeat.interval", ["5 is out of range; allowed: 10-1800 (API, R-USR-6)"]),
+        (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "externalGroup": "elsewhere"}),
+         "users[0].callRecording.externalGroup", ["read-only", "it is 'hq'"]),
+        (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "record": "On Demand",
+                                                 "selectiveCallRecordingSettings": {"enabled": True}}),
+         "users[0].callRecording.selectiveCallRecordingSettings.enabled", ["(R-USR-8)"]),
+        (_rec(with_vline(), ("virtual_lines", 0, "callRecording"), {"record": 3}), "virtual_lines[0].callRecording.record",
+         ["3 is not allowed"]),
+    ],
+)
+def test_recording_error_reported_with_path(data, prefix, fragments):
+    assert_error(data, prefix, *fragments)
+
+
+def test_recording_errors_reported_with_other_errors():
+    """Shape errors of recording blocks come with the rest of the file's errors."""
+    d = _set(M, ("users", 0, "callRecording"), {"record": "Sometimes"})
+    d = _set(d, ("users", 1, "licence"), "Gold")
+    errs = errors_of(d)
+    assert any(e.startswith("users[0].callRecording.record: 'Sometimes'") for e in errs)
+    assert any(e.startswith("users[1].licence: 'Gold'") for e in errs)
+
+
+def test_recording_rules_across_levels_with_file_paths():
+    """R-PRE-2, R-PRV-7, R-VL-3: cross-level rules are reported with org-file paths."""
+    d = with_vline(assigned_to={"user": "bob", "device": "webex-app"},
+                   callRecording={"enabled": True, "record": "On Demand"})
+    d["users"][0]["licence"] = None
+    d["users"][0]["callRecording"] = {"enabled": True}
+    d["locations"][0]["recording"] = {"provider": "Imagicle"}
+    errs = errors_of(d)
+    assert [e.split(":")[0] for e in errs] == ["locations[0].recording.provider", "users[0].callRecording.enabled",
+                                               "virtual_lines[0].callRecording.record"]
