@@ -59,6 +59,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
                          "recording", "device"}),
     "press": ({"who", "key"}, set()),
+    "set": (set(), {"user", "line", "callRecording"}),
     "menu": ({"who", "item"}, set()),
     "answer": ({"who"}, set()),
     "decline": ({"who"}, set()),
@@ -192,6 +193,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         if "recording" in args and args["recording"] not in RECORDING_STATES:
             errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
                         f"allowed: {', '.join(RECORDING_STATES)}")
+    if name == "set":
+        if ("user" in args) == ("line" in args):
+            errs.append(f"{where}.set: give exactly one of user or line")
+        if not isinstance(args.get("callRecording"), dict):
+            errs.append(f"{where}.set.callRecording: missing; a mapping with Webex API field names, "
+                        "e.g. {enabled: true, record: Always}")
     if name == "press" and "key" in args and args["key"] not in SOFTKEY_ORDER:
         errs.append(f"{where}.press.key: {args['key']!r} not allowed; allowed: {', '.join(SOFTKEY_ORDER)}")
     if name == "menu" and "item" in args and args["item"] not in MENU.values():
@@ -293,9 +300,12 @@ class Runner:
         self.sim.dial(str(a["from"]), str(a["to"]))
 
     def do_answer(self, a: dict) -> None:
+        # A person answers when the phone rings: wait for it (a dial step returns at once).
+        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
         self.sim.answer(str(a["who"]))
 
     def do_decline(self, a: dict) -> None:
+        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
         self.sim.decline(str(a["who"]))
 
     def do_hangup(self, a: dict) -> None:
@@ -311,11 +321,23 @@ class Runner:
         self.sim.resume(who)
         self.sim.wait_for(who, "connected", DEFAULT_WITHIN)
 
+    def do_set(self, a: dict) -> None:
+        self.sim.set_call_recording(str(a.get("user") or a.get("line")), a["callRecording"])
+
     def do_press(self, a: dict) -> None:
-        self.sim.press(str(a["who"]), a["key"])
+        # A person can only press a key the phone shows: a refused press fails the step.
+        if not self.sim.press(str(a["who"]), a["key"]):
+            raise StepFailed(f"{a['who']}: {a['key']} is not offered now "
+                             f"(softkeys: {self.sim.softkeys(str(a['who']))}); {self.refusal(a['who'])}")
 
     def do_menu(self, a: dict) -> None:
-        self.sim.menu(str(a["who"]), a["item"])
+        if not self.sim.menu(str(a["who"]), a["item"]):
+            raise StepFailed(f"{a['who']}: {a['item']!r} is not in the More menu now "
+                             f"(menu: {self.sim.menu_items(str(a['who']))}); {self.refusal(a['who'])}")
+
+    def refusal(self, who: str) -> str:
+        refused = self.sim.network_events(str(who), "recording_refused")
+        return refused[-1]["why"] if refused else ""
 
     def do_dtmf(self, a: dict) -> None:
         self.sim.dtmf(str(a["who"]), str(a["digits"]))

@@ -11,6 +11,7 @@ party's E.164 number. No Qt here; the UI subscribes to events through ui/bridge.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from phone.frontdoor import FrontDoor
+
+from recording.settings import SettingsError, SettingsStore
 
 from .org import Org, load_org
 from .orchestrator import AgentError, Orchestrator
@@ -58,7 +61,10 @@ class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
                  front_door_port: int | None = 0):
         self.org = org if isinstance(org, Org) else load_org(org)
-        self.orch = Orchestrator(self.org, run_dir)
+        # Control Hub settings: one store; every change is pushed live to the agents
+        self.settings = SettingsStore.from_org(self.org)
+        self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for)
+        self.settings.subscribe(self._push_settings)
         self.run_dir = self.orch.run_dir
         self.parties = parties_of(self.org)
         self._by_id = {p.id: p for p in self.parties}
@@ -100,6 +106,38 @@ class Simulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    # ----- settings -------------------------------------------------------------------------
+    def _recording_for(self, agent: str) -> dict[str, dict]:
+        """Effective recording settings of an agent's lines (sent at every agent start)."""
+        return {p.line: self.settings.effective(p.line).to_dict()
+                for p in self.parties if p.agent == agent and p.kind != "pstn"}
+
+    def _push_settings(self, line_ids) -> None:
+        for line_id in line_ids:
+            p = self._by_id.get(line_id)
+            if p is None or p.kind == "pstn" or self.agent_status.get(p.agent) != "up":
+                continue
+            try:
+                self.orch.request(p.agent, "set_recording", line=p.line,
+                                  settings=self.settings.effective(p.line).to_dict())
+            except AgentError as exc:
+                print(f"mppsim: could not push settings to {p.agent}: {exc}", file=sys.stderr)
+
+    def set_call_recording(self, who: str, patch: dict, view: str = "api") -> list[str]:
+        """PUT a person's or virtual line's callRecording (Webex API field names); applies to
+        calls that start from now on. Raises SimulatorError listing every refused field."""
+        p = self.party(who)
+        if p.kind == "pstn":
+            raise SimulatorError(f"who: {who} is a PSTN party; only users and virtual lines are recorded")
+        try:
+            return self.settings.put_person(p.id, patch, view=view)
+        except SettingsError as exc:
+            raise SimulatorError(str(exc)) from exc
+
+    def call_recording(self, who: str) -> dict:
+        """GET a person's or virtual line's callRecording as the Webex API shows it."""
+        return self.settings.get_person(self.party(who).id)
 
     # ----- events -----------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[dict], None]) -> None:
@@ -392,12 +430,30 @@ class Simulator:
             "reason": next((l["reason"] for l in legs if l.get("reason")), None),
             "legs": {
                 l["agent"]: {
+                    "recording": self._recording_summary(l["call"]),
                     "call": l["call"], "line": l["line"], "direction": l["direction"],
                     "heard": l.get("heard"), "dtmf_received": l.get("dtmf", ""),
                     "capture_file": l.get("capture_file"), "related": l.get("related"),
                     "reason": l.get("reason"), "ended_by": l.get("ended_by"),
                 } for l in legs
             },
+        }
+
+    def _recording_summary(self, key: str) -> dict | None:
+        """What the network did about recording on one leg: for the report."""
+        with self._cv:
+            view = self.recording.get(key)
+            events = list(self.network.get(key, []))
+        if view is None:
+            return None
+        return {
+            "state": view["state"],
+            "recordings": len([e for e in events if e["event"] == "recorder" and e["op"] == "start"]),
+            "recorder": [{"op": e["op"], "recording": e["recording"], **e.get("detail", {})}
+                         for e in events if e["event"] == "recorder"],
+            "announcements": [{"kind": e["kind"], "to": e["to"], "language": e["language"]}
+                              for e in events if e["event"] == "announcement"],
+            "refused": [e["why"] for e in events if e["event"] == "recording_refused"],
         }
 
 
