@@ -96,3 +96,20 @@ def test_the_gui_process_never_imports_pjsua2():
     code = ("import ui.app, ui.main_window, ui.device_face, app.simulator, app.scenario, app.cli, sys; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_r_ux_3_recording_softkeys_on_the_face_follow_the_policy(qtbot, window):
+    """R-UX-1/R-UX-3 on the first window: alice is Always with Pause/Resume in the demo org."""
+    sim = window.sim
+    sim.dial("bob", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    qtbot.mouseClick(find(window, QPushButton, "answer_alice"), Qt.LeftButton)
+    pause = find(window, QPushButton, "softkey_alice_PauseRec")
+    resume = find(window, QPushButton, "softkey_alice_ResumeRec")
+    display = find(window, QLabel, "display_alice")
+    qtbot.waitUntil(lambda: pause.isVisible() and "● REC" in display.text(), timeout=3000)
+    assert not resume.isVisible() and not find(window, QPushButton, "softkey_alice_Record").isVisible()
+    qtbot.mouseClick(pause, Qt.LeftButton)
+    qtbot.waitUntil(lambda: resume.isVisible() and not pause.isVisible(), timeout=3000)
+    assert "REC paused" in display.text() and "Recording paused" in display.text()
+    assert find(window, QPushButton, "softkey_bob_Record").isVisible()   # bob: On Demand (user start)

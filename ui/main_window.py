@@ -32,6 +32,16 @@ def describe_event(ev: dict) -> str | None:
         return f"{agent}: AGENT DOWN (exit {ev.get('returncode')})"
     if kind == "transferred":
         return f"{agent}: transferred to {ev.get('target')}"
+    if kind == "recording":
+        keys = sorted({k for d in ev["devices"].values() for k in d["softkeys"]})
+        return (f"{agent}/{ev['line']}: recording {ev['state'] or 'none'}, icon {ev['indicator']}"
+                + (f", softkeys {' '.join(keys)}" if keys else ""))
+    if kind == "announcement":
+        return f"{agent}: plays {ev['kind']} {ev['audio']} to {'+'.join(ev['to'])} ({ev['language']})"
+    if kind == "recorder":
+        return f"{agent}: recorder {ev['op']} #{ev['recording']}"
+    if kind == "recording_refused":
+        return f"{agent}: refused {ev['intent']} ({ev['source']}): {ev['why']}"
     if kind == "log" and ev.get("level") in ("error", "warning"):
         return f"{agent}: {ev.get('level')}: {ev.get('text', '').strip().splitlines()[-1]}"
     return None
