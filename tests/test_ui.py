@@ -102,8 +102,9 @@ def test_r_ux_3_recording_softkeys_on_the_face_follow_the_policy(qtbot, window):
     """R-UX-1/R-UX-3 on the first window: alice is Always with Pause/Resume in the demo org."""
     sim = window.sim
     sim.dial("bob", "1001")
-    sim.wait_for("alice", "ringing", 3)
-    qtbot.mouseClick(find(window, QPushButton, "answer_alice"), Qt.LeftButton)
+    answer = find(window, QPushButton, "answer_alice")
+    qtbot.waitUntil(answer.isEnabled, timeout=3000)     # the face lights Answer when it rings
+    qtbot.mouseClick(answer, Qt.LeftButton)
     pause = find(window, QPushButton, "softkey_alice_PauseRec")
     resume = find(window, QPushButton, "softkey_alice_ResumeRec")
     display = find(window, QLabel, "display_alice")
