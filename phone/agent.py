@@ -35,10 +35,23 @@ from .media import CapturePort, Source
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
-MAX_USER_CALLS = 2  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
+MAX_USER_CALLS = 2
+# Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
+# network edge that the compliance announcement already played on this call (R-CMP-3).
+COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+
+
+def has_header(msg: str, name: str, value: str) -> bool:
+    """True when a SIP message (headers only) has `name: value` (case-insensitive name)."""
+    head = msg.split("\r\n\r\n", 1)[0]
+    for line in head.splitlines()[1:]:
+        key, _, val = line.partition(":")
+        if key.strip().lower() == name.lower() and val.strip() == value:
+            return True
+    return False
 
 
 class CommandError(Exception):
@@ -207,7 +220,7 @@ class Agent:
             rec.sip_call_id = snap["sip_call_id"] or rec.sip_call_id
         if new and self.edge is not None:
             # R-CMP-3: a call that continues another one (transfer) keeps its compliance flag
-            carried = bool(rec.related and self.edge.compliance_played(rec.related))
+            carried = call.compliance_played or bool(rec.related and self.edge.compliance_played(rec.related))
             self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
                                    compliance_played=carried)
         return rec
@@ -216,7 +229,8 @@ class Agent:
         if not any(c is call for c in self.call_objects):
             self.call_objects.append(call)
 
-    def on_incoming(self, call: AgentCall, _data) -> None:
+    def on_incoming(self, call: AgentCall, data: dict) -> None:
+        call.compliance_played = has_header(data.get("msg", ""), COMPLIANCE_HEADER, "played")
         rec = self.record_for(call)
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
@@ -595,7 +609,10 @@ class Agent:
             raise CommandError("transfer: give to (blind) or consult (attended)")
         rec = self.find_call(call, line, prefer=("connected", "held"))
         rec.transfer = "blind"
-        rec.call.xfer(self.resolve(to), pj.CallOpParam(True))
+        target = self.resolve(to)
+        if self.edge is not None and self.edge.compliance_played(rec.key):
+            target += f"?{COMPLIANCE_HEADER}=played"
+        rec.call.xfer(target, pj.CallOpParam(True))
         return {"call": rec.key}
 
     def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:

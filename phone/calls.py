@@ -44,6 +44,7 @@ class AgentCall(pj.Call):
         self.account = account
         self.record: CallRecord | None = None
         self.related: str | None = None   # key of the call this one replaces or continues
+        self.compliance_played = False    # told by the INVITE (a blind transfer, R-CMP-3)
 
     def onCallState(self, prm):  # noqa: N802 (pjsua2 names)
         snap = snapshot(self)
@@ -78,7 +79,7 @@ class LineAccount(pj.Account):
 
     def onIncomingCall(self, prm):  # noqa: N802
         call = AgentCall(self._post, self, prm.callId)
-        self._post(("incoming", call, None))
+        self._post(("incoming", call, {"msg": prm.rdata.wholeMsg}))
 
 
 @dataclass

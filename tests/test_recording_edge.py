@@ -124,3 +124,49 @@ def test_settings_pushed_mid_call_apply_to_the_next_call_only(sim):
     sim.wait_for("bob", "ended", 3)
     call(sim, "alice", "bob", "1002")
     until(sim, lambda: sim.indicator("alice") == "recording", "alice recording on the next call")
+
+
+def test_r_cmp_3_compliance_not_replayed_after_a_blind_transfer(sim):
+    """R-CMP-3: the customer heard it at alice; transferred to dave, nobody plays it again."""
+    for who in ("alice", "dave"):
+        push(sim, who, ALWAYS, compliance=Compliance(inbound_pstn=True))
+    sim.dial("+14155550100", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    until(sim, lambda: [e["kind"] for e in sim.network_events("alice", "announcement")] == ["compliance"],
+          "compliance at alice")
+    sim.answer("alice")
+    sim.wait_for("alice", "connected", 3)
+    sim.transfer("alice", "1004")
+    sim.wait_for("dave", "ringing", 3)
+    sim.answer("dave")
+    sim.wait_for("dave", "connected", 3)
+    until(sim, lambda: sim.indicator("dave") == "recording", "dave recording")
+    assert [e for e in sim.network_events("dave", "announcement") if e["kind"] == "compliance"] == []
+    start = [e for e in sim.network_events("dave", "recorder") if e["op"] == "start"][0]
+    assert start["detail"]["compliance_played"] is True     # R-CMP-6: the provider is told it played
+
+
+def test_r_usr_7_platform_mismatch_fails_recording_until_the_provider_account_is_fixed(tmp_path):
+    """R-PRV-6 + R-USR-7 over real calls: Imagicle (manual provisioning) records alice only once
+    its account for her carries her platform info; a wrong External Group makes it fail."""
+    from app.simulator import Simulator
+    from conftest import demo_org
+    with Simulator(demo_org(), run_dir=tmp_path) as sim:
+        sim.settings.accept_terms("Imagicle")
+        sim.settings.set_org({"provider": "Imagicle"})
+        info = sim.call_recording("alice")
+        account = {"serviceProvider": info["serviceProvider"], "externalGroup": "wrong-group",
+                   "externalIdentifier": info["externalIdentifier"]}
+        sim.settings.set_provider_account("Imagicle", "alice", account)
+        call(sim, "bob", "alice", "1001")
+        until(sim, lambda: sim.recording_state("alice") == "failed", "recording failed")
+        assert sim.recording_view("alice")["message"] == "Recording failed"
+        assert sim.indicator("alice") == "none" and sim.softkeys("alice") == []
+        stop = sim.network_events("alice", "recorder")[-1]
+        assert stop["op"] == "stop" and "externalGroup" in stop["detail"]["failed"]
+        assert sim.call_state("alice") == "connected"   # PROCEED_WITH_CALL_NO_ANNOUNCEMENT
+        sim.hangup("bob")
+        sim.wait_for("alice", "ended", 3)
+        sim.settings.set_provider_account("Imagicle", "alice", {**account, "externalGroup": info["externalGroup"]})
+        call(sim, "bob", "alice", "1001")
+        until(sim, lambda: sim.indicator("alice") == "recording", "recording after the fix")
