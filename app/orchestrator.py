@@ -100,10 +100,13 @@ def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
 
 class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
-                 recording_for: Callable[[str], dict[str, dict]] | None = None):
+                 recording_for: Callable[[str], dict[str, dict]] | None = None,
+                 recorder_for: Callable[[str], str | None] | None = None):
         self.org = org
         # agent name -> {line id: EffectiveSettings as dict}, asked at every (re)start
         self.recording_for = recording_for or (lambda _name: {})
+        # agent name -> SIPREC target of the embedded recorder worker it uses (or None)
+        self.recorder_for = recorder_for or (lambda _name: None)
         self.run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
@@ -159,6 +162,7 @@ class Orchestrator:
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),
             "recording": self.recording_for(spec.name) if spec.kind == "user" else {},
+            "recorder": self.recorder_for(spec.name) if spec.kind == "user" else None,
         }
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
         handle.config_path.write_text(json.dumps(config, indent=2))

@@ -24,6 +24,7 @@ from recording.settings import SettingsError, SettingsStore
 
 from .org import Org, load_org
 from .orchestrator import AgentError, Orchestrator
+from .recorders import RecorderWorkers, workers_needed, write_provider_info
 
 CALL_STATES = ("idle", "dialing", "ringing", "connected", "held", "ended")
 
@@ -59,12 +60,18 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0):
+                 front_door_port: int | None = 0, recorder: bool = True):
         self.org = org if isinstance(org, Org) else load_org(org)
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
-        self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for)
+        self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
+                                 recorder_for=self._recorder_for)
         self.settings.subscribe(self._push_settings)
+        # The embedded recorder (mppsim-recorder's workers): one store under the run folder
+        self.recorder_store = self.orch.run_dir / "recorder"
+        self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
+                                          self.orch.ports, self.orch.run_dir / "logs", self._recorder_down)
+                          if recorder else None)
         self.run_dir = self.orch.run_dir
         self.parties = parties_of(self.org)
         self._by_id = {p.id: p for p in self.parties}
@@ -86,7 +93,15 @@ class Simulator:
 
     # ----- life cycle -------------------------------------------------------------------------
     def start(self) -> "Simulator":
-        self.orch.start()
+        if self.recorders is not None:
+            write_provider_info(self.recorder_store, self.settings.get_org())
+            self.recorders.start()
+        try:
+            self.orch.start()
+        except Exception:
+            if self.recorders is not None:
+                self.recorders.stop()
+            raise
         for name in self.orch.agents:
             self.agent_status.setdefault(name, "up")
         if self.front_door_port is not None:
@@ -99,6 +114,8 @@ class Simulator:
             self.front_door.stop()
             self.front_door = None
         self.orch.stop()
+        if self.recorders is not None:
+            self.recorders.stop()
         self.started = False
 
     def __enter__(self) -> "Simulator":
@@ -113,7 +130,32 @@ class Simulator:
         return {p.line: self.settings.effective(p.line).to_dict()
                 for p in self.parties if p.agent == agent and p.kind != "pstn"}
 
+    def _recorder_for(self, agent: str) -> str | None:
+        if self.recorders is None:
+            return None
+        users = [u.id for u in self.org.users]
+        return self.recorders.target_for(users.index(agent) if agent in users else 0)
+
+    def _recorder_down(self, worker, returncode: int) -> None:
+        """A recorder worker died: the agents that used it fail their live sessions."""
+        self._on_event({"event": "recorder_down", "agent": "", "worker": worker.name,
+                        "target": worker.target, "returncode": returncode, "ts": time.time()})
+        for name, handle in self.orch.agents.items():
+            if handle.spec.kind == "user" and handle.status == "up":
+                try:
+                    self.orch.request(name, "recorder_down", target=worker.target.split(";")[0])
+                except AgentError:
+                    pass
+
+    def kill_recorder(self, worker: str = "w0") -> None:
+        self.recorders.kill(worker)
+
+    def restart_recorder(self, worker: str = "w0") -> None:
+        self.recorders.restart(worker)
+
     def _push_settings(self, line_ids) -> None:
+        if self.recorders is not None:
+            write_provider_info(self.recorder_store, self.settings.get_org())
         for line_id in line_ids:
             p = self._by_id.get(line_id)
             if p is None or p.kind == "pstn" or self.agent_status.get(p.agent) != "up":

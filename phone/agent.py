@@ -29,6 +29,8 @@ from recording.effective import EffectiveSettings
 
 from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
+from .announcer import Announcer
+from .siprec import SiprecClient
 from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports)
 from .media import CapturePort, Source
@@ -90,6 +92,8 @@ class Agent:
         self.source = Source()
         # PSTN parties are not recorded users: only a user's agent plays the network edge
         self.edge = RecordingEdge(self, config.get("kinds", {})) if self.kind == "user" else None
+        self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
+        self.siprec: SiprecClient | None = None
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
@@ -124,10 +128,37 @@ class Agent:
             acc.create(account_config(line))
             self.accounts[acc.getId()] = acc
             self.line_state[line.id] = "idle"
+        if self.edge is not None:
+            self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
+            self.announcer = Announcer(self, self.run_dir / "tones")
         host, port = self.control_addr.rsplit(":", 1)
         self.chan = Channel.connect(host, int(port))
         self.emit("hello", pid=os.getpid(), kind=self.kind,
                   lines=[{"id": l.id, "extension": l.extension, "uri": l.uri} for l in self.lines])
+
+    def recording_accounts(self) -> dict[str, pj.Account]:
+        """The SIPREC client's identities: RFC 7866 marks the SRC with `+sip.src`, BroadWorks
+        with `;src` (R-REC-4). Contact on the first line's port, over TCP."""
+        accounts = {}
+        port = self.lines[0].sip_port
+        for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
+            acfg = pj.AccountConfig()
+            acfg.idUri = f"sip:src-{self.lines[0].extension}@127.0.0.1"
+            acfg.regConfig.registerOnAdd = False
+            # contactParams is ignored once Contact is forced: the feature tag goes in here
+            acfg.sipConfig.contactForced = f"<sip:src-{self.lines[0].extension}@127.0.0.1:{port};transport=tcp>{param}"
+            acfg.natConfig.iceEnabled = False
+            acfg.natConfig.sdpNatRewriteUse = 0
+            acfg.natConfig.contactRewriteUse = 0
+            acfg.natConfig.viaRewriteUse = 0
+            media = acfg.mediaConfig.transportConfig
+            media.port = self.lines[0].rtp_port + 20   # the upper half of the line's RTP range
+            media.portRange = 20
+            media.boundAddress = media.publicAddress = "127.0.0.1"
+            acc = pj.Account()
+            acc.create(acfg)
+            accounts[dialect] = acc
+        return accounts
 
     def run(self) -> None:
         assert self.chan is not None
@@ -262,6 +293,8 @@ class Agent:
             if first:
                 rec.connected_at = time.time()
             rec.state = "held" if rec.held_by else "connected"
+            if first and rec.aud is not None:
+                self.link_media(rec)      # media came with early media: start sending now
             self.report_call(rec)
             if first and self.edge is not None:
                 self.edge.call_answered(rec.key)
@@ -299,6 +332,8 @@ class Agent:
         self.report_call(rec)
         if self.edge is not None:
             self.edge.call_ended(rec.key)
+        if self.siprec is not None:
+            self.siprec.call_ended(rec.key)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
         ended = [r for r in self.calls.values() if not r.active]
@@ -314,6 +349,14 @@ class Agent:
         rec.extra["media_changed_at"] = time.monotonic()
         self.link_media(rec)
         self.report_call(rec)
+
+    def on_siprec_state(self, call, snap: dict) -> None:
+        if self.siprec is not None:
+            self.siprec.on_state(call, snap)
+
+    def on_siprec_media(self, call, _data) -> None:
+        if self.siprec is not None:
+            self.siprec.on_media(call, None)
 
     def on_dtmf(self, call: AgentCall, digit: str) -> None:
         rec = self.record_for(call)
@@ -390,11 +433,16 @@ class Agent:
             rec.capture = CapturePort(rec.key)
         aud.startTransmit(rec.capture)
         if self.source.port is not None:
-            if held_local:
+            # the device sends only once the call is answered (early media is the network's)
+            if held_local or rec.state not in ("connected", "held"):
                 self.source.port.stopTransmit(aud)
             else:
                 self.source.port.startTransmit(aud)
                 rec.source_linked = self.source.port
+        if self.siprec is not None:
+            self.siprec.relink(rec.key)
+        if self.announcer is not None:
+            self.announcer.media_ready(rec.key)
 
     def unlink_source(self, rec: CallRecord) -> None:
         """Stop sending the device's audio into a live call (hold)."""
@@ -652,6 +700,36 @@ class Agent:
         self.find_line(line)
         self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
         return {"line": line}
+
+    def recorder(self, key: str, action, settings: EffectiveSettings) -> bool:
+        """A recorder action of the policy: run it over SIPREC when a recorder is configured
+        (the provider's own target, else the embedded recorder). False = no recorder."""
+        target = settings.recorder or self.recorder_target
+        rec = self.calls.get(key)
+        if self.siprec is None or target is None or rec is None:
+            return False
+        if action.op == "start":
+            self.siprec.start(rec, action.recording, settings, target, action.detail)
+        else:
+            self.siprec.update(key, action.recording, action.op, action.detail)
+        return True
+
+    def play(self, key: str, play) -> None:
+        """An announcement or tone to parties of the call (audio: phone/announcements.py)."""
+        if self.announcer is not None:
+            self.announcer.play(key, play)
+
+    announcer = None
+
+    def cmd_recorder_down(self, target: str) -> dict:
+        """The app saw the recorder at `target` die: fail the sessions that used it."""
+        if self.siprec is not None:
+            self.siprec.target_down(target)
+        return {}
+
+    def cmd_set_recorder(self, target: str | None) -> dict:
+        self.recorder_target = target
+        return {"recorder": target}
 
     def end_call(self, key: str, reason: str) -> None:
         """The network ends a call (failureBehavior END_CALL_WITH_ANNOUNCEMENT)."""

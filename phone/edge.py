@@ -24,6 +24,8 @@ class EdgeHost(Protocol):
     def emit(self, event: str, **fields) -> None: ...
     def later(self, delay: float, fn: Callable[[], None]) -> None: ...
     def end_call(self, key: str, reason: str) -> None: ...
+    def play(self, key: str, play: Play) -> None: ...
+    def recorder(self, key: str, action: RecorderAction, settings: EffectiveSettings) -> bool: ...
 
 
 class EdgeError(ValueError):
@@ -114,6 +116,14 @@ class RecordingEdge:
         self._step(key, lambda p, now: result.append(any([p.dtmf_sent(d, now) for d in digits])))
         return result[0]
 
+    def recorder_started(self, key: str) -> None:
+        """The SRS accepted the recording session."""
+        self._step(key, lambda p, now: p.recorder_started(now))
+
+    def recorder_failed(self, key: str, reason: str) -> None:
+        """The SRS refused the session or went away (R-ORG-3)."""
+        self._step(key, lambda p, now: p.recorder_failed(now, reason))
+
     def view(self, key: str) -> dict | None:
         p = self.policies.get(key)
         return None if p is None else p.view()
@@ -156,11 +166,13 @@ class RecordingEdge:
         if isinstance(action, Play):
             self.host.emit("announcement", call=key, line=line, kind=action.kind, to=list(action.to),
                            language=action.language, audio=action.audio)
+            self.host.play(key, action)
         elif isinstance(action, RecorderAction):
             self.host.emit("recorder", call=key, line=line, op=action.op, recording=action.recording,
                            detail=action.detail)
-            if action.op == "start":
-                p.recorder_started(now)   # no recorder attached yet: accepted at once
+            handled = self.host.recorder(key, action, p.s)
+            if action.op == "start" and not handled:
+                p.recorder_started(now)   # no recorder configured: accepted at once
         elif isinstance(action, CallAction):
             self.host.end_call(key, action.reason)
         elif isinstance(action, Refused):

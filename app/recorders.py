@@ -1,0 +1,146 @@
+"""The embedded recorder (mppsim-recorder's workers) as children of the app.
+
+Each worker (`python -m recording.srs`) is a SIPREC server for up to 4 sessions on its own port;
+all share one store. The app starts enough workers for every user to record at once, hands
+each agent one worker's address, watches them, and reports a worker that dies so the agents
+using it fail their sessions (the call goes on, per failureBehavior).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from recording import providers as P
+
+from .ports import PortPlan
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SESSIONS_PER_WORKER = 4
+
+
+@dataclass
+class WorkerProc:
+    name: str
+    port: int
+    proc: subprocess.Popen | None = None
+    ready: threading.Event | None = None
+    status: str = "stopped"        # starting | up | down | stopped
+
+    @property
+    def target(self) -> str:
+        return f"sip:srs@127.0.0.1:{self.port};transport=tcp"
+
+
+def workers_needed(users: int) -> int:
+    return max(1, math.ceil(users / SESSIONS_PER_WORKER))
+
+
+class RecorderWorkers:
+    def __init__(self, store_dir: Path, count: int, ports: PortPlan, log_dir: Path,
+                 on_down: Callable[[WorkerProc, int], None] | None = None):
+        self.store_dir = Path(store_dir)
+        self.log_dir = Path(log_dir)
+        self.workers = [WorkerProc(f"w{i}", ports.single()) for i in range(count)]
+        self.on_down = on_down or (lambda _w, _code: None)
+        self.stopping = False
+
+    def target_for(self, index: int) -> str:
+        return self.workers[index % len(self.workers)].target
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        for w in self.workers:
+            self._spawn(w)
+        for w in self.workers:
+            if not w.ready.wait(timeout):
+                raise RuntimeError(f"recorder worker {w.name} did not start; see {self.log_dir}")
+
+    def _spawn(self, w: WorkerProc) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        w.ready = threading.Event()
+        w.status = "starting"
+        w.proc = subprocess.Popen(
+            [sys.executable, "-m", "recording.srs", "--listen", f"127.0.0.1:{w.port}",
+             "--store", str(self.store_dir), "--name", w.name],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, cwd=str(REPO_ROOT), env=env)
+        threading.Thread(target=self._pump, args=(w, w.proc), daemon=True,
+                         name=f"mppsim-recorder-{w.name}").start()
+
+    def _pump(self, w: WorkerProc, proc: subprocess.Popen) -> None:
+        """Copy the worker's output to its log; notice readiness and death."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"recorder-{w.name}.log", "a") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                if "listening on" in line:
+                    w.status = "up"
+                    w.ready.set()
+        code = proc.wait()
+        if w.proc is proc:
+            w.status = "stopped" if self.stopping else "down"
+            if w.status == "down":
+                self.on_down(w, code)
+
+    def kill(self, name: str) -> None:
+        """kill -9 a worker (tests: the recorder crashing mid-call)."""
+        w = self.worker(name)
+        w.proc.kill()
+        w.proc.wait()
+
+    def restart(self, name: str, timeout: float = 20.0) -> None:
+        w = self.worker(name)
+        self._spawn(w)
+        if not w.ready.wait(timeout):
+            raise RuntimeError(f"recorder worker {name} did not restart")
+
+    def worker(self, name: str) -> WorkerProc:
+        for w in self.workers:
+            if w.name == name:
+                return w
+        raise KeyError(f"no recorder worker {name!r}; workers: {', '.join(x.name for x in self.workers)}")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping = True
+        for w in self.workers:
+            if w.proc is not None and w.proc.poll() is None:
+                w.proc.terminate()
+        deadline = time.monotonic() + timeout
+        for w in self.workers:
+            if w.proc is None:
+                continue
+            try:
+                w.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+            w.status = "stopped"
+
+
+def write_provider_info(store_dir: Path, org_settings: dict) -> None:
+    """What the recorder knows of the provider side (R-PRV-6, R-USR-7): which provider and
+    tier, whether its accounts are provisioned by hand, and those accounts by External
+    Identifier. Written atomically; the workers read it for every new session."""
+    provider = org_settings.get("provider")
+    try:
+        manual = P.profile(provider).provisioning == P.MANUAL
+    except KeyError:
+        manual = False
+    users = (org_settings.get("accounts", {}).get(provider) or {}).get("users", {})
+    accounts = {a.get("externalIdentifier", line): a for line, a in users.items() if a}
+    info = {"provider": provider, "tier": org_settings.get("tier", ""), "manual": manual,
+            "accounts": accounts}
+    store_dir.mkdir(parents=True, exist_ok=True)
+    tmp = store_dir / "provider.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(store_dir / "provider.json")
