@@ -36,6 +36,18 @@ def print_calls(result: RunResult) -> None:
               f"ended: {c['reason']}; {heard}")
 
 
+def print_recordings(result: RunResult) -> None:
+    if not result.recordings:
+        return
+    print(f"\n{len(result.recordings)} recordings:")
+    for r in result.recordings:
+        who = " / ".join(f"{p['name']} ({p['channel']})" for p in r["participants"] or [])
+        paused = ", ".join(f"{p['duration']:.1f} s at {p['start']:.1f} s" for p in r["paused_segments"] or []
+                           if p.get("duration") is not None)
+        print(f"  {r['owner']}: {who}; {r['talk_seconds']:.1f} s recorded, {r['state']}"
+              + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
+
+
 def cmd_run(args) -> int:
     try:
         result = run_file(args.file, report=args.report, run_dir=args.run_dir)
@@ -43,6 +55,7 @@ def cmd_run(args) -> int:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
     print_calls(result)
+    print_recordings(result)
     failed = result.failed_step
     if failed is not None:
         print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")

@@ -86,6 +86,14 @@ def kinds_of(org: Org) -> dict[str, str]:
     return kinds
 
 
+def names_of(org: Org) -> dict[str, str]:
+    """Number -> display name, for the recording metadata of calls to a party."""
+    names = {u.extension: u.name for u in org.users}
+    names.update({v.extension: v.name for v in org.virtual_lines})
+    names.update({p.number: p.name for p in org.pstn})
+    return names
+
+
 def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
     """Dialled string -> SIP URI of the line that owns it (E.164 also without '+')."""
     out = {}
@@ -161,6 +169,7 @@ class Orchestrator:
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),
+            "names": names_of(self.org),
             "recording": self.recording_for(spec.name) if spec.kind == "user" else {},
             "recorder": self.recorder_for(spec.name) if spec.kind == "user" else None,
         }

@@ -57,7 +57,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device"}),
+                         "recording", "device", "recordings"}),
     "press": ({"who", "key"}, set()),
     "set": (set(), {"user", "line", "callRecording"}),
     "menu": ({"who", "item"}, set()),
@@ -169,8 +169,10 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         if "file" in args and not (path.parent / str(args["file"])).is_file():
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
-        checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording")
-                  if k in args]
+        checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
+                              "recordings") if k in args]
+        if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
+            errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
             errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
                         "softkeys, menu, recording")
@@ -225,6 +227,7 @@ class RunResult:
     scenario: Scenario
     steps: list[StepResult]
     calls: list[dict] = field(default_factory=list)
+    recordings: list[dict] = field(default_factory=list)
     run_dir: str = ""
     seconds: float = 0.0
 
@@ -243,6 +246,7 @@ class RunResult:
             "seconds": round(self.seconds, 3), "run_dir": self.run_dir,
             "steps": [vars(s) for s in self.steps],
             "calls": self.calls,
+            "recordings": self.recordings,
         }
 
 
@@ -276,7 +280,13 @@ class Runner:
             self.sim.wait_until(lambda: all(c["state"] == "ended" for c in self.sim.call_log()), 3.0)
         except TimeoutError:
             pass
-        return RunResult(self.scenario, results, self.sim.call_log(), str(self.sim.run_dir),
+        time.sleep(0.3)   # the recorder finishes its entries after the BYEs
+        recordings = [{k: r.get(k) for k in ("id", "owner", "participants", "started_at", "ended_at",
+                                             "talk_seconds", "paused_segments", "announcements", "state",
+                                             "truncated", "provider", "tier", "retention_expires",
+                                             "audio_path", "metadata_files", "dialect", "sip_call_id")}
+                      for r in self.sim.recordings()]
+        return RunResult(self.scenario, results, self.sim.call_log(), recordings, str(self.sim.run_dir),
                          time.monotonic() - t0)
 
     def hang_up_all(self) -> None:
@@ -400,6 +410,10 @@ class Runner:
             got = self.sim.recording_state(who) or "none"
             if got != a["recording"]:
                 return f"recording is {got}, expected {a['recording']}"
+        if "recordings" in a:
+            done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
+            if len(done) != a["recordings"]:
+                return f"has {len(done)} finished recordings, expected {a['recordings']}"
         if "hears" in a:
             heard = self.sim.listen(who, 0.6)
             freq = heard and heard.get("freq_hz")

@@ -147,6 +147,17 @@ class Simulator:
                 except AgentError:
                     pass
 
+    def recordings(self, who: str | None = None) -> list[dict]:
+        """Recordings in the embedded recorder's store (all, or those of `who`'s line)."""
+        if self.recorders is None:
+            return []
+        from recording.store import Store
+        owner = None
+        if who is not None:
+            p = self.party(who)
+            owner = f"sip:{p.number}@127.0.0.1"
+        return Store(self.recorder_store).list(owner=owner)
+
     def kill_recorder(self, worker: str = "w0") -> None:
         self.recorders.kill(worker)
 

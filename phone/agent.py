@@ -93,6 +93,7 @@ class Agent:
         # PSTN parties are not recorded users: only a user's agent plays the network edge
         self.edge = RecordingEdge(self, config.get("kinds", {})) if self.kind == "user" else None
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
+        self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:

@@ -108,6 +108,7 @@ class SiprecClient:
         from .sipuri import parse_name_addr
         local_line = next(l for l in self.agent.lines if l.id == rec.line)
         remote_name, remote_user = parse_name_addr(rec.remote_uri)
+        remote_name = remote_name or self.agent.names.get(remote_user, "")
         local_aor = f"sip:{local_line.extension}@127.0.0.1"
         remote_aor = (f"tel:{remote_user}" if remote_user.startswith("+")
                       else f"sip:{remote_user}@127.0.0.1")
@@ -176,6 +177,8 @@ class SiprecClient:
         md = self._metadata(rec, number, settings, dialect)
         if detail.get("compliance_played"):
             md.events.append({"announcement": "compliance", "time": now_iso()})
+        if detail.get("provisional"):
+            md.events.append({"provisional": True, "time": now_iso()})
         session = Session(rec.key, number, uri, dialect, md)
         if dialect == "rfc7866":
             session.headers["Require"] = "siprec"

@@ -165,6 +165,9 @@ class Worker:
         media.boundAddress = media.publicAddress = self.host
         self.account = SrsAccount(self.post)
         self.account.create(acfg)
+        # Recordings cut off by a crash of an earlier worker: make them playable, mark truncated
+        for rid in self.store.repair_interrupted():
+            self.log(f"repaired interrupted recording {rid} (truncated)")
         self.log(f"listening on {self.host}:{self.port} (udp+tcp), store {self.store_dir}")
 
     def run(self) -> None:
@@ -419,6 +422,12 @@ class Worker:
         self.drain(s)
         s.ended = True
         s.writer.finish()
+        events = s.metadata.events
+        # Plain On Demand (R-USR-2): the network records from answer but keeps the recording
+        # only if the user pressed Record; otherwise the SRC says so and nothing stays.
+        if any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events):
+            self.store.delete(s.writer.id)
+            self.log(f"discarded provisional recording of {s.metadata.sip_session_id}")
         s.ports = []
         self.sessions.pop(s.call.getId(), None)
         self.log(f"finished {s.metadata.sip_session_id}")

@@ -1,0 +1,237 @@
+"""Recording for real: SIPREC from the agents to mppsim's recorder, audio checked from the file.
+
+Real calls, real SIPREC sessions (both dialects), the recorder worker writing SQLite + WAV.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from app.simulator import Simulator
+from conftest import demo_org
+from phone.analysis import analyse
+from recording.wavfile import read
+
+RATE = 8000
+
+
+@pytest.fixture(scope="module")
+def rsim(tmp_path_factory):
+    sim = Simulator(demo_org(), run_dir=tmp_path_factory.mktemp("rec"))
+    sim.start()
+    for who, freq in {"alice": 1000, "bob": 1500, "carol": 2000, "dave": 700, "+14155550100": 900}.items():
+        sim.play(who, tone=freq)
+    yield sim
+    sim.stop()
+
+
+def mode(sim, who, record, **extra):
+    sim.set_call_recording(who, {"enabled": True, "record": record, **extra})
+
+
+def connect(sim, caller, callee, number):
+    sim.dial(caller, number)
+    sim.wait_for(callee, "ringing", 3)
+    sim.answer(callee)
+    sim.wait_for(caller, "connected", 3)
+    sim.wait_for(callee, "connected", 3)
+
+
+def finished(sim, who, n, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = [r for r in sim.recordings(who) if r["state"] != "recording"]
+        if len(recs) >= n or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.1)
+
+
+def channel_freq(audio, channel):
+    return analyse(audio[:, channel], RATE).freq_hz
+
+
+def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_time(rsim):
+    """R-REC-1: both directions recorded, left = the recorded user's send, right = the other's;
+    the recorded length is within 100 ms of the talk time."""
+    mode(rsim, "dave", "Always")
+    before = len(rsim.recordings("dave"))
+    connect(rsim, "carol", "dave", "1004")
+    start = time.monotonic()
+    time.sleep(2.0)
+    rsim.hangup("carol")
+    talk = time.monotonic() - start
+    rsim.wait_for("dave", "ended", 3)
+    (rec,) = finished(rsim, "dave", before + 1)[before:]
+    assert rec["participants"][0]["aor"] == "sip:1004@127.0.0.1" and rec["participants"][0]["channel"] == "left"
+    rate, audio = read(rec["audio_path"])
+    assert rate == RATE and audio.shape[1] == 2
+    assert channel_freq(audio, 0) == pytest.approx(700, rel=0.02)    # dave's own tone
+    assert channel_freq(audio, 1) == pytest.approx(2000, rel=0.02)   # carol's tone
+    assert abs(audio.shape[0] / RATE - talk) < 0.1, (audio.shape[0] / RATE, talk)
+    assert rec["talk_seconds"] == pytest.approx(audio.shape[0] / RATE, abs=0.05)
+    assert rec["dialect"] == "webex" and rec["state"] == "complete" and not rec["truncated"]
+    assert rec["provider"] == "Dubber" and rec["tier"] == "Go" and rec["retention_expires"]   # R-PRV-2: 30 days
+
+
+def test_r_usr_2_pause_leaves_two_seconds_out_and_marks_a_paused_segment(rsim):
+    """R-USR-2 Always with Pause/Resume: 2 s paused are absent from the audio, present in the
+    index; the recorder received the metadata updates (R-REC-2)."""
+    mode(rsim, "alice", "Always with Pause/Resume")
+    before = len(rsim.recordings("alice"))
+    connect(rsim, "bob", "alice", "1001")
+    rsim.wait_until(lambda: rsim.indicator("alice") == "recording", 3, "alice recording")
+    start = time.monotonic()
+    time.sleep(1.0)
+    rsim.press("alice", "PauseRec")
+    time.sleep(2.0)
+    rsim.press("alice", "ResumeRec")
+    time.sleep(1.0)
+    rsim.hangup("bob")
+    total = time.monotonic() - start
+    (rec,) = finished(rsim, "alice", before + 1)[before:]
+    rate, audio = read(rec["audio_path"])
+    (segment,) = rec["paused_segments"]
+    assert segment["duration"] == pytest.approx(2.0, abs=0.15)
+    assert abs(audio.shape[0] / RATE - (total - 2.0)) < 0.2
+    # no silent gap in the stored audio: the paused time is left out, not stored as silence
+    active = analyse(audio[:, 0], RATE).active_seconds
+    assert active == pytest.approx(audio.shape[0] / RATE, abs=0.15)
+    assert len(rec["metadata_files"]) >= 3      # the INVITE's document + pause + resume updates
+
+
+def test_r_usr_2_on_demand_nothing_before_record_stop_ends_second_record_second_recording(rsim):
+    mode(rsim, "bob", "On Demand with User Initiated Start")
+    before = len(rsim.recordings("bob"))
+    connect(rsim, "bob", "carol", "1003")
+    time.sleep(0.8)
+    assert len(rsim.recordings("bob")) == before            # nothing before Record
+    rsim.press("bob", "Record")
+    time.sleep(1.0)
+    rsim.press("bob", "StopRec")
+    time.sleep(0.5)
+    assert len(finished(rsim, "bob", before + 1)) == before + 1
+    rsim.press("bob", "Record")
+    time.sleep(1.0)
+    rsim.hangup("bob")
+    recs = finished(rsim, "bob", before + 2)[before:]
+    assert len(recs) == 2
+    for rec in recs:
+        rate, audio = read(rec["audio_path"])
+        assert 0.8 < audio.shape[0] / RATE < 1.3
+        assert channel_freq(audio, 0) == pytest.approx(1500, rel=0.02)
+
+
+def test_r_usr_2_plain_on_demand_without_record_keeps_nothing(rsim):
+    mode(rsim, "carol", "On Demand")
+    before = len(rsim.recordings("carol"))
+    connect(rsim, "+14155550100", "carol", "1003")
+    time.sleep(1.0)
+    rsim.hangup("carol")
+    time.sleep(1.0)
+    assert len(rsim.recordings("carol")) == before
+    connect(rsim, "+14155550100", "carol", "1003")
+    time.sleep(0.5)
+    rsim.menu("carol", "Start recording")
+    time.sleep(0.5)
+    rsim.hangup("carol")
+    (rec,) = finished(rsim, "carol", before + 1)[before:]
+    rate, audio = read(rec["audio_path"])
+    assert audio.shape[0] / RATE > 0.8          # kept from answer, not from the Record press
+
+
+def test_r_usr_4_announcements_reach_the_parties_but_never_the_recording(rsim):
+    """R-USR-4 / R-USR-5: the start announcement and the beeps are heard by both parties
+    (measured in what they receive) and absent from the recording."""
+    mode(rsim, "bob", "On Demand with User Initiated Start",
+         startStopAnnouncement={"internalCallsEnabled": True, "pstnCallsEnabled": True},
+         notification={"enabled": True, "type": "Beep"})
+    for who in ("bob", "dave"):
+        rsim.play(who, silence=True)
+    try:
+        before = len(rsim.recordings("bob"))
+        connect(rsim, "dave", "bob", "1002")
+        time.sleep(0.5)
+        rsim.press("bob", "Record")
+        time.sleep(2.5)        # "This call is being recorded." ~2 s
+        heard_by_dave = rsim.listen("dave", 2.5)
+        heard_by_bob = rsim.listen("bob", 2.5)
+        rsim.press("bob", "PauseRec")
+        time.sleep(0.6)
+        beep = rsim.listen("dave", 0.6)
+        rsim.hangup("dave")
+        assert heard_by_dave["active_seconds"] > 1.0 and heard_by_bob["active_seconds"] > 1.0
+        assert beep["freq_hz"] == pytest.approx(1400, rel=0.02)
+        (rec,) = finished(rsim, "bob", before + 1)[before:]
+        rate, audio = read(rec["audio_path"])
+        assert audio.shape[0] / RATE > 2.0
+        assert np.abs(audio).max() < 100, "announcement audio leaked into the recording"
+        kinds = [a.get("announcement") for a in rec["announcements"]]
+        assert "start" in kinds      # R-REC-2: the provider learns it was played
+    finally:
+        rsim.play("bob", tone=1500)
+        rsim.play("dave", tone=700)
+
+
+def test_r_rec_4_both_parties_recorded_share_the_correlation_not_the_call_id(rsim):
+    """R-REC-4: two sessions for one internal call share extTrackingID, not Call-ID."""
+    mode(rsim, "alice", "Always")
+    mode(rsim, "dave", "Always")
+    a0, d0 = len(rsim.recordings("alice")), len(rsim.recordings("dave"))
+    connect(rsim, "alice", "dave", "1004")
+    time.sleep(0.8)
+    rsim.hangup("alice")
+    (ra,) = finished(rsim, "alice", a0 + 1)[a0:]
+    (rd,) = finished(rsim, "dave", d0 + 1)[d0:]
+    assert ra["correlation"] == rd["correlation"] and ra["correlation"]
+    assert ra["recording_call_id"] != rd["recording_call_id"]
+    assert ra["sip_call_id"] == rd["sip_call_id"]
+
+
+def test_rfc7866_dialect_target_is_recorded_too(rsim):
+    """The standard shape (Require: siprec, +sip.src, a=inactive pauses) to the same recorder."""
+    target = rsim.recorders.workers[0].target + ";dialect=rfc7866"
+    rsim.orch.request("alice", "set_recorder", target=target)
+    try:
+        mode(rsim, "alice", "Always with Pause/Resume")
+        before = len(rsim.recordings("alice"))
+        connect(rsim, "bob", "alice", "1001")
+        time.sleep(0.6)
+        rsim.press("alice", "PauseRec")
+        time.sleep(1.0)
+        rsim.press("alice", "ResumeRec")
+        time.sleep(0.6)
+        rsim.hangup("bob")
+        (rec,) = finished(rsim, "alice", before + 1)[before:]
+        assert rec["dialect"] == "rfc7866"
+        assert rec["paused_segments"][0]["duration"] == pytest.approx(1.0, abs=0.15)
+        rate, audio = read(rec["audio_path"])
+        assert channel_freq(audio, 1) == pytest.approx(1500, rel=0.02)
+    finally:
+        rsim.orch.request("alice", "set_recorder", target=rsim.recorders.workers[0].target)
+
+
+def test_r_org_3_killed_recorder_call_goes_on_device_shows_failed_restart_repairs(tmp_path):
+    """kill -9 the recorder mid-call: the call goes on, the phone shows recording failed; after
+    a restart the partial recording plays and is marked truncated (R-ORG-3 proceed)."""
+    with Simulator(demo_org(), run_dir=tmp_path) as sim:
+        sim.play("alice", tone=1000)
+        sim.play("bob", tone=1500)
+        mode(sim, "alice", "Always")
+        connect(sim, "bob", "alice", "1001")
+        sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "recording")
+        time.sleep(2.0)            # more than a flush interval of audio on disk
+        sim.kill_recorder("w0")
+        sim.wait_until(lambda: sim.recording_state("alice") == "failed", 5, "recording failed")
+        assert sim.recording_view("alice")["message"] == "Recording failed"
+        assert sim.call_state("alice") == "connected"
+        time.sleep(0.5)
+        assert sim.listen("bob", 0.4)["freq_hz"] == pytest.approx(1000, rel=0.02)   # audio still flows
+        sim.hangup("bob")
+        sim.restart_recorder("w0")
+        (rec,) = sim.recordings("alice")
+        assert rec["state"] == "truncated" and rec["truncated"]
+        rate, audio = read(rec["audio_path"])
+        assert audio.shape[0] / RATE > 1.0
+        assert channel_freq(audio, 0) == pytest.approx(1000, rel=0.02)
