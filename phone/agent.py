@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pjsua2 as pj
 
 from recording.effective import EffectiveSettings
@@ -758,7 +759,7 @@ class Agent:
             rec.source_linked = None
         self.source = new
         self.relink_all()
-        return {"source": new.description}
+        return {"source": new.description, "started": time.time()}
 
     def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None) -> dict:
         """What the user hears in a live call over the last `seconds`, or heard in an ended one."""
@@ -768,6 +769,20 @@ class Agent:
         if rec.capture is None:
             return {"call": rec.key, "heard": None}
         return {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+
+    def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
+                  threshold_dbfs: float = -40.0) -> dict:
+        """Wall-clock time of the first received 20 ms frame louder than the threshold after
+        `after` (Unix time): for measuring audio delay (bench/recording.py, R-REC-3)."""
+        rec = self.find_call(call, line)
+        if rec.capture is None:
+            return {"onset": None}
+        offset = time.time() - time.monotonic()
+        limit = 32768.0 * 10 ** (threshold_dbfs / 20)
+        for t, samples in list(rec.capture.frames):
+            if t + offset >= after and samples.size and float(np.sqrt(np.mean(samples.astype(float) ** 2))) > limit:
+                return {"onset": t + offset}
+        return {"onset": None}
 
     def cmd_set_auto_answer(self, after: float | None = None) -> dict:
         self.auto_answer = None if after is None else float(after)

@@ -235,3 +235,29 @@ def test_r_org_3_killed_recorder_call_goes_on_device_shows_failed_restart_repair
         rate, audio = read(rec["audio_path"])
         assert audio.shape[0] / RATE > 1.0
         assert channel_freq(audio, 0) == pytest.approx(1000, rel=0.02)
+
+
+def test_r_rec_3_the_fork_adds_no_delay_on_the_call_path(rsim):
+    """R-REC-3: mppsim measures the delay its own fork adds to the call path (goal: none).
+    Median of 3 onsets each way; a 40 ms allowance covers frame and jitter-buffer quantisation."""
+    def delay(record: str) -> float:
+        mode(rsim, "alice", record)
+        samples = []
+        for _ in range(3):
+            rsim.play("alice", silence=True)
+            connect(rsim, "alice", "bob", "1002")
+            time.sleep(0.5)
+            started = rsim.orch.request("alice", "play", tone=1000)["started"]
+            time.sleep(0.5)
+            onset = rsim.orch.request("bob", "onset", after=started)["onset"]
+            rsim.hangup("alice")
+            rsim.wait_for("bob", "ended", 3)
+            time.sleep(0.3)
+            samples.append((onset - started) * 1000)
+        return sorted(samples)[1]
+    try:
+        mode(rsim, "bob", "Never")
+        without, with_recording = delay("Never"), delay("Always")
+    finally:
+        rsim.play("alice", tone=1000)
+    assert with_recording - without < 40, (without, with_recording)
