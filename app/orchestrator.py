@@ -74,7 +74,22 @@ def agent_specs(org: Org, ports: PortPlan) -> list[AgentSpec]:
         specs.append(AgentSpec(party.number, "pstn", [{
             "id": party.number, "extension": party.number, "display": party.name,
             "sip_port": sip, "rtp_port": rtp}]))
+    if not org.voicemail:
+        return specs
+    sip, rtp = ports.line_ports()
+    specs.append(AgentSpec(VOICEMAIL, "voicemail", [{
+        "id": VOICEMAIL, "extension": voicemail_number(org), "display": "Voicemail",
+        "sip_port": sip, "rtp_port": rtp}]))
     return specs
+
+
+VOICEMAIL = "voicemail"
+
+
+def voicemail_number(org: Org) -> str:
+    """The voicemail service's number: 8000, or the next free one."""
+    taken = {u.extension for u in org.users} | {v.extension for v in org.virtual_lines}
+    return next(str(n) for n in range(8000, 9000) if str(n) not in taken)
 
 
 def kinds_of(org: Org) -> dict[str, str]:
@@ -84,6 +99,13 @@ def kinds_of(org: Org) -> dict[str, str]:
     for p in org.pstn:
         kinds[p.number] = kinds[p.number.lstrip("+")] = "pstn"
     return kinds
+
+
+def mailboxes(org: Org) -> dict[str, str]:
+    """Extension -> line id: whose voicemail a deposit to that extension is."""
+    boxes = {u.extension: u.id for u in org.users}
+    boxes.update({v.extension: v.id for v in org.virtual_lines})
+    return boxes
 
 
 def names_of(org: Org) -> dict[str, str]:
@@ -153,7 +175,8 @@ class Orchestrator:
         self._accept_thread.start()
         for spec in self.specs:
             self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
-            self._spawn(self.agents[spec.name])
+        for handle in self.agents.values():
+            self._spawn(handle)
         deadline = time.monotonic() + timeout
         for handle in self.agents.values():
             if not handle.ready.wait(max(0.0, deadline - time.monotonic())):
@@ -163,15 +186,21 @@ class Orchestrator:
 
     def _spawn(self, handle: AgentHandle) -> None:
         spec = handle.spec
+        vm = self.agents.get(VOICEMAIL)
+        vm_line = vm.spec.lines[0] if vm else None
         config = {
             "agent": spec.name, "kind": spec.kind, "lines": spec.lines,
+            "voicemail": (f"sip:{{mailbox}}@127.0.0.1:{vm_line['sip_port']}"
+                          if vm_line and spec.kind == "user" else None),
+            "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
+                          if spec.kind == "voicemail" else {}),
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),
             "names": names_of(self.org),
-            "recording": self.recording_for(spec.name) if spec.kind == "user" else {},
-            "recorder": self.recorder_for(spec.name) if spec.kind == "user" else None,
+            "recording": self.recording_for(spec.name) if spec.kind in ("user", "voicemail") else {},
+            "recorder": self.recorder_for(spec.name) if spec.kind in ("user", "voicemail") else None,
         }
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
         handle.config_path.write_text(json.dumps(config, indent=2))

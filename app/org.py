@@ -76,7 +76,7 @@ COUNTRIES = frozenset(
     """.split()
 )
 
-_ORG_KEYS = ("name", "ring_timeout", "recording")
+_ORG_KEYS = ("name", "ring_timeout", "voicemail", "recording")
 _LOCATION_KEYS = ("id", "name", "country", "timezone", "language", "recording")
 _USER_KEYS = ("id", "name", "extension", "location", "licence", "email", "language", "devices", "callRecording")
 _DEVICE_KEYS = ("type", "model")
@@ -198,6 +198,7 @@ class Org:
     users: tuple[User, ...]
     virtual_lines: tuple[VirtualLine, ...] = ()
     pstn: tuple[PstnParty, ...] = ()
+    voicemail: bool = True   # unanswered and declined calls go to the voicemail agent
     source: Path | None = field(default=None, compare=False)
     # organisation-level call recording settings as written in the file (recording/settings.py)
     recording: dict = field(default_factory=dict, hash=False)
@@ -271,7 +272,7 @@ class Org:
         ``parse_org(org.to_dict()) == org``."""
         rt: float | int = int(self.ring_timeout) if self.ring_timeout.is_integer() else self.ring_timeout
         d: dict[str, Any] = {
-            "organisation": {"name": self.name, "ring_timeout": rt},
+            "organisation": {"name": self.name, "ring_timeout": rt, "voicemail": self.voicemail},
             "locations": [
                 {"id": l.id, "name": l.name, "country": l.country, "timezone": l.timezone, "language": l.language}
                 for l in self.locations
@@ -434,6 +435,7 @@ class _Parser:
         self.errors: list[str] = []
         self.id_owner: dict[str, str] = {}  # user / virtual line id -> path of its owner
         self.org_recording: dict = {}
+        self.org_voicemail = True
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
@@ -544,6 +546,7 @@ class _Parser:
             users=tuple(users),  # type: ignore[arg-type]
             virtual_lines=tuple(vlines),  # type: ignore[arg-type]
             pstn=tuple(pstn),  # type: ignore[arg-type]
+            voicemail=self.org_voicemail,
             source=self.source,
             recording=self.org_recording,
         )
@@ -573,6 +576,12 @@ class _Parser:
                 rt = None
             else:
                 rt = float(v)
+        self.org_voicemail = True
+        if "voicemail" in o:
+            if isinstance(o["voicemail"], bool):
+                self.org_voicemail = o["voicemail"]
+            else:
+                self.err("organisation.voicemail", f"{_fmt(o['voicemail'])} is not allowed; allowed: true, false")
         self.org_recording = self.recording_block(o, "recording", "organisation", "org")
         return name, rt
 

@@ -128,7 +128,7 @@ class Simulator:
     def _recording_for(self, agent: str) -> dict[str, dict]:
         """Effective recording settings of an agent's lines (sent at every agent start)."""
         return {p.line: self.settings.effective(p.line).to_dict()
-                for p in self.parties if p.agent == agent and p.kind != "pstn"}
+                for p in self.parties if (p.agent == agent or agent == "voicemail") and p.kind != "pstn"}
 
     def _recorder_for(self, agent: str) -> str | None:
         if self.recorders is None:
@@ -158,6 +158,13 @@ class Simulator:
             owner = f"sip:{p.number}@127.0.0.1"
         return Store(self.recorder_store).list(owner=owner)
 
+    def voicemails(self, who: str | None = None) -> list[dict]:
+        """Messages left in voicemail (all, or in `who`'s mailbox), oldest first."""
+        number = self.party(who).number if who is not None else None
+        with self._cv:
+            return [e for e in self.events if e["event"] == "voicemail_message"
+                    and (number is None or e["mailbox"] == number)]
+
     def kill_recorder(self, worker: str = "w0") -> None:
         self.recorders.kill(worker)
 
@@ -169,13 +176,17 @@ class Simulator:
             write_provider_info(self.recorder_store, self.settings.get_org())
         for line_id in line_ids:
             p = self._by_id.get(line_id)
-            if p is None or p.kind == "pstn" or self.agent_status.get(p.agent) != "up":
+            if p is None or p.kind == "pstn":
                 continue
-            try:
-                self.orch.request(p.agent, "set_recording", line=p.line,
-                                  settings=self.settings.effective(p.line).to_dict())
-            except AgentError as exc:
-                print(f"mppsim: could not push settings to {p.agent}: {exc}", file=sys.stderr)
+            settings = self.settings.effective(p.line).to_dict()
+            # the line's own agent, and the voicemail agent that records its deposits (R-USR-3)
+            for agent in (p.agent, "voicemail"):
+                if self.agent_status.get(agent) != "up":
+                    continue
+                try:
+                    self.orch.request(agent, "set_recording", line=p.line, settings=settings)
+                except AgentError as exc:
+                    print(f"mppsim: could not push settings to {agent}: {exc}", file=sys.stderr)
 
     def set_call_recording(self, who: str, patch: dict, view: str = "api") -> list[str]:
         """PUT a person's or virtual line's callRecording (Webex API field names); applies to

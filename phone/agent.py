@@ -47,6 +47,13 @@ END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
 
 
+def request_user(msg: str) -> str:
+    """User part of a request's Request-URI: 'INVITE sip:1002@h:p SIP/2.0' -> '1002'."""
+    first = msg.split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    return uri_user(parts[1]) if len(parts) >= 2 else ""
+
+
 def has_header(msg: str, name: str, value: str) -> bool:
     """True when a SIP message (headers only) has `name: value` (case-insensitive name)."""
     head = msg.split("\r\n\r\n", 1)[0]
@@ -92,7 +99,11 @@ class Agent:
         self.ep: pj.Endpoint | None = None
         self.source = Source()
         # PSTN parties are not recorded users: only a user's agent plays the network edge
-        self.edge = RecordingEdge(self, config.get("kinds", {})) if self.kind == "user" else None
+        # Users' agents and the voicemail agent play the network edge (R-USR-3 records deposits)
+        self.edge = (RecordingEdge(self, config.get("kinds", {}))
+                     if self.kind in ("user", "voicemail") else None)
+        self.voicemail: str | None = config.get("voicemail")    # "sip:{mailbox}@127.0.0.1:PORT"
+        self.mailboxes: dict[str, str] = dict(config.get("mailboxes", {}))  # extension -> line id
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
@@ -254,8 +265,14 @@ class Agent:
         if new and self.edge is not None:
             # R-CMP-3: a call that continues another one (transfer) keeps its compliance flag
             carried = call.compliance_played or bool(rec.related and self.edge.compliance_played(rec.related))
-            self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
-                                   compliance_played=carried)
+            mailbox = getattr(call, "mailbox", None)
+            if mailbox is not None:     # a deposit: the mailbox owner's settings apply
+                rec.extra["mailbox"] = mailbox
+                self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
+                                       parse_name_addr(rec.remote_uri)[1], voicemail=True)
+            else:
+                self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
+                                       compliance_played=carried)
         return rec
 
     def keep(self, call: AgentCall) -> None:
@@ -264,7 +281,12 @@ class Agent:
 
     def on_incoming(self, call: AgentCall, data: dict) -> None:
         call.compliance_played = has_header(data.get("msg", ""), COMPLIANCE_HEADER, "played")
+        if self.kind == "voicemail":
+            call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
+        if self.kind == "voicemail":
+            self.take_message(rec)
+            return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
         if busy or too_many or self.stopping:
@@ -282,7 +304,23 @@ class Agent:
     def ring_timeout_hit(self, rec: CallRecord) -> None:
         if rec.state == "ringing":
             rec.extra["timeout"] = True
-            self.answer_code(rec, 480, "No Answer")
+            if not self.to_voicemail(rec):
+                self.answer_code(rec, 480, "No Answer")
+
+    def to_voicemail(self, rec: CallRecord) -> bool:
+        """Unanswered or declined: the network sends the caller to the line's voicemail (302)."""
+        if not self.voicemail:
+            return False
+        extension = next(l.extension for l in self.lines if l.id == rec.line)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 302
+        contact = pj.SipHeader()
+        contact.hName, contact.hValue = "Contact", f"<{self.voicemail.format(mailbox=extension)}>"
+        prm.txOption.headers.append(contact)
+        rec.local_hangup = True
+        rec.extra["to_voicemail"] = True
+        rec.call.hangup(prm)
+        return True
 
     def on_state(self, call: AgentCall, snap: dict) -> None:
         rec = self.record_for(call, snap)
@@ -313,7 +351,9 @@ class Agent:
         rec.state = "ended"
         rec.ended_at = time.time()
         code = snap.get("status_code", 0)
-        if rec.extra.get("timeout"):
+        if rec.extra.get("to_voicemail"):
+            rec.reason = "voicemail"
+        elif rec.extra.get("timeout"):
             rec.reason = "no-answer"
         elif was_connected:
             rec.reason = "hangup"
@@ -324,6 +364,8 @@ class Agent:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
         rec.source_linked = None
+        if self.kind == "voicemail" and rec.capture is not None and "message_from" in rec.extra:
+            self.save_message(rec)
         if rec.capture is not None:
             rec.heard = rec.capture.heard().to_dict()
             path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
@@ -372,6 +414,59 @@ class Agent:
         rec.extra["last_digit"] = (digit, now)
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
+
+    def save_message(self, rec: CallRecord) -> None:
+        """Keep what the caller said after the beep as the message (a WAV per message)."""
+        start = rec.extra["message_from"]
+        samples = rec.capture.samples(start)
+        mailbox = rec.extra.get("mailbox", "unknown")
+        path = self.run_dir / "voicemail" / mailbox / f"{time.strftime('%Y%m%d-%H%M%S')}-{rec.key.replace(':', '-')}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import wave
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(samples.tobytes())
+        _name, caller = parse_name_addr(rec.remote_uri)
+        self.emit("voicemail_message", mailbox=mailbox, caller=caller, file=str(path),
+                  seconds=round(samples.size / 8000, 2), heard=rec.capture.heard(None).to_dict())
+
+    def on_redirected(self, call: AgentCall, data: dict) -> None:
+        rec = self.record_for(call)
+        rec.extra["redirected_to"] = data["target"]
+        self.emit("redirected", call=rec.key, target=data["target"])
+
+    # ----- voicemail ------------------------------------------------------------------------
+    def take_message(self, rec: CallRecord) -> None:
+        """The voicemail agent answers, plays the greeting and a beep, then keeps what the
+        caller says (R-USR-3: and records the deposit when recordVoicemailEnabled)."""
+        self.answer_code(rec, 200)
+        rec.extra["greeting"] = True
+
+    def voicemail_greeting(self, rec: CallRecord) -> None:
+        if rec.extra.pop("greeting", None) is None or rec.aud is None:
+            return
+        from .announcements import duration
+        greeting = Path(__file__).resolve().parents[1] / "assets" / "speech" / "voicemail-greeting-en.wav"
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(str(greeting), pj.PJMEDIA_FILE_NO_LOOP)
+        player.startTransmit(rec.aud)
+        rec.extra["player"] = player
+        self.later(duration(greeting) + 0.2, lambda: self.voicemail_beep(rec))
+
+    def voicemail_beep(self, rec: CallRecord) -> None:
+        rec.extra.pop("player", None)
+        if rec.state == "ended" or rec.aud is None:
+            return
+        from .announcements import tone_wav
+        beep = pj.AudioMediaPlayer()
+        beep.createPlayer(str(tone_wav("beep", self.run_dir / "tones")), pj.PJMEDIA_FILE_NO_LOOP)
+        beep.startTransmit(rec.aud)
+        rec.extra["player"] = beep
+        rec.extra["message_from"] = time.monotonic() + 0.3
+        if self.edge is not None:
+            self.edge.voicemail_deposit(rec.key)
 
     def on_transfer_request(self, call: AgentCall, data: dict) -> None:
         # The new call has no pjsua id yet: its record is made at its first state change.
@@ -445,6 +540,8 @@ class Agent:
             self.siprec.relink(rec.key)
         if self.announcer is not None:
             self.announcer.media_ready(rec.key)
+        if self.kind == "voicemail" and rec.extra.get("greeting"):
+            self.voicemail_greeting(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
         """Stop sending the device's audio into a live call (hold)."""
@@ -613,7 +710,8 @@ class Agent:
 
     def cmd_decline(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("ringing",))
-        self.answer_code(rec, 603, "Decline")
+        if not self.to_voicemail(rec):
+            self.answer_code(rec, 603, "Decline")
         return {"call": rec.key}
 
     def cmd_hangup(self, call: str | None = None, line: str | None = None) -> dict:
@@ -699,7 +797,8 @@ class Agent:
         """Effective recording settings of a line, for calls that start from now on."""
         if self.edge is None:
             raise CommandError(f"{self.name} is a PSTN party: it has no recording settings")
-        self.find_line(line)
+        if self.kind != "voicemail":      # the voicemail agent keeps every line's settings
+            self.find_line(line)
         self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
         return {"line": line}
 

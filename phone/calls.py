@@ -57,6 +57,11 @@ class AgentCall(pj.Call):
     def onDtmfDigit(self, prm):  # noqa: N802
         self._post(("dtmf", self, prm.digit))
 
+    def onCallRedirected(self, prm):  # noqa: N802
+        # The network sends unanswered calls to voicemail with a 302: follow it.
+        self._post(("redirected", self, {"target": prm.targetUri}))
+        return pj.PJSIP_REDIRECT_ACCEPT_REPLACE
+
     def onCallTransferRequest(self, prm):  # noqa: N802
         new_call = AgentCall(self._post, self.account)
         prm.newCall = new_call

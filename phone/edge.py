@@ -55,11 +55,11 @@ class RecordingEdge:
 
     # ----- call hooks -------------------------------------------------------------------
     def call_created(self, key: str, line: str, direction: str, remote_user: str,
-                     compliance_played: bool = False) -> None:
+                     compliance_played: bool = False, voicemail: bool = False) -> None:
         settings = self.settings.get(line)
         if settings is None or key in self.policies:
             return
-        info = CallInfo(direction, self.remote_kind(remote_user), compliance_played)
+        info = CallInfo(direction, self.remote_kind(remote_user), compliance_played, voicemail)
         self.policies[key] = CallPolicy(settings, info)
         self.lines[key] = line
 
@@ -73,6 +73,10 @@ class RecordingEdge:
         p = self.policies.get(key)
         if p is not None and p.held != held:
             self._step(key, lambda p, now: p.hold(now) if held else p.unhold(now))
+
+    def voicemail_deposit(self, key: str) -> None:
+        """R-USR-3: the caller starts leaving a message."""
+        self._step(key, lambda p, now: p.voicemail_deposit(now))
 
     def call_ended(self, key: str) -> None:
         self._step(key, lambda p, now: p.hangup(now))

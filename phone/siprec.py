@@ -107,6 +107,9 @@ class SiprecClient:
     def _metadata(self, rec: "CallRecord", number: int, settings, dialect: str) -> Metadata:
         from .sipuri import parse_name_addr
         local_line = next(l for l in self.agent.lines if l.id == rec.line)
+        mailbox = rec.extra.get("mailbox")
+        if mailbox:   # a voicemail deposit is the mailbox owner's recording (R-USR-3)
+            local_line = replace(local_line, extension=mailbox, display=self.agent.names.get(mailbox, mailbox))
         remote_name, remote_user = parse_name_addr(rec.remote_uri)
         remote_name = remote_name or self.agent.names.get(remote_user, "")
         local_aor = f"sip:{local_line.extension}@127.0.0.1"

@@ -40,8 +40,8 @@ def hang_up_everything(sim: Simulator) -> None:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    """The demo org running, each party sending its own tone (TONES)."""
-    s = Simulator(demo_org(ring_timeout=3), run_dir=tmp_path_factory.mktemp("run"))
+    """The demo org running (no voicemail: unanswered calls end), each party sending its own tone (TONES)."""
+    s = Simulator(demo_org(ring_timeout=3, voicemail=False), run_dir=tmp_path_factory.mktemp("run"))
     s.start()
     for who, freq in TONES.items():
         s.play(who, tone=freq)

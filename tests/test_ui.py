@@ -12,7 +12,7 @@ from ui.main_window import MainWindow
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    sim = Simulator(demo_org(), run_dir=tmp_path).start()
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path).start()
     sim.play("alice", tone=1000)
     sim.play("bob", tone=1500)
     w = MainWindow(sim)
