@@ -172,3 +172,25 @@ def test_malformed_sessions_get_a_4xx_with_a_reason_and_the_recorder_stays_up(re
     sip2.send(in_dialog("ACK", port, sip2, ok, f"good-after-{code}-{tag}", invite_cseq(ok)))
     sip2.send(in_dialog("BYE", port, sip2, ok, f"good-after-{code}-{tag}", 102))
     assert sip2.response()[0] == 200
+
+
+def test_r_prv_2_mppsim_recorder_applies_retention_at_start_with_now(tmp_path):
+    """R-PRV-2: Dubber Go keeps a recording 30 days; `--now` moves the recorder's clock."""
+    store = Store(tmp_path)
+    for tier in ("Go", "Team"):
+        w = store.begin(f"s-{tier}", f"c-{tier}", f"r-{tier}", "webex", f"sip:{tier}@127.0.0.1",
+                        [{"name": tier, "aor": f"sip:{tier}@127.0.0.1", "channel": "left"}], "Dubber", tier)
+        w.write(np.zeros(800, np.int16), np.zeros(800, np.int16))
+        w.finish()
+    assert len(store.list()) == 2
+    later = "2100-01-01T00:00:00+00:00"
+    proc = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen",
+                             f"127.0.0.1:{PortPlan().single()}", "--store", str(tmp_path), "--now", later],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "retention expired" in line, line
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert [r["tier"] for r in Store(tmp_path).list()] == ["Team"]   # paid: unlimited retention
