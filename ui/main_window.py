@@ -42,6 +42,15 @@ def describe_event(ev: dict) -> str | None:
         return f"{agent}: recorder {ev['op']} #{ev['recording']}"
     if kind == "recording_refused":
         return f"{agent}: refused {ev['intent']} ({ev['source']}): {ev['why']}"
+    if kind == "siprec":
+        extra = f": {ev['reason']}" if ev.get("reason") else ""
+        return f"{agent}: SIPREC session #{ev['recording']} {ev['state']} ({ev.get('dialect', '')}){extra}"
+    if kind == "recorder_down":
+        return f"RECORDER {ev['worker']} DOWN (exit {ev.get('returncode')}): recordings to it fail"
+    if kind == "voicemail_message":
+        return f"voicemail: {ev['seconds']:.1f} s message for {ev['mailbox']} from {ev['caller']}"
+    if kind == "redirected":
+        return f"{agent}: call {ev['call']} sent to voicemail"
     if kind == "log" and ev.get("level") in ("error", "warning"):
         return f"{agent}: {ev.get('level')}: {ev.get('text', '').strip().splitlines()[-1]}"
     return None
@@ -86,7 +95,9 @@ class MainWindow(QMainWindow):
         split.setSizes([790, 170])
         self.setCentralWidget(split)
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
-        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · logs: {sim.run_dir}")
+        recorder = (f"recorder: {len(sim.recorders.workers)} worker(s), store {sim.recorder_store}"
+                    if sim.recorders else "no embedded recorder")
+        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {recorder} · logs: {sim.run_dir}")
         self.resize(1100, 1020)
 
     def on_event(self, ev: dict) -> None:
