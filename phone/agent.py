@@ -32,8 +32,8 @@ from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
-from .endpoint import (LineConfig, MAX_LINES, account_config, create_endpoint,
-                       create_transports)
+from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
+                       create_transports, loopback_account)
 from .media import CapturePort, Source
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
@@ -155,19 +155,9 @@ class Agent:
         accounts = {}
         port = self.lines[0].sip_port
         for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
-            acfg = pj.AccountConfig()
-            acfg.idUri = f"sip:src-{self.lines[0].extension}@127.0.0.1"
-            acfg.regConfig.registerOnAdd = False
-            # contactParams is ignored once Contact is forced: the feature tag goes in here
-            acfg.sipConfig.contactForced = f"<sip:src-{self.lines[0].extension}@127.0.0.1:{port};transport=tcp>{param}"
-            acfg.natConfig.iceEnabled = False
-            acfg.natConfig.sdpNatRewriteUse = 0
-            acfg.natConfig.contactRewriteUse = 0
-            acfg.natConfig.viaRewriteUse = 0
-            media = acfg.mediaConfig.transportConfig
-            media.port = self.lines[0].rtp_port + 20   # the upper half of the line's RTP range
-            media.portRange = 20
-            media.boundAddress = media.publicAddress = "127.0.0.1"
+            user = f"src-{self.lines[0].extension}"
+            acfg = loopback_account(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port};transport=tcp>{param}",
+                                    self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
             acc = pj.Account()
             acc.create(acfg)
             accounts[dialect] = acc

@@ -70,22 +70,30 @@ def create_transports(ep: pj.Endpoint, port: int) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def account_config(line: LineConfig) -> pj.AccountConfig:
+def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
+                     host: str = LOOPBACK) -> pj.AccountConfig:
+    """An account with no registration, a forced Contact (params after the '>' included:
+    contactParams is ignored once Contact is forced), no NAT rewriting, no ICE, and its own
+    RTP port range on `host`."""
     acfg = pj.AccountConfig()
-    display = line.display.replace('"', "'")
-    acfg.idUri = f'"{display}" <{line.uri}>'
+    acfg.idUri = id_uri
     acfg.regConfig.registerOnAdd = False
-    # No transport binding: requests leave on UDP, or TCP when pjsip needs it (large bodies),
-    # from the line's own port because each line's Contact names it.
-    acfg.sipConfig.contactForced = f"<{line.uri}>"
+    acfg.sipConfig.contactForced = contact
     acfg.natConfig.iceEnabled = False
     acfg.natConfig.sdpNatRewriteUse = 0
     acfg.natConfig.contactRewriteUse = 0
     acfg.natConfig.viaRewriteUse = 0
     acfg.natConfig.sipOutboundUse = 0
     media = acfg.mediaConfig.transportConfig
-    media.port = line.rtp_port
-    media.portRange = RTP_PORT_RANGE
-    media.boundAddress = LOOPBACK
-    media.publicAddress = LOOPBACK
+    media.port = rtp_port
+    media.portRange = rtp_range
+    media.boundAddress = host
+    media.publicAddress = host
     return acfg
+
+
+def account_config(line: LineConfig) -> pj.AccountConfig:
+    """A line: requests leave on UDP, or TCP when pjsip needs it (large bodies); the Contact
+    names the line's own port. Half the RTP range for its calls, half for their recordings."""
+    display = line.display.replace('"', "'")
+    return loopback_account(f'"{display}" <{line.uri}>', f"<{line.uri}>", line.rtp_port, RTP_PORT_RANGE // 2)

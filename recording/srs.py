@@ -31,7 +31,7 @@ import numpy as np
 import pjsua2 as pj
 
 from phone.calls import snapshot
-from phone.endpoint import CLOCK_RATE, create_endpoint, create_transports
+from phone.endpoint import create_endpoint, create_transports, loopback_account
 from phone.media import FRAME_SAMPLES, audio_format
 
 from .metadata import Metadata, MetadataError, parse as parse_metadata
@@ -152,17 +152,10 @@ class Worker:
         self.ep = create_endpoint(str(log_dir / f"srs-{self.name}.pjsip.log"))
         enable_siprec_option(self.ep)
         create_transports(self.ep, self.port)
-        acfg = pj.AccountConfig()
-        acfg.idUri = f"sip:srs@{self.host}:{self.port}"
-        acfg.regConfig.registerOnAdd = False
-        acfg.sipConfig.contactForced = f"<sip:srs@{self.host}:{self.port};transport=tcp>"
-        acfg.natConfig.iceEnabled = False
-        acfg.natConfig.sdpNatRewriteUse = 0
-        acfg.natConfig.contactRewriteUse = 0
-        media = acfg.mediaConfig.transportConfig
-        media.port = self.port + 10
-        media.portRange = 40
-        media.boundAddress = media.publicAddress = self.host
+        # RTP from SIP port + 10: mppsim-recorder keeps 50 ports per worker
+        acfg = loopback_account(f"sip:srs@{self.host}:{self.port}",
+                                f"<sip:srs@{self.host}:{self.port};transport=tcp>",
+                                self.port + 10, 40, host=self.host)
         self.account = SrsAccount(self.post)
         self.account.create(acfg)
         # Recordings cut off by a crash of an earlier worker: make them playable, mark truncated
