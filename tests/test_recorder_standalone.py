@@ -194,3 +194,41 @@ def test_r_prv_2_mppsim_recorder_applies_retention_at_start_with_now(tmp_path):
         proc.terminate()
         proc.wait(10)
     assert [r["tier"] for r in Store(tmp_path).list()] == ["Team"]   # paid: unlimited retention
+
+
+@pytest.mark.parametrize("accounts,reason", [
+    ({}, "No Imagicle account for user alice.smith@acme.example (R-PRV-6)"),
+    ({"alice.smith@acme.example": {"serviceProvider": "Acme-SP", "externalGroup": "Other-Group",
+                                   "externalIdentifier": "alice.smith@acme.example"}},
+     "Platform info mismatch for alice.smith@acme.example: externalGroup"),
+])
+def test_r_usr_7_manual_provider_refuses_unprovisioned_or_mismatched_users(recorder, accounts, reason):
+    """R-PRV-6 / R-USR-7 at the recorder: a BroadWorks-shaped session for a user the manually
+    provisioned provider does not know, or knows with other platform info, gets a 403."""
+    import json
+    port, store_dir, proc = recorder
+    (store_dir / "provider.json").write_text(json.dumps(
+        {"provider": "Imagicle", "tier": "", "manual": True, "accounts": accounts}))
+    try:
+        sip = SipTcp(port)
+        sip.send(invite(port, sip, [40020, 40022], "broadworks-invite.sip", f"bw-{len(accounts)}"))
+        code, got, _ = sip.response()
+        assert code == 403 and got.startswith(reason), got
+        assert proc.poll() is None
+    finally:
+        (store_dir / "provider.json").unlink()
+
+
+def test_r_rec_4_broadworks_session_with_a_matching_account_is_recorded(recorder):
+    """R-REC-4 shape (;src, no Require, X-BroadWorks-Correlation-Info) is accepted."""
+    port, store_dir, _proc = recorder
+    sip = SipTcp(port)
+    sip.send(invite(port, sip, [40030, 40032], "broadworks-invite.sip", "bw-ok"))
+    code, got, ok = sip.response()
+    assert code == 200, got
+    sip.send(in_dialog("ACK", port, sip, ok, "bw-ok", invite_cseq(ok)))
+    sip.send(in_dialog("BYE", port, sip, ok, "bw-ok", invite_cseq(ok) + 1))
+    assert sip.response()[0] == 200
+    time.sleep(0.3)
+    (rec,) = [r for r in Store(store_dir).list() if r["recording_call_id"] == "bw-ok"]
+    assert rec["dialect"] == "webex" and rec["correlation"] == "2be5c3c1-3b1d-4b5c-8c34-6e3f2a2c9d11"
