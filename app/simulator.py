@@ -207,6 +207,10 @@ class Simulator:
     def subscribe(self, fn: Callable[[dict], None]) -> None:
         self._subscribers.append(fn)
 
+    def unsubscribe(self, fn: Callable[[dict], None]) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
+
     def _on_event(self, ev: dict) -> None:
         kind = ev.get("event")
         with self._cv:
