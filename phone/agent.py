@@ -98,7 +98,7 @@ class Agent:
         self.chan: Channel | None = None
         self.ep: pj.Endpoint | None = None
         self.source = Source()
-        # PSTN parties are not recorded users: only a user's agent plays the network edge
+        self.sound = None   # phone/sound_bridge.SoundBridge while this device uses the real sound card
         # Users' agents and the voicemail agent play the network edge (R-USR-3 records deposits)
         self.edge = (RecordingEdge(self, config.get("kinds", {}))
                      if self.kind in ("user", "voicemail") else None)
@@ -519,6 +519,8 @@ class Agent:
         if rec.capture is None:
             rec.capture = CapturePort(rec.key)
         aud.startTransmit(rec.capture)
+        if self.sound is not None and not held_local:
+            aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
         if self.source.port is not None:
             # the device sends only once the call is answered (early media is the network's)
             if held_local or rec.state not in ("connected", "held"):
@@ -872,6 +874,31 @@ class Agent:
             if t + offset >= after and samples.size and float(np.sqrt(np.mean(samples.astype(float) ** 2))) > limit:
                 return {"onset": t + offset}
         return {"onset": None}
+
+    def cmd_sound_bridge(self, port: int) -> dict:
+        """Use the GUI's sound card for this device: microphone frames arrive on our UDP port,
+        what the user hears goes to the GUI's `port` (phone/sound_bridge.py)."""
+        from .sound_bridge import SoundBridge
+        self.cmd_sound_bridge_off()
+        self.sound = SoundBridge(int(port))
+        source = Source()
+        source.port = self.sound
+        source.description = {"kind": "soundcard", "port": self.sound.port}
+        for rec in self.calls.values():
+            rec.source_linked = None
+        self.source = source
+        self.relink_all()
+        return {"port": self.sound.port}
+
+    def cmd_sound_bridge_off(self) -> dict:
+        if self.sound is not None:
+            for rec in self.calls.values():
+                rec.source_linked = None
+            self.source = Source()
+            self.sound.close()
+            self.sound = None   # dropping the port removes it and its links from the bridge
+            self.relink_all()
+        return {}
 
     def cmd_set_auto_answer(self, after: float | None = None) -> dict:
         self.auto_answer = None if after is None else float(after)
