@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--org", default=str(DEMO_ORG))
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
+    parser.add_argument("--screenshots", metavar="DIR", help="save a PNG of every window (headless) and exit")
     args = parser.parse_args(argv)
 
+    if args.command is None and args.screenshots:
+        args = parser.parse_args(["screenshots", args.screenshots])
     if args.command is None:
         if has_display():
             args = parser.parse_args(["gui"])

@@ -1,4 +1,4 @@
-"""pytest-qt: click a call through the first main window (real agents behind it)."""
+"""pytest-qt: the main window with real agents behind it — MPP phones, Webex Apps, PSTN faces."""
 from __future__ import annotations
 
 import pytest
@@ -28,66 +28,97 @@ def find(w, cls, name):
     return widget
 
 
+def softkey(w, user, label):
+    """The MPP softkey button currently labelled `label` (None when not shown)."""
+    for i in range(4):
+        b = w.findChild(QPushButton, f"mpp_{user}_softkey_{i}")
+        if b is not None and b.text() == label:
+            return b
+    return None
+
+
 def test_click_a_call_through_the_main_window(qtbot, window):
     sim = window.sim
-    # alice types bob's extension on her keypad and presses Call
+    alice = window.users["alice"].faces[0]
+    bob = window.users["bob"].faces[0]
+    # alice types bob's extension on her desk phone's keypad and presses Call
     for digit in "1002":
-        qtbot.mouseClick(find(window, QPushButton, f"key_alice_{digit}"), Qt.LeftButton)
-    assert find(window, QLineEdit, "entry_alice").text() == "1002"
-    qtbot.mouseClick(find(window, QPushButton, "call_alice"), Qt.LeftButton)
+        qtbot.mouseClick(find(window, QPushButton, f"mpp_alice_key_{digit}"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: softkey(window, "alice", "Call") is not None, timeout=2000)
+    qtbot.mouseClick(softkey(window, "alice", "Call"), Qt.LeftButton)
 
-    bob_display = find(window, QLabel, "display_bob")
-    qtbot.waitUntil(lambda: "Incoming call" in bob_display.text(), timeout=3000)
-    assert "Alice Smith (1001)" in bob_display.text()
-    answer = find(window, QPushButton, "answer_bob")
-    assert answer.isEnabled()
-    qtbot.mouseClick(answer, Qt.LeftButton)
-
-    alice_display = find(window, QLabel, "display_alice")
-    qtbot.waitUntil(lambda: "Bob Jones (1002)" in alice_display.text() and "00:0" in alice_display.text(),
+    qtbot.waitUntil(lambda: softkey(window, "bob", "Answer") is not None, timeout=3000)
+    assert "Alice Smith" in bob.screen_text()
+    qtbot.mouseClick(softkey(window, "bob", "Answer"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Bob Jones" in alice.screen_text() and "Connected" in alice.screen_text(),
                     timeout=3000)
-    assert find(window, QPushButton, "hold_alice").isEnabled()
-    assert not find(window, QPushButton, "answer_bob").isEnabled()
+    # the same call shows on alice's Webex App
+    webex = window.users["alice"].faces[1]
+    qtbot.waitUntil(lambda: webex.indicator_state() == "recording", timeout=3000)
     qtbot.wait(800)
-    heard = sim.listen("bob", 0.5)   # the call the GUI placed carries real audio
-    assert heard["freq_hz"] == pytest.approx(1000, rel=0.02)
+    assert sim.listen("bob", 0.5)["freq_hz"] == pytest.approx(1000, rel=0.02)   # real audio
 
-    qtbot.mouseClick(find(window, QPushButton, "hold_alice"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: "On hold" in alice_display.text(), timeout=3000)
-    qtbot.waitUntil(lambda: "Held by other party" in bob_display.text(), timeout=3000)
-    qtbot.mouseClick(find(window, QPushButton, "resume_alice"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: "hold" not in alice_display.text().lower(), timeout=3000)
+    qtbot.mouseClick(find(window, QPushButton, "mpp_alice_hold"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "On hold" in alice.screen_text(), timeout=3000)
+    qtbot.mouseClick(softkey(window, "alice", "Resume"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "On hold" not in alice.screen_text(), timeout=3000)
 
-    qtbot.mouseClick(find(window, QPushButton, "end_alice"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: "Call ended" in bob_display.text(), timeout=3000)
-    events = find(window, type(window.events), "event_pane").toPlainText()
-    assert "bob/bob: call bob:1 ringing (in, Alice Smith)" in events
-    assert "bob/bob: call bob:1 ended (in, Alice Smith): hangup" in events
+    qtbot.keyClick(alice, Qt.Key_Escape)          # Esc ends the call
+    qtbot.waitUntil(lambda: "bob/bob: call bob:1 ended (in, Alice Smith): hangup" in window.events.toPlainText(),
+                    timeout=3000)
+    assert "bob/bob: call bob:1 ringing (in, Alice Smith)" in window.events.toPlainText()
 
 
-def test_enter_dials_and_errors_show_next_to_the_face(qtbot, window):
-    entry = find(window, QLineEdit, "entry_carol")
+def test_pstn_face_errors_and_a_declined_call(qtbot, window):
+    entry = find(window, QLineEdit, "entry__14155550100")
     qtbot.keyClicks(entry, "9999")
     qtbot.keyClick(entry, Qt.Key_Return)
-    status = find(window, QLabel, "status_carol")
+    status = find(window, QLabel, "status__14155550100")
     assert "to: '9999' is not a known extension or number" in status.text()
     qtbot.keyClicks(entry, "1004")
     qtbot.keyClick(entry, Qt.Key_Return)
-    qtbot.waitUntil(lambda: "Incoming call" in find(window, QLabel, "display_dave").text(), timeout=3000)
-    qtbot.mouseClick(find(window, QPushButton, "decline_dave"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: "Call ended (declined)" in find(window, QLabel, "display_carol").text(),
+    qtbot.waitUntil(lambda: softkey(window, "dave", "Decline") is not None, timeout=3000)
+    qtbot.mouseClick(softkey(window, "dave", "Decline"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Call ended (declined)" in find(window, QLabel, "display__14155550100").text(),
                     timeout=3000)
 
 
-def test_a_killed_agent_shows_down_and_restarts_from_its_face(qtbot, window):
+def test_a_killed_agent_shows_down_and_restarts_from_the_window(qtbot, window):
     window.sim.kill_agent("dave")
-    display = find(window, QLabel, "display_dave")
-    qtbot.waitUntil(lambda: "agent down" in display.text(), timeout=3000)
+    status = find(window, QLabel, "status_dave")
+    qtbot.waitUntil(lambda: "agent down" in status.text(), timeout=3000)
     restart = find(window, QPushButton, "restart_dave")
     assert restart.isVisible()
     qtbot.mouseClick(restart, Qt.LeftButton)
-    qtbot.waitUntil(lambda: "Idle" in display.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "agent up" in status.text(), timeout=5000)
     assert not restart.isVisible()
+
+
+def test_r_ux_3_recording_softkeys_follow_the_policy_on_phone_and_app(qtbot, window):
+    """R-UX-1/R-UX-3/R-UX-4 in the main window: alice is Always with Pause/Resume."""
+    sim = window.sim
+    alice, webex = window.users["alice"].faces
+    sim.dial("bob", "1001")
+    qtbot.waitUntil(lambda: softkey(window, "alice", "Answer") is not None, timeout=3000)
+    qtbot.mouseClick(softkey(window, "alice", "Answer"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: softkey(window, "alice", "PauseRec") is not None
+                    and alice.recording_icon() == "recording", timeout=3000)
+    assert webex.menu_labels() == ["Pause recording"]
+    qtbot.mouseClick(softkey(window, "alice", "PauseRec"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: softkey(window, "alice", "ResumeRec") is not None
+                    and webex.indicator_state() == "paused", timeout=3000)
+    assert alice.recording_icon() == "paused"
+    assert webex.menu_labels() == ["Resume recording"]
+    assert softkey(window, "bob", "Record") is not None       # bob: On Demand (user start)
+
+
+def test_real_audio_without_a_sound_card_says_so_once(qtbot, window):
+    from ui.real_audio import audio_devices
+    if audio_devices()[0]:
+        pytest.skip("this machine has an audio device")
+    window.audio_choice.setCurrentIndex(1)
+    window.audio_choice.setCurrentIndex(2)
+    assert window.events.toPlainText().count("Running silent") == 1
 
 
 def test_the_gui_process_never_imports_pjsua2():
@@ -96,21 +127,3 @@ def test_the_gui_process_never_imports_pjsua2():
     code = ("import ui.app, ui.main_window, ui.device_face, app.simulator, app.scenario, app.cli, sys; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-
-
-def test_r_ux_3_recording_softkeys_on_the_face_follow_the_policy(qtbot, window):
-    """R-UX-1/R-UX-3 on the first window: alice is Always with Pause/Resume in the demo org."""
-    sim = window.sim
-    sim.dial("bob", "1001")
-    answer = find(window, QPushButton, "answer_alice")
-    qtbot.waitUntil(answer.isEnabled, timeout=3000)     # the face lights Answer when it rings
-    qtbot.mouseClick(answer, Qt.LeftButton)
-    pause = find(window, QPushButton, "softkey_alice_PauseRec")
-    resume = find(window, QPushButton, "softkey_alice_ResumeRec")
-    display = find(window, QLabel, "display_alice")
-    qtbot.waitUntil(lambda: pause.isVisible() and "● REC" in display.text(), timeout=3000)
-    assert not resume.isVisible() and not find(window, QPushButton, "softkey_alice_Record").isVisible()
-    qtbot.mouseClick(pause, Qt.LeftButton)
-    qtbot.waitUntil(lambda: resume.isVisible() and not pause.isVisible(), timeout=3000)
-    assert "REC paused" in display.text() and "Recording paused" in display.text()
-    assert find(window, QPushButton, "softkey_bob_Record").isVisible()   # bob: On Demand (user start)

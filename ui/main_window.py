@@ -1,18 +1,23 @@
-"""The first main window: every line of the org side by side, and a pane of events."""
+"""The main window: every user's devices side by side (MPP desk phone, Webex App), the
+simulated PSTN parties, the recorder's status, real audio for one device, and a pane of events."""
 from __future__ import annotations
 
 import time
 
-from PySide6.QtWidgets import (QGridLayout, QLabel, QMainWindow, QPlainTextEdit, QScrollArea,
-                               QSplitter, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QMainWindow,
+                               QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+                               QWidget)
 
-from app.simulator import Simulator
+from app.simulator import Simulator, SimulatorError
 
 from .bridge import SimBridge
-from .device_face import DeviceFace
+from .device_face import DeviceFace, safe_name
+from .mpp_phone import MppPhone
+from .real_audio import RealAudio
+from .webex_app import WebexApp
 
-COLUMNS = 4
+FACE_SCALE = 0.8   # the MPP art is 580 x 492 at 1.0
 
 
 def describe_event(ev: dict) -> str | None:
@@ -56,6 +61,62 @@ def describe_event(ev: dict) -> str | None:
     return None
 
 
+class UserDevices(QFrame):
+    """One user: a header (name, number, agent state, restart) and their devices side by side."""
+
+    def __init__(self, sim: Simulator, user, parent=None):
+        super().__init__(parent)
+        self.sim = sim
+        self.user = user
+        self.setObjectName(f"user_{safe_name(user.id)}")
+        self.setFrameShape(QFrame.StyledPanel)
+        mode = sim.call_recording(user.id).get("record", "Never") if user.licence != "None" else "no licence"
+        title = QLabel(f"<b>{user.name}</b> · {user.extension} · {user.licence} · recording: {mode}")
+        title.setObjectName(f"user_{safe_name(user.id)}_title")
+        self.status = QLabel()
+        self.status.setObjectName(f"status_{safe_name(user.id)}")
+        self.restart = QPushButton("Restart agent")
+        self.restart.setObjectName(f"restart_{safe_name(user.id)}")
+        self.restart.setAccessibleName(f"Restart {user.name}'s agent")
+        self.restart.clicked.connect(self.on_restart)
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.status)
+        header.addWidget(self.restart)
+        row = QHBoxLayout()
+        self.faces: list[QWidget] = []
+        if user.has_mpp:
+            phone = MppPhone(sim, user.id)
+            phone.setScale(FACE_SCALE)
+            self.faces.append(phone)
+            row.addWidget(phone, 0, Qt.AlignTop)
+        if user.has_webex_app:
+            app = WebexApp(sim, user.id)
+            self.faces.append(app)
+            row.addWidget(app, 0, Qt.AlignTop)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(row)
+        self.refresh()
+
+    def refresh(self) -> None:
+        up = self.sim.agent_status.get(self.user.id, "up") == "up"
+        self.status.setText("● agent up" if up else "⚠ agent down: calls to this user fail")
+        self.status.setStyleSheet("color: #2e7d32;" if up else "color: #c62828; font-weight: bold;")
+        self.restart.setVisible(not up)
+        for face in self.faces:
+            face.refresh()
+
+    def on_restart(self) -> None:
+        try:
+            self.sim.restart_agent(self.user.id)
+        except SimulatorError as exc:
+            self.status.setText(str(exc))
+        self.refresh()
+
+
 class MainWindow(QMainWindow):
     def __init__(self, sim: Simulator, parent=None):
         super().__init__(parent)
@@ -64,19 +125,51 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"mppsim — {sim.org.name}")
         self.bridge = SimBridge(sim, self)
         self.bridge.event.connect(self.on_event)
+        self.audio = RealAudio(sim)
 
-        grid = QGridLayout()
+        users = QVBoxLayout()
+        self.users: dict[str, UserDevices] = {}
+        for user in sim.org.users:
+            group = UserDevices(sim, user)
+            for face in group.faces:
+                face.message.connect(self.log)
+            self.users[user.id] = group
+            users.addWidget(group)
+        users.addStretch(1)
+
+        pstn = QVBoxLayout()
+        pstn.addWidget(QLabel("<b>Simulated PSTN</b>"))
         self.faces: dict[str, DeviceFace] = {}
-        for i, party in enumerate(sim.parties):
-            face = DeviceFace(sim, party)
-            face.message.connect(self.log)
-            self.faces[party.id] = face
-            grid.addWidget(face, i // COLUMNS, i % COLUMNS)
+        for party in sim.parties:
+            if party.kind == "pstn":
+                face = DeviceFace(sim, party)
+                face.message.connect(self.log)
+                self.faces[party.id] = face
+                pstn.addWidget(face)
+        pstn.addStretch(1)
+
         devices = QWidget()
-        devices.setLayout(grid)
+        grid = QGridLayout(devices)
+        grid.addLayout(users, 0, 0)
+        grid.addLayout(pstn, 0, 1, Qt.AlignTop)
         scroll = QScrollArea()
         scroll.setWidget(devices)
         scroll.setWidgetResizable(True)
+
+        # real audio for one device (sounddevice), and the recorder's status
+        self.audio_choice = QComboBox()
+        self.audio_choice.setObjectName("real_audio_device")
+        self.audio_choice.setAccessibleName("Device that uses this computer's microphone and speaker")
+        self.audio_choice.addItem("Computer audio: off", None)
+        for user in sim.org.users:
+            self.audio_choice.addItem(f"Computer audio: {user.name} ({user.extension})", user.id)
+        self.audio_choice.currentIndexChanged.connect(self.on_audio_choice)
+        self.recorder_status = QLabel()
+        self.recorder_status.setObjectName("recorder_status")
+        top = QHBoxLayout()
+        top.addWidget(self.audio_choice)
+        top.addStretch(1)
+        top.addWidget(self.recorder_status)
 
         self.events = QPlainTextEdit()
         self.events.setObjectName("event_pane")
@@ -92,21 +185,53 @@ class MainWindow(QMainWindow):
         split = QSplitter(Qt.Vertical)
         split.addWidget(scroll)
         split.addWidget(pane)
-        split.setSizes([790, 170])
-        self.setCentralWidget(split)
+        split.setSizes([760, 180])
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.addLayout(top)
+        outer.addWidget(split)
+        self.setCentralWidget(central)
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
-        recorder = (f"recorder: {len(sim.recorders.workers)} worker(s), store {sim.recorder_store}"
-                    if sim.recorders else "no embedded recorder")
-        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {recorder} · logs: {sim.run_dir}")
-        self.resize(1100, 1020)
+        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · logs: {sim.run_dir}")
+        self.refresh_recorder()
+        self.resize(1400, 1000)
+
+    def refresh_recorder(self) -> None:
+        recorders = self.sim.recorders
+        if recorders is None:
+            self.recorder_status.setText("no embedded recorder")
+            return
+        states = [f"{w.name} {w.status}" for w in recorders.workers]
+        bad = any(w.status != "up" for w in recorders.workers)
+        self.recorder_status.setText(f"Recorder: {', '.join(states)} · store {self.sim.recorder_store}")
+        self.recorder_status.setStyleSheet("color: #c62828; font-weight: bold;" if bad else "color: #2e7d32;")
+
+    def on_audio_choice(self, _index: int) -> None:
+        who = self.audio_choice.currentData()
+        if who is None:
+            self.audio.stop()
+            self.log("computer audio off: every device is simulated")
+            return
+        text = self.audio.start(who)
+        if text:
+            self.log(text)
 
     def on_event(self, ev: dict) -> None:
         line = describe_event(ev)
         if line:
             self.log(line)
+        agent = ev.get("agent")
+        if agent in self.users:
+            self.users[agent].refresh()
         for face in self.faces.values():
-            if face.party.agent == ev.get("agent"):
+            if face.party.agent == agent:
                 face.refresh()
+        if ev.get("event") in ("recorder_down", "agent_up", "agent_down"):
+            self.refresh_recorder()
 
     def log(self, text: str) -> None:
         self.events.appendPlainText(time.strftime("%H:%M:%S ") + text)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.audio.stop()
+        super().closeEvent(event)

@@ -1,4 +1,5 @@
-"""`mppsim screenshots DIR`: stage a few calls and save a PNG of every window, headless."""
+"""`mppsim --screenshots DIR`: stage calls in each recording state and save a PNG of every
+window and face, headless (QT_QPA_PLATFORM=offscreen)."""
 from __future__ import annotations
 
 import os
@@ -24,32 +25,35 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
     app = QApplication.instance() or QApplication([])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    saved = []
+    saved: list[Path] = []
+
+    def grab(widget, name: str) -> None:
+        saved.append(out / name)
+        widget.grab().save(str(saved[-1]))
+
     with Simulator(org_path, front_door_port=0) as sim:
         window = MainWindow(sim)
         window.show()
-        pump(app, 0.3)
-        saved.append(out / "main-window-idle.png")
-        window.grab().save(str(saved[-1]))
-        # a connected internal call, a PSTN call ringing, a call on hold
-        sim.play("alice", tone=1000)
-        window.faces["alice"].entry.setText("1002")
-        window.faces["alice"].on_call()
-        sim.wait_for("bob", "ringing", 3)
-        window.faces["bob"].on_answer()
-        number = sim.org.pstn[0].number if sim.org.pstn else None
-        if number:
-            sim.dial(number, sim.org.users[2].extension if len(sim.org.users) > 2 else "1003")
-        if len(sim.org.users) > 3:
-            sim.dial(sim.org.users[3].id, sim.org.pstn[1].number if len(sim.org.pstn) > 1 else "1001")
-            pump(app, 0.5)
-            other = sim.party_by_number(sim.org.pstn[1].number) if len(sim.org.pstn) > 1 else None
-            if other:
-                sim.answer(other.id)
-                sim.wait_for(sim.org.users[3].id, "connected", 3)
-                sim.hold(sim.org.users[3].id)
-        pump(app, 2.2)
-        saved.append(out / "main-window-calls.png")
-        window.grab().save(str(saved[-1]))
+        pump(app, 0.5)
+        grab(window, "main-window-idle.png")
+        users = [u.id for u in sim.org.users]
+        # one call per pair of users, so each face shows its recording mode in a live call
+        for caller, callee in zip(users[1::2], users[0::2]):
+            sim.play(caller, tone=1500)
+            sim.play(callee, tone=1000)
+            sim.dial(caller, sim.party(callee).number)
+            sim.wait_for(callee, "ringing", 3)
+            sim.answer(callee)
+            sim.wait_for(caller, "connected", 3)
+        pump(app, 1.0)
+        first = users[0]
+        if sim.softkeys(first) and "PauseRec" in sim.softkeys(first):
+            sim.press(first, "PauseRec")     # one face shows the paused state
+        pump(app, 1.5)
+        grab(window, "main-window-calls.png")
+        for uid, group in window.users.items():
+            for face in group.faces:
+                kind = "mpp" if face.objectName().startswith("mpp_") else "webex"
+                grab(face, f"{kind}-{uid}-call.png")
         window.close()
     return saved
