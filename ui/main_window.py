@@ -14,7 +14,7 @@ from app.simulator import Simulator, SimulatorError
 from .bridge import SimBridge
 from .device_face import DeviceFace, safe_name
 from .mpp_phone import MppPhone
-from .real_audio import RealAudio
+from .real_audio import RealAudio, audio_devices
 from .webex_app import WebexApp
 
 FACE_SCALE = 0.8   # the MPP art is 580 x 492 at 1.0
@@ -164,10 +164,23 @@ class MainWindow(QMainWindow):
         for user in sim.org.users:
             self.audio_choice.addItem(f"Computer audio: {user.name} ({user.extension})", user.id)
         self.audio_choice.currentIndexChanged.connect(self.on_audio_choice)
+        # which sound card (PortAudio device with a microphone and a speaker)
+        self.sound_device = QComboBox()
+        self.sound_device.setObjectName("sound_device")
+        self.sound_device.setAccessibleName("Sound card for computer audio")
+        names, why = audio_devices()
+        self.sound_device.addItem("default sound card", None)
+        for name in names:
+            self.sound_device.addItem(name, name)
+        if why is not None:
+            self.sound_device.setItemText(0, f"({why})")
+            self.sound_device.setEnabled(False)
+        self.sound_device.currentIndexChanged.connect(self.on_audio_choice)
         self.recorder_status = QLabel()
         self.recorder_status.setObjectName("recorder_status")
         top = QHBoxLayout()
         top.addWidget(self.audio_choice)
+        top.addWidget(self.sound_device)
         top.addStretch(1)
         top.addWidget(self.recorder_status)
 
@@ -212,7 +225,7 @@ class MainWindow(QMainWindow):
             self.audio.stop()
             self.log("computer audio off: every device is simulated")
             return
-        text = self.audio.start(who)
+        text = self.audio.start(who, self.sound_device.currentData())
         if text:
             self.log(text)
 
