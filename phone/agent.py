@@ -32,6 +32,7 @@ from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
+from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
 from .media import CapturePort, Source
@@ -104,6 +105,7 @@ class Agent:
                      if self.kind in ("user", "voicemail") else None)
         self.voicemail: str | None = config.get("voicemail")    # "sip:{mailbox}@127.0.0.1:PORT"
         self.mailboxes: dict[str, str] = dict(config.get("mailboxes", {}))  # extension -> line id
+        self.mailbox = VoicemailService(self) if self.kind == "voicemail" else None
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
@@ -275,7 +277,7 @@ class Agent:
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
         if self.kind == "voicemail":
-            self.take_message(rec)
+            self.mailbox.take_message(rec)
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
@@ -355,7 +357,7 @@ class Agent:
         rec.aud = None
         rec.source_linked = None
         if self.kind == "voicemail" and rec.capture is not None and "message_from" in rec.extra:
-            self.save_message(rec)
+            self.mailbox.save_message(rec)
         if rec.capture is not None:
             rec.heard = rec.capture.heard().to_dict()
             path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
@@ -405,58 +407,10 @@ class Agent:
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
 
-    def save_message(self, rec: CallRecord) -> None:
-        """Keep what the caller said after the beep as the message (a WAV per message)."""
-        start = rec.extra["message_from"]
-        samples = rec.capture.samples(start)
-        mailbox = rec.extra.get("mailbox", "unknown")
-        path = self.run_dir / "voicemail" / mailbox / f"{time.strftime('%Y%m%d-%H%M%S')}-{rec.key.replace(':', '-')}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        import wave
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(8000)
-            w.writeframes(samples.tobytes())
-        _name, caller = parse_name_addr(rec.remote_uri)
-        self.emit("voicemail_message", mailbox=mailbox, caller=caller, file=str(path),
-                  seconds=round(samples.size / 8000, 2), heard=rec.capture.heard(None).to_dict())
-
     def on_redirected(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
         rec.extra["redirected_to"] = data["target"]
         self.emit("redirected", call=rec.key, target=data["target"])
-
-    # ----- voicemail ------------------------------------------------------------------------
-    def take_message(self, rec: CallRecord) -> None:
-        """The voicemail agent answers, plays the greeting and a beep, then keeps what the
-        caller says (R-USR-3: and records the deposit when recordVoicemailEnabled)."""
-        self.answer_code(rec, 200)
-        rec.extra["greeting"] = True
-
-    def voicemail_greeting(self, rec: CallRecord) -> None:
-        if rec.extra.pop("greeting", None) is None or rec.aud is None:
-            return
-        from .announcements import duration
-        greeting = Path(__file__).resolve().parents[1] / "assets" / "speech" / "voicemail-greeting-en.wav"
-        player = pj.AudioMediaPlayer()
-        player.createPlayer(str(greeting), pj.PJMEDIA_FILE_NO_LOOP)
-        player.startTransmit(rec.aud)
-        rec.extra["player"] = player
-        self.later(duration(greeting) + 0.2, lambda: self.voicemail_beep(rec))
-
-    def voicemail_beep(self, rec: CallRecord) -> None:
-        rec.extra.pop("player", None)
-        if rec.state == "ended" or rec.aud is None:
-            return
-        from .announcements import tone_wav
-        beep = pj.AudioMediaPlayer()
-        beep.createPlayer(str(tone_wav("beep", self.run_dir / "tones")), pj.PJMEDIA_FILE_NO_LOOP)
-        beep.startTransmit(rec.aud)
-        rec.extra["player"] = beep
-        rec.extra["message_from"] = time.monotonic() + 0.3
-        if self.edge is not None:
-            self.edge.voicemail_deposit(rec.key)
 
     def on_transfer_request(self, call: AgentCall, data: dict) -> None:
         # The new call has no pjsua id yet: its record is made at its first state change.
@@ -533,7 +487,7 @@ class Agent:
         if self.announcer is not None:
             self.announcer.media_ready(rec.key)
         if self.kind == "voicemail" and rec.extra.get("greeting"):
-            self.voicemail_greeting(rec)
+            self.mailbox.greeting(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
         """Stop sending the device's audio into a live call (hold)."""
