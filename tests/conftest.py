@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import time
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def _clean_calls(request):
 
 
 # ----- spec coverage: "spec rules covered: N/N" at the end of the run -------------------------
-import re  # noqa: E402
-
 SPEC = ROOT.parent / "shared" / "spec" / "recording-behaviour.md"
 RULE = re.compile(r"\bR-([A-Z]{2,4})-(\d+)\b")
 RULE_IN_NAME = re.compile(r"(?:^|_)r_([a-z]{2,4})_(\d+)(?=_|$|\[)")
@@ -83,10 +82,7 @@ def pytest_runtest_logreport(report):
         _covered.update(getattr(report, "spec_rules", ()))
 
 
-import pytest as _pytest  # noqa: E402
-
-
-@_pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     outcome.get_result().spec_rules = sorted(rules_of_item(item))
