@@ -69,6 +69,7 @@ class Simulator:
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
         self.recorder_store = self.orch.run_dir / "recorder"
+        self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down)
                           if recorder else None)
@@ -173,7 +174,15 @@ class Simulator:
 
     def _push_settings(self, line_ids) -> None:
         if self.recorders is not None:
-            write_provider_info(self.recorder_store, self.settings.get_org())
+            org = self.settings.get_org()
+            write_provider_info(self.recorder_store, org)
+            if org.get("tier") and org.get("tier") != self._tier:
+                # R-PRV-3: a tier change moves the retention of the recordings already made
+                from datetime import datetime, timezone
+                from recording.store import Store
+                if self._tier is not None:
+                    Store(self.recorder_store).set_tier(None, org["tier"], datetime.now(timezone.utc))
+                self._tier = org["tier"]
         for line_id in line_ids:
             p = self._by_id.get(line_id)
             if p is None or p.kind == "pstn":

@@ -127,3 +127,48 @@ def test_the_gui_process_never_imports_pjsua2():
     code = ("import ui.app, ui.main_window, ui.device_face, app.simulator, app.scenario, app.cli, sys; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_r_usr_2_control_hub_to_phone_to_portal(qtbot, window):
+    """The demo's cause and effect: carol goes from Never to On Demand in the Control Hub view,
+    takes a call, presses Start recording in her Webex App, hangs up; the portal lists the
+    recording, plays the right file and shows two waveform lanes (R-USR-2, R-UX-4, R-PRV-2)."""
+    from PySide6.QtWidgets import QComboBox
+    sim = window.sim
+    hub = window.control_hub
+    window.tabs.setCurrentWidget(hub)
+    hub.tabs.setCurrentWidget(hub.users_page)
+    hub.users_page.select("carol")
+    record = find(window, QComboBox, "ch_user_record")
+    record.setCurrentText("On Demand with User Initiated Start")
+    qtbot.mouseClick(find(window, QPushButton, "ch_save"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: sim.call_recording("carol")["record"] == "On Demand with User Initiated Start",
+                    timeout=3000)
+
+    window.tabs.setCurrentIndex(0)
+    webex = window.users["carol"].faces[0]
+    sim.play("+14155550100", tone=900)
+    sim.dial("+14155550100", "1003")
+    qtbot.waitUntil(lambda: sim.call_state("carol") == "ringing", timeout=3000)
+    sim.answer("carol")
+    qtbot.waitUntil(lambda: webex.menu_labels() == ["Start recording"], timeout=3000)
+    from PySide6.QtGui import QAction
+    qtbot.waitUntil(lambda: window.findChild(QAction, "webex_carol_menu_start_recording") is not None,
+                    timeout=3000)
+    window.findChild(QAction, "webex_carol_menu_start_recording").trigger()   # More > Start recording
+    qtbot.waitUntil(lambda: webex.indicator_state() == "recording", timeout=3000)
+    qtbot.wait(1500)
+    sim.hangup("+14155550100")
+    qtbot.waitUntil(lambda: any(r["state"] == "complete" for r in sim.recordings("carol")), timeout=5000)
+
+    portal = window.portal
+    window.tabs.setCurrentWidget(portal)
+    portal.set_viewer("carol")                # Dubber Go: the user sees her own recording
+    portal.refresh()
+    (rec,) = [r for r in sim.recordings("carol")]
+    portal.select(rec["id"])
+    qtbot.mouseClick(find(window, QPushButton, "portal_play"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: portal.player_position() > 0.2, timeout=3000)
+    assert portal.player_file() == rec["audio_path"]
+    from ui.portal import Waveform
+    assert find(window, Waveform, "portal_waveform").lanes == 2

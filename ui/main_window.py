@@ -6,12 +6,14 @@ import time
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QMainWindow,
-                               QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
-                               QWidget)
+                               QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from app.simulator import Simulator, SimulatorError
 
 from .bridge import SimBridge
+from .control_hub import ControlHub
+from .portal import RecorderPortal
 from .device_face import DeviceFace, safe_name
 from .mpp_phone import MppPhone
 from .real_audio import RealAudio, audio_devices
@@ -195,8 +197,17 @@ class MainWindow(QMainWindow):
         pane_layout.addWidget(QLabel("<b>Events</b>"))
         pane_layout.addWidget(self.events)
 
+        # Devices | Control Hub | Recorder portal, the events pane below all three
+        self.control_hub = ControlHub(sim)
+        self.portal = RecorderPortal(sim)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("main_tabs")
+        self.tabs.addTab(scroll, "Devices")
+        self.tabs.addTab(self.control_hub, "Control Hub")
+        self.tabs.addTab(self.portal, "Recorder portal")
+        self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.portal and self.portal.refresh())
         split = QSplitter(Qt.Vertical)
-        split.addWidget(scroll)
+        split.addWidget(self.tabs)
         split.addWidget(pane)
         split.setSizes([760, 180])
         central = QWidget()

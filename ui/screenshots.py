@@ -55,5 +55,21 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
             for face in group.faces:
                 kind = "mpp" if face.objectName().startswith("mpp_") else "webex"
                 grab(face, f"{kind}-{uid}-call.png")
+        for caller in users[1::2]:
+            sim.hangup(caller)
+        pump(app, 1.5)
+        window.tabs.setCurrentWidget(window.control_hub)
+        window.control_hub.tabs.setCurrentWidget(window.control_hub.users_page)
+        window.control_hub.users_page.select(first)
+        pump(app, 0.3)
+        grab(window, "main-window-control-hub.png")
+        window.tabs.setCurrentWidget(window.portal)
+        window.portal.set_viewer(first)
+        window.portal.refresh()
+        rows = sim.recordings(first)
+        if rows:
+            window.portal.select(rows[-1]["id"])
+        pump(app, 0.3)
+        grab(window, "main-window-portal.png")
         window.close()
     return saved
