@@ -70,7 +70,7 @@ class RecorderWorkers:
         w.status = "starting"
         w.proc = subprocess.Popen(
             [sys.executable, "-m", "recording.srs", "--listen", f"127.0.0.1:{w.port}",
-             "--store", str(self.store_dir), "--name", w.name],
+             "--store", str(self.store_dir), "--name", w.name, "--exit-with-parent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, cwd=str(REPO_ROOT), env=env)
         threading.Thread(target=self._pump, args=(w, w.proc), daemon=True,

@@ -22,6 +22,7 @@ import queue
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -432,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="127.0.0.1:5070", help="HOST:PORT for SIP (UDP and TCP)")
     ap.add_argument("--store", required=True, help="store folder (index.sqlite + recordings/)")
     ap.add_argument("--name", default="w0", help="worker name, kept in the index")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="stop when the process that started us dies (the app uses this)")
     args = ap.parse_args(argv)
     host, port = args.listen.rsplit(":", 1)
     worker = Worker(host, int(port), Path(args.store), args.name)
@@ -442,6 +445,17 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch_parent():
+            # An app that crashed cannot stop us: notice it (we get re-parented) and stop.
+            while not worker.stopping:
+                time.sleep(1.0)
+                if os.getppid() != parent:
+                    on_term(None, None)
+
+        threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
     try:
         worker.start()
         worker.run()

@@ -98,3 +98,25 @@ def test_a_killed_agent_is_reported_down_and_can_be_restarted(tmp_path):
         assert sim.agent_status["bob"] == "up"
         sim.play("bob", tone=1500)
         one_call(sim)
+
+
+def test_a_crashed_app_leaves_no_agents_or_recorders_behind(tmp_path):
+    """The agents follow their control channel, the recorder workers their parent."""
+    import json
+    import subprocess
+    import sys
+    code = (
+        "import json, os, sys; sys.path.insert(0, 'tests')\n"
+        "from conftest import demo_org\n"
+        "from app.simulator import Simulator\n"
+        f"sim = Simulator(demo_org(), run_dir={str(tmp_path)!r}).start()\n"
+        "pids = list(sim.agent_pids().values()) + [w.proc.pid for w in sim.recorders.workers]\n"
+        "print(json.dumps(pids), flush=True)\n"
+        "os._exit(1)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    pids = json.loads(out.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 8
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if alive(p)], "children outlived the crashed app"
