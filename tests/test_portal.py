@@ -131,7 +131,7 @@ def ids(w):
 
 
 def test_r_prv_2_lists_plays_and_draws_the_recording(psim, portal, qtbot):
-    """R-PRV-2 (paid tier, administrator): the recording is listed with its columns; Play reads
+    """R-PRV-2 / R-PRV-3 (paid tier, administrator): the recording is listed with its columns; Play reads
     its audio.wav and the position advances (silently when there is no audio device); the
     waveform has two lanes; the metadata documents are shown as received and parsed."""
     (dave,) = psim.recordings("dave")
@@ -141,7 +141,9 @@ def test_r_prv_2_lists_plays_and_draws_the_recording(psim, portal, qtbot):
     cells = [portal.table.item(i, c).text() for c in range(portal.table.columnCount())]
     assert cells[0].startswith("Dave Wilson") and "Carol" in cells[1]
     assert cells[2] == "incoming" and cells[5] == "Dubber / Go" and cells[7] == "no"
-    assert cells[6].endswith(" d")                     # R-PRV-2: 30 days on Go
+    # made on Go (the tier column keeps that), but the org is on Team now: R-PRV-3, free -> paid
+    # stops the automatic deletion
+    assert cells[6] == "unlimited"
     portal.play_btn.click()
     assert portal.player_file() == dave["audio_path"]
     qtbot.waitUntil(lambda: portal.player_position() > 0.3, timeout=3000)
@@ -260,3 +262,16 @@ def test_r_prv_9_webex_access_settings_download_disabled_for_the_owner(psim, qtb
             "viewAndPlayRecordingsEnabled": False, "downloadRecordingsEnabled": False,
             "deleteRecordingsEnabled": False, "shareRecordingsEnabled": False}})
         psim.settings.set_org({"provider": "Dubber"})
+
+
+def test_r_prv_3_paid_to_free_deletes_thirty_days_after_the_change(psim):
+    """R-PRV-3: back from a paid tier to Go, recordings expire 30 days after the change."""
+    from datetime import datetime, timedelta, timezone
+    dubber = lambda: [r for r in psim.recordings() if r["provider"] == "Dubber"]  # noqa: E731
+    psim.settings.set_org({"tier": "Team"})
+    assert dubber() and all(r["retention_expires"] is None for r in dubber())
+    psim.settings.set_org({"tier": "Go"})
+    soon = datetime.now(timezone.utc) + timedelta(days=30)
+    for r in dubber():
+        expires = datetime.fromisoformat(r["retention_expires"])
+        assert abs((expires - soon).total_seconds()) < 120
