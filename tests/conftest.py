@@ -43,6 +43,25 @@ def hang_up_everything(sim: Simulator) -> None:
     time.sleep(0.5)
 
 
+def connect(sim: Simulator, caller: str, callee: str, number: str) -> None:
+    """caller dials number, callee answers; returns once both sides are connected."""
+    sim.dial(caller, number)
+    sim.wait_for(callee, "ringing", 3)
+    sim.answer(callee)
+    sim.wait_for(caller, "connected", 3)
+    sim.wait_for(callee, "connected", 3)
+
+
+def finished(sim: Simulator, who: str, n: int, timeout: float = 6.0) -> list[dict]:
+    """`who`'s finished recordings, once there are at least n (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = [r for r in sim.recordings(who) if r["state"] != "recording"]
+        if len(recs) >= n or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     """The demo org running (no voicemail: unanswered calls end), each party sending its own tone (TONES)."""

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.simulator import Simulator
-from conftest import TONES, demo_org
+from conftest import connect, finished, TONES, demo_org
 from recording.store import Store
 from recording.wavfile import read
 from ui.portal import ADMIN, RecorderPortal, Rights, audio_position, pause_markers, rights
@@ -97,21 +97,8 @@ def psim(tmp_path_factory):
     sim.stop()
 
 
-def connect(sim, caller, callee, number):
-    sim.dial(caller, number)
-    sim.wait_for(callee, "ringing", 3)
-    sim.answer(callee)
-    sim.wait_for(caller, "connected", 3)
-    sim.wait_for(callee, "connected", 3)
 
 
-def finished(sim, who, n, timeout=6.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = [r for r in sim.recordings(who) if r["state"] != "recording"]
-        if len(recs) >= n or time.monotonic() > deadline:
-            return recs
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import connect
 from recording.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, ON_DEMAND,
                                  ON_DEMAND_USER_START, Compliance, EffectiveSettings)
 
@@ -21,12 +22,6 @@ def push(sim, who, mode, **kw):
     sim.orch.request(p.agent, "set_recording", line=p.line, settings=eff.to_dict())
 
 
-def call(sim, caller, callee, number):
-    sim.dial(caller, number)
-    sim.wait_for(callee, "ringing", 3)
-    sim.answer(callee)
-    sim.wait_for(caller, "connected", 3)
-    sim.wait_for(callee, "connected", 3)
 
 
 def until(sim, predicate, what):
@@ -37,7 +32,7 @@ def test_r_usr_2_always_with_pause_resume_on_the_desk_phone(sim):
     """R-USR-2, R-UX-1, R-UX-3: PauseRec -> paused icon and ResumeRec; ResumeRec -> recording."""
     push(sim, "alice", ALWAYS_PAUSE, notification=NOTIFY_BEEP)
     push(sim, "bob", NEVER)
-    call(sim, "bob", "alice", "1001")
+    connect(sim, "bob", "alice", "1001")
     until(sim, lambda: sim.indicator("alice") == "recording", "alice recording")
     assert sim.softkeys("alice") == ["PauseRec"]
     assert sim.menu_items("alice") == ["Pause recording"]
@@ -60,7 +55,7 @@ def test_r_ux_5_feature_codes_from_the_keypad_do_what_the_keys_do(sim):
     """R-UX-5: *44 start, *48 pause, *49 resume, *45 stop, one key at a time as on the keypad."""
     push(sim, "dave", ON_DEMAND_USER_START)
     push(sim, "carol", NEVER)
-    call(sim, "dave", "carol", "1003")
+    connect(sim, "dave", "carol", "1003")
     until(sim, lambda: sim.softkeys("dave") == ["Record"], "Record offered")
     steps = [("*44", "recording", ["PauseRec", "StopRec"]), ("*48", "paused", ["ResumeRec", "StopRec"]),
              ("*49", "recording", ["PauseRec", "StopRec"]), ("*45", "none", ["Record"])]
@@ -79,7 +74,7 @@ def test_r_ux_5_feature_codes_from_the_keypad_do_what_the_keys_do(sim):
 def test_r_usr_2_always_shows_icon_but_no_keys_and_refuses_pause(sim):
     push(sim, "bob", ALWAYS)
     push(sim, "alice", NEVER)
-    call(sim, "alice", "bob", "1002")
+    connect(sim, "alice", "bob", "1002")
     until(sim, lambda: sim.indicator("bob") == "recording", "bob recording")
     assert sim.softkeys("bob") == []
     assert sim.press("bob", "PauseRec") is False
@@ -90,7 +85,7 @@ def test_r_usr_2_always_shows_icon_but_no_keys_and_refuses_pause(sim):
 def test_r_usr_2_both_parties_recorded_each_get_their_own_recording(sim):
     push(sim, "alice", ALWAYS)
     push(sim, "bob", ON_DEMAND)
-    call(sim, "alice", "bob", "1002")
+    connect(sim, "alice", "bob", "1002")
     until(sim, lambda: sim.indicator("alice") == "recording", "alice recording")
     until(sim, lambda: sim.softkeys("bob") == ["Record"], "bob offered Record")
     assert sim.indicator("bob") == "none"     # plain On Demand: recorded provisionally, no icon
@@ -116,13 +111,13 @@ def test_r_cmp_2_inbound_pstn_compliance_before_answer_in_the_callees_language(s
 
 def test_settings_pushed_mid_call_apply_to_the_next_call_only(sim):
     push(sim, "alice", NEVER)
-    call(sim, "alice", "bob", "1002")
+    connect(sim, "alice", "bob", "1002")
     push(sim, "alice", ALWAYS)
     time.sleep(0.2)
     assert sim.indicator("alice") == "none"
     sim.hangup("alice")
     sim.wait_for("bob", "ended", 3)
-    call(sim, "alice", "bob", "1002")
+    connect(sim, "alice", "bob", "1002")
     until(sim, lambda: sim.indicator("alice") == "recording", "alice recording on the next call")
 
 
@@ -158,7 +153,7 @@ def test_r_usr_7_platform_mismatch_fails_recording_until_the_provider_account_is
         account = {"serviceProvider": info["serviceProvider"], "externalGroup": "wrong-group",
                    "externalIdentifier": info["externalIdentifier"]}
         sim.settings.set_provider_account("Imagicle", "alice", account)
-        call(sim, "bob", "alice", "1001")
+        connect(sim, "bob", "alice", "1001")
         until(sim, lambda: sim.recording_state("alice") == "failed", "recording failed")
         assert sim.recording_view("alice")["message"] == "Recording failed"
         assert sim.indicator("alice") == "none" and sim.softkeys("alice") == []
@@ -168,5 +163,5 @@ def test_r_usr_7_platform_mismatch_fails_recording_until_the_provider_account_is
         sim.hangup("bob")
         sim.wait_for("alice", "ended", 3)
         sim.settings.set_provider_account("Imagicle", "alice", {**account, "externalGroup": info["externalGroup"]})
-        call(sim, "bob", "alice", "1001")
+        connect(sim, "bob", "alice", "1001")
         until(sim, lambda: sim.indicator("alice") == "recording", "recording after the fix")

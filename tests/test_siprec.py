@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.simulator import Simulator
-from conftest import demo_org
+from conftest import connect, finished, demo_org
 from phone.analysis import analyse
 from recording.wavfile import read
 
@@ -31,21 +31,8 @@ def mode(sim, who, record, **extra):
     sim.set_call_recording(who, {"enabled": True, "record": record, **extra})
 
 
-def connect(sim, caller, callee, number):
-    sim.dial(caller, number)
-    sim.wait_for(callee, "ringing", 3)
-    sim.answer(callee)
-    sim.wait_for(caller, "connected", 3)
-    sim.wait_for(callee, "connected", 3)
 
 
-def finished(sim, who, n, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = [r for r in sim.recordings(who) if r["state"] != "recording"]
-        if len(recs) >= n or time.monotonic() > deadline:
-            return recs
-        time.sleep(0.1)
 
 
 def channel_freq(audio, channel):
