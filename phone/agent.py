@@ -14,7 +14,6 @@ import heapq
 import itertools
 import json
 import os
-import queue
 import select
 import signal
 import sys
@@ -28,6 +27,7 @@ import pjsua2 as pj
 
 from recording.effective import EffectiveSettings
 
+from .callback_queue import CallbackQueue
 from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
@@ -84,9 +84,8 @@ class Agent:
         self.control_addr: str = config["control"]
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_w, False)
+        self.callbacks = CallbackQueue()
+        self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count(1)
         self.calls: dict[str, CallRecord] = {}   # live and recently ended, by key
@@ -114,14 +113,6 @@ class Agent:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
 
     # ----- plumbing -------------------------------------------------------------------------
-    def post(self, item) -> None:
-        """Called from pjsua threads: hand an item to the main loop."""
-        self.queue.put(item)
-        try:
-            os.write(self.wake_w, b"x")
-        except BlockingIOError:
-            pass
-
     def emit(self, event: str, **fields) -> None:
         if self.chan is None or self.chan.closed:
             return
@@ -173,14 +164,12 @@ class Agent:
             timeout = 0.5
             if self.timers:
                 timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
-            readers = [self.wake_r] + ([self.chan.sock] if not self.chan.closed else [])
+            readers = [self.callbacks] + ([self.chan.sock] if not self.chan.closed else [])
             try:
                 ready, _, _ = select.select(readers, [], [], timeout)
             except InterruptedError:
                 ready = []
-            if self.wake_r in ready:
-                os.read(self.wake_r, 4096)
-            self.drain_queue()
+            self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
             if self.chan.sock in ready and not self.chan.closed:
                 try:
                     for msg in self.chan.read_available():
@@ -225,16 +214,8 @@ class Agent:
                 self.emit("log", level="error", text=traceback.format_exc())
 
     # ----- callbacks, in the main thread -----------------------------------------------------
-    def drain_queue(self) -> None:
-        while True:
-            try:
-                kind, call, data = self.queue.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                getattr(self, f"on_{kind}")(call, data)
-            except Exception:
-                self.emit("log", level="error", text=traceback.format_exc())
+    def on_noop(self, _call, _data) -> None:
+        """Posted by the SIGTERM handler only to wake the main loop."""
 
     def record_for(self, call: AgentCall, snap: dict | None = None) -> CallRecord:
         if call.record is None:
@@ -459,7 +440,10 @@ class Agent:
             if mi.status in (pj.PJSUA_CALL_MEDIA_REMOTE_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
                 held_remote = True
             if mi.audioConfSlot >= 0 and aud is None:
-                aud, slot = rec.call.getAudioMedia(idx), mi.audioConfSlot
+                try:
+                    aud, slot = rec.call.getAudioMedia(idx), mi.audioConfSlot
+                except pj.Error:
+                    pass   # the stream is being re-created: the next media callback links it
         rec.held_by = ("both" if held_local and held_remote else "local" if held_local
                        else "remote" if held_remote else None)
         if self.edge is not None and rec.state != "ended":

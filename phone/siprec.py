@@ -314,7 +314,10 @@ class SiprecClient:
         for idx in range(len(ci.media)):
             mi = ci.media[idx]
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.audioConfSlot >= 0:
-                auds.append(call.getAudioMedia(idx))
+                try:
+                    auds.append(call.getAudioMedia(idx))
+                except pj.Error:
+                    return   # an inactive (paused) stream has no slot yet: the next media update links it
         session.auds = auds
         if len(auds) < 2 or session.paused:
             return

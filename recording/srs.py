@@ -18,7 +18,6 @@ import collections
 import ctypes
 import json
 import os
-import queue
 import select
 import signal
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pjsua2 as pj
 
+from phone.callback_queue import CallbackQueue
 from phone.calls import snapshot
 from phone.endpoint import create_endpoint, create_transports, loopback_account
 from phone.media import FRAME_SAMPLES, audio_format
@@ -130,19 +130,11 @@ class Worker:
         self.host, self.port, self.name = host, port, name
         self.store = Store(store_dir)
         self.store_dir = Path(store_dir)
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_w, False)
+        self.callbacks = CallbackQueue()
+        self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.sessions: dict[int, Session] = {}
         self.calls: list[SrsCall] = []   # never freed while running (docs/decisions.md)
         self.stopping = False
-
-    def post(self, item) -> None:
-        self.queue.put(item)
-        try:
-            os.write(self.wake_w, b"x")
-        except BlockingIOError:
-            pass
 
     def log(self, text: str) -> None:
         print(f"srs {self.name}: {text}", flush=True)
@@ -169,20 +161,10 @@ class Worker:
         while not (self.stopping and not self.sessions):
             timeout = max(0.0, next_write - time.monotonic())
             try:
-                ready, _, _ = select.select([self.wake_r], [], [], timeout)
+                select.select([self.callbacks], [], [], timeout)
             except InterruptedError:
-                ready = []
-            if ready:
-                os.read(self.wake_r, 4096)
-            while True:
-                try:
-                    kind, call, data = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    getattr(self, f"on_{kind}")(call, data)
-                except Exception:
-                    self.log("error: " + traceback.format_exc())
+                pass
+            self.callbacks.drain(self, lambda text: self.log("error: " + text))
             if time.monotonic() >= next_write:
                 self.write_frames()
                 next_write = time.monotonic() + WRITE_EVERY
@@ -371,7 +353,10 @@ class Worker:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             if mi.audioConfSlot >= 0 and audio_index < 2:
-                call.getAudioMedia(idx).startTransmit(s.ports[audio_index])
+                try:
+                    call.getAudioMedia(idx).startTransmit(s.ports[audio_index])
+                except pj.Error:
+                    pass   # an inactive stream has no slot: linked again on the next update
             audio_index += 1
 
     def on_state(self, call: SrsCall, snap: dict) -> None:
