@@ -3,7 +3,7 @@
 Each worker (`python -m recording.srs`) is a SIPREC server for up to 4 sessions on its own port;
 all share one store. The app starts enough workers for every user to record at once, hands
 each agent one worker's address, watches them, and reports a worker that dies so the agents
-using it fail their sessions (the call goes on, per failureBehavior).
+using it fail their sessions (the call goes on, per failureBehavior); then it starts it again.
 """
 from __future__ import annotations
 
@@ -91,6 +91,10 @@ class RecorderWorkers:
             w.status = "stopped" if self.stopping else "down"
             if w.status == "down":
                 self.on_down(w, code)
+                # Back up at once, as mppsim-recorder does: the new worker repairs what the
+                # dead one left (truncated), and the next calls are recorded again.
+                if not self.stopping:
+                    self._spawn(w)
 
     def kill(self, name: str) -> None:
         """kill -9 a worker (tests: the recorder crashing mid-call)."""
@@ -99,8 +103,10 @@ class RecorderWorkers:
         w.proc.wait()
 
     def restart(self, name: str, timeout: float = 20.0) -> None:
+        """Wait for a worker to be up again (it restarts by itself after a crash)."""
         w = self.worker(name)
-        self._spawn(w)
+        if w.proc is None or w.proc.poll() is not None:
+            self._spawn(w)
         if not w.ready.wait(timeout):
             raise RuntimeError(f"recorder worker {name} did not restart")
 

@@ -35,7 +35,7 @@ from .siprec import SiprecClient
 from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
-from .media import CapturePort, Source
+from .media import CapturePort, PortPool, Source
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
@@ -85,6 +85,8 @@ class Agent:
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
+        self.captures = PortPool(CapturePort)   # what each call's user hears, reused
+        self.retired_ports: list = []
         self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.seq = itertools.count(1)
@@ -344,6 +346,7 @@ class Agent:
             path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
             rec.capture.save_wav(path)
             rec.capture_file = str(path)
+            self.captures.give_back(rec.capture)
             rec.capture = None
         rec.aud = None
         self.report_call(rec)
@@ -455,7 +458,7 @@ class Agent:
         if aud is None:
             return
         if rec.capture is None:
-            rec.capture = CapturePort(rec.key)
+            rec.capture = self.captures.take(rec.key)
         aud.startTransmit(rec.capture)
         if self.sound is not None and not held_local:
             aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
@@ -833,8 +836,16 @@ class Agent:
             for rec in self.calls.values():
                 rec.source_linked = None
             self.source = Source()
+            for rec in self.calls.values():
+                if rec.active and rec.aud is not None:
+                    try:
+                        rec.aud.stopTransmit(self.sound)
+                    except pj.Error:
+                        pass
             self.sound.close()
-            self.sound = None   # dropping the port removes it and its links from the bridge
+            # kept, not freed: a callback port must outlive pjsua's asynchronous removal
+            self.retired_ports.append(self.sound)
+            self.sound = None
             self.relink_all()
         return {}
 

@@ -1,7 +1,6 @@
 """Audio a simulated device sends (tone, file, silence) and captures (what its user hears)."""
 from __future__ import annotations
 
-import threading
 import time
 import wave
 from pathlib import Path
@@ -34,10 +33,12 @@ class CapturePort(pj.AudioMediaPort):
     def __init__(self, name: str):
         super().__init__()
         self.frames: list[tuple[float, np.ndarray]] = []
-        self._lock = threading.Lock()
+        self.active = True
         self.createPort(name, audio_format())
 
     def onFrameReceived(self, frame):  # noqa: N802 (pjsua2 name)
+        if not self.active:
+            return   # idle in the pool (the bridge calls every port, linked or not)
         if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         else:
@@ -66,6 +67,32 @@ class CapturePort(pj.AudioMediaPort):
             w.setsampwidth(2)
             w.setframerate(CLOCK_RATE)
             w.writeframes(self.samples().tobytes())
+
+
+class PortPool:
+    """Conference ports with Python callbacks are reused, never destroyed while pjsua runs:
+    the bridge removes a port asynchronously, so a port deleted from Python can still be called
+    back into a freed object (seen: a recorder worker died that way)."""
+
+    def __init__(self, make):
+        self.make = make
+        self.idle: list = []
+        self.all: list = []          # every port ever made, kept alive
+
+    def take(self, name: str):
+        if self.idle:
+            port = self.idle.pop()
+        else:
+            port = self.make(name)
+            self.all.append(port)
+        port.frames = type(port.frames)()
+        port.active = True
+        return port
+
+    def give_back(self, port) -> None:
+        port.active = False
+        port.frames = type(port.frames)()
+        self.idle.append(port)
 
 
 class Source:

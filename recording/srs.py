@@ -33,7 +33,7 @@ import pjsua2 as pj
 from phone.callback_queue import CallbackQueue
 from phone.calls import snapshot
 from phone.endpoint import create_endpoint, create_transports, loopback_account
-from phone.media import FRAME_SAMPLES, audio_format
+from phone.media import FRAME_SAMPLES, PortPool, audio_format
 
 from .metadata import Metadata, MetadataError, parse as parse_metadata
 from .sipmsg import (is_siprec_src, metadata_part, parse_headers, sdp_labels, sdp_part,
@@ -66,9 +66,12 @@ class StreamPort(pj.AudioMediaPort):
     def __init__(self, name: str):
         super().__init__()
         self.frames: collections.deque = collections.deque()
+        self.active = True
         self.createPort(name, audio_format())
 
     def onFrameReceived(self, frame):  # noqa: N802
+        if not self.active:
+            return   # idle in the pool
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
             self.frames.append(np.frombuffer(bytes(frame.buf), dtype=np.int16))
         else:
@@ -131,6 +134,7 @@ class Worker:
         self.store = Store(store_dir)
         self.store_dir = Path(store_dir)
         self.callbacks = CallbackQueue()
+        self.stream_ports = PortPool(StreamPort)   # reused, never freed while running
         self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.sessions: dict[int, Session] = {}
         self.calls: list[SrsCall] = []   # never freed while running (docs/decisions.md)
@@ -346,7 +350,8 @@ class Worker:
         except pj.Error:
             return
         if not s.ports:
-            s.ports = [StreamPort(f"{call.getId()}-left"), StreamPort(f"{call.getId()}-right")]
+            s.ports = [self.stream_ports.take(f"{call.getId()}-left"),
+                       self.stream_ports.take(f"{call.getId()}-right")]
         audio_index = 0
         for idx in range(len(ci.media)):
             mi = ci.media[idx]
@@ -407,6 +412,8 @@ class Worker:
         if any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events):
             self.store.delete(s.writer.id)
             self.log(f"discarded provisional recording of {s.metadata.sip_session_id}")
+        for port in s.ports:
+            self.stream_ports.give_back(port)
         s.ports = []
         self.sessions.pop(s.call.getId(), None)
         self.log(f"finished {s.metadata.sip_session_id}")
