@@ -17,6 +17,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -879,6 +880,19 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    parent = os.getppid()
+
+    def watch_parent():
+        # The agent also ends when its control channel closes; this covers a main loop that
+        # cannot notice (the app died and we were re-parented): ask nicely, then go.
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                on_term(None, None)
+                time.sleep(3.0)
+                os._exit(3)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     try:
         agent.start()
         agent.run()
