@@ -1,9 +1,11 @@
-"""The embedded recorder (mppsim-recorder's workers) as children of the app.
+"""The embedded recorder (`mppsim-recorder`) as a child of the app.
 
-Each worker (`python -m recording.srs`) is a SIPREC server for up to 4 sessions on its own port;
-all share one store. The app starts enough workers for every user to record at once, hands
-each agent one worker's address, watches them, and reports a worker that dies so the agents
-using it fail their sessions (the call goes on, per failureBehavior); then it starts it again.
+One recorder process (`python -m recording.recorder`, the asyncio engine) records every session
+of the app; it binds a free port itself (`--listen 127.0.0.1:0`) and reports it on its READY
+line, which is how the app learns its address. The app hands every agent that address, watches
+the process, and reports it when it dies so the agents fail their sessions (the call goes on,
+per failureBehavior); then it starts it again. The class keeps the name and shape of the
+worker pool it replaced (`workers[0]` is the one recorder, named "w0").
 """
 from __future__ import annotations
 
@@ -23,13 +25,13 @@ from recording import providers as P
 from .ports import PortPlan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SESSIONS_PER_WORKER = 4
+SESSIONS_PER_WORKER = 1000    # the asyncio recorder's --max-sessions
 
 
 @dataclass
 class WorkerProc:
     name: str
-    port: int
+    port: int = 0                  # learnt from the READY line
     proc: subprocess.Popen | None = None
     ready: threading.Event | None = None
     status: str = "stopped"        # starting | up | down | stopped
@@ -40,6 +42,7 @@ class WorkerProc:
 
 
 def workers_needed(users: int) -> int:
+    """One recorder process serves every user (hundreds of sessions)."""
     return max(1, math.ceil(users / SESSIONS_PER_WORKER))
 
 
@@ -48,7 +51,7 @@ class RecorderWorkers:
                  on_down: Callable[[WorkerProc, int], None] | None = None):
         self.store_dir = Path(store_dir)
         self.log_dir = Path(log_dir)
-        self.workers = [WorkerProc(f"w{i}", ports.single()) for i in range(count)]
+        self.workers = [WorkerProc(f"w{i}") for i in range(count)]   # ports: each binds its own
         self.on_down = on_down or (lambda _w, _code: None)
         self.stopping = False
 
@@ -69,8 +72,9 @@ class RecorderWorkers:
         w.ready = threading.Event()
         w.status = "starting"
         w.proc = subprocess.Popen(
-            [sys.executable, "-m", "recording.srs", "--listen", f"127.0.0.1:{w.port}",
-             "--store", str(self.store_dir), "--name", w.name, "--exit-with-parent"],
+            # the same port again after a restart (agents keep their target), else a free one
+            [sys.executable, "-m", "recording.recorder", "--listen", f"127.0.0.1:{w.port}",
+             "--store", str(self.store_dir), "--exit-with-parent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, cwd=str(REPO_ROOT), env=env)
         threading.Thread(target=self._pump, args=(w, w.proc), daemon=True,
@@ -83,7 +87,11 @@ class RecorderWorkers:
             for line in proc.stdout:
                 log.write(line)
                 log.flush()
-                if "listening on" in line:
+                if line.startswith("READY "):
+                    try:
+                        w.port = int(json.loads(line[6:])["sip"].rsplit(":", 1)[1])
+                    except (ValueError, KeyError, IndexError):
+                        continue
                     w.status = "up"
                     w.ready.set()
         code = proc.wait()

@@ -81,6 +81,10 @@ class Metadata:
     state: str = "active"  # active | paused | stopped
     events: list[dict] = field(default_factory=list)  # custom data, e.g. announcements (R-REC-2)
     broadworks: dict | None = None  # extTrackingID, serviceProviderID, ..., callType, recordingType
+    # parse side only (the SRS): participants whose participantsessionassoc has a
+    # disassociate-time (they left), and what was skipped as not understood (issue 9, class 4)
+    left: list[str] = field(default_factory=list, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
 
 # ----- ids and times -----------------------------------------------------------------------------
@@ -302,9 +306,24 @@ def parse(body: str | bytes) -> Metadata:
     if session is None and datamode == "complete":
         raise MetadataError("no <session>")
     session_id = _attr(session, "session_id", "id")
-    participants = [_parse_participant(el, root) for el in _children(root, "participant")]
+    warnings: list[str] = []
+    # Tolerate what can be understood (issue 9, class 4): a participant without id gets one, a
+    # stream without id (Avaya's empty placeholder) is skipped; the audio is recorded anyway.
+    participants = []
+    for i, el in enumerate(_children(root, "participant")):
+        if not _attr(el, "participant_id", "id"):
+            warnings.append(f"participant {i + 1} without id")
+        participants.append(_parse_participant(el, root, f"participant-{i + 1}"))
     if not participants and datamode == "complete":
         raise MetadataError("no participants")
+    streams = []
+    for i, el in enumerate(_children(root, "stream")):
+        if not _attr(el, "stream_id", "id"):
+            warnings.append(f"stream {i + 1} without id skipped")
+            continue
+        streams.append(_parse_stream(el, session_id))
+    left = [_attr(a, "participant_id", "participant") for a in _children(root, "participantsessionassoc")
+            if _first(a, "disassociate-time") is not None]
     status = _find_mppsim(root, "status")
     stop_time = _text(_first(session, "stop-time")) or _text(_first(session, "end-time")) or None
     return Metadata(
@@ -314,12 +333,14 @@ def parse(body: str | bytes) -> Metadata:
         session_id=session_id,
         sip_session_id=_text(_first(session, "sipSessionID")) or _text(_mppsim_child(status, "sipSessionID")),
         participants=participants,
-        streams=[_parse_stream(el, session_id) for el in _children(root, "stream")],
+        streams=streams,
         start_time=_text(_first(session, "start-time")) or None,
         stop_time=stop_time,
         state=_text(_mppsim_child(status, "state")) or ("stopped" if stop_time else "active"),
         events=_parse_events(status),
         broadworks=_parse_broadworks(root),
+        left=[pid for pid in left if pid],
+        warnings=warnings,
     )
 
 
@@ -330,6 +351,9 @@ def _parse_xml(body: str | bytes) -> ET.Element:
         # expat refuses whitespace before the XML declaration, which some SRCs send
         body = body.removeprefix(b"\xef\xbb\xbf").lstrip()
         has_dtd = b"<!DOCTYPE" in body or b"<!ENTITY" in body
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff"):          # UTF-16 with BOM: look inside too
+            decoded = body.decode("utf-16", "replace")
+            has_dtd = has_dtd or "<!DOCTYPE" in decoded or "<!ENTITY" in decoded
     else:
         if len(body) > MAX_BYTES:
             raise MetadataError("metadata larger than 1 MiB")
@@ -339,10 +363,15 @@ def _parse_xml(body: str | bytes) -> ET.Element:
         raise MetadataError("empty metadata")
     if has_dtd:  # no legitimate use here, and entity expansion is an attack surface
         raise MetadataError("DTDs are not accepted in metadata")
+    if isinstance(body, str) and body.startswith("<?xml"):
+        # ET refuses a str with an encoding declaration: the text is decoded already, drop it
+        body = re.sub(r"""^(<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""", r"\1", body, count=1)
     try:
         return ET.fromstring(body)
     except ET.ParseError as exc:
         raise MetadataError(f"metadata is not XML ({exc})") from None
+    except (ValueError, LookupError, RecursionError) as exc:   # unknown encoding, odd input
+        raise MetadataError(f"metadata is not usable XML ({type(exc).__name__}: {exc})") from None
 
 
 def _split_tag(tag: str) -> tuple[str, str]:
@@ -396,8 +425,8 @@ def _ids(el: ET.Element) -> list[str]:
     return [_text(el)] if _text(el) else []
 
 
-def _parse_participant(el: ET.Element, root: ET.Element) -> Participant:
-    pid = _attr(el, "participant_id", "id")
+def _parse_participant(el: ET.Element, root: ET.Element, fallback_id: str = "") -> Participant:
+    pid = _attr(el, "participant_id", "id") or fallback_id
     if not pid:
         raise MetadataError("participant without id")
     name_id = _first(el, "nameID")

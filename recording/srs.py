@@ -1,293 +1,500 @@
-"""One recorder worker: a SIPREC Session Recording Server (RFC 7866) for up to 4 sessions.
+"""mppsim's SIPREC Session Recording Server (RFC 7866): one asyncio process, hundreds of sessions.
 
-    python -m recording.srs --listen 127.0.0.1:5070 --store DIR [--name w0]
+    python -m recording.recorder --listen 127.0.0.1:0 --store DIR     (the CLI; this is the engine)
 
-It answers recording sessions from any SRC (mppsim's agents in either dialect, or a tester's own
-SBC), writes each to the store (recording/store.py): a stereo WAV (left = the first
-participant's send stream, right = the other's), the metadata documents as received and an
-SQLite index entry. Pauses (a=inactive, or c=0.0.0.0 as BroadWorks sends them) are left out of
-the audio and kept as paused segments. What it cannot record it refuses with a 4xx and a reason,
-and it stays up.
+It answers recording sessions from any SRC (mppsim's agents in either dialect, a SIPp scenario,
+a tester's own SBC) over UDP, TCP and - with ``--tls`` - TLS, and writes each to the store
+(recording/store.py): a stereo WAV (left = the first recorded m-line, the recorded user's send
+stream; right = the other party's), the metadata documents as received and an SQLite index row.
+What it cannot record it refuses with a final answer and a reason, logs the offending header or
+element, counts it, and stays up (issue 9). It never originates a call: the only request it
+sends is a BYE for a session it ends itself (RTP timeout, session-timer expiry, missing ACK).
 
-Threads as in the agent: pjsua2 callbacks only post to the main loop.
+Threads: the event loop does SIP, RTP and timing; the store (SQLite, fsync) runs on a few
+single-thread lanes so it never stalls the loop, one lane per session so its writes stay ordered.
 """
 from __future__ import annotations
 
-import argparse
-import collections
-import ctypes
+import asyncio
 import json
+import logging
 import os
-import select
-import signal
-import sys
-import threading
+import resource
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pjsua2 as pj
 
-from phone.callback_queue import CallbackQueue
-from phone.calls import snapshot
-from phone.endpoint import create_endpoint, create_transports, loopback_account
-from phone.media import FRAME_SAMPLES, PortPool, audio_format
-
-from .metadata import Metadata, MetadataError, parse as parse_metadata
-from .sipmsg import (is_siprec_src, metadata_part, parse_headers, sdp_labels, sdp_part,
-                     sdp_paused, split_multipart)
+from . import metadata as md_mod
+from .metadata import Metadata, MetadataError
+from .rtp import codecs
+from .rtp.receiver import StreamReceiver
+from .sip import message as sipm
+from .sip.dialog import Dialog, Transactions
+from .sip.message import ParseError, Request, has_bad_bytes, name_addr, uri_user
+from .sip.sdp import Offer, SdpError, build_answer, parse_offer
+from .sip.transport import Peer, StreamServer, self_signed_context, start_udp, tls_dir
+from .sipmsg import MultipartError, is_siprec_src, metadata_part, sdp_part, split_multipart
 from .store import Store
 
-MAX_SESSIONS = 4            # pjsua's call limit in the PyPI build
-WRITE_EVERY = 0.1           # seconds between moves of captured frames to the store
+log = logging.getLogger("mppsim.recorder")
 
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
+SUPPORTED = "siprec, timer"
+ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
+TICK = 0.1                  # s between audio moves to the store and timer checks
+JITTER = 0.2                # s of audio held back so late packets still find their place
+MIN_SE = 90                 # RFC 4028 Min-SE
+PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
+LANES = 4
 
-def enable_siprec_option(ep: pj.Endpoint) -> None:
-    """Let pjsua accept `Require: siprec` (else it answers 420): add it to Supported."""
-    lib = ctypes.CDLL(pj._pjsua2.__file__)
-    lib.pjsua_get_pjsip_endpt.restype = ctypes.c_void_p
-    endpt = lib.pjsua_get_pjsip_endpt()
-
-    class PjStr(ctypes.Structure):
-        _fields_ = [("ptr", ctypes.c_char_p), ("slen", ctypes.c_long)]
-    value = PjStr(b"siprec", 6)
-    lib.pjsip_endpt_add_capability.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int,
-                                              ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(PjStr)]
-    status = lib.pjsip_endpt_add_capability(endpt, None, pj.PJSIP_H_SUPPORTED, None, 1, ctypes.byref(value))
-    if status != 0:
-        raise RuntimeError(f"pjsip_endpt_add_capability failed: {status}")
-
-
-class StreamPort(pj.AudioMediaPort):
-    """Collects one recorded stream's frames for the main loop to write."""
-
-    def __init__(self, name: str):
-        super().__init__()
-        self.frames: collections.deque = collections.deque()
-        self.active = True
-        self.createPort(name, audio_format())
-
-    def onFrameReceived(self, frame):  # noqa: N802
-        if not self.active:
-            return   # idle in the pool
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            self.frames.append(np.frombuffer(bytes(frame.buf), dtype=np.int16))
-        else:
-            self.frames.append(np.zeros(FRAME_SAMPLES, dtype=np.int16))
-
-    def onFrameRequested(self, frame):  # noqa: N802
-        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
-
-
-class SrsCall(pj.Call):
-    def __init__(self, post, account, call_id):
-        super().__init__(account, call_id)
-        self._post = post
-        self.session: Session | None = None
-
-    def onCallState(self, prm):  # noqa: N802
-        snap = snapshot(self)
-        if snap is not None:
-            self._post(("state", self, snap))
-
-    def onCallMediaState(self, prm):  # noqa: N802
-        self._post(("media", self, None))
-
-    def onCallRxReinvite(self, prm):  # noqa: N802
-        self._post(("reinvite", self, prm.rdata.wholeMsg))
-
-
-class SrsAccount(pj.Account):
-    def __init__(self, post):
-        super().__init__()
-        self._post = post
-
-    def onIncomingCall(self, prm):  # noqa: N802
-        call = SrsCall(self._post, self, prm.callId)
-        self._post(("incoming", call, prm.rdata.wholeMsg))
-
-
-@dataclass
-class Session:
-    call: SrsCall
-    metadata: Metadata
-    labels: list[str]
-    writer: object = None
-    ports: list[StreamPort] = field(default_factory=list)   # [left, right]
-    paused: bool = False
-    t0: float = 0.0
-    first_frame_at: float | None = None
-    ended: bool = False
+# limits (docs/protocol.md "Recorder limits")
+MAX_SESSIONS = 1000
+MAX_SESSIONS_PER_SOURCE = 500
+MAX_HALF_OPEN_PER_SOURCE = 100
+RATE_PER_SOURCE = 200.0     # requests/s sustained per source IP ...
+BURST_PER_SOURCE = 400.0    # ... with this burst
 
 
 class Refusal(Exception):
-    def __init__(self, code: int, reason: str):
+    def __init__(self, code: int, reason: str, element: str = "", headers=None):
         super().__init__(reason)
-        self.code, self.reason = code, reason
+        self.code, self.reason, self.element = code, reason, element
+        self.headers = headers or []
 
 
-class Worker:
-    def __init__(self, host: str, port: int, store_dir: Path, name: str):
+@dataclass
+class Bucket:
+    tokens: float = BURST_PER_SOURCE
+    at: float = field(default_factory=time.monotonic)
+
+    def take(self, rate: float, burst: float) -> bool:
+        now = time.monotonic()
+        self.tokens = min(burst, self.tokens + (now - self.at) * rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+@dataclass(eq=False)
+class Session:
+    dialog: Dialog
+    peer: Peer
+    source: str
+    metadata: Metadata
+    offer: Offer
+    t0: float
+    rate: int
+    names: dict[str, str]                    # URI user part -> display name from the headers
+    invite: Request
+    receivers: list[StreamReceiver] = field(default_factory=list)   # [left, right]
+    writer: object = None
+    lane: ThreadPoolExecutor | None = None
+    state: str = "pending"                   # pending | live | ended
+    paused: bool = False
+    cancelled: bool = False
+    last_sip: float = 0.0
+    expires: int = 0                         # negotiated session interval (s), 0 = none
+    refreshed: float = 0.0
+    timeline: list[dict] = field(default_factory=list)
+    sdp_version: int = 1
+    ended_by: str = ""
+
+    @property
+    def at(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class Stats:
+    def __init__(self):
+        self.requests = 0
+        self.responses_ignored = 0
+        self.unanswerable = 0
+        self.sessions_total = 0
+        self.refused: dict[str, int] = {}
+        self.ended: dict[str, int] = {}
+
+    def refuse(self, code: int, reason: str) -> None:
+        key = f"{code} {reason.split(':')[0].split('(')[0].strip()}"
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+
+class Recorder:
+    def __init__(self, host: str, port: int, store_dir: Path, name: str = "w0",
+                 rtp_timeout: float = 30.0, max_sessions: int = MAX_SESSIONS, tls: bool = False,
+                 status_every: float = 0.0):
         self.host, self.port, self.name = host, port, name
-        self.store = Store(store_dir)
         self.store_dir = Path(store_dir)
-        self.callbacks = CallbackQueue()
-        self.stream_ports = PortPool(StreamPort)   # reused, never freed while running
-        self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
-        self.sessions: dict[int, Session] = {}
-        self.calls: list[SrsCall] = []   # never freed while running (docs/decisions.md)
+        self.store = Store(self.store_dir)
+        self.rtp_timeout, self.max_sessions, self.tls = rtp_timeout, max_sessions, tls
+        self.status_every = status_every
+        self.tls_port: int | None = None
+        self.sessions: dict[tuple[str, str], Session] = {}       # (Call-ID, SRC tag)
+        self.pending_invites: dict[str, tuple[Request, Session | None]] = {}   # branch -> ...
+        self.transactions = Transactions()
+        self.buckets: dict[str, Bucket] = {}
+        self.stats = Stats()
+        self.lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"store{i}") for i in range(LANES)]
         self.stopping = False
+        self._next_lane = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._started = time.time()
 
-    def log(self, text: str) -> None:
+    # ----- life cycle ---------------------------------------------------------------------
+    async def start(self) -> dict:
+        for rid in self.store.repair_interrupted():
+            self.out(f"repaired interrupted recording {rid} (truncated)")
+        self.udp, self.port = await start_udp(self.host, self.port, self.on_datagram)
+        self.tcp = StreamServer(self.on_stream, self.on_oversize)
+        await self.tcp.start(self.host, self.port)
+        self.tls_server = None
+        if self.tls:
+            self.tls_server = StreamServer(self.on_stream, self.on_oversize,
+                                           ssl_context=self_signed_context(tls_dir(), self.host))
+            self.tls_port = await self.tls_server.start(self.host, 0)
+        self.loop_task = asyncio.ensure_future(self.ticker())
+        where = f"{self.host}:{self.port}"
+        return {"engine": "asyncio", "pid": os.getpid(), "sip": where, "udp": where, "tcp": where,
+                "tls": f"{self.host}:{self.tls_port}" if self.tls_port else None,
+                "store": str(self.store_dir.resolve()),
+                "target": f"sip:srs@{where};transport=tcp"}
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for s in list(self.sessions.values()):
+            if s.state != "ended":
+                self.send_bye(s)
+                await self.finish(s, "shutdown")
+        self.udp.close()
+        await self.tcp.close()
+        if self.tls_server:
+            await self.tls_server.close()
+        self.loop_task.cancel()
+        for lane in self.lanes:
+            lane.shutdown(wait=True)
+        self.write_status()
+
+    def out(self, text: str) -> None:
         print(f"srs {self.name}: {text}", flush=True)
 
-    def start(self) -> None:
-        log_dir = self.store_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.ep = create_endpoint(str(log_dir / f"srs-{self.name}.pjsip.log"))
-        enable_siprec_option(self.ep)
-        create_transports(self.ep, self.port)
-        # RTP from SIP port + 10: mppsim-recorder keeps 50 ports per worker
-        acfg = loopback_account(f"sip:srs@{self.host}:{self.port}",
-                                f"<sip:srs@{self.host}:{self.port};transport=tcp>",
-                                self.port + 10, 40, host=self.host)
-        self.account = SrsAccount(self.post)
-        self.account.create(acfg)
-        # Recordings cut off by a crash of an earlier worker: make them playable, mark truncated
-        for rid in self.store.repair_interrupted():
-            self.log(f"repaired interrupted recording {rid} (truncated)")
-        self.log(f"listening on {self.host}:{self.port} (udp+tcp), store {self.store_dir}")
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
-    def run(self) -> None:
-        next_write = time.monotonic()
-        while not (self.stopping and not self.sessions):
-            timeout = max(0.0, next_write - time.monotonic())
-            try:
-                select.select([self.callbacks], [], [], timeout)
-            except InterruptedError:
-                pass
-            self.callbacks.drain(self, lambda text: self.log("error: " + text))
-            if time.monotonic() >= next_write:
-                self.write_frames()
-                next_write = time.monotonic() + WRITE_EVERY
-            if self.stopping:
-                for s in list(self.sessions.values()):
-                    try:
-                        s.call.hangup(pj.CallOpParam(True))
-                    except pj.Error:
-                        self.finish(s)
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.out("error: " + "".join(traceback.format_exception(exc)).strip().replace("\n", " | "))
 
-    # ----- incoming sessions -------------------------------------------------------------
-    def on_noop(self, _call, _data) -> None:
-        pass
+    # ----- receiving ----------------------------------------------------------------------
+    def on_datagram(self, data: bytes, peer: Peer) -> None:
+        self.on_message(data, peer, stream=False)
 
-    def on_incoming(self, call: SrsCall, msg: str) -> None:
-        self.calls.append(call)
+    def on_stream(self, data: bytes, peer: Peer) -> None:
+        self.on_message(data, peer, stream=True)
+
+    def on_oversize(self, head: bytes, peer: Peer) -> None:
         try:
-            session = self.admit(call, msg)
+            sipm.parse(head + b"\r\n\r\n")
+            req = None
+        except ParseError as exc:
+            req = exc.request
+        except Exception:   # noqa: BLE001
+            req = None
+        self.stats.requests += 1
+        if isinstance(req, Request) or (req := self._try_request(head)) is not None:
+            self.refuse(req, peer, Refusal(513, f"Message Too Large: more than {sipm.MAX_MESSAGE} bytes",
+                                           "Content-Length"))
+        else:
+            self.stats.unanswerable += 1
+            self.out(f"dropped from {peer}: message larger than {sipm.MAX_MESSAGE} bytes, not answerable")
+
+    def _try_request(self, head: bytes) -> Request | None:
+        try:
+            msg = sipm.parse(head + b"\r\n\r\n")
+            return msg if isinstance(msg, Request) else None
+        except ParseError as exc:
+            return exc.request
+        except Exception:   # noqa: BLE001
+            return None
+
+    def on_message(self, data: bytes, peer: Peer, stream: bool) -> None:
+        try:
+            msg = sipm.parse(data, stream=stream)
+        except ParseError as exc:
+            self.stats.requests += 1
+            if exc.request is not None and exc.request.method != "ACK":
+                self.refuse(exc.request, peer, Refusal(exc.code, f"Bad request: {exc.reason}", exc.element))
+            else:
+                self.stats.unanswerable += 1
+                self.stats.refuse(exc.code, "Unanswerable")
+                self.out(f"dropped from {peer}: {exc.reason} (no Via/From/To/Call-ID/CSeq to answer)"
+                         f" | element: {exc.element or '-'}")
+            return
+        except Exception as exc:   # noqa: BLE001 - a parser bug must not kill the server
+            self.stats.unanswerable += 1
+            self.out(f"dropped from {peer}: unparsable ({type(exc).__name__}: {exc})")
+            return
+        if not isinstance(msg, Request):
+            self.stats.responses_ignored += 1   # answers to our BYEs: nothing to do
+            return
+        self.stats.requests += 1
+        try:
+            self.on_request(msg, peer)
         except Refusal as r:
-            try:
-                self.refuse(call, r)
-            except pj.Error:
-                pass
-            return
-        except pj.Error as exc:   # the SRC cancelled before we could look at the call
-            self.log(f"session gone before answer: {exc.info()}")
-            return
-        call.session = session
-        self.sessions[call.getId()] = session
-        prm = pj.CallOpParam(True)
-        prm.statusCode = 200
-        prm.opt.audioCount = max(1, len(session.labels))   # or the 2nd stream gets port 0
-        prm.opt.videoCount = 0
-        try:
-            call.answer(prm)
-        except pj.Error as exc:   # CANCEL crossed our answer: nothing was recorded
-            self.log(f"session cancelled before answer: {exc.info()}")
-            self.finish(session)
+            self.refuse(msg, peer, r)
+        except Exception as exc:   # noqa: BLE001 - every request gets a final answer
+            self.out(f"error handling {msg.method} {msg.call_id}: {type(exc).__name__}: {exc} | "
+                     + traceback.format_exc().strip().splitlines()[-2].strip())
+            if msg.method != "ACK":
+                self.refuse(msg, peer, Refusal(500, f"Recorder error: {type(exc).__name__}"))
 
-    def refuse(self, call: SrsCall, r: Refusal) -> None:
-        self.log(f"refused {r.code} {r.reason}")
-        prm = pj.CallOpParam(True)
-        prm.statusCode = r.code
-        prm.reason = r.reason
-        call.hangup(prm)
+    def answer(self, req: Request, peer: Peer, status: int, reason: str = "", **kw) -> bytes:
+        data = sipm.response(req, status, reason, **kw)
+        peer.send(data)
+        if status >= 200 or req.method == "INVITE":
+            self.transactions.answered(req, data)
+        return data
 
-    def admit(self, call: SrsCall, msg: str) -> Session:
-        if len(self.sessions) >= MAX_SESSIONS:
-            raise Refusal(486, f"Recorder busy: {MAX_SESSIONS} sessions per worker")
-        _start, headers, body = parse_headers(msg)
-        if not is_siprec_src(headers):
-            raise Refusal(403, "Not a recording session (no +sip.src, ;src or Require: siprec)")
-        content_type = (headers.get("content-type") or [""])[0]
-        if not content_type.lower().startswith("multipart/"):
-            raise Refusal(400, "No recording metadata (expected multipart/mixed with SDP and rs-metadata)")
+    def refuse(self, req: Request, peer: Peer, r: Refusal) -> None:
+        self.stats.refuse(r.code, r.reason)
+        self.out(f"refused {r.code} {r.reason} | {req.method} from {peer} call-id={req.call_id[:80]}"
+                 f" | element: {r.element or '-'}")
+        if req.method == "ACK":
+            return
+        headers = list(r.headers)
+        if r.code == 405:
+            headers.append(("Allow", ALLOW))
+        tag = ""
+        if req.method == "INVITE" and not req.to_tag:
+            tag = "refused" + str(abs(hash(req.call_id)) % 100000)
+        self.answer(req, peer, r.code, r.reason, to_tag=tag, headers=headers)
+
+    def on_request(self, req: Request, peer: Peer) -> None:
+        retrans, last = self.transactions.seen(req)
+        if retrans and req.method != "ACK":
+            if last is not None:
+                peer.send(last)          # a retransmission: the same answer again (§17.2.1)
+            return
+        ip = peer.addr[0]
+        bucket = self.buckets.setdefault(ip, Bucket())
+        if req.method != "ACK" and not bucket.take(RATE_PER_SOURCE, BURST_PER_SOURCE):
+            raise Refusal(503, f"Too many requests from {ip}", "rate",
+                          headers=[("Retry-After", "2")])
+        if req.method != "ACK":
+            self.transactions.begin(req)
+        handler = {"INVITE": self.on_invite, "ACK": self.on_ack, "BYE": self.on_bye,
+                   "CANCEL": self.on_cancel, "OPTIONS": self.on_options,
+                   "UPDATE": self.on_update}.get(req.method)
+        if handler is None:
+            if req.method == "REFER":
+                raise Refusal(403, "REFER not accepted: a recorder never originates calls", "REFER")
+            raise Refusal(405, f"Method Not Allowed: {req.method[:20]}", req.method[:20])
+        handler(req, peer)
+
+    def find(self, req: Request) -> Session | None:
+        s = self.sessions.get((req.call_id, req.from_tag))
+        if s is not None and req.to_tag and req.to_tag != s.dialog.local_tag:
+            return None
+        return s
+
+    # ----- methods --------------------------------------------------------------------------
+    def on_options(self, req: Request, peer: Peer) -> None:
+        self.answer(req, peer, 200, to_tag="options", headers=[
+            ("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)])
+
+    def on_ack(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is not None and req.to_tag:
+            s.dialog.confirmed = True
+            s.last_sip = time.monotonic()
+
+    def on_bye(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is None or not req.to_tag:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "Call-ID")
+        self.answer(req, peer, 200)
+        if s.state == "pending":
+            s.cancelled = True
+        self.spawn(self.finish(s, "bye"))
+
+    def on_cancel(self, req: Request, peer: Peer) -> None:
+        pending = self.pending_invites.get(req.branch)
+        if pending is None:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "Via branch")
+        invite, s = pending
+        self.answer(req, peer, 200)
+        if s is not None and s.state == "pending":
+            s.cancelled = True
+            self.answer(invite, peer, 487, to_tag=s.dialog.local_tag)
+
+    def on_invite(self, req: Request, peer: Peer) -> None:
+        if req.to_tag:
+            s = self.find(req)
+            if s is None:
+                raise Refusal(481, "Call/Transaction Does Not Exist", "To tag")
+            self.on_reoffer(req, peer, s)
+            return
+        s = self.admit(req, peer)
+        self.answer(req, peer, 100)
+        self.pending_invites[req.branch] = (req, s)
+        self.spawn(self.establish(req, peer, s))
+
+    def on_update(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is None or not req.to_tag:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "To tag")
+        self.on_reoffer(req, peer, s)
+
+    # ----- admission ----------------------------------------------------------------------
+    def admit(self, req: Request, peer: Peer) -> Session:
+        live = [s for s in self.sessions.values() if s.state != "ended"]
+        if len(live) >= self.max_sessions:
+            raise Refusal(486, f"Recorder busy: {self.max_sessions} sessions", "capacity")
+        ip = peer.addr[0]
+        mine = [s for s in live if s.source == ip]
+        if len(mine) >= MAX_SESSIONS_PER_SOURCE:
+            raise Refusal(486, f"Recorder busy: {MAX_SESSIONS_PER_SOURCE} sessions from {ip}", "capacity")
+        if sum(1 for s in mine if not s.dialog.confirmed) >= MAX_HALF_OPEN_PER_SOURCE:
+            raise Refusal(486, f"Recorder busy: {MAX_HALF_OPEN_PER_SOURCE} sessions from {ip} "
+                               "wait for their ACK", "capacity")
+        if req.get("replaces") is not None or "replaces" in req.tokens("require"):
+            raise Refusal(403, "Replaces not accepted: a recording session cannot be taken over",
+                          "Replaces")
+        unknown = [t for t in req.tokens("require") if t not in ("siprec", "timer")]
+        if unknown:
+            raise Refusal(420, f"Bad Extension: {', '.join(unknown)[:60]}", "Require",
+                          headers=[("Unsupported", ", ".join(unknown))])
+        if not is_siprec_src({n: req.get_all(n) for n in ("contact", "require", "supported")}):
+            raise Refusal(403, "Not a recording session (no +sip.src, ;src or Require: siprec)", "Contact")
+        meta_bytes, sdp_text = self.bodies(req, need_metadata=True)
         try:
-            parts = split_multipart(content_type, body)
-        except ValueError as exc:
-            raise Refusal(400, f"Bad multipart body: {exc}") from exc
-        meta, sdp = metadata_part(parts), sdp_part(parts)
-        if meta is None:
-            raise Refusal(400, "No recording metadata part (application/rs-metadata+xml)")
-        if sdp is None:
-            raise Refusal(488, "No SDP in the recording session offer")
-        try:
-            md = parse_metadata(meta.body)
+            md = md_mod.parse(meta_bytes)
         except MetadataError as exc:
-            raise Refusal(400, f"Bad metadata: {exc}") from exc
-        labels = sdp_labels(sdp.body)
-        if not labels:
-            raise Refusal(488, "No audio streams to record")
+            raise Refusal(400, f"Bad metadata: {exc}", "rs-metadata") from None
+        except Exception as exc:   # noqa: BLE001 - whatever the XML does, it is a 400
+            raise Refusal(400, f"Bad metadata: {type(exc).__name__}", "rs-metadata") from None
+        offer = self.offer(sdp_text)
+        if not offer.audio:
+            raise Refusal(488, "No audio streams to record", "m=audio")
+        recorded = offer.recorded()
+        if not any(m.recordable for _, m in recorded):
+            raise Refusal(488, "No codec the recorder can decode (it takes "
+                          + ", ".join(sorted(codecs.supported())) + ")", "m=audio")
         self.check_provisioning(md)
-        session = Session(call, md, labels)
-        session.t0 = time.monotonic()
-        ci = call.getInfo()
-        participants = self.channels(md, labels)
-        session.writer = self.store.begin(
-            session_id=md.session_id, sip_call_id=md.sip_session_id, recording_call_id=ci.callIdString,
-            dialect=md.dialect, owner=participants[0]["aor"], participants=participants,
-            provider=self.provider(), tier=self.tier(),
-            correlation=(md.broadworks or {}).get("extTrackingID") or md.group_id, worker=self.name)
-        session.writer.add_metadata(meta.body)
-        session.paused = sdp_paused(sdp.body)
-        self.log(f"recording {md.sip_session_id} ({md.dialect}) for {participants[0]['aor']}")
-        return session
+        expires = self.session_interval(req)
+        dialog = Dialog.from_invite(req, f"{self.host}:{self.port}", peer.transport)
+        rate = 16000 if any(self.wideband(m) for _, m in recorded) else 8000
+        s = Session(dialog=dialog, peer=peer, source=ip, metadata=md, offer=offer,
+                    t0=time.monotonic(), rate=rate, names=self.header_names(req), invite=req,
+                    last_sip=time.monotonic(), expires=expires, refreshed=time.monotonic())
+        s.lane = self.lanes[self._next_lane % LANES]
+        self._next_lane += 1
+        self.sessions[(req.call_id, req.from_tag)] = s
+        if peer.connection is not None:
+            peer.connection.sessions += 1
+        s._meta_bytes = meta_bytes   # stored once the row exists
+        return s
 
-    def channels(self, md: Metadata, labels: list[str]) -> list[dict]:
-        """Left = the participant who sends the first labelled stream, right = the other."""
-        by_stream = {s.id: s.label for s in md.streams}
-        out = []
-        for p in md.participants[:2]:
-            sent = [by_stream.get(sid, "") for sid in p.send]
-            out.append({"name": p.name, "aor": p.aor, "labels": sent})
-        # order by the SDP order of the stream each one sends
-        def position(entry):
-            for i, label in enumerate(labels):
-                if label and label in entry["labels"]:
-                    return i
-            return len(labels)
-        out.sort(key=position)
-        for entry, channel in zip(out, ("left", "right")):
-            entry["channel"] = channel
-            del entry["labels"]
+    @staticmethod
+    def wideband(m) -> bool:
+        first = next((enc for enc, _ in m.decodable().values() if enc != "TELEPHONE-EVENT"), "")
+        return first in ("G722", "OPUS")
+
+    def bodies(self, req: Request, need_metadata: bool) -> tuple[bytes | None, str | None]:
+        """(metadata bytes, SDP text) of a request body: multipart, SDP alone, metadata alone."""
+        ctype = (req.get("content-type") or "").strip()
+        media = ctype.split(";", 1)[0].strip().lower()
+        if req.get("content-encoding"):
+            raise Refusal(415, "Unsupported Media Type: Content-Encoding not accepted", "Content-Encoding",
+                          headers=[("Accept-Encoding", "identity")])
+        body = req.body
+        if not body:
+            if need_metadata:
+                raise Refusal(400, "No recording metadata (expected multipart/mixed with SDP and rs-metadata)",
+                              "Content-Type")
+            return None, None
+        if media.startswith("multipart/"):
+            text = body.decode("utf-8", "surrogateescape")
+            try:
+                parts = split_multipart(ctype, text)
+            except (MultipartError, ValueError) as exc:
+                raise Refusal(400, f"Bad multipart body: {exc}", "Content-Type boundary") from None
+            for i, p in enumerate(parts, 1):
+                if any(has_bad_bytes(k) or has_bad_bytes(v) for k, v in p.headers.items()):
+                    raise Refusal(400, f"Bad multipart body: part {i} headers are not UTF-8", f"part {i}")
+            meta, sdp = metadata_part(parts), sdp_part(parts)
+            if meta is None and need_metadata:
+                raise Refusal(400, "No recording metadata part (application/rs-metadata+xml)", "multipart")
+            if sdp is not None and has_bad_bytes(sdp.body):
+                raise Refusal(400, "Bad SDP: not UTF-8", "application/sdp")
+            return (meta.body.encode("utf-8", "surrogateescape") if meta else None,
+                    sdp.body if sdp is not None else None)
+        if media == "application/sdp":
+            if need_metadata:
+                raise Refusal(400, "No recording metadata (expected multipart/mixed with SDP and rs-metadata)",
+                              "Content-Type")
+            text = body.decode("utf-8", "surrogateescape")
+            if has_bad_bytes(text):
+                raise Refusal(400, "Bad SDP: not UTF-8", "application/sdp")
+            return None, text
+        if media in ("application/rs-metadata+xml", "application/rs-metadata"):
+            if need_metadata:
+                raise Refusal(488, "No SDP in the recording session offer", "application/sdp")
+            return body, None
+        raise Refusal(415, f"Unsupported Media Type: {media[:60] or 'none'}", "Content-Type",
+                      headers=[("Accept", ACCEPT)])
+
+    @staticmethod
+    def offer(sdp_text: str | None) -> Offer:
+        if sdp_text is None:
+            raise Refusal(488, "No SDP in the recording session offer", "application/sdp")
+        try:
+            return parse_offer(sdp_text)
+        except SdpError as exc:
+            raise Refusal(exc.code, exc.reason, exc.element) from None
+
+    @staticmethod
+    def session_interval(req: Request) -> int:
+        """RFC 4028: the interval the SRC asked for (we let the SRC refresh), 0 = no timer."""
+        value = req.get("session-expires")
+        if value is None:
+            return 0
+        try:
+            secs = int(value.split(";")[0].strip())
+        except ValueError:
+            raise Refusal(400, "Bad request: bad Session-Expires", "Session-Expires") from None
+        if secs < MIN_SE:
+            raise Refusal(422, "Session Interval Too Small", "Session-Expires",
+                          headers=[("Min-SE", str(MIN_SE))])
+        return secs
+
+    @staticmethod
+    def header_names(req: Request) -> dict[str, str]:
+        """Display names the headers give for URI users: From, To, P-Asserted-Identity..."""
+        out: dict[str, str] = {}
+        for h in ("p-asserted-identity", "from", "to", "remote-party-id"):
+            for v in req.get_all(h):
+                name, uri, _ = name_addr(v)
+                user = uri_user(uri)
+                if name and user and not has_bad_bytes(name):
+                    out.setdefault(user.lstrip("+"), name)
         return out
 
-    # Provider-side accounts, written by the app (R-PRV-6, R-USR-7): {"provider": ...,
-    # "tier": ..., "manual": bool, "accounts": {userID: {serviceProvider, externalGroup, externalIdentifier}}}
+    # Provider-side accounts, written by the app (R-PRV-6, R-USR-7)
     def provider_info(self) -> dict:
-        path = self.store_dir / "provider.json"
         try:
-            return json.loads(path.read_text())
+            return json.loads((self.store_dir / "provider.json").read_text())
         except (OSError, ValueError):
             return {}
-
-    def provider(self) -> str:
-        return self.provider_info().get("provider", "")
-
-    def tier(self) -> str:
-        return self.provider_info().get("tier", "")
 
     def check_provisioning(self, md: Metadata) -> None:
         info = self.provider_info()
@@ -297,166 +504,398 @@ class Worker:
         user = bw.get("userID", "")
         account = info.get("accounts", {}).get(user)
         if account is None:
-            raise Refusal(403, f"No {info.get('provider')} account for user {user} (R-PRV-6)")
+            raise Refusal(403, f"No {info.get('provider')} account for user {user} (R-PRV-6)",
+                          "broadWorksRecordingMetadata/userID")
         for field_name, key in (("serviceProvider", "serviceProviderID"), ("externalGroup", "groupID"),
                                 ("externalIdentifier", "userID")):
             if account.get(field_name) != bw.get(key):
                 raise Refusal(403, f"Platform info mismatch for {user}: {field_name} "
-                                   f"{account.get(field_name)!r} != {bw.get(key)!r} (R-USR-7)")
+                                   f"{account.get(field_name)!r} != {bw.get(key)!r} (R-USR-7)",
+                              f"broadWorksRecordingMetadata/{key}")
 
-    # ----- in-session events -------------------------------------------------------------
-    def on_reinvite(self, call: SrsCall, msg: str) -> None:
-        s = call.session
-        if s is None:
-            return
-        _start, headers, body = parse_headers(msg)
-        content_type = (headers.get("content-type") or [""])[0]
-        sdp_body = body
-        if content_type.lower().startswith("multipart/"):
-            parts = split_multipart(content_type, body)
-            meta = metadata_part(parts)
-            if meta is not None:
-                s.writer.add_metadata(meta.body)
-                try:
-                    md = parse_metadata(meta.body)
-                    # a partial update carries only what is new; a complete one everything
-                    new = md.events if md.datamode == "partial" else md.events[len(s.metadata.events):]
-                    for ev in new:
-                        if "announcement" in ev:
-                            s.writer.announcement(ev)
-                    if md.datamode == "partial":
-                        s.metadata.events.extend(new)
-                        s.metadata.state = md.state or s.metadata.state
-                    else:
-                        s.metadata = md
-                except MetadataError as exc:
-                    self.log(f"bad metadata update ignored: {exc}")
-            sdp = sdp_part(parts)
-            sdp_body = sdp.body if sdp is not None else ""
-        paused = sdp_paused(sdp_body) if sdp_body else s.paused
-        if paused != s.paused:
-            at = time.monotonic() - s.t0
-            self.drain(s)             # what came before the pause is kept
-            (s.writer.pause if paused else s.writer.resume)(at)
-            s.paused = paused
-            self.log(f"{'paused' if paused else 'resumed'} at {at:.2f} s")
-
-    def on_media(self, call: SrsCall, _data) -> None:
-        s = call.session
-        if s is None or s.ended:
-            return
+    # ----- establishing -------------------------------------------------------------------
+    async def establish(self, req: Request, peer: Peer, s: Session) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            ci = call.getInfo()
-        except pj.Error:
+            ports: dict[int, int] = {}
+            for index, m in s.offer.recorded():
+                _t, rx = await loop.create_datagram_endpoint(
+                    lambda: StreamReceiver(s.rate, s.t0), local_addr=(self.host, 0))
+                rx.set_formats(m.decodable())
+                s.receivers.append(rx)
+                if m.recordable:
+                    ports[index] = rx.port
+            info = self.provider_info()
+            participants = self.channels(s, s.metadata)
+            s.timeline = [dict(p, **{"from": 0.0, "to": None}) for p in participants]
+            md = s.metadata
+            s.writer = await loop.run_in_executor(s.lane, lambda: self.store.begin(
+                session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
+                recording_call_id=req.call_id, dialect=md.dialect,
+                owner=participants[0]["aor"] if participants else "",
+                participants=participants, provider=info.get("provider", "") or "",
+                tier=info.get("tier", "") or "",
+                correlation=(md.broadworks or {}).get("extTrackingID") or req.get("x-broadworks-correlation-info")
+                or md.group_id, worker=self.name, rate=s.rate))
+            meta = s._meta_bytes
+            s.lane.submit(self._store_call, s, "add_metadata", meta)
+            s.lane.submit(self._update_row, s, participants_timeline=s.timeline)
+        except Exception as exc:   # noqa: BLE001 - answered 500, nothing half-made stays
+            self.out(f"session {req.call_id} failed at set-up: {type(exc).__name__}: {exc}")
+            if not s.cancelled:
+                self.refuse(req, peer, Refusal(500, f"Recorder error: {type(exc).__name__}"))
+            await self.finish(s, "failed", delete=True)
             return
-        if not s.ports:
-            s.ports = [self.stream_ports.take(f"{call.getId()}-left"),
-                       self.stream_ports.take(f"{call.getId()}-right")]
-        audio_index = 0
-        for idx in range(len(ci.media)):
-            mi = ci.media[idx]
-            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
-                continue
-            if mi.audioConfSlot >= 0 and audio_index < 2:
-                try:
-                    call.getAudioMedia(idx).startTransmit(s.ports[audio_index])
-                except pj.Error:
-                    pass   # an inactive stream has no slot: linked again on the next update
-            audio_index += 1
-
-    def on_state(self, call: SrsCall, snap: dict) -> None:
-        s = call.session
-        if s is None:
+        finally:
+            self.pending_invites.pop(req.branch, None)
+        if s.cancelled:
+            await self.finish(s, "cancel", delete=True)
             return
-        if snap["pj_state"] == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.finish(s)
-
-    # ----- audio to the store ------------------------------------------------------------
-    def drain(self, s: Session) -> None:
-        if not s.ports or s.writer is None:
-            return
-        left, right = s.ports
-        n = min(len(left.frames), len(right.frames))
-        if n == 0 and len(left.frames) + len(right.frames) > 25:
-            n = max(len(left.frames), len(right.frames))   # one stream is missing: pad it
-        if n == 0:
-            return
-        pairs = [(left.frames.popleft() if left.frames else np.zeros(FRAME_SAMPLES, np.int16),
-                  right.frames.popleft() if right.frames else np.zeros(FRAME_SAMPLES, np.int16))
-                 for _ in range(n)]
+        s.state = "live"
+        s.paused = all(m.state == "inactive" for _, m in s.offer.recorded())
         if s.paused:
-            return               # paused audio is dropped, never stored
-        l = np.concatenate([p[0] for p in pairs])
-        r = np.concatenate([p[1] for p in pairs])
-        if s.first_frame_at is None:
-            s.first_frame_at = time.monotonic()
-            self.log(f"first frame {1000 * (s.first_frame_at - s.t0):.0f} ms after the INVITE")
-        s.writer.write(l, r)
+            s.lane.submit(self._store_call, s, "pause", 0.0)
+        self.stats.sessions_total += 1
+        body = build_answer(s.offer, self.host, ports, s.sdp_version).encode()
+        data = self.answer(req, peer, 200, to_tag=s.dialog.local_tag, headers=self.ok_headers(s, req),
+                           body=body, content_type="application/sdp")
+        s.dialog.sent_ok(data, peer.reliable)
+        owner = s.timeline[0]["aor"] if s.timeline else "?"
+        self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}, {s.rate} Hz) for {owner} "
+                 f"from {peer}")
 
-    def write_frames(self) -> None:
-        for s in list(self.sessions.values()):
-            try:
-                self.drain(s)
-            except Exception:
-                self.log("write failed: " + traceback.format_exc())
+    def ok_headers(self, s: Session, req: Request) -> list[tuple[str, str]]:
+        proto = "" if s.peer.transport == "udp" else f";transport={s.peer.transport}"
+        port = self.tls_port if s.peer.transport == "tls" else self.port
+        headers = [("Contact", f"<sip:srs@{self.host}:{port}{proto}>"), ("Allow", ALLOW),
+                   ("Supported", SUPPORTED)]
+        if s.expires:
+            headers.append(("Session-Expires", f"{s.expires};refresher=uac"))
+            if "timer" in req.tokens("supported") or "timer" in req.tokens("require"):
+                headers.append(("Require", "timer"))
+        if req.get_all("record-route"):
+            headers += [("Record-Route", v) for v in req.get_all("record-route")]
+        return headers
 
-    def finish(self, s: Session) -> None:
-        if s.ended:
+    def recorded_call_id(self, s: Session) -> str:
+        """The recorded call's Call-ID: sipSessionID, else BroadWorks' callID, else the SIPREC
+        INVITE's Session-ID / Call-ID (issue 9, class 7: never empty)."""
+        md = s.metadata
+        return (md.sip_session_id or (md.broadworks or {}).get("callID")
+                or (s.invite.get("session-id") or "").split(";")[0].strip() or s.invite.call_id)
+
+    def channels(self, s: Session, md: Metadata) -> list[dict]:
+        """Participants with their channel: the one who sends the first recorded m-line's stream
+        is left, the second's right; others (a conference) without channel."""
+        labels = [m.label for _, m in s.offer.recorded()]
+        by_stream = {st.id: st.label for st in md.streams}
+        out = []
+        for p in md.participants:
+            sent = [by_stream.get(sid, "") for sid in p.send]
+            name = p.name or s.names.get(uri_user(p.aor).lstrip("+"), "")
+            out.append({"name": name, "aor": p.aor, "labels": sent, "id": p.id})
+
+        def position(entry):
+            for i, label in enumerate(labels):
+                if label and label in entry["labels"]:
+                    return i
+            return len(labels)
+        out.sort(key=position)                    # stable: metadata order among equals
+        taken: set[str] = set()
+        for entry in out:
+            pos = position(entry)
+            channel = ("left", "right")[pos] if pos < 2 else None
+            entry["channel"] = channel if channel not in taken else None
+            taken.add(entry["channel"])
+        for entry in out:                         # no label matched (none sent): metadata order
+            if entry["channel"] is None and position(entry) >= len(labels):
+                free = [c for c in ("left", "right") if c not in taken]
+                if free:
+                    entry["channel"] = free[0]
+                    taken.add(free[0])
+        for entry in out:
+            del entry["labels"]
+        return out
+
+    # ----- in-dialog offers and metadata -------------------------------------------------
+    def on_reoffer(self, req: Request, peer: Peer, s: Session) -> None:
+        if not s.dialog.in_order(req):
+            raise Refusal(500, "CSeq out of order", "CSeq", headers=[("Retry-After", "1")])
+        if s.state == "pending":
+            raise Refusal(491, "Request Pending", "INVITE")
+        s.last_sip = s.refreshed = time.monotonic()
+        meta, sdp_text = self.bodies(req, need_metadata=False)
+        new_offer = self.offer(sdp_text) if sdp_text is not None else None
+        if new_offer is not None:
+            recorded = new_offer.recorded()
+            if not any(m.recordable or m.state == "inactive" for _, m in recorded):
+                # e.g. a codec the recorder cannot decode: refuse the change, keep the session
+                raise Refusal(488, "No codec the recorder can decode in the new offer; session kept", "m=audio")
+        if meta is not None:
+            self.metadata_update(s, meta)
+        if req.get("session-expires"):
+            s.expires = self.session_interval(req)
+        body, ctype = b"", ""
+        if new_offer is not None:
+            self.apply_offer(s, new_offer)
+            s.sdp_version += 1
+            ports = {i: rx.port for (i, m), rx in zip(new_offer.recorded(), s.receivers) if m.recordable
+                     or m.state == "inactive"}
+            body, ctype = build_answer(new_offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
+        elif req.method == "INVITE":
+            # an offerless re-INVITE: our current session description is the offer
+            ports = {i: rx.port for (i, _m), rx in zip(s.offer.recorded(), s.receivers)}
+            body, ctype = build_answer(s.offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
+        # a lost 2xx to a re-INVITE is recovered by the SRC's retransmission (same answer again)
+        self.answer(req, peer, 200, headers=self.ok_headers(s, req), body=body, content_type=ctype)
+
+    def apply_offer(self, s: Session, offer: Offer) -> None:
+        recorded = offer.recorded()
+        for (_, m), rx in zip(recorded, s.receivers):
+            if m.recordable:
+                rx.set_formats(m.decodable())
+        paused = all(m.state == "inactive" for _, m in recorded) if recorded else s.paused
+        s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
+        if paused != s.paused:
+            at = s.at
+            upto = int(at * s.rate)
+            if paused:
+                self.move_audio(s, upto)              # what came before the pause is kept
+                s.lane.submit(self._store_call, s, "pause", at)
+            else:
+                for rx in s.receivers:
+                    rx.skip(upto)                     # paused audio is never stored
+                s.lane.submit(self._store_call, s, "resume", at)
+            s.paused = paused
+            self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s")
+
+    def metadata_update(self, s: Session, meta: bytes) -> None:
+        s.lane.submit(self._store_call, s, "add_metadata", meta)
+        try:
+            md = md_mod.parse(meta)
+        except Exception as exc:   # noqa: BLE001 - kept as received, not understood: logged
+            reason = str(exc) if isinstance(exc, MetadataError) else type(exc).__name__
+            self.stats.refuse(0, "Bad metadata update ignored")
+            self.out(f"bad metadata update ignored for {s.invite.call_id}: {reason} | element: rs-metadata")
             return
-        self.drain(s)
-        s.ended = True
-        s.writer.finish()
+        old = s.metadata
+        new_events = md.events if md.datamode == "partial" else md.events[len(old.events):]
+        for ev in new_events:
+            if "announcement" in ev:
+                s.lane.submit(self._store_call, s, "announcement", ev)
+        if md.datamode == "partial":
+            old.events.extend(new_events)
+            old.state = md.state or old.state
+            if md.participants or md.left:
+                merged = {p.id: p for p in old.participants}
+                for p in md.participants:
+                    merged[p.id] = p
+                for pid in md.left:
+                    merged.pop(pid, None)
+                old.participants = list(merged.values())
+                known = {st.id for st in old.streams}
+                old.streams += [st for st in md.streams if st.id not in known]
+        else:
+            md.events = old.events + new_events if md.events[:len(old.events)] != old.events else md.events
+            s.metadata = md
+        self.update_timeline(s)
+
+    def update_timeline(self, s: Session) -> None:
+        """Participants become a timeline: who was on which channel from when to when."""
+        now = round(s.at, 3)
+        current = self.channels(s, s.metadata)
+        on = {(e["aor"], e["channel"]): e for e in s.timeline if e["to"] is None}
+        keys = {(p["aor"], p["channel"]) for p in current}
+        changed = False
+        for key, e in on.items():
+            if key not in keys:
+                e["to"] = now
+                changed = True
+        for p in current:
+            key = (p["aor"], p["channel"])
+            if key in on:
+                if p["name"] and not on[key]["name"]:
+                    on[key]["name"] = p["name"]
+                    changed = True
+            else:
+                s.timeline.append(dict(p, **{"from": now, "to": None}))
+                changed = True
+        if changed:
+            live = [{k: v for k, v in e.items() if k not in ("from", "to")} for e in s.timeline
+                    if e["to"] is None]
+            s.lane.submit(self._update_row, s, participants=live,
+                          participants_timeline=[dict(e) for e in s.timeline],
+                          owner=next((e["aor"] for e in live if e.get("channel") == "left"), None))
+
+    # ----- store (on the session's lane) ---------------------------------------------------
+    def _store_call(self, s: Session, method: str, *args) -> None:
+        try:
+            if s.writer is not None:
+                getattr(s.writer, method)(*args)
+        except Exception as exc:   # noqa: BLE001 - a store error loses that write, not the server
+            self.out(f"store {method} failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
+
+    def _update_row(self, s: Session, **cols) -> None:
+        try:
+            if s.writer is not None:
+                if cols.get("owner") is None:
+                    cols.pop("owner", None)
+                self.store._update(s.writer.id, **cols)
+        except Exception as exc:   # noqa: BLE001
+            self.out(f"index update failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
+
+    def move_audio(self, s: Session, upto: int) -> None:
+        """Hand the audio up to sample ``upto`` of both channels to the store."""
+        if not s.receivers or s.writer is None:
+            return
+        chans = [rx.drain(upto) for rx in s.receivers[:2]]
+        if len(chans) == 1:
+            chans.append(np.zeros_like(chans[0]))
+        if len(chans[0]) and not s.paused:
+            s.lane.submit(self._store_call, s, "write", chans[0], chans[1])
+
+    # ----- ending ---------------------------------------------------------------------------
+    async def finish(self, s: Session, why: str, delete: bool = False) -> None:
+        if s.state == "ended":
+            return
+        was_pending = s.state == "pending"
+        s.state, s.ended_by = "ended", why
+        self.stats.ended[why] = self.stats.ended.get(why, 0) + 1
+        self.sessions.pop((s.dialog.call_id, s.dialog.remote_tag), None)
+        if s.peer.connection is not None:
+            s.peer.connection.sessions -= 1
+        at = s.at
+        if not was_pending and not s.paused:
+            self.move_audio(s, int(at * s.rate))
+        stats = []
+        for i, rx in enumerate(s.receivers):
+            st = rx.final_stats()
+            stats.append({"label": s.offer.recorded()[i][1].label if i < len(s.offer.recorded()) else "",
+                          "channel": ("left", "right")[i] if i < 2 else None, **st})
+            rx.close()
+        received = sum(st["received"] for st in stats)
+        decoded = any(st["codecs"] for st in stats)
+        peak = max((st["peak"] for st in stats), default=0)
+        suspect = ""
+        if received and not decoded:
+            suspect = f"{received} RTP packets arrived but none in a negotiated payload type"
+        elif received and peak <= 16 and at > 1.0:
+            suspect = f"audio is all silence although {received} RTP packets arrived"
+        for e in s.timeline:
+            if e["to"] is None:
+                e["to"] = round(at, 3)
+        if s.writer is None:
+            return
+        loop = asyncio.get_running_loop()
         events = s.metadata.events
-        # Plain On Demand (R-USR-2): the network records from answer but keeps the recording
-        # only if the user pressed Record; otherwise the SRC says so and nothing stays.
-        if any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events):
-            self.store.delete(s.writer.id)
-            self.log(f"discarded provisional recording of {s.metadata.sip_session_id}")
-        for port in s.ports:
-            self.stream_ports.give_back(port)
-        s.ports = []
-        self.sessions.pop(s.call.getId(), None)
-        self.log(f"finished {s.metadata.sip_session_id}")
+        # Plain On Demand (R-USR-2): kept only if the user pressed Record
+        discard = delete or (any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events))
+
+        def close():
+            try:
+                s.writer.finish(at_seconds=at)
+                if discard:
+                    self.store.delete(s.writer.id)
+                    return
+                self.store._update(s.writer.id, ended_by=why, stream_stats=stats,
+                                   suspect=int(bool(suspect)), suspect_reason=suspect,
+                                   participants_timeline=s.timeline)
+            except Exception as exc:   # noqa: BLE001
+                self.out(f"finishing {s.invite.call_id} failed: {type(exc).__name__}: {exc}")
+        await loop.run_in_executor(s.lane, close)
+        lost = sum(st["lost"] for st in stats)
+        self.out(f"finished {s.invite.call_id} ({why}{', discarded' if discard else ''}): "
+                 f"{received} packets, {lost} lost{', SUSPECT: ' + suspect if suspect else ''}")
+
+    def send_bye(self, s: Session) -> None:
+        if s.state == "live":
+            s.peer.send(s.dialog.bye())
+
+    # ----- timers ---------------------------------------------------------------------------
+    async def ticker(self) -> None:
+        next_status = time.monotonic() + 1.0
+        next_line = time.monotonic() + self.status_every if self.status_every else None
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            try:
+                self.tick(now)
+                if now >= next_status:
+                    next_status = now + 1.0
+                    self.transactions.expire()
+                    self.write_status()
+                if next_line is not None and now >= next_line:
+                    next_line = now + self.status_every
+                    self.out("status: " + self.status_line())
+            except Exception as exc:   # noqa: BLE001
+                self.out(f"tick failed: {type(exc).__name__}: {exc}")
+
+    def tick(self, now: float) -> None:
+        for s in list(self.sessions.values()):
+            if s.state != "live":
+                continue
+            if s.dialog.due_retransmit(now):
+                s.peer.send(s.dialog.ok_bytes)
+            if s.dialog.ack_overdue(now):
+                self.out(f"no ACK for {s.invite.call_id} in 32 s: ending it")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "no-ack"))
+                continue
+            upto = int((now - s.t0 - JITTER) * s.rate)
+            if s.paused:
+                for rx in s.receivers:
+                    rx.skip(upto)
+            else:
+                self.move_audio(s, upto)
+            last = max([s.last_sip] + [rx.last_rx for rx in s.receivers])
+            limit = PAUSED_TIMEOUT if s.paused else self.rtp_timeout
+            if self.rtp_timeout and now - last > limit:
+                self.out(f"no RTP and no SIP for {limit:.0f} s on {s.invite.call_id}: ending it (timeout)")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "timeout"))
+            elif s.expires and now - s.refreshed > s.expires:
+                self.out(f"session timer of {s.invite.call_id} expired ({s.expires} s): ending it")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "session-timer"))
+
+    def status(self) -> dict:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        live = [s for s in self.sessions.values() if s.state == "live"]
+        rx = [r for s in live for r in s.receivers]
+        return {"pid": os.getpid(), "engine": "asyncio", "name": self.name,
+                "sip": f"{self.host}:{self.port}", "sessions_active": len(live),
+                "sessions_total": self.stats.sessions_total, "requests": self.stats.requests,
+                "unanswerable": self.stats.unanswerable, "refused": dict(self.stats.refused),
+                "ended": dict(self.stats.ended),
+                "rtp_packets_active": sum(r.stats.received for r in rx),
+                "tcp_connections": len(self.tcp.connections),
+                "cpu_seconds": round(ru.ru_utime + ru.ru_stime, 2), "rss_kb": _rss_kb(),
+                "started": datetime.fromtimestamp(self._started, timezone.utc).isoformat(),
+                "updated": datetime.now(timezone.utc).isoformat()}
+
+    def status_line(self) -> str:
+        st = self.status()
+        refused = sum(st["refused"].values())
+        return (f"{st['sessions_active']} active, {st['sessions_total']} recorded, {st['requests']} "
+                f"requests, {refused} refused, cpu {st['cpu_seconds']} s, rss {st['rss_kb']} kB")
+
+    def write_status(self) -> None:
+        folder = self.store_dir / "status"
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / f"recorder-{os.getpid()}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.status(), indent=1))
+            tmp.replace(path)
+        except OSError:
+            pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mppsim-recorder-worker", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--listen", default="127.0.0.1:5070", help="HOST:PORT for SIP (UDP and TCP)")
-    ap.add_argument("--store", required=True, help="store folder (index.sqlite + recordings/)")
-    ap.add_argument("--name", default="w0", help="worker name, kept in the index")
-    ap.add_argument("--exit-with-parent", action="store_true",
-                    help="stop when the process that started us dies (the app uses this)")
-    args = ap.parse_args(argv)
-    host, port = args.listen.rsplit(":", 1)
-    worker = Worker(host, int(port), Path(args.store), args.name)
-
-    def on_term(_sig, _frame):
-        worker.stopping = True
-        worker.post(("noop", None, None))
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    if args.exit_with_parent:
-        parent = os.getppid()
-
-        def watch_parent():
-            # An app that crashed cannot stop us: notice it (we get re-parented) and stop.
-            while not worker.stopping:
-                time.sleep(1.0)
-                if os.getppid() != parent:
-                    on_term(None, None)
-
-        threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
+def _rss_kb() -> int:
     try:
-        worker.start()
-        worker.run()
-    except Exception:
-        traceback.print_exc()
-        os._exit(1)
-    sys.stdout.flush()
-    os._exit(0)   # no pjsua teardown (docs/decisions.md)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -52,7 +52,17 @@ FLUSH_INTERVAL = 0.5                   # s; with the flusher's tick, audio is on
 BUSY_TIMEOUT_MS = 1000                 # short: a media thread must not hang on the index...
 WRITE_DEADLINE = 15.0                  # ...but an index update is retried rather than lost
 
-_JSON_COLUMNS = ("participants", "paused_segments", "announcements", "metadata_files")
+_JSON_COLUMNS = ("participants", "paused_segments", "announcements", "metadata_files",
+                 "participants_timeline", "stream_stats")
+# Columns added after the first release (docs/store.md): created on new stores, added to old ones
+# at open. Never renamed, never removed.
+_ADDED_COLUMNS = (
+    ("ended_by", "TEXT NOT NULL DEFAULT ''"),
+    ("participants_timeline", "TEXT NOT NULL DEFAULT '[]'"),
+    ("stream_stats", "TEXT NOT NULL DEFAULT '[]'"),
+    ("suspect", "INTEGER NOT NULL DEFAULT 0"),
+    ("suspect_reason", "TEXT NOT NULL DEFAULT ''"),
+)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS recordings (
@@ -334,7 +344,11 @@ class Store:
         def create(conn: sqlite3.Connection) -> None:
             for stmt in _SCHEMA:            # not executescript: it would COMMIT our transaction
                 conn.execute(stmt)
-            conn.execute("PRAGMA user_version=1")
+            have = {r[1] for r in conn.execute("PRAGMA table_info(recordings)")}
+            for name, decl in _ADDED_COLUMNS:
+                if name not in have:
+                    conn.execute(f"ALTER TABLE recordings ADD COLUMN {name} {decl}")
+            conn.execute("PRAGMA user_version=2")
         self._tx(create)
 
     def close(self) -> None:
@@ -483,6 +497,7 @@ class Store:
             # an open pause segment keeps duration null: the pause lasted until the crash
             if self._finish_row(r["id"], ended, talk, json.loads(r["paused_segments"]),
                                 state=TRUNCATED, only_if_recording=True):
+                self._update(r["id"], ended_by="crash")
                 repaired.append(r["id"])
         self._sweep_orphans()
         return repaired

@@ -368,8 +368,6 @@ def test_rfc7865_partial_update_needs_no_participants():
      "<participant participant_id='P'/></recording>", "no <session>"),
     ("<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>sometimes</datamode></recording>",
      "datamode"),
-    ("<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode>"
-     "<session session_id='A'/><participant/></recording>", "participant without id"),
     ("<!DOCTYPE r [<!ENTITY a 'aaaa'>]><recording xmlns='urn:ietf:params:xml:ns:recording:1'/>", "DTD"),
 ])
 def test_bad_metadata_rejected_with_reason(body, reason):
@@ -390,3 +388,35 @@ def test_bad_metadata_rejected_with_reason(body, reason):
 def test_build_refuses_what_it_cannot_write(change, reason):
     with pytest.raises(MetadataError, match=reason):
         build(sample(**change))
+
+
+def test_issue_9_empty_ids_are_tolerated_and_reported():
+    """Issue 9 class 4: Avaya sends an empty placeholder stream id; a participant may lack one.
+    What can be understood is kept, the rest reported in `warnings`, nothing is refused."""
+    md = parse("<recording xmlns='urn:ietf:params:xml:ns:recording:1'><datamode>complete</datamode>"
+               "<session session_id='A'/><participant><nameID aor='sip:1@x'/></participant>"
+               "<stream stream_id='' session_id='A'><label>1</label></stream>"
+               "<stream stream_id='S2' session_id='A'><label>2</label></stream>"
+               "<participantsessionassoc participant_id='P9' session_id='A'>"
+               "<disassociate-time>2025-01-01T00:00:00Z</disassociate-time></participantsessionassoc>"
+               "</recording>")
+    assert [p.aor for p in md.participants] == ["sip:1@x"] and md.participants[0].id == "participant-1"
+    assert [s.id for s in md.streams] == ["S2"]
+    assert md.left == ["P9"]
+    assert md.warnings == ["participant 1 without id", "stream 1 without id skipped"]
+
+
+def test_issue_9_latin1_declared_and_utf16_metadata_parse_or_fail_cleanly():
+    """Issue 9 class 12: a declared encoding is obeyed (bytes), UTF-16 with BOM too; a DTD
+    hidden in UTF-16 is still refused."""
+    doc = ("<?xml version='1.0' encoding='ISO-8859-1'?><recording xmlns='urn:ietf:params:xml:ns:recording:1'>"
+           "<datamode>complete</datamode><session session_id='A'/><participant participant_id='P'>"
+           "<nameID aor='sip:1@x'><name>J\xe9r\xf4me</name></nameID></participant></recording>")
+    assert parse(doc.encode("latin-1")).participants[0].name == "J\xe9r\xf4me"
+    assert parse(doc).participants[0].name == "J\xe9r\xf4me"          # str with a declaration
+    utf16 = doc.replace("ISO-8859-1", "UTF-16").encode("utf-16")
+    assert parse(utf16).participants[0].name == "J\xe9r\xf4me"
+    evil = ("<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE r [<!ENTITY a 'aaaa'>]>"
+            "<recording xmlns='urn:ietf:params:xml:ns:recording:1'/>").encode("utf-16")
+    with pytest.raises(MetadataError, match="DTD"):
+        parse(evil)
