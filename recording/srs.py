@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import resource
 import time
 import traceback
@@ -38,7 +39,8 @@ from .sip.dialog import Dialog, Transactions
 from .sip.message import ParseError, Request, has_bad_bytes, name_addr, uri_user
 from .sip.sdp import Offer, SdpError, build_answer, parse_offer
 from .sip.transport import Peer, StreamServer, self_signed_context, start_udp, tls_dir
-from .sipmsg import MultipartError, is_siprec_src, metadata_part, sdp_part, split_multipart
+from .sipmsg import (MultipartError, boundary_of, is_siprec_src, metadata_part, sdp_part,
+                     split_multipart)
 from .store import Store
 
 log = logging.getLogger("mppsim.recorder")
@@ -428,9 +430,9 @@ class Recorder:
                 parts = split_multipart(ctype, text)
             except (MultipartError, ValueError) as exc:
                 raise Refusal(400, f"Bad multipart body: {exc}", "Content-Type boundary") from None
-            for i, p in enumerate(parts, 1):
-                if any(has_bad_bytes(k) or has_bad_bytes(v) for k, v in p.headers.items()):
-                    raise Refusal(400, f"Bad multipart body: part {i} headers are not UTF-8", f"part {i}")
+            bad = _part_with_bad_headers(text, ctype)
+            if bad:
+                raise Refusal(400, f"Bad multipart body: part {bad} headers are not UTF-8", f"part {bad}")
             meta, sdp = metadata_part(parts), sdp_part(parts)
             if meta is None and need_metadata:
                 raise Refusal(400, "No recording metadata part (application/rs-metadata+xml)", "multipart")
@@ -889,6 +891,18 @@ class Recorder:
             tmp.replace(path)
         except OSError:
             pass
+
+
+def _part_with_bad_headers(text: str, ctype: str) -> int:
+    """The number of the first multipart part whose header lines (up to the blank line) hold
+    bytes that are not UTF-8, else 0. Such a line does not parse as a header at all, so the
+    parts split_multipart returns cannot tell."""
+    delim = "--" + boundary_of(ctype)
+    for i, chunk in enumerate(text.split(delim)[1:], 1):
+        head = re.split(r"\r?\n\r?\n", chunk, maxsplit=1)[0]
+        if has_bad_bytes(head):
+            return i
+    return 0
 
 
 def _rss_kb() -> int:

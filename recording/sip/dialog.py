@@ -35,7 +35,8 @@ class Transactions:
     def key(req: Request) -> tuple[str, str, str]:
         method = "INVITE" if req.method == "ACK" else req.method
         # RFC 2543 clients have no magic cookie: then Call-ID + CSeq identify the transaction
-        branch = req.branch if req.branch.startswith("z9hG4bK") else f"{req.call_id}/{req.cseq[0]}"
+        branch = req.branch if req.branch.startswith("z9hG4bK") else \
+            f"{req.call_id}/{(req.get('cseq') or '').split(' ')[0]}"
         return branch, req.get("via", "").split(";")[0].strip(), method
 
     def seen(self, req: Request) -> tuple[bool, bytes | None]:

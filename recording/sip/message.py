@@ -183,7 +183,7 @@ def parse(data: bytes, stream: bool = False) -> Request | Response:
         if problem is None:
             problem = _check_request(msg)
         if problem is not None:
-            answerable = all(msg.get(h) for h in REQUIRED) and _cseq_ok(msg)
+            answerable = all(msg.get(h) for h in REQUIRED)   # the answer echoes them as they are
             raise ParseError(problem[0], problem[1], msg if answerable else None)
     elif problem is not None:
         raise ParseError(problem[0], problem[1])
