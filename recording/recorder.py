@@ -130,14 +130,32 @@ def run_pjsua(args, host: str, port: int, now: datetime) -> int:
     if port == 0:
         from app.ports import PortPlan
         port = PortPlan().single()          # the pjsua workers need a known port range
-    procs, workers = [], []
+    procs, workers, ups = [], [], []
+
+    def spawn(cmd) -> subprocess.Popen:
+        """A worker whose output we pass on, noting when it listens (READY waits for all)."""
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        up = threading.Event()
+
+        def pump():
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if "listening on" in line:
+                    up.set()
+        threading.Thread(target=pump, daemon=True).start()
+        ups.append(up)
+        return proc
+
     for i in range(args.workers):
         listen = f"{host}:{port + i * PORT_STRIDE}"
         cmd = [sys.executable, "-m", "recording.srs_pjsua", "--listen", listen, "--store", args.store,
                "--name", f"w{i}"] + (["--exit-with-parent"] if args.exit_with_parent else [])
-        procs.append(subprocess.Popen(cmd, env=env))
+        procs.append(spawn(cmd))
         workers.append({"name": f"w{i}", "sip": listen})
         print(f"mppsim-recorder: worker w{i} on {listen} (sip:srs@{listen};transport=tcp)", flush=True)
+    for up in ups[:args.workers]:
+        up.wait(30)
     print("READY " + json.dumps({"engine": "pjsua", "pid": os.getpid(), "sip": workers[0]["sip"],
                                  "udp": workers[0]["sip"], "tcp": workers[0]["sip"], "tls": None,
                                  "store": str(Path(args.store).resolve()), "workers": workers,
@@ -159,7 +177,7 @@ def run_pjsua(args, host: str, port: int, now: datetime) -> int:
             if p.poll() is not None and not stopping:
                 print(f"mppsim-recorder: worker w{i} exited ({p.returncode}); restarting", flush=True)
                 housekeeping(store, datetime.now(timezone.utc))
-                procs[i] = subprocess.Popen(p.args, env=env)
+                procs[i] = spawn(p.args)
         if time.monotonic() - last > RETENTION_EVERY:
             last = time.monotonic()
             store.apply_retention(datetime.now(timezone.utc))
