@@ -262,3 +262,28 @@ def test_r_prv_3_paid_to_free_deletes_thirty_days_after_the_change(psim):
     for r in dubber():
         expires = datetime.fromisoformat(r["retention_expires"])
         assert abs((expires - soon).total_seconds()) < 120
+
+
+def test_issue_9_suspect_recording_is_flagged_in_the_portal(psim, portal, tmp_path):
+    """Build 4: a recording whose audio is all silence while RTP arrived is marked `suspect`
+    by the recorder; the portal's state column says so, with the reason as tooltip, and the
+    parsed view lists the per-stream packet counters."""
+    import numpy as np
+    store = Store(psim.recorder_store)
+    w = store.begin("s-suspect", "c-suspect", "r-suspect", "rfc7866", "sip:1001@127.0.0.1",
+                    [{"name": "Alice", "aor": "sip:1001@127.0.0.1", "channel": "left"}], "Dubber", "Team")
+    w.write(np.zeros(8000, np.int16), np.zeros(8000, np.int16))
+    w.finish()
+    reason = "audio is all silence although 100 RTP packets arrived"
+    store._update(w.id, suspect=1, suspect_reason=reason, ended_by="bye",
+                  stream_stats=[{"label": "1", "channel": "left", "received": 50, "lost": 0, "late": 0,
+                                 "wrong_pt": 0, "codecs": ["PCMA"]}])
+    portal.refresh()
+    i = [r["id"] for r in portal.rows].index(w.id)
+    cell = portal.table.item(i, portal.table.columnCount() - 1)
+    assert cell.text() == "complete · SUSPECT" and cell.toolTip() == reason
+    portal.table.selectRow(i)
+    from ui.portal import metadata_summary
+    text = metadata_summary(portal.rows[i], [])
+    assert "SUSPECT: " + reason in text and "50 packets, 0 lost" in text and "ended by bye" in text
+    portal.grab().save(str(tmp_path / "portal-suspect.png"))

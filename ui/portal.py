@@ -54,7 +54,8 @@ from recording.metadata import parse as parse_metadata
 
 ADMIN = "Administrator"
 ALL_OWNERS = "All owners"
-_JSON_COLUMNS = ("participants", "paused_segments", "announcements", "metadata_files")
+_JSON_COLUMNS = ("participants", "paused_segments", "announcements", "metadata_files",
+                 "participants_timeline", "stream_stats")      # the last two: docs/store.md
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,10 +698,14 @@ class RecorderPortal(QWidget):
                      start.astimezone().strftime("%Y-%m-%d %H:%M:%S") if start else r["started_at"],
                      fmt_seconds(r.get("talk_seconds") or 0.0),
                      f"{r.get('provider') or '—'}{' / ' + r['tier'] if r.get('tier') else ''}",
-                     retention_left(r, now), "yes" if r.get("truncated") else "no", r.get("state", ""))
+                     retention_left(r, now), "yes" if r.get("truncated") else "no", state_text(r))
             for c, text_ in enumerate(cells):
                 item = QTableWidgetItem(text_)
                 item.setData(Qt.UserRole, r["id"])
+                if c == len(cells) - 1 and r.get("suspect"):
+                    # issue 9: RTP arrived but the audio is silence (or undecodable): say so
+                    item.setToolTip(r.get("suspect_reason") or "suspect")
+                    item.setForeground(QColor("#c0392b"))
                 self.table.setItem(i, c, item)
         self.table.blockSignals(False)
         ids = [r["id"] for r in self.rows]
@@ -898,10 +903,28 @@ class RecorderPortal(QWidget):
         super().closeEvent(e)
 
 
+def state_text(row: dict) -> str:
+    """The state column: the store's state, plus 'suspect' when the recorder flagged it."""
+    state = row.get("state", "")
+    return f"{state} · SUSPECT" if row.get("suspect") else state
+
+
 def metadata_summary(row: dict, docs: list[tuple[str, str]]) -> str:
     """The parsed view: dialect, participants, streams, events of every document received."""
     lines = [f"recording {row['id']} · dialect {row.get('dialect') or '?'} · "
              f"SIP Call-ID {row.get('sip_call_id') or '?'} · {len(docs)} document(s)"]
+    if row.get("suspect"):
+        lines.append(f"  SUSPECT: {row.get('suspect_reason') or 'flagged by the recorder'}")
+    if row.get("ended_by"):
+        lines.append(f"  ended by {row['ended_by']}")
+    for st in row.get("stream_stats") or []:
+        lines.append(f"  stream {st.get('label') or '?'} ({st.get('channel') or '-'}): "
+                     f"{st.get('received', 0)} packets, {st.get('lost', 0)} lost, {st.get('late', 0)} late, "
+                     f"{st.get('wrong_pt', 0)} wrong payload type, codecs {', '.join(st.get('codecs') or []) or '—'}")
+    for p in row.get("participants_timeline") or []:
+        to = f"{p['to']:.1f} s" if p.get("to") is not None else "end"
+        lines.append(f"  on {p.get('channel') or '-'} from {p.get('from', 0):.1f} s to {to}: "
+                     f"{p.get('name', '')} <{p.get('aor', '')}>")
     for p in row.get("participants") or []:
         lines.append(f"  channel {p.get('channel') or '?':5}  {p.get('name', '')} <{p.get('aor', '')}>")
     pauses = row.get("paused_segments") or []
