@@ -107,6 +107,7 @@ class Session:
     timeline: list[dict] = field(default_factory=list)
     sdp_version: int = 1
     ended_by: str = ""
+    begun: bool = False                      # store row + WAV requested (decide_rate)
 
     @property
     def at(self) -> float:
@@ -517,31 +518,21 @@ class Recorder:
 
     # ----- establishing -------------------------------------------------------------------
     async def establish(self, req: Request, peer: Peer, s: Session) -> None:
+        """Open the RTP sockets and answer 200. The store row and the WAV are made when the first
+        audio packet says which rate the file needs (begin), so nothing slow delays the answer."""
         loop = asyncio.get_running_loop()
         try:
             ports: dict[int, int] = {}
             for index, m in s.offer.recorded():
                 _t, rx = await loop.create_datagram_endpoint(
-                    lambda: StreamReceiver(s.rate, s.t0), local_addr=(self.host, 0))
+                    lambda: StreamReceiver(0, s.t0), local_addr=(self.host, 0))
+                rx.on_first = lambda enc, s=s: self.decide_rate(s, enc)
                 rx.set_formats(m.decodable())
                 s.receivers.append(rx)
                 if m.recordable:
                     ports[index] = rx.port
-            info = self.provider_info()
             participants = self.channels(s, s.metadata)
             s.timeline = [dict(p, **{"from": 0.0, "to": None}) for p in participants]
-            md = s.metadata
-            s.writer = await loop.run_in_executor(s.lane, lambda: self.store.begin(
-                session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
-                recording_call_id=req.call_id, dialect=md.dialect,
-                owner=participants[0]["aor"] if participants else "",
-                participants=participants, provider=info.get("provider", "") or "",
-                tier=info.get("tier", "") or "",
-                correlation=(md.broadworks or {}).get("extTrackingID") or req.get("x-broadworks-correlation-info")
-                or md.group_id, worker=self.name, rate=s.rate))
-            meta = s._meta_bytes
-            s.lane.submit(self._store_call, s, "add_metadata", meta)
-            s.lane.submit(self._update_row, s, participants_timeline=s.timeline)
         except Exception as exc:   # noqa: BLE001 - answered 500, nothing half-made stays
             self.out(f"session {req.call_id} failed at set-up: {type(exc).__name__}: {exc}")
             if not s.cancelled:
@@ -556,6 +547,7 @@ class Recorder:
         s.state = "live"
         s.paused = all(m.state == "inactive" for _, m in s.offer.recorded())
         if s.paused:
+            self.decide_rate(s, "")
             s.lane.submit(self._store_call, s, "pause", 0.0)
         self.stats.sessions_total += 1
         body = build_answer(s.offer, self.host, ports, s.sdp_version).encode()
@@ -563,8 +555,44 @@ class Recorder:
                            body=body, content_type="application/sdp")
         s.dialog.sent_ok(data, peer.reliable)
         owner = s.timeline[0]["aor"] if s.timeline else "?"
-        self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}, {s.rate} Hz) for {owner} "
-                 f"from {peer}")
+        self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}) for {owner} from {peer}")
+
+    def decide_rate(self, s: Session, encoding: str) -> None:
+        """The WAV's rate: 16 kHz when the first audio that arrives is wideband (G.722, opus),
+        else 8 kHz; without audio (a pause, a silent second) the offer's first codec decides.
+        Then the row and the file are made (on the session's lane: later writes queue behind)."""
+        if s.begun:
+            return
+        if encoding:
+            s.rate = codecs.audio_rate(encoding)
+        else:
+            s.rate = 16000 if any(self.wideband(m) for _, m in s.offer.recorded()) else 8000
+        for rx in s.receivers:
+            rx.rate = s.rate
+        s.begun = True
+        info = self.provider_info()
+        md, req = s.metadata, s.invite
+        participants = [{k: v for k, v in e.items() if k not in ("from", "to")} for e in s.timeline]
+        kwargs = dict(session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
+                      recording_call_id=req.call_id, dialect=md.dialect,
+                      owner=next((p["aor"] for p in participants if p.get("channel") == "left"),
+                                 participants[0]["aor"] if participants else ""),
+                      participants=participants, provider=info.get("provider", "") or "",
+                      tier=info.get("tier", "") or "",
+                      correlation=(md.broadworks or {}).get("extTrackingID")
+                      or req.get("x-broadworks-correlation-info") or md.group_id,
+                      worker=self.name, rate=s.rate)
+        meta, timeline = s._meta_bytes, [dict(e) for e in s.timeline]
+
+        def begin():
+            try:
+                s.writer = self.store.begin(**kwargs)
+            except Exception as exc:   # noqa: BLE001 - disk full, index locked for 15 s...
+                self.out(f"cannot store {req.call_id}: {type(exc).__name__}: {exc}")
+                return
+            self._store_call(s, "add_metadata", meta)
+            self._update_row(s, participants_timeline=timeline)
+        s.lane.submit(begin)
 
     def ok_headers(self, s: Session, req: Request) -> list[tuple[str, str]]:
         proto = "" if s.peer.transport == "udp" else f";transport={s.peer.transport}"
@@ -659,6 +687,7 @@ class Recorder:
         paused = all(m.state == "inactive" for _, m in recorded) if recorded else s.paused
         s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
         if paused != s.paused:
+            self.decide_rate(s, "")
             at = s.at
             upto = int(at * s.rate)
             if paused:
@@ -672,6 +701,7 @@ class Recorder:
             self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s")
 
     def metadata_update(self, s: Session, meta: bytes) -> None:
+        self.decide_rate(s, "")          # the row must exist before what updates it
         s.lane.submit(self._store_call, s, "add_metadata", meta)
         try:
             md = md_mod.parse(meta)
@@ -748,7 +778,7 @@ class Recorder:
 
     def move_audio(self, s: Session, upto: int) -> None:
         """Hand the audio up to sample ``upto`` of both channels to the store."""
-        if not s.receivers or s.writer is None:
+        if not s.receivers or not s.begun:
             return
         chans = [rx.drain(upto) for rx in s.receivers[:2]]
         if len(chans) == 1:
@@ -767,7 +797,9 @@ class Recorder:
         if s.peer.connection is not None:
             s.peer.connection.sessions -= 1
         at = s.at
-        if not was_pending and not s.paused:
+        if not was_pending and not delete:
+            self.decide_rate(s, "")                  # a session without audio still gets its row
+        if not was_pending and not s.paused and s.begun:
             self.move_audio(s, int(at * s.rate))
         stats = []
         for i, rx in enumerate(s.receivers):
@@ -786,7 +818,7 @@ class Recorder:
         for e in s.timeline:
             if e["to"] is None:
                 e["to"] = round(at, 3)
-        if s.writer is None:
+        if not s.begun:
             return
         loop = asyncio.get_running_loop()
         events = s.metadata.events
@@ -794,6 +826,8 @@ class Recorder:
         discard = delete or (any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events))
 
         def close():
+            if s.writer is None:
+                return                               # begin failed (logged)
             try:
                 s.writer.finish(at_seconds=at)
                 if discard:
@@ -843,6 +877,10 @@ class Recorder:
                 self.send_bye(s)
                 self.spawn(self.finish(s, "no-ack"))
                 continue
+            if not s.begun:
+                if now - s.t0 < 1.0:
+                    continue                 # waiting for the first audio to pick the rate
+                self.decide_rate(s, "")
             upto = int((now - s.t0 - JITTER) * s.rate)
             if s.paused:
                 for rx in s.receivers:

@@ -434,3 +434,29 @@ def test_issue_9_class_6_no_bye_ends_as_timeout_with_a_bye_from_the_recorder_and
         assert r["talk_seconds"] > 0.2
     finally:
         stop(proc)
+
+
+@pytest.mark.skipif(not codecs.HAVE_G722, reason="G722 package missing")
+@pytest.mark.parametrize("pt,rate", [(0, 8000), (9, 16000)])
+def test_webex_offer_opus_pcmu_pcma_g722_file_rate_follows_the_codec_that_arrives(rec, pt, rate):
+    """The real Webex Calling offer (o=BroadWorks, 111 101 0 8 9): the WAV is wideband only when
+    wideband audio arrives (G.722 kept at 16 kHz), narrowband PCMU stays 8 kHz."""
+    from aiortp.codecs.g722 import G722Codec
+    src = Src(rec, "udp")
+    rtpmap = "a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n"
+    code, reason, ok = src.invite(multipart(sdp([r.getsockname()[1] for r in src.rtp], (111, 101, 0, 8, 9),
+                                                rtpmap=rtpmap), meta(PARTIES)))
+    assert code == 200, reason
+    assert re.search(r"m=audio \d+ RTP/AVP (111 )?101 0 8 9\r\n", ok), ok
+    if pt == 9:
+        t = np.arange(320) / 16000
+        payload = G722Codec().encode((8000 * np.sin(2 * np.pi * 6000 * t)).astype(np.int16).tobytes())
+    else:
+        payload = tone_payload(500, "PCMU")
+    src.send_audio([payload, payload], pt=pt, seconds=0.6)
+    assert src.bye() == 200
+    r = row(rec, src.call_id)
+    got_rate, audio = read(r["audio_path"])
+    assert got_rate == rate == r["rate"]
+    if pt == 9:     # 6 kHz only exists in wideband
+        assert analyse(audio[:, 0], rate).freq_hz == pytest.approx(6000, rel=0.02)

@@ -69,7 +69,8 @@ class _Seq:
 
 class StreamReceiver(asyncio.DatagramProtocol):
     def __init__(self, rate: int, t0: float):
-        self.rate = rate                   # the recording's sample rate
+        self.rate = rate                   # the recording's sample rate; 0 = not decided yet
+        self.on_first = None               # called with the encoding of the first audio packet
         self.t0 = t0                       # session start (monotonic)
         self.payload_types: dict[int, tuple[str, int]] = {}   # pt -> (encoding, rtp clock)
         self.decoders: dict[int, codecs.Decoder] = {}
@@ -95,7 +96,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
             if pt in self.decoders and old.get(pt) == (enc, _clock):
                 keep[pt] = self.decoders[pt]   # same codec: keep its state
             elif enc.upper() != codecs.TELEPHONE_EVENT:
-                dec = codecs.decoder(enc, self.rate)
+                dec = codecs.decoder(enc, self.rate or 16000)
                 if dec is not None:
                     keep[pt] = dec
         self.decoders = keep
@@ -142,6 +143,11 @@ class StreamReceiver(asyncio.DatagramProtocol):
             st.wrong_pt += 1
             return
         enc, clock = self.payload_types[pkt.pt]
+        if not self.rate:
+            if self.on_first is not None:
+                self.on_first(enc)         # the session picks the file's rate for all streams
+            if not self.rate:
+                self.rate = codecs.audio_rate(enc)
         if enc not in st.codecs:
             st.codecs.append(enc)
         # where this packet goes on the recording's timeline
