@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import resource
+import socket
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -523,9 +524,10 @@ class Recorder:
         loop = asyncio.get_running_loop()
         try:
             ports: dict[int, int] = {}
-            for index, m in s.offer.recorded():
+            socks = rtp_sockets(self.host, len(s.offer.recorded()))
+            for (index, m), sock in zip(s.offer.recorded(), socks):
                 _t, rx = await loop.create_datagram_endpoint(
-                    lambda: StreamReceiver(0, s.t0), local_addr=(self.host, 0))
+                    lambda: StreamReceiver(0, s.t0), sock=sock)
                 rx.on_first = lambda enc, s=s: self.decide_rate(s, enc)
                 rx.set_formats(m.decodable())
                 s.receivers.append(rx)
@@ -633,9 +635,10 @@ class Recorder:
         out.sort(key=position)                    # stable: metadata order among equals
         taken: set[str] = set()
         for entry in out:
+            # the channel of the stream the participant sends; a conference's mixed stream
+            # carries several participants, so a channel may have more than one
             pos = position(entry)
-            channel = ("left", "right")[pos] if pos < 2 else None
-            entry["channel"] = channel if channel not in taken else None
+            entry["channel"] = ("left", "right")[pos] if pos < 2 else None
             taken.add(entry["channel"])
         for entry in out:                         # no label matched (none sent): metadata order
             if entry["channel"] is None and position(entry) >= len(labels):
@@ -805,7 +808,8 @@ class Recorder:
         for i, rx in enumerate(s.receivers):
             st = rx.final_stats()
             stats.append({"label": s.offer.recorded()[i][1].label if i < len(s.offer.recorded()) else "",
-                          "channel": ("left", "right")[i] if i < 2 else None, **st})
+                          "channel": ("left", "right")[i] if i < 2 else None,
+                          "codec": st["codecs"][0] if st["codecs"] else "", **st})
             rx.close()
         received = sum(st["received"] for st in stats)
         decoded = any(st["codecs"] for st in stats)
@@ -929,6 +933,32 @@ class Recorder:
             tmp.replace(path)
         except OSError:
             pass
+
+
+RTP_LOW, RTP_HIGH = 20000, 60000     # the range app/ports.py plans in; the kernel's is 32768+
+
+
+def rtp_sockets(host: str, count: int) -> list[socket.socket]:
+    """UDP sockets on even ports P, P+2, P+4...: the RTP ports of one session's streams. Many
+    SRCs (SIPp's pcap play among them) send stream i to P + 2i, so the pair stays together;
+    RTCP comes to the same port (a=rtcp), P+1 is left alone."""
+    import random
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        base = random.randrange(RTP_LOW, RTP_HIGH - 2 * count, 2)
+        socks = []
+        try:
+            for i in range(count):
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind((host, base + 2 * i))
+            for sock in socks:
+                sock.setblocking(False)
+            return socks
+        except OSError:
+            for sock in socks:
+                sock.close()
+    raise OSError("no free even RTP port pair found")
 
 
 def _part_with_bad_headers(text: str, ctype: str) -> int:
