@@ -73,9 +73,9 @@ def sent_part(message: str, content_type: str) -> bytes:
     raise AssertionError(f"no {content_type} part in {head[:200]}")
 
 
-def stored_metadata(row: dict) -> list[bytes]:
-    folder = Path(row["audio_path"]).parent
-    return [(folder / name).read_bytes() for name in row["metadata_files"]]
+def stored_metadata(recorder, row: dict) -> list[bytes]:
+    """The metadata documents of a recording (paths in the index are relative to the store)."""
+    return [(recorder.store / name).read_bytes() for name in row["metadata_files"]]
 
 
 def stats_by_channel(row: dict) -> dict[str, dict]:
@@ -121,7 +121,7 @@ def test_r_rec_4_webex_broadworks_session_from_sipp_is_recorded(recorder, tmp_pa
     assert_tone(audio[:, 0], rate, 700, 1.0, "left = label 1 = Alice's send stream")
     assert_tone(audio[:, 1], rate, 1100, 1.0, "right = label 2 = the other party")
     (invite,) = run.sent("INVITE")
-    assert stored_metadata(row) == [sent_part(invite, "application/rs-metadata+xml")]
+    assert stored_metadata(recorder, row) == [sent_part(invite, "application/rs-metadata+xml")]
     stats = stats_by_channel(row)
     assert stats["left"]["received"] >= 55 and stats["right"]["received"] >= 55, stats
     assert (stats["left"]["lost"], stats["right"]["lost"], stats["left"]["wrong_pt"]) == (0, 0, 0), stats
@@ -146,7 +146,7 @@ def test_rfc7866_session_from_sipp_is_recorded_with_names_from_metadata(recorder
     assert_tone(audio[:, 0], rate, 700, 1.0, "left = label 96")
     assert_tone(audio[:, 1], rate, 1100, 1.0, "right = label 97")
     (invite,) = run.sent("INVITE")
-    assert stored_metadata(row) == [sent_part(invite, "application/rs-metadata+xml")]
+    assert stored_metadata(recorder, row) == [sent_part(invite, "application/rs-metadata+xml")]
 
 
 # --- class 1: PCMA, and RTP the recorder cannot decode -----------------------------------------
@@ -224,7 +224,7 @@ def test_big_reinvite_after_a_transfer_updates_participants_and_keeps_recording(
     assert 0.8 <= timeline["sip:7722@127.0.0.1"]["to"] <= 2.0, timeline
     assert timeline["sip:7733@127.0.0.1"]["from"] == pytest.approx(timeline["sip:7722@127.0.0.1"]["to"], abs=0.1)
     assert timeline["sip:7733@127.0.0.1"]["channel"] == timeline["sip:7722@127.0.0.1"]["channel"] == "right"
-    assert stored_metadata(row) == [sent_part(m, "application/rs-metadata+xml") for m in invites]
+    assert stored_metadata(recorder, row) == [sent_part(m, "application/rs-metadata+xml") for m in invites]
     rate, audio = read(row["audio_path"])
     cut = timeline["sip:7722@127.0.0.1"]["to"]
     assert_tone(segment(audio[:, 1], rate, 0, cut - 0.05), rate, 1100, 0.8, "right before the transfer")
@@ -249,7 +249,7 @@ def test_metadata_only_update_is_accepted_and_the_joining_participant_indexed(re
     carol = [p for p in row["participants_timeline"] if p["aor"] == "sip:1003@example.com"]
     assert len(carol) == 1 and 0.7 <= carol[0]["from"] <= 1.8 and carol[0]["channel"] == "right", carol
     (invite,), (update,) = run.sent("INVITE"), run.sent("UPDATE")
-    stored = stored_metadata(row)
+    stored = stored_metadata(recorder, row)
     assert len(stored) == 2 and stored[0] == sent_part(invite, "application/rs-metadata+xml")
     assert stored[1] == update.split("\n\n", 1)[1].rstrip("\n").replace("\n", "\r\n").encode()
     rate, audio = read(row["audio_path"])
