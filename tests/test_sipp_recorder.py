@@ -73,6 +73,13 @@ def sent_part(message: str, content_type: str) -> bytes:
     raise AssertionError(f"no {content_type} part in {head[:200]}")
 
 
+def sent_body(message: str) -> bytes:
+    """The whole body of a message SIPp sent, as on the wire (CRLF, Content-Length bytes)."""
+    head, body = message.split("\n\n", 1)
+    length = int(re.search(r"(?im)^content-length:\s*(\d+)", head).group(1))
+    return body.replace("\n", "\r\n").encode()[:length]
+
+
 def stored_metadata(recorder, row: dict) -> list[bytes]:
     """The metadata documents of a recording (paths in the index are relative to the store)."""
     return [(recorder.store / name).read_bytes() for name in row["metadata_files"]]
@@ -251,7 +258,7 @@ def test_metadata_only_update_is_accepted_and_the_joining_participant_indexed(re
     (invite,), (update,) = run.sent("INVITE"), run.sent("UPDATE")
     stored = stored_metadata(recorder, row)
     assert len(stored) == 2 and stored[0] == sent_part(invite, "application/rs-metadata+xml")
-    assert stored[1] == update.split("\n\n", 1)[1].rstrip("\n").replace("\n", "\r\n").encode()
+    assert stored[1] == sent_body(update)
     rate, audio = read(row["audio_path"])
     assert_tone(audio[:, 0], rate, 700, 2.0, "left across the UPDATE")
     assert_tone(audio[:, 1], rate, 1100, 2.0, "right across the UPDATE")
