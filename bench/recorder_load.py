@@ -212,7 +212,7 @@ def load(engine: str, sessions: int, rate: float, hold: float, transport: str, w
         recorded += ok and r["state"] == "complete"
         frames_missing += missing
     sent_per_stream = len(streams[0].packets())
-    received = lost = 0
+    received = lost = late = 0
     have_stats = False
     for r in rows:
         stats = r.get("stream_stats")
@@ -221,12 +221,14 @@ def load(engine: str, sessions: int, rate: float, hold: float, transport: str, w
             have_stats = True
             received += sum(s.get("received", 0) for s in stats)
             lost += sum(s.get("lost", 0) for s in stats)
+            late += sum(s.get("late", 0) for s in stats)
     return {
         "engine": engine + (f" ({old_workers} workers)" if engine == "pjsua" else ""),
         "offered": created, "sipp ok/failed": f"{successful}/{failed}",
         "recorded": recorded,
         "not received": (2 * sent_per_stream * created - received) if have_stats else None,
         "lost (seq gaps)": lost if have_stats else None,
+        "late (recorder count)": late if have_stats else None,
         "audio gaps (20 ms frames)": frames_missing,
         "answer p50 ms": percentile(answers, 50), "answer p99 ms": percentile(answers, 99),
         "cpu (cores)": sampler.cpu_fraction(*window),
