@@ -34,7 +34,7 @@ import numpy as np
 from . import metadata as md_mod
 from .metadata import Metadata, MetadataError
 from .rtp import codecs
-from .rtp.receiver import StreamReceiver
+from .rtp.receiver import SILENCE, StreamReceiver
 from .sip import message as sipm
 from .sip.dialog import Dialog, Transactions
 from .sip.message import ParseError, Request, has_bad_bytes, name_addr, uri_user
@@ -49,7 +49,7 @@ log = logging.getLogger("mppsim.recorder")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 SUPPORTED = "siprec, timer"
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
-TICK = 0.1                  # s between audio moves to the store and timer checks
+TICK = 0.2                  # s between audio moves to the store and timer checks
 JITTER = 0.2                # s of audio held back so late packets still find their place
 MIN_SE = 90                 # RFC 4028 Min-SE
 PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
@@ -779,15 +779,23 @@ class Recorder:
         except Exception as exc:   # noqa: BLE001
             self.out(f"index update failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
 
-    def move_audio(self, s: Session, upto: int) -> None:
-        """Hand the audio up to sample ``upto`` of both channels to the store."""
+    def move_audio(self, s: Session, upto: int, batch: dict | None = None) -> None:
+        """Hand the audio up to sample ``upto`` of both channels to the store (in ``batch``:
+        one lane job per tick for all its sessions, not one thread hand-off per session)."""
         if not s.receivers or not s.begun:
             return
         chans = [rx.drain(upto) for rx in s.receivers[:2]]
         if len(chans) == 1:
             chans.append(np.zeros_like(chans[0]))
         if len(chans[0]) and not s.paused:
-            s.lane.submit(self._store_call, s, "write", chans[0], chans[1])
+            if batch is None:
+                s.lane.submit(self._store_call, s, "write", chans[0], chans[1])
+            else:
+                batch.setdefault(s.lane, []).append((s, chans[0], chans[1]))
+
+    def _write_batch(self, items: list) -> None:
+        for s, left, right in items:
+            self._store_call(s, "write", left, right)
 
     # ----- ending ---------------------------------------------------------------------------
     async def finish(self, s: Session, why: str, delete: bool = False) -> None:
@@ -817,7 +825,7 @@ class Recorder:
         suspect = ""
         if received and not decoded:
             suspect = f"{received} RTP packets arrived but none in a negotiated payload type"
-        elif received and peak <= 16 and at > 1.0:
+        elif received and peak <= SILENCE and at > 1.0:
             suspect = f"audio is all silence although {received} RTP packets arrived"
         for e in s.timeline:
             if e["to"] is None:
@@ -864,6 +872,9 @@ class Recorder:
                     next_status = now + 1.0
                     self.transactions.expire()
                     self.write_status()
+                    # forget rate buckets of sources quiet for a minute (many 127.x sources...)
+                    for ip in [ip for ip, b in self.buckets.items() if now - b.at > 60]:
+                        del self.buckets[ip]
                 if next_line is not None and now >= next_line:
                     next_line = now + self.status_every
                     self.out("status: " + self.status_line())
@@ -871,6 +882,14 @@ class Recorder:
                 self.out(f"tick failed: {type(exc).__name__}: {exc}")
 
     def tick(self, now: float) -> None:
+        batch: dict = {}
+        try:
+            self._tick(now, batch)
+        finally:
+            for lane, items in batch.items():
+                lane.submit(self._write_batch, items)
+
+    def _tick(self, now: float, batch: dict) -> None:
         for s in list(self.sessions.values()):
             if s.state != "live":
                 continue
@@ -890,7 +909,7 @@ class Recorder:
                 for rx in s.receivers:
                     rx.skip(upto)
             else:
-                self.move_audio(s, upto)
+                self.move_audio(s, upto, batch)
             last = max([s.last_sip] + [rx.last_rx for rx in s.receivers])
             limit = PAUSED_TIMEOUT if s.paused else self.rtp_timeout
             if self.rtp_timeout and now - last > limit:

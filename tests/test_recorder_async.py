@@ -142,14 +142,10 @@ class Src:
                 if self.transport == "udp":
                     data = self.sock.recv(70000)
                 else:
-                    self.buf += self.sock.recv(70000)
-                    m = re.search(rb"\r\n\r\n", self.buf)
-                    if not m:
-                        continue
-                    n = int(re.search(rb"(?i)content-length:\s*(\d+)", self.buf[:m.end()]).group(1))
-                    if len(self.buf) < m.end() + n:
-                        continue
-                    data, self.buf = self.buf[:m.end() + n], self.buf[m.end() + n:]
+                    data = self._framed()            # a message already buffered comes first
+                    while data is None:
+                        self.buf += self.sock.recv(70000)
+                        data = self._framed()
             except socket.timeout:
                 break
             text = data.decode("utf-8", "replace")
@@ -160,6 +156,16 @@ class Src:
             elif text.startswith("BYE "):
                 self.got_bye = text
         raise AssertionError("no final response")
+
+    def _framed(self):
+        m = re.search(rb"\r\n\r\n", self.buf)
+        if not m:
+            return None
+        n = int(re.search(rb"(?i)content-length:\s*(\d+)", self.buf[:m.end()]).group(1))
+        if len(self.buf) < m.end() + n:
+            return None
+        data, self.buf = self.buf[:m.end() + n], self.buf[m.end() + n:]
+        return data
 
     def invite(self, body, **kw):
         self.request("INVITE", body, **kw)
