@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,7 +135,16 @@ def sipp_answer_times(workdir: Path) -> list[float]:
 
 
 def sipp_counts(workdir: Path) -> tuple[int, int, int]:
-    """(calls created, successful, failed) from SIPp's last statistics line."""
+    """(calls created, successful, failed): SIPp's final screen (cumulative column), else its
+    last statistics line (written every second, so it may miss the last calls)."""
+    screen = (workdir / "sipp.out").read_text(errors="replace") if (workdir / "sipp.out").exists() else ""
+    found = {}
+    for name in ("Total Calls created", "Successful call", "Failed call"):
+        values = re.findall(rf"(?m)^\s*{name}\s*\|[^|\n]*\|\s*(\d+)", screen)
+        if values:
+            found[name] = int(values[-1])
+    if len(found) == 3:
+        return found["Total Calls created"], found["Successful call"], found["Failed call"]
     lines = (workdir / "stats.csv").read_text().splitlines()
     header, last = lines[0].split(";"), lines[-1].split(";")
     value = dict(zip(header, last))
@@ -184,7 +194,8 @@ def load(engine: str, sessions: int, rate: float, hold: float, transport: str, w
                           hold_ms=int(hold * 1000), keys={"corr": f"load-{engine}"}, streams=streams,
                           timeout=hold + sessions / rate + 60, call_id=f"load-{engine}-{i}-%u-%p@%s",
                           trace_messages=False, extra=["-trace_rtt", "-rtt_freq", "1"])
-            procs.append((wd, subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)))
+            with open(wd / "sipp.out", "w") as out:
+                procs.append((wd, subprocess.Popen(cmd, cwd=wd, stdout=out, stderr=subprocess.STDOUT)))
         for _wd, p in procs:
             p.wait()
         t_end = time.monotonic()
