@@ -386,6 +386,7 @@ class Recorder:
             raise Refusal(400, f"Bad metadata: {exc}", "rs-metadata") from None
         except Exception as exc:   # noqa: BLE001 - whatever the XML does, it is a 400
             raise Refusal(400, f"Bad metadata: {type(exc).__name__}", "rs-metadata") from None
+        md = merge_status(md, req)
         offer = self.offer(sdp_text)
         if not offer.audio:
             raise Refusal(488, "No audio streams to record", "m=audio")
@@ -664,8 +665,8 @@ class Recorder:
             if not any(m.recordable or m.state == "inactive" for _, m in recorded):
                 # e.g. a codec the recorder cannot decode: refuse the change, keep the session
                 raise Refusal(488, "No codec the recorder can decode in the new offer; session kept", "m=audio")
-        if meta is not None:
-            self.metadata_update(s, meta)
+        if meta is not None or req.get(STATUS_HEADER) is not None:
+            self.metadata_update(s, meta, req)
         if req.get("session-expires"):
             s.expires = self.session_interval(req)
         body, ctype = b"", ""
@@ -703,11 +704,18 @@ class Recorder:
             s.paused = paused
             self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s")
 
-    def metadata_update(self, s: Session, meta: bytes) -> None:
+    def metadata_update(self, s: Session, meta: bytes | None, req: Request) -> None:
+        """A metadata document (kept as received) and/or mppsim's status header of an update."""
         self.decide_rate(s, "")          # the row must exist before what updates it
-        s.lane.submit(self._store_call, s, "add_metadata", meta)
+        if meta is not None:
+            s.lane.submit(self._store_call, s, "add_metadata", meta)
         try:
-            md = md_mod.parse(meta)
+            if meta is None:             # the status header alone: an empty partial update
+                md = Metadata(dialect=s.metadata.dialect, datamode="partial", group_id="",
+                              session_id=s.metadata.session_id, sip_session_id="")
+            else:
+                md = md_mod.parse(meta)
+            md = merge_status(md, req, previous=s.metadata)
         except Exception as exc:   # noqa: BLE001 - kept as received, not understood: logged
             reason = str(exc) if isinstance(exc, MetadataError) else type(exc).__name__
             self.stats.refuse(0, "Bad metadata update ignored")
@@ -978,6 +986,23 @@ def rtp_sockets(host: str, count: int) -> list[socket.socket]:
             for sock in socks:
                 sock.close()
     raise OSError("no free even RTP port pair found")
+
+
+try:       # mppsim's own status in a header (webex dialect; recording/siprec_status.py, issue 11)
+    from . import siprec_status as _status
+    STATUS_HEADER = _status.HEADER.lower()
+except ImportError:   # not on this branch yet: no such header to read
+    _status, STATUS_HEADER = None, "x-mppsim-status"
+
+
+def merge_status(md: Metadata, req: Request, previous: Metadata | None = None) -> Metadata:
+    """The metadata completed with the X-Mppsim-Status header's state, events and names."""
+    if _status is None or req.get(STATUS_HEADER) is None:
+        return md
+    try:
+        return _status.merge(md, {STATUS_HEADER: req.get_all(STATUS_HEADER)}, previous=previous)
+    except Exception:   # noqa: BLE001 - a bad status header is ignored, like any unknown header
+        return md
 
 
 def _part_with_bad_headers(text: str, ctype: str) -> int:
