@@ -115,6 +115,9 @@ class Session:
         return time.monotonic() - self.t0
 
 
+_CATEGORY_END = re.compile("[:(\'\"]")
+
+
 class Stats:
     def __init__(self):
         self.requests = 0
@@ -125,7 +128,10 @@ class Stats:
         self.ended: dict[str, int] = {}
 
     def refuse(self, code: int, reason: str) -> None:
-        key = f"{code} {reason.split(':')[0].split('(')[0].strip()}"
+        # a category, not the details: what follows ':', '(' or a quote may quote the input
+        key = f"{code} {_CATEGORY_END.split(reason, maxsplit=1)[0].strip()[:40]}"
+        if key not in self.refused and len(self.refused) >= 100:
+            key = f"{code} other"
         self.refused[key] = self.refused.get(key, 0) + 1
 
 

@@ -466,3 +466,21 @@ def test_webex_offer_opus_pcmu_pcma_g722_file_rate_follows_the_codec_that_arrive
     assert got_rate == rate == r["rate"]
     if pt == 9:     # 6 kHz only exists in wideband
         assert analyse(audio[:, 0], rate).freq_hz == pytest.approx(6000, rel=0.02)
+
+
+def test_issue_9_class_2_a_60kb_invite_is_recorded_and_beyond_64kb_gets_513(rec):
+    """Messages up to 64 kB are taken (UDP and TCP); a larger one gets 513 and its TCP
+    connection is closed (the stream cannot be framed after it), the recorder stays up."""
+    for transport in ("udp", "tcp"):
+        src = Src(rec, transport)
+        body = multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES, pad=58000))
+        code, reason, _ = src.invite(body)
+        assert code == 200 and len(body) > 58000, (transport, reason)
+        assert src.bye() == 200
+    big = Src(rec, "tcp")
+    big.request("INVITE", multipart(sdp([4000, 4002]), meta(PARTIES, pad=70000)))
+    code, reason, _ = big.final()
+    assert code == 513 and "Message Too Large" in reason
+    big.sock.settimeout(3)
+    assert big.sock.recv(100) == b""                     # closed
+    assert rec["proc"].poll() is None
