@@ -39,7 +39,7 @@ from .sip import message as sipm
 from .sip.dialog import Dialog, Transactions
 from .sip.message import ParseError, Request, has_bad_bytes, name_addr, uri_user
 from .sip.sdp import Offer, SdpError, build_answer, parse_offer
-from .sip.transport import Peer, StreamServer, self_signed_context, start_udp, tls_dir
+from .sip.transport import Peer, StreamServer, self_signed_context, start_udp
 from .sipmsg import (MultipartError, boundary_of, is_siprec_src, metadata_part, sdp_part,
                      split_multipart)
 from .store import Store
@@ -166,7 +166,7 @@ class Recorder:
         self.tls_server = None
         if self.tls:
             self.tls_server = StreamServer(self.on_stream, self.on_oversize,
-                                           ssl_context=self_signed_context(tls_dir(), self.host))
+                                           ssl_context=self_signed_context(self.store_dir / "tls", self.host))
             self.tls_port = await self.tls_server.start(self.host, 0)
         self.loop_task = asyncio.ensure_future(self.ticker())
         where = f"{self.host}:{self.port}"

@@ -17,7 +17,6 @@ import logging
 import os
 import ssl
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,9 +203,11 @@ async def start_udp(host: str, port: int, on_message: Handler) -> tuple[asyncio.
 
 def self_signed_context(directory: Path, host: str) -> ssl.SSLContext:
     """A server TLS context with a certificate made now (``--tls``): openssl makes an EC key and
-    a 2-day self-signed certificate for ``host`` in ``directory`` (kept out of the store)."""
+    a 2-day self-signed certificate for ``host`` in ``directory`` (``<store>/tls``: the recorder
+    writes nothing outside its store), replacing the previous run's."""
     directory.mkdir(parents=True, exist_ok=True)
     key, cert = directory / "recorder-key.pem", directory / "recorder-cert.pem"
+    key.unlink(missing_ok=True)          # openssl would keep the old key's mode
     san = f"IP:{host}" if host.replace(".", "").isdigit() or ":" in host else f"DNS:{host}"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
@@ -217,6 +218,3 @@ def self_signed_context(directory: Path, host: str) -> ssl.SSLContext:
     ctx.load_cert_chain(cert, key)
     return ctx
 
-
-def tls_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="mppsim-recorder-tls-"))
