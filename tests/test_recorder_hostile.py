@@ -10,9 +10,13 @@ it), on a free port. Bounded: well under a minute when the recorder behaves.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +34,7 @@ MARK = f"pwned-{uuid.uuid4().hex[:10]}"            # in every path-like id: must
 HOSTILE = settings(max_examples=45, deadline=None, database=None, derandomize=False,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 ANSWER_TIMEOUT = 3.0
+MAY_BE_UNANSWERED = range(0)                       # expectation: a final answer, or none at all
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +135,10 @@ def hostile_invite(draw, transport: str):
             "boundary_in_part": multipart([sdp_part, (meta_part[0], meta_part[1] + "\r\n--hostile-boundary\r\n")]),
         }
         t, b = variants[variant]
-        # a missing closing delimiter is tolerated (docs/protocol.md); a stray delimiter or a nested
-        # multipart may still leave a complete metadata part: those may be recorded
-        tolerable = variant in ("no_close", "boundary_in_part", "nested")
+        # a missing closing delimiter is tolerated (docs/protocol.md); a stray delimiter, a nested
+        # multipart or a part whose blank line is missing may still be understood: those may be
+        # recorded ("tolerate what can be understood"); the rest leaves nothing to record
+        tolerable = variant in ("no_close", "boundary_in_part", "nested", "no_blank_line")
         return f"{kind}:{variant}", lambda c, cid: invite(c, cid, body=b, content_type=t), \
             None if tolerable else range(400, 500)
     if kind == "non_utf8":
@@ -182,7 +188,9 @@ def hostile_invite(draw, transport: str):
         def build(c, cid):
             lines = invite(c, cid).split(b"\r\n")
             return b"\r\n".join(line for line in lines if not line.startswith(header.encode() + b":"))
-        return f"{kind}:{header}", build, None
+        # without From or To there is nothing to copy into a response: docs/protocol.md answers
+        # only requests with Via, From, To, Call-ID and CSeq; the others must just be survived
+        return f"{kind}:{header}", build, (MAY_BE_UNANSWERED if header in ("From", "To") else None)
     if kind == "no_colon":
         return kind, lambda c, cid: invite(c, cid).replace(b"Max-Forwards: 70", b"Max-Forwards: 70\r\nthis line has no colon", 1), \
             range(400, 500)
@@ -223,6 +231,10 @@ def test_every_malformed_request_gets_a_final_answer(recorder, transport):
         call_id = f"hostile-{uuid.uuid4().hex}"
         try:
             answer = c.request(build(c, call_id), call_id, ANSWER_TIMEOUT)
+            if expected is MAY_BE_UNANSWERED:
+                expected = None
+                if answer is None:
+                    return
             assert answer is not None, f"{kind}: no final answer over {transport}"
             assert answer.code >= 200 and (answer.code < 300 or answer.reason.strip()), (kind, answer.code, answer.reason)
             if expected is not None:
@@ -419,3 +431,19 @@ def test_after_all_that_a_valid_session_is_recorded_and_nothing_was_written_outs
         assert MARK not in path.name, path
     for root in (Path("/tmp"), Path.cwd(), Path.home()):
         assert not list(root.glob(f"*{MARK}*")), root
+
+
+def test_refusals_are_logged_with_a_reason_and_counted_and_no_traceback(recorder):
+    """Build 3 / issue 9 item 13: each refusal of this module's hostile input is in the recorder's
+    log with its reason, counted by `mppsim-recorder --stats`, and nothing raised a traceback."""
+    log = recorder.log()
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]
+    assert re.search(r"(?m)^.*refused 403 REFER not accepted.*\|.*REFER", log), "no REFER refusal logged"
+    assert re.search(r"(?m)^.*refused 400 .*\| INVITE", log), "no 400 refusal of an INVITE logged"
+    time.sleep(1.5)                                    # the status file is rewritten every second
+    out = subprocess.run([sys.executable, "-m", "recording.recorder", "--stats", "--store", str(recorder.store)],
+                         capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[1])
+    (mine,) = [s for s in map(json.loads, out.stdout.split("\n")[:-1]) if s["pid"] == recorder.ready["pid"]]
+    codes = {key.split()[0] for key in mine["refused"]}
+    assert {"400", "403", "405"} <= codes, mine["refused"]
+    assert sum(mine["refused"].values()) >= 50 and mine["sessions_total"] >= 5, mine

@@ -108,7 +108,7 @@ def assert_ok(run: SippRun) -> None:
 # --- class 7 + R-REC-4: the Webex Calling / BroadWorks dialect -------------------------------
 
 def test_r_rec_4_webex_broadworks_session_from_sipp_is_recorded(recorder, tmp_path):
-    """R-REC-4: BroadWorks dialect (;src, no Require, X-BroadWorks-Correlation-Info,
+    """R-REC-4, R-REC-1: BroadWorks dialect (;src, no Require, X-BroadWorks-Correlation-Info,
     recording_metadata + broadWorksRecordingMetadata, o=BroadWorks, labels 1/2, offer
     111 101 0 8 9 107) with PCMU on both streams: label 1 on the left channel, label 2 on the
     right; names from From when the metadata has none; sip_call_id not empty (class 7)."""
@@ -138,7 +138,8 @@ def test_r_rec_4_webex_broadworks_session_from_sipp_is_recorded(recorder, tmp_pa
 # --- RFC 7866 --------------------------------------------------------------------------------
 
 def test_rfc7866_session_from_sipp_is_recorded_with_names_from_metadata(recorder, tmp_path):
-    """RFC 7866 / 7865 shape (Require: siprec, +sip.src, <recording>, participantstreamassoc):
+    """R-REC-1, R-REC-2: RFC 7866 / 7865 shape (Require: siprec, +sip.src, <recording>,
+    participantstreamassoc), one stream per direction:
     label 96 (Alice sends) left, 97 (Bob sends) right; sipSessionID is the row's sip_call_id."""
     run, call_id = sipp(recorder, "rfc7866.xml", tmp_path, "rfc7866",
                         streams=[Stream(700, 1.2), Stream(1100, 1.2, ssrc=0x2000)],
