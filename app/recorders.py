@@ -35,6 +35,7 @@ class WorkerProc:
     proc: subprocess.Popen | None = None
     ready: threading.Event | None = None
     status: str = "stopped"        # starting | up | down | stopped
+    spawned_at: float = 0.0
 
     @property
     def target(self) -> str:
@@ -48,11 +49,14 @@ def workers_needed(users: int) -> int:
 
 class RecorderWorkers:
     def __init__(self, store_dir: Path, count: int, ports: PortPlan, log_dir: Path,
-                 on_down: Callable[[WorkerProc, int], None] | None = None):
+                 on_down: Callable[[WorkerProc, int], None] | None = None,
+                 on_moved: Callable[[WorkerProc], None] | None = None):
         self.store_dir = Path(store_dir)
         self.log_dir = Path(log_dir)
         self.workers = [WorkerProc(f"w{i}") for i in range(count)]   # ports: each binds its own
         self.on_down = on_down or (lambda _w, _code: None)
+        # a restarted recorder that could not get its old port back: the agents need the new one
+        self.on_moved = on_moved or (lambda _w: None)
         self.stopping = False
 
     def target_for(self, index: int) -> str:
@@ -66,14 +70,16 @@ class RecorderWorkers:
             if not w.ready.wait(timeout):
                 raise RuntimeError(f"recorder worker {w.name} did not start; see {self.log_dir}")
 
-    def _spawn(self, w: WorkerProc) -> None:
+    def _spawn(self, w: WorkerProc, port: int | None = None) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         w.ready = threading.Event()
         w.status = "starting"
+        w.spawned_at = time.monotonic()
         w.proc = subprocess.Popen(
             # the same port again after a restart (agents keep their target), else a free one
-            [sys.executable, "-m", "recording.recorder", "--listen", f"127.0.0.1:{w.port}",
+            [sys.executable, "-m", "recording.recorder", "--listen",
+             f"127.0.0.1:{w.port if port is None else port}",
              "--store", str(self.store_dir), "--exit-with-parent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, cwd=str(REPO_ROOT), env=env)
@@ -89,11 +95,14 @@ class RecorderWorkers:
                 log.flush()
                 if line.startswith("READY "):
                     try:
-                        w.port = int(json.loads(line[6:])["sip"].rsplit(":", 1)[1])
+                        port = int(json.loads(line[6:])["sip"].rsplit(":", 1)[1])
                     except (ValueError, KeyError, IndexError):
                         continue
+                    moved, w.port = bool(w.port) and port != w.port, port
                     w.status = "up"
                     w.ready.set()
+                    if moved:
+                        self.on_moved(w)
         code = proc.wait()
         if w.proc is proc:
             w.status = "stopped" if self.stopping else "down"
@@ -102,7 +111,13 @@ class RecorderWorkers:
                 # Back up at once, as mppsim-recorder does: the new worker repairs what the
                 # dead one left (truncated), and the next calls are recorded again.
                 if not self.stopping:
-                    self._spawn(w)
+                    if not w.ready.is_set():
+                        # died before listening (its port taken meanwhile?): a free port,
+                        # after a pause, never a tight restart loop
+                        time.sleep(1.0)
+                        self._spawn(w, port=0)
+                    else:
+                        self._spawn(w)
 
     def kill(self, name: str) -> None:
         """kill -9 a worker (tests: the recorder crashing mid-call)."""

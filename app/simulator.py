@@ -71,7 +71,8 @@ class Simulator:
         self.recorder_store = self.orch.run_dir / "recorder"
         self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
-                                          self.orch.ports, self.orch.run_dir / "logs", self._recorder_down)
+                                          self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
+                                          self._recorder_moved)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
         self.parties = parties_of(self.org)
@@ -145,6 +146,15 @@ class Simulator:
             if handle.spec.kind == "user" and handle.status == "up":
                 try:
                     self.orch.request(name, "recorder_down", target=worker.target.split(";")[0])
+                except AgentError:
+                    pass
+
+    def _recorder_moved(self, worker) -> None:
+        """The restarted recorder listens on another port: every agent gets the new target."""
+        for name, handle in self.orch.agents.items():
+            if handle.spec.kind in ("user", "voicemail") and handle.status == "up":
+                try:
+                    self.orch.request(name, "set_recorder", target=worker.target)
                 except AgentError:
                     pass
 

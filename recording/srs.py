@@ -126,6 +126,8 @@ class Stats:
         self.sessions_total = 0
         self.refused: dict[str, int] = {}
         self.ended: dict[str, int] = {}
+        self.rtp_packets = 0              # of finished sessions (live ones: rtp_packets_active)
+        self.rtp_lost = 0
 
     def refuse(self, code: int, reason: str) -> None:
         # a category, not the details: what follows ':', '(' or a quote may quote the input
@@ -866,6 +868,8 @@ class Recorder:
                 self.out(f"finishing {s.invite.call_id} failed: {type(exc).__name__}: {exc}")
         await loop.run_in_executor(s.lane, close)
         lost = sum(st["lost"] for st in stats)
+        self.stats.rtp_packets += received
+        self.stats.rtp_lost += lost
         self.out(f"finished {s.invite.call_id} ({why}{', discarded' if discard else ''}): "
                  f"{received} packets, {lost} lost{', SUSPECT: ' + suspect if suspect else ''}")
 
@@ -945,6 +949,8 @@ class Recorder:
                 "unanswerable": self.stats.unanswerable, "refused": dict(self.stats.refused),
                 "ended": dict(self.stats.ended),
                 "rtp_packets_active": sum(r.stats.received for r in rx),
+                "rtp_packets": self.stats.rtp_packets + sum(r.stats.received for r in rx),
+                "rtp_lost": self.stats.rtp_lost,
                 "tcp_connections": len(self.tcp.connections),
                 "cpu_seconds": round(ru.ru_utime + ru.ru_stime, 2), "rss_kb": _rss_kb(),
                 "started": datetime.fromtimestamp(self._started, timezone.utc).isoformat(),
