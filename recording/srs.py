@@ -109,6 +109,8 @@ class Session:
     sdp_version: int = 1
     ended_by: str = ""
     begun: bool = False                      # store row + WAV requested (decide_rate)
+    sdp_paused: bool = False                 # every recorded stream inactive
+    meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
 
     @property
     def at(self) -> float:
@@ -556,7 +558,9 @@ class Recorder:
             await self.finish(s, "cancel", delete=True)
             return
         s.state = "live"
-        s.paused = all(m.state == "inactive" for _, m in s.offer.recorded())
+        s.sdp_paused = all(m.state == "inactive" for _, m in s.offer.recorded())
+        s.meta_paused = s.metadata.state == "paused"
+        s.paused = s.sdp_paused or s.meta_paused
         if s.paused:
             self.decide_rate(s, "")
             s.lane.submit(self._store_call, s, "pause", 0.0)
@@ -696,8 +700,15 @@ class Recorder:
         for (_, m), rx in zip(recorded, s.receivers):
             if m.recordable:
                 rx.set_formats(m.decodable())
-        paused = all(m.state == "inactive" for _, m in recorded) if recorded else s.paused
+        if recorded:
+            s.sdp_paused = all(m.state == "inactive" for _, m in recorded)
         s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
+        self.update_pause(s)
+
+    def update_pause(self, s: Session) -> None:
+        """Paused = every recorded stream inactive (a=inactive, c=0.0.0.0, port 0) or the
+        metadata's state says paused (mppsim's status); what is paused is never stored."""
+        paused = s.sdp_paused or s.meta_paused
         if paused != s.paused:
             self.decide_rate(s, "")
             at = s.at
@@ -710,7 +721,9 @@ class Recorder:
                     rx.skip(upto)                     # paused audio is never stored
                 s.lane.submit(self._store_call, s, "resume", at)
             s.paused = paused
-            self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s")
+            self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s"
+                     f" ({'sdp' if s.sdp_paused else ''}{'+' if s.sdp_paused and s.meta_paused else ''}"
+                     f"{'metadata' if s.meta_paused else ''}{'' if paused else 'both clear'})")
 
     def metadata_update(self, s: Session, meta: bytes | None, req: Request) -> None:
         """A metadata document (kept as received) and/or mppsim's status header of an update."""
@@ -750,6 +763,8 @@ class Recorder:
             md.events = old.events + new_events if md.events[:len(old.events)] != old.events else md.events
             s.metadata = md
         self.update_timeline(s)
+        s.meta_paused = s.metadata.state == "paused"
+        self.update_pause(s)
 
     def update_timeline(self, s: Session) -> None:
         """Participants become a timeline: who was on which channel from when to when."""

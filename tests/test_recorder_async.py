@@ -484,3 +484,28 @@ def test_issue_9_class_2_a_60kb_invite_is_recorded_and_beyond_64kb_gets_513(rec)
     big.sock.settimeout(3)
     assert big.sock.recv(100) == b""                     # closed
     assert rec["proc"].poll() is None
+
+
+def test_r_usr_2_pause_by_metadata_alone_leaves_the_paused_audio_out(rec):
+    """Build 1: a pause may come by metadata alone (mppsim's status state `paused` in a partial
+    UPDATE, no SDP): the audio between pause and resume is not stored, the segment is indexed."""
+    src = Src(rec, "udp")
+    assert src.invite(multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES)))[0] == 200
+
+    def state(value):
+        return ("<?xml version='1.0'?><recording xmlns='urn:ietf:params:xml:ns:recording:1'>"
+                "<datamode>partial</datamode><session session_id='SESS'>"
+                "<mppsim:status xmlns:mppsim='urn:mppsim:recording:1'>"
+                f"<mppsim:state>{value}</mppsim:state></mppsim:status></session></recording>").encode()
+    src.send_audio([tone_payload(500), tone_payload(1000)], seconds=0.6)
+    src.request("UPDATE", state("paused"), ctype="application/rs-metadata+xml")
+    assert src.final()[0] == 200
+    src.send_audio([tone_payload(500), tone_payload(1000)], seconds=0.6)
+    src.request("UPDATE", state("active"), ctype="application/rs-metadata+xml")
+    assert src.final()[0] == 200
+    src.send_audio([tone_payload(500), tone_payload(1000)], seconds=0.6)
+    assert src.bye() == 200
+    r = row(rec, src.call_id)
+    (seg,) = r["paused_segments"]
+    assert seg["duration"] == pytest.approx(0.6, abs=0.2) and seg["start"] == pytest.approx(0.6, abs=0.2)
+    assert r["talk_seconds"] == pytest.approx(1.2, abs=0.3)
