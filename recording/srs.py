@@ -872,13 +872,13 @@ class Recorder:
             if s.writer is None:
                 return                               # begin failed (logged)
             try:
-                s.writer.finish(at_seconds=at)
                 if discard:
+                    s.writer.finish(at_seconds=at)
                     self.store.delete(s.writer.id)
                     return
-                self.store._update(s.writer.id, ended_by=why, stream_stats=stats,
-                                   suspect=int(bool(suspect)), suspect_reason=suspect,
-                                   participants_timeline=s.timeline)
+                s.writer.finish(at_seconds=at, ended_by=why, stream_stats=stats,
+                                suspect=int(bool(suspect)), suspect_reason=suspect,
+                                participants_timeline=s.timeline)
             except Exception as exc:   # noqa: BLE001
                 self.out(f"finishing {s.invite.call_id} failed: {type(exc).__name__}: {exc}")
         await loop.run_in_executor(s.lane, close)

@@ -406,7 +406,7 @@ class Store:
 
     def _finish_row(self, rec_id: str, ended_at: datetime, talk_seconds: float,
                     paused: list[dict], state: str = COMPLETE,
-                    only_if_recording: bool = False) -> bool:
+                    only_if_recording: bool = False, extra: dict | None = None) -> bool:
         """Close a row: end time, talk time, state, and the expiry over the tier history."""
         def close(conn: sqlite3.Connection) -> bool:
             row = conn.execute("SELECT * FROM recordings WHERE id=?", (rec_id,)).fetchone()
@@ -420,6 +420,10 @@ class Store:
                 "truncated=?, retention_expires=? WHERE id=?",
                 (iso(ended), round(talk_seconds, 6), json.dumps(paused), state,
                  int(state == TRUNCATED), expires, rec_id))
+            if extra:          # in the same transaction: no reader sees the state without them
+                cols = {k: json.dumps(v) if k in _JSON_COLUMNS else v for k, v in extra.items()}
+                conn.execute(f"UPDATE recordings SET {', '.join(f'{k}=?' for k in cols)} WHERE id=?",
+                             (*cols.values(), rec_id))
             return True
         return self._tx(close)
 
@@ -496,8 +500,7 @@ class Store:
             ended = datetime.fromtimestamp(mtime, timezone.utc)
             # an open pause segment keeps duration null: the pause lasted until the crash
             if self._finish_row(r["id"], ended, talk, json.loads(r["paused_segments"]),
-                                state=TRUNCATED, only_if_recording=True):
-                self._update(r["id"], ended_by="crash")
+                                state=TRUNCATED, only_if_recording=True, extra={"ended_by": "crash"}):
                 repaired.append(r["id"])
         self._sweep_orphans()
         return repaired
@@ -664,8 +667,10 @@ class RecordingWriter:
             announcements = list(self._announcements)
         self.store._update(self.id, announcements=announcements)
 
-    def finish(self, at_seconds: float | None = None, ended_at: datetime | None = None) -> dict:
-        """Final flush and close; the row becomes complete with its retention expiry.
+    def finish(self, at_seconds: float | None = None, ended_at: datetime | None = None,
+               **columns: Any) -> dict:
+        """Final flush and close; the row becomes complete with its retention expiry, and gets
+        ``columns`` (e.g. ended_by, stream_stats) in the same transaction.
 
         A pause still open is closed at ``at_seconds`` into the call (or by wall clock).
         Calling finish again returns the row unchanged.
@@ -678,7 +683,7 @@ class RecordingWriter:
             self._wav.close()
             self._finished = True
             talk, segments = self._wav.seconds, list(self._segments)
-        self.store._finish_row(self.id, ended_at or _now(), talk, segments)
+        self.store._finish_row(self.id, ended_at or _now(), talk, segments, extra=columns)
         return self.store.get(self.id) or {}
 
     def __enter__(self) -> "RecordingWriter":

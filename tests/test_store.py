@@ -467,3 +467,35 @@ def test_two_writer_processes_and_a_reader_at_once(tmp_path):
         assert r["paused_segments"] == [{"start": 1.0, "duration": 1.0}]
         assert r["talk_seconds"] == pytest.approx(30 * 160 / RATE)  # 10 writes while paused
         assert wave_ok(r["audio_path"])
+
+
+def test_issue_9_old_store_gets_the_new_columns_and_finish_sets_them_with_the_state(tmp_path):
+    """docs/store.md: columns are added, never renamed. A store made before issue 9 opens with
+    ended_by, participants_timeline, stream_stats, suspect, suspect_reason (defaults); finish()
+    sets them in the same transaction as the state, so no reader sees `complete` without them."""
+    import sqlite3
+    conn = sqlite3.connect(tmp_path / "index.sqlite")
+    conn.execute("CREATE TABLE recordings (id TEXT PRIMARY KEY, session_id TEXT NOT NULL DEFAULT '', "
+                 "sip_call_id TEXT NOT NULL DEFAULT '', recording_call_id TEXT NOT NULL DEFAULT '', "
+                 "correlation TEXT NOT NULL DEFAULT '', dialect TEXT NOT NULL DEFAULT '', "
+                 "owner TEXT NOT NULL DEFAULT '', participants TEXT NOT NULL DEFAULT '[]', "
+                 "started_at TEXT NOT NULL, ended_at TEXT, talk_seconds REAL NOT NULL DEFAULT 0, "
+                 "paused_segments TEXT NOT NULL DEFAULT '[]', announcements TEXT NOT NULL DEFAULT '[]', "
+                 "provider TEXT NOT NULL DEFAULT '', tier TEXT NOT NULL DEFAULT '', retention_expires TEXT, "
+                 "truncated INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'recording', "
+                 "audio_file TEXT NOT NULL, metadata_files TEXT NOT NULL DEFAULT '[]', "
+                 "worker TEXT NOT NULL DEFAULT '', rate INTEGER NOT NULL DEFAULT 8000, writer_pid INTEGER, "
+                 "writer_start TEXT)")
+    conn.execute("INSERT INTO recordings (id, started_at, audio_file, state) VALUES "
+                 "('old', '2025-01-01T00:00:00.000000+00:00', 'recordings/old/audio.wav', 'complete')")
+    conn.commit()
+    conn.close()
+    store = Store(tmp_path)
+    (old,) = store.list()
+    assert (old["ended_by"], old["participants_timeline"], old["stream_stats"], old["suspect"],
+            old["suspect_reason"]) == ("", [], [], 0, "")
+    w = store.begin("s", "c", "r", "rfc7866", "sip:a@x", [{"aor": "sip:a@x", "channel": "left"}], "", "")
+    row = w.finish(ended_by="timeout", stream_stats=[{"label": "1", "lost": 2}], suspect=1,
+                   suspect_reason="silence")
+    assert (row["state"], row["ended_by"], row["stream_stats"], row["suspect"]) == (
+        "complete", "timeout", [{"label": "1", "lost": 2}], 1)
