@@ -102,6 +102,7 @@ class NetworkSrc:
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self.loop.run_forever()
+            self.loop.close()
 
         self._thread = threading.Thread(target=run, name="network-src", daemon=True)
         self._thread.start()
@@ -145,6 +146,10 @@ class NetworkSrc:
             for relay in list(self._by_rid.values()):
                 await self._end_remote(relay)
             self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
             asyncio.run_coroutine_threadsafe(close(), loop).result(3)
@@ -197,7 +202,10 @@ class NetworkSrc:
         finally:
             for relay in [r for r in self._by_local.values() if r.local_writer is writer]:
                 await self._end_remote(relay)
-            writer.close()
+            try:
+                writer.close()
+            except RuntimeError:   # the loop is shutting down
+                pass
 
     async def _on_agent_request(self, msg: W.Message, writer) -> None:
         method = msg.method
