@@ -188,6 +188,7 @@ class Leg:
     remote_session_id: str = ZEROS
     extra: dict[str, str] = field(default_factory=dict)   # dialect headers fixed per session
     route: list[str] = field(default_factory=list)
+    boundary: str | None = None   # rfc7866 multipart boundary; None = a fresh random one each time
 
     def __post_init__(self):
         if not self.call_id:
@@ -216,7 +217,7 @@ def body_for(leg: Leg, sdp: str | None, metadata: str | None) -> tuple[str, str]
     sdp_part = ("application/sdp", {}, sdp)
     if leg.dialect == "webex":
         return build_multipart([meta, sdp_part], boundary=WEBEX_BOUNDARY)
-    return build_multipart([sdp_part, meta])
+    return build_multipart([sdp_part, meta], boundary=leg.boundary)
 
 
 def request(leg: Leg, method: str, *, sdp: str | None = None, metadata: str | None = None,
