@@ -78,3 +78,54 @@ class SippSrs:
             raw = m.group(2).replace("\r\n", "\n").replace("\n", "\r\n")
             out.append(W.parse(raw))
         return out
+
+
+# ----- a raw agent leg toward phone/network_src.NetworkSrc (no pjsua2) ---------------------
+
+AGENT_SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=pjmedia\r\nt=0 0\r\n"
+             "m=audio {p1} RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\na=sendonly\r\na=rtpmap:0 PCMU/8000\r\n"
+             "a=rtpmap:120 telephone-event/8000\r\na=label:1\r\n"
+             "m=audio {p2} RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\na=sendonly\r\na=rtpmap:0 PCMU/8000\r\n"
+             "a=rtpmap:120 telephone-event/8000\r\na=label:2\r\n")
+
+
+class AgentLeg:
+    """What the agent's pjsua2 sends the network SRC, written by hand (no pjsua2 needed)."""
+
+    def __init__(self, src, rid: str):
+        self.sock = socket.create_connection(("127.0.0.1", src.port), 3)
+        self.sock.settimeout(10)
+        self.buf = b""
+        self.rid = rid
+        self.call_id = f"agentleg-{rid}"
+        self.to_tag = ""
+
+    def _read(self) -> W.Message:
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(65536)
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        msg = W.parse(head + b"\r\n\r\n")
+        n = int(msg.header("content-length") or 0)
+        while len(rest) < n:
+            rest += self.sock.recv(65536)
+        self.buf = rest[n:]
+        return W.parse(head + b"\r\n\r\n" + rest[:n])
+
+    def request(self, method: str, cseq: int, body: str = "") -> W.Message:
+        to = "<sip:src@127.0.0.1>" + (f";tag={self.to_tag}" if self.to_tag else "")
+        text = (f"{method} sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK{cseq}{method}\r\n"
+                f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: {to}\r\nCall-ID: {self.call_id}\r\n"
+                f"CSeq: {cseq} {method}\r\nContact: <sip:src-1001@127.0.0.1:9;transport=tcp>\r\n"
+                f"X-Mppsim-Recording: {self.rid}\r\n"
+                + ("Content-Type: application/sdp\r\n" if body else "")
+                + f"Content-Length: {len(body)}\r\n\r\n{body}")
+        self.sock.sendall(text.encode())
+        if method == "ACK":
+            return None
+        while True:
+            resp = self._read()
+            if resp.is_response and resp.code >= 200:
+                self.to_tag = self.to_tag or resp.tag("to")
+                return resp
+
+
