@@ -100,7 +100,7 @@ def main() -> int:
             srs.stop()
     print(f"RSS of a process with pjsua2 loaded: {base['rss_base']:.1f} MiB baseline; "
           f"+{run['rss_imported'] - run['rss_base']:.1f} MiB importing the network SRC and its modules "
-          f"(asyncio, xml; an agent imports most of them anyway), +{run['rss_started'] - run['rss_imported']:.1f} "
+          f"(xml, hashlib, the test helpers; an agent imports most of them anyway), +{run['rss_started'] - run['rss_imported']:.1f} "
           f"MiB starting it ({run['threads']} threads), +{run['rss_peak'] - run['rss_started']:.1f} MiB more "
           f"at peak over {args.sessions} sessions; bench/startup.py gives a whole agent's RSS")
     print(f"idle CPU: {base['idle_cpu'] * 100:.2f} % of a core baseline, "

@@ -13,14 +13,21 @@ latest metadata the agent handed over (``set_document``); the SRS's answer comes
 updates without a media change (announcement, transfer, conference) are sent by this component
 alone (``update``: UPDATE or re-INVITE). A BYE or a lost connection on one side ends the other.
 
-One per agent process, on its own asyncio thread (docs/decisions.md: cheaper than a process per
-org, nothing for the app to start, and it dies with its agent like a real call's SRC). It never
-calls pjsua, so the thread needs no pjsua registration. TCP only, both sides.
+One per agent process, on one thread with a ``selectors`` loop (docs/decisions.md: no process
+for the app to start, the SRC dies with its agent like a real call's SRC; plain selectors rather
+than asyncio, which alone adds ~4 MiB to every agent). It never calls pjsua, so the thread needs no
+pjsua registration. TCP only, both sides; one transaction at a time per session.
 """
 from __future__ import annotations
 
-import asyncio
+import collections
+import errno
+import heapq
+import itertools
+import os
 import secrets
+import selectors
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +39,7 @@ from recording.sipmsg import sdp_part, sdp_streams_state, split_multipart
 RID_HEADER = "X-Mppsim-Recording"
 TIMER_B = 32.0        # RFC 3261 transaction timeout
 CONNECT_TIMEOUT = 5.0
+BYE_TIMEOUT = 2.0
 MAX_MESSAGE = 1 << 20
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
 
@@ -46,30 +54,126 @@ class Spec:
     extra: dict[str, str] = field(default_factory=dict)   # fixed dialect headers
     metadata: str = ""                # latest metadata document
     status: str | None = None         # latest X-Mppsim-Status value (new events only)
-    max_size: int | None = None       # the SRS's message limit, if it has one (see _transact)
+    max_size: int | None = None       # the SRS's message limit, if it has one (see _send_request)
+
+
+class Conn:
+    """One TCP connection: non-blocking, SIP messages framed by Content-Length."""
+
+    def __init__(self, src: "NetworkSrc", sock: socket.socket, on_message, on_close):
+        self.src, self.sock = src, sock
+        self.on_message, self.on_close = on_message, on_close
+        self.rbuf = b""
+        self.wbuf = b""
+        self.closed = False
+        sock.setblocking(False)
+        src.sel.register(sock, selectors.EVENT_READ, self._ready)
+
+    def _ready(self, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush()
+        if mask & selectors.EVENT_READ and not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self.close()
+                return
+            self.rbuf += data
+            self._parse()
+
+    def _parse(self) -> None:
+        while not self.closed:
+            self.rbuf = self.rbuf.lstrip(b"\r\n")     # keep-alive CRLFs between messages
+            end = self.rbuf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.rbuf) > MAX_MESSAGE:
+                    self.close()
+                return
+            head = self.rbuf[:end + 4]
+            msg = W.parse(head)
+            try:
+                length = int(msg.header("content-length") or 0)
+            except ValueError:
+                length = 0
+            if length > MAX_MESSAGE:
+                self.close()
+                return
+            if len(self.rbuf) < end + 4 + length:
+                return
+            raw = self.rbuf[:end + 4 + length]
+            self.rbuf = self.rbuf[end + 4 + length:]
+            try:
+                self.on_message(self, W.parse(raw))
+            except Exception as exc:   # one bad message must not stop the relay
+                self.src.log(f"network SRC: {msg.start}: {exc!r}")
+
+    def send(self, text: str) -> None:
+        if self.closed:
+            return
+        self.wbuf += text.encode("utf-8")
+        self._flush()
+
+    def _flush(self) -> None:
+        try:
+            while self.wbuf:
+                n = self.sock.send(self.wbuf)
+                self.wbuf = self.wbuf[n:]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.close()
+            return
+        if not self.closed:
+            self.src.sel.modify(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.wbuf else 0),
+                                self._ready)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.src.sel.unregister(self.sock)
+        except (KeyError, ValueError):
+            pass
+        self.sock.close()
+        self.on_close(self)
 
 
 @dataclass
 class Relay:
     rid: str
     spec: Spec
-    local_writer: asyncio.StreamWriter
+    local: Conn                           # the agent's pjsua2 connection
     local_invite: W.Message               # the agent's initial INVITE (dialog identifiers)
     local_tag: str = field(default_factory=lambda: secrets.token_hex(6))
     local_cseq: int = 1
     agent_sdp: str = ""
     last_offer: str = ""                  # last SDP offered to the SRS
     leg: W.Leg | None = None
-    remote_reader: asyncio.StreamReader | None = None
-    remote_writer: asyncio.StreamWriter | None = None
+    remote: Conn | None = None
     origin: W.Origin = field(default_factory=lambda: W.Origin("BroadWorks"))
     answer_origin: W.Origin = field(default_factory=lambda: W.Origin("mppsim-src"))
-    pending: dict = field(default_factory=dict)       # (cseq, method) -> Future[Message]
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: dict = field(default_factory=dict)       # (cseq, method) -> (callback, timer)
+    jobs: collections.deque = field(default_factory=collections.deque)
+    busy: bool = False                    # a transaction of ours is under way
     established: bool = False
     ended: bool = False
     oversize_said: bool = False
-    sent: list[str] = field(default_factory=list)      # every request sent to the SRS (tests, docs)
+    sent: list[str] = field(default_factory=list)      # every request sent to the SRS (tests)
+
+
+class Timer:
+    __slots__ = ("when", "fn", "cancelled")
+
+    def __init__(self, when: float, fn):
+        self.when, self.fn, self.cancelled = when, fn, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class NetworkSrc:
@@ -82,33 +186,31 @@ class NetworkSrc:
         self._specs: dict[str, Spec] = {}
         self._lock = threading.Lock()
         self._by_local: dict[str, Relay] = {}     # agent leg Call-ID -> relay
-        self._by_remote: dict[str, Relay] = {}    # SRS leg Call-ID -> relay
         self._by_rid: dict[str, Relay] = {}
         self.overhead_ms: list[float] = []        # answer latency this component adds
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sel = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self._posted: collections.deque = collections.deque()
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
-        self._server = None
+        self._running = False
+        self._listener: socket.socket | None = None
 
     # ----- any thread -------------------------------------------------------------------------
     def start(self) -> int:
-        """Start the thread, bind a free loopback port; returns it."""
-        ready = threading.Event()
-
-        def run():
-            self.loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self.loop)
-            self._server = self.loop.run_until_complete(
-                asyncio.start_server(self._serve, self.host, 0, limit=MAX_MESSAGE))
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-            self.loop.run_forever()
-            self.loop.close()
-
-        self._thread = threading.Thread(target=run, name="network-src", daemon=True)
+        """Bind a free loopback port and start the thread; returns the port."""
+        self._listener = socket.socket()
+        self._listener.bind((self.host, 0))
+        self._listener.listen(16)
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
+        self.sel.register(self._listener, selectors.EVENT_READ, self._accept)
+        self._wake_r.setblocking(False)
+        self.sel.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="network-src", daemon=True)
         self._thread.start()
-        ready.wait(5)
-        if self.port is None:
-            raise RuntimeError("network SRC did not start")
         return self.port
 
     @property
@@ -130,206 +232,284 @@ class NetworkSrc:
         """Send the current document to the SRS now, without a media change."""
         if method not in ("UPDATE", "INVITE"):
             raise ValueError(f"method: {method!r} not allowed; allowed: UPDATE, INVITE")
-        if self.loop is not None:
-            asyncio.run_coroutine_threadsafe(self._update(rid, method), self.loop)
+        self._post(lambda: self._update(rid, method))
 
     def sent(self, rid: str) -> list[str]:
         relay = self._by_rid.get(rid)
         return list(relay.sent) if relay else []
 
     def stop(self) -> None:
-        if self.loop is None:
+        if not self._running or self._thread is None:
             return
-        loop = self.loop
+        done = threading.Event()
 
-        async def close():
+        def close():
             for relay in list(self._by_rid.values()):
-                await self._end_remote(relay)
-            self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                self._end_remote(relay)
+            self.later(0.3 if self._by_rid else 0, lambda: (setattr(self, "_running", False), done.set()))
 
+        self._post(close)
+        done.wait(3)
+        self._running = False
+        self._wake()
+        self._thread.join(3)
+
+    def _post(self, fn) -> None:
+        self._posted.append(fn)
+        self._wake()
+
+    def _wake(self) -> None:
         try:
-            asyncio.run_coroutine_threadsafe(close(), loop).result(3)
-        except Exception:
+            self._wake_w.send(b"x")
+        except OSError:
             pass
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(3)
 
-    # ----- loop thread: framing -----------------------------------------------------------------
-    @staticmethod
-    async def _read(reader: asyncio.StreamReader) -> W.Message | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            return None
-        head = head.lstrip(b"\r\n")   # keep-alive CRLFs before a message
-        if not head.strip():
-            return W.Message("", {}, "", "")
-        msg = W.parse(head)
-        try:
-            length = int(msg.header("content-length") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_MESSAGE:
-            return None
-        body = await reader.readexactly(length) if length else b""
-        return W.parse(head + body)
+    # ----- loop thread ------------------------------------------------------------------------
+    def later(self, delay: float, fn) -> Timer:
+        timer = Timer(time.monotonic() + delay, fn)
+        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
+        return timer
 
-    @staticmethod
-    def _write(writer: asyncio.StreamWriter, text: str) -> None:
-        if not writer.is_closing():
-            writer.write(text.encode("utf-8"))
+    def _run(self) -> None:
+        try:
+            while self._running:
+                timeout = None
+                if self._timers:
+                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                for key, mask in self.sel.select(timeout):
+                    key.data(mask)
+                now = time.monotonic()
+                while self._timers and self._timers[0][0] <= now:
+                    _when, _n, timer = heapq.heappop(self._timers)
+                    if not timer.cancelled:
+                        self._guard(timer.fn)
+                while self._posted:
+                    self._guard(self._posted.popleft())
+        finally:
+            for key in list(self.sel.get_map().values()):
+                try:
+                    key.fileobj.close()
+                except OSError:
+                    pass
+            self.sel.close()
+            self._wake_w.close()
+
+    def _guard(self, fn) -> None:
+        try:
+            fn()
+        except Exception as exc:   # keep the loop alive for the other sessions
+            self.log(f"network SRC: {exc!r}")
+
+    def _drain_wake(self, _mask) -> None:
+        try:
+            self._wake_r.recv(4096)
+        except OSError:
+            pass
+
+    def _accept(self, _mask) -> None:
+        try:
+            sock, _addr = self._listener.accept()
+        except OSError:
+            return
+        Conn(self, sock, self._on_agent_message, self._on_agent_close)
+
+    def _connect(self, host: str, port: int, done) -> None:
+        """Non-blocking connect; ``done(sock or None, error text)``."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            done(None, str(exc))
+            return
+        family, kind, proto, _name, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            done(None, os.strerror(err))
+            return
+
+        def finish(error: str | None) -> None:
+            timer.cancel()
+            try:
+                self.sel.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+            if error:
+                sock.close()
+                done(None, error)
+            else:
+                done(sock, "")
+
+        def writable(_mask) -> None:
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            finish(os.strerror(code) if code else None)
+
+        timer = self.later(CONNECT_TIMEOUT, lambda: finish("connect timeout"))
+        self.sel.register(sock, selectors.EVENT_WRITE, writable)
 
     # ----- the agent's side -------------------------------------------------------------------
-    async def _serve(self, reader, writer) -> None:
-        try:
-            while True:
-                msg = await self._read(reader)
-                if msg is None:
-                    break
-                if not msg.start:
-                    continue
-                if msg.is_response:
-                    continue   # answers to our BYE toward the agent: nothing to do
-                try:
-                    await self._on_agent_request(msg, writer)
-                except Exception as exc:   # one bad message must not stop the relay
-                    self.log(f"network SRC: {msg.start}: {exc!r}")
-        finally:
-            for relay in [r for r in self._by_local.values() if r.local_writer is writer]:
-                await self._end_remote(relay)
-            try:
-                writer.close()
-            except RuntimeError:   # the loop is shutting down
-                pass
+    def _on_agent_close(self, conn: Conn) -> None:
+        for relay in [r for r in self._by_local.values() if r.local is conn]:
+            self._end_remote(relay)
 
-    async def _on_agent_request(self, msg: W.Message, writer) -> None:
+    def _on_agent_message(self, conn: Conn, msg: W.Message) -> None:
+        if msg.is_response:
+            return   # answers to our BYE toward the agent: nothing to do
         method = msg.method
         relay = self._by_local.get(msg.call_id)
         if method == "ACK":
             return
         if method == "INVITE" and relay is None:
-            asyncio.ensure_future(self._start(msg, writer))
+            self._start(msg, conn)
             return
         if relay is None:
-            self._write(writer, W.response(msg.headers, 481, "Call/Transaction Does Not Exist"))
+            conn.send(W.response(msg.headers, 481, "Call/Transaction Does Not Exist"))
             return
         if method == "INVITE":
-            asyncio.ensure_future(self._reinvite(relay, msg))
+            self._reinvite(relay, msg)
         elif method == "BYE":
-            self._write(writer, W.response(msg.headers, 200, "OK"))
-            await self._end_remote(relay)
+            conn.send(W.response(msg.headers, 200, "OK"))
+            self._end_remote(relay)
         elif method == "CANCEL":
-            self._write(writer, W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg.headers, 200, "OK"))
             if not relay.established:
-                await self._cancel(relay)
+                inv = relay.local_invite
+                conn.send(W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
+                self._end_remote(relay)
         else:
-            self._write(writer, W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg.headers, 200, "OK"))
 
     def _answer_agent(self, relay: Relay, req: W.Message, code: int, reason: str, sdp: str | None = None) -> None:
-        self._write(relay.local_writer, W.response(
-            req.headers, code, reason, to_tag=relay.local_tag,
-            contact=f"<{self.uri}>" if code < 300 else None, sdp=sdp))
+        relay.local.send(W.response(req.headers, code, reason, to_tag=relay.local_tag,
+                                    contact=f"<{self.uri}>" if code < 300 else None, sdp=sdp))
 
-    async def _start(self, msg: W.Message, writer) -> None:
+    def _start(self, msg: W.Message, conn: Conn) -> None:
         rid = msg.header(RID_HEADER)
         with self._lock:
             spec = self._specs.get(rid)
         if spec is None:
-            self._write(writer, W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
+            conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
             return
-        relay = Relay(rid, spec, writer, msg, agent_sdp=msg.body)
+        relay = Relay(rid, spec, conn, msg, agent_sdp=msg.body)
         self._by_local[msg.call_id] = relay
         self._by_rid[rid] = relay
-        self._write(writer, W.response(msg.headers, 100, "Trying"))
+        conn.send(W.response(msg.headers, 100, "Trying"))
         t_in = time.monotonic()
-        host, port = W.host_port(spec.target)
-        try:
-            relay.remote_reader, relay.remote_writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=MAX_MESSAGE), CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError) as exc:
-            self._answer_agent(relay, msg, 503, f"Recorder unreachable ({exc.__class__.__name__})")
-            self._forget(relay)
-            return
-        local_port = relay.remote_writer.get_extra_info("sockname")[1]
-        contact_host = f"{spec.contact_user}@" if spec.contact_user else ""
-        param = ";src" if spec.dialect == "webex" else ";+sip.src"
-        relay.leg = W.Leg(spec.dialect, spec.target, spec.target, spec.from_header,
-                          f"<sip:{contact_host}{self.host}:{self.port};transport=tcp>{param}",
-                          self.host, local_port, extra=dict(spec.extra))
-        self._by_remote[relay.leg.call_id] = relay
-        asyncio.ensure_future(self._read_remote(relay))
-        async with relay.lock:
-            offer = self._offer(relay, msg.body)
-            t_out = time.monotonic()
-            resp, branch = await self._transact(relay, "INVITE", sdp=offer)
-            t_back = time.monotonic()
-            if resp is None:
-                self._answer_agent(relay, msg, 408, "Recorder did not answer")
-                await self._end_remote(relay, bye=False)
-                return
-            if resp.code >= 300:
-                self._ack(relay, resp, branch)
-                self._answer_agent(relay, msg, resp.code, resp.reason or "Refused")
-                await self._end_remote(relay, bye=False)
-                return
-            self._confirm(relay, resp)
-            self._ack(relay, resp)
-            relay.established = True
-            try:
-                answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
-            except ValueError as exc:
-                self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
-                await self._end_remote(relay)
-                return
-            self._answer_agent(relay, msg, 200, "OK", sdp=answer)
-            self.overhead_ms.append(round(((t_out - t_in) + (time.monotonic() - t_back)) * 1000, 3))
 
-    async def _reinvite(self, relay: Relay, msg: W.Message) -> None:
+        def connected(sock, error: str) -> None:
+            if relay.ended:
+                if sock is not None:
+                    sock.close()
+                return
+            if sock is None:
+                self._answer_agent(relay, msg, 503, f"Recorder unreachable ({error})")
+                self._forget(relay)
+                return
+            relay.remote = Conn(self, sock, lambda c, m: self._on_srs_message(relay, m),
+                                lambda c: self._on_srs_close(relay))
+            contact_host = f"{spec.contact_user}@" if spec.contact_user else ""
+            param = ";src" if spec.dialect == "webex" else ";+sip.src"
+            relay.leg = W.Leg(spec.dialect, spec.target, spec.target, spec.from_header,
+                              f"<sip:{contact_host}{self.host}:{self.port};transport=tcp>{param}",
+                              self.host, sock.getsockname()[1], extra=dict(spec.extra))
+            t_out = time.monotonic()
+
+            def answered(resp: W.Message | None, branch: str) -> None:
+                t_back = time.monotonic()
+                if resp is None:
+                    self._answer_agent(relay, msg, 408, "Recorder did not answer")
+                    self._end_remote(relay, bye=False)
+                    return
+                if resp.code >= 300:
+                    self._ack(relay, resp, branch)
+                    self._answer_agent(relay, msg, resp.code, resp.reason or "Refused")
+                    self._end_remote(relay, bye=False)
+                    return
+                self._confirm(relay, resp)
+                self._ack(relay, resp)
+                relay.established = True
+                try:
+                    answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
+                except ValueError as exc:
+                    self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
+                    self._end_remote(relay)
+                    return
+                self._answer_agent(relay, msg, 200, "OK", sdp=answer)
+                self.overhead_ms.append(round(((t_out - t_in) + (time.monotonic() - t_back)) * 1000, 3))
+
+            self._job(relay, lambda: self._send_request(relay, "INVITE", self._offer(relay, msg.body), answered))
+
+        host, port = W.host_port(spec.target)
+        self._connect(host, port, connected)
+
+    def _reinvite(self, relay: Relay, msg: W.Message) -> None:
         """The agent re-offers (pause/resume): the SRS gets the dialect's re-INVITE."""
-        self._write(relay.local_writer, W.response(msg.headers, 100, "Trying"))
-        async with relay.lock:
+        relay.local.send(W.response(msg.headers, 100, "Trying"))
+
+        def run() -> bool:
             if relay.ended or relay.leg is None:
                 self._answer_agent(relay, msg, 481, "Call/Transaction Does Not Exist")
-                return
+                return False
             relay.agent_sdp = msg.body
-            resp, _branch = await self._transact(relay, "INVITE", sdp=self._offer(relay, msg.body))
-            if resp is None or resp.code >= 300:
-                if resp is not None:
-                    self._ack(relay, resp, _branch)
-                self._answer_agent(relay, msg, resp.code if resp else 408,
-                                   (resp.reason if resp else "Recorder did not answer") or "Refused")
-                return
-            self._ack(relay, resp)
-            try:
-                answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
-            except ValueError as exc:
-                self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
-                return
-            self._answer_agent(relay, msg, 200, "OK", sdp=answer)
 
-    async def _update(self, rid: str, method: str) -> None:
+            def answered(resp: W.Message | None, branch: str) -> None:
+                if resp is None or resp.code >= 300:
+                    if resp is not None:
+                        self._ack(relay, resp, branch)
+                    self._answer_agent(relay, msg, resp.code if resp else 408,
+                                       (resp.reason if resp else "Recorder did not answer") or "Refused")
+                    return
+                self._ack(relay, resp)
+                try:
+                    answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
+                except ValueError as exc:
+                    self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
+                    return
+                self._answer_agent(relay, msg, 200, "OK", sdp=answer)
+
+            self._send_request(relay, "INVITE", self._offer(relay, msg.body), answered)
+            return True
+
+        self._job(relay, run)
+
+    def _update(self, rid: str, method: str) -> None:
         relay = self._by_rid.get(rid)
         if relay is None or not relay.established or relay.ended:
             return   # not answered yet: the document goes with the INVITE or its re-INVITE
-        async with relay.lock:
+
+        def run() -> bool:
             if relay.ended:
-                return
-            resp, branch = await self._transact(relay, method, sdp=relay.last_offer)
-            if resp is None:
-                self.log(f"network SRC: {method} metadata update: no answer from the recorder")
-            elif resp.code >= 300:
-                if method == "INVITE":
-                    self._ack(relay, resp, branch)
-                self.log(f"network SRC: {method} metadata update refused: {resp.code} {resp.reason}")
-            elif method == "INVITE":
-                self._ack(relay, resp)
+                return False
+
+            def answered(resp: W.Message | None, branch: str) -> None:
+                if resp is None:
+                    self.log(f"network SRC: {method} metadata update: no answer from the recorder")
+                elif resp.code >= 300:
+                    if method == "INVITE":
+                        self._ack(relay, resp, branch)
+                    self.log(f"network SRC: {method} metadata update refused: {resp.code} {resp.reason}")
+                elif method == "INVITE":
+                    self._ack(relay, resp)
+
+            self._send_request(relay, method, relay.last_offer, answered)
+            return True
+
+        self._job(relay, run)
 
     # ----- the SRS's side ---------------------------------------------------------------------
+    def _job(self, relay: Relay, run: Callable[[], bool | None]) -> None:
+        """Queue a transaction: one at a time per session; ``run`` returns False if it sent nothing."""
+        relay.jobs.append(run)
+        self._next_job(relay)
+
+    def _next_job(self, relay: Relay) -> None:
+        while not relay.busy and relay.jobs:
+            run = relay.jobs.popleft()
+            relay.busy = True
+            if run() is False:
+                relay.busy = False
+
     def _offer(self, relay: Relay, agent_sdp: str) -> str:
         paused = bool(agent_sdp) and all(s == "inactive" for s in sdp_streams_state(agent_sdp))
         if relay.spec.dialect == "webex":
@@ -356,11 +536,11 @@ class NetworkSrc:
         sid = resp.header("session-id").split(";", 1)[0].strip()
         if len(sid) == 32:
             leg.remote_session_id = sid
-        routes = resp.headers.get("record-route", [])
-        leg.route = list(reversed(routes))
+        leg.route = list(reversed(resp.headers.get("record-route", [])))
 
-    async def _transact(self, relay: Relay, method: str, sdp: str | None) -> tuple[W.Message | None, str]:
-        """Send a request with the session's latest document; wait for its final answer."""
+    def _send_request(self, relay: Relay, method: str, sdp: str | None, done) -> None:
+        """Send a request with the session's latest document; ``done(final response or None,
+        branch)`` once it is answered (or timer B fired), then the next queued job runs."""
         with self._lock:
             metadata, status = relay.spec.metadata, relay.spec.status
             relay.spec.status = None   # it carries the events not sent before: once only
@@ -380,9 +560,6 @@ class NetworkSrc:
             relay.last_offer = sdp
             text = W.request(relay.leg, method, sdp=sdp, metadata=metadata or None, extra=extra,
                              branch=branch)
-        future = asyncio.get_running_loop().create_future()
-        key = (relay.leg.cseq, method)
-        relay.pending[key] = future
         if self.keep_sent:
             relay.sent.append(text)
         size = len(text.encode("utf-8"))
@@ -390,89 +567,87 @@ class NetworkSrc:
             relay.oversize_said = True   # worth knowing when the SRS is built on the PyPI pjsua2
             self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
                      f"(a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
-        self._write(relay.remote_writer, text)
-        try:
-            return await asyncio.wait_for(future, TIMER_B), branch
-        except asyncio.TimeoutError:
-            return None, branch
-        finally:
-            relay.pending.pop(key, None)
+        key = (relay.leg.cseq, method)
+
+        def finish(resp: W.Message | None) -> None:
+            entry = relay.pending.pop(key, None)
+            if entry is None:
+                return
+            entry[1].cancel()
+            try:
+                done(resp, branch)
+            finally:
+                relay.busy = False
+                self._next_job(relay)
+
+        relay.pending[key] = (finish, self.later(TIMER_B, lambda: finish(None)))
+        relay.remote.send(text)
 
     def _ack(self, relay: Relay, resp: W.Message, branch: str | None = None) -> None:
         """ACK a final answer to an INVITE: non-2xx in the same transaction (same branch)."""
+        if resp.method != "INVITE":
+            return
         leg = relay.leg
         saved = leg.remote_tag
         leg.remote_tag = resp.tag("to") or leg.remote_tag
         text = W.request(leg, "ACK", cseq=resp.cseq[0], branch=branch)
         if self.keep_sent:
             relay.sent.append(text)
-        self._write(relay.remote_writer, text)
+        relay.remote.send(text)
         if resp.code >= 300:
             leg.remote_tag = saved
 
-    async def _read_remote(self, relay: Relay) -> None:
-        reader, writer = relay.remote_reader, relay.remote_writer
-        while True:
-            msg = await self._read(reader)
-            if msg is None:
-                break
-            if not msg.start:
-                continue
-            if msg.is_response:
-                if msg.code >= 200:
-                    future = relay.pending.get(msg.cseq)
-                    if future is not None and not future.done():
-                        future.set_result(msg)
-                continue
-            self._on_srs_request(relay, msg, writer)
-            if relay.ended:
-                break
-        if not relay.ended:   # the SRS's connection dropped: the session is over for the agent
-            self.log("network SRC: the recorder closed the connection")
-            await self._end_local(relay)
-        for future in relay.pending.values():
-            if not future.done():
-                future.set_result(None)
-
-    def _on_srs_request(self, relay: Relay, msg: W.Message, writer) -> None:
+    def _on_srs_message(self, relay: Relay, msg: W.Message) -> None:
+        if msg.is_response:
+            if msg.code >= 200:
+                entry = relay.pending.get(msg.cseq)
+                if entry is not None:
+                    entry[0](msg)
+            return
         method = msg.method
         if method == "ACK":
             return
         if method == "BYE":
-            self._write(writer, W.response(msg.headers, 200, "OK"))
-            asyncio.ensure_future(self._end_local(relay))
+            relay.remote.send(W.response(msg.headers, 200, "OK"))
+            self._end_local(relay)
         elif method in ("OPTIONS", "INFO", "NOTIFY", "UPDATE"):
-            self._write(writer, W.response(msg.headers, 200, "OK"))
+            relay.remote.send(W.response(msg.headers, 200, "OK"))
         else:   # an SRS-initiated offer: mppsim keeps its media as it is
-            self._write(writer, W.response(msg.headers, 488, "Not Acceptable Here"))
+            relay.remote.send(W.response(msg.headers, 488, "Not Acceptable Here"))
+
+    def _on_srs_close(self, relay: Relay) -> None:
+        if relay.established and not relay.ended:   # the session is over for the agent too
+            self.log("network SRC: the recorder closed the connection")
+            self._end_local(relay)
+        for finish, _timer in list(relay.pending.values()):
+            finish(None)   # an unanswered INVITE: the agent gets 408 and the session is forgotten
 
     # ----- ending ------------------------------------------------------------------------------
-    async def _cancel(self, relay: Relay) -> None:
-        inv = relay.local_invite
-        self._write(relay.local_writer, W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
-        await self._end_remote(relay)
-
-    async def _end_remote(self, relay: Relay, bye: bool = True) -> None:
+    def _end_remote(self, relay: Relay, bye: bool = True) -> None:
         """The agent's side is over: BYE the SRS (if the session was answered) and forget it."""
         if relay.ended:
             return
         relay.ended = True
-        if bye and relay.established and relay.remote_writer is not None and not relay.remote_writer.is_closing():
+        remote = relay.remote
+        if bye and relay.established and remote is not None and not remote.closed:
             text = W.request(relay.leg, "BYE")
             if self.keep_sent:
                 relay.sent.append(text)
-            future = asyncio.get_running_loop().create_future()
-            relay.pending[(relay.leg.cseq, "BYE")] = future
-            self._write(relay.remote_writer, text)
-            try:
-                await asyncio.wait_for(future, 2.0)
-            except asyncio.TimeoutError:
-                pass
-        if relay.remote_writer is not None:
-            relay.remote_writer.close()
+            key = (relay.leg.cseq, "BYE")
+
+            def closed(_resp=None) -> None:
+                entry = relay.pending.pop(key, None)
+                if entry is not None:
+                    entry[1].cancel()
+                remote.close()
+
+            relay.pending[key] = (closed, self.later(BYE_TIMEOUT, closed))
+            remote.send(text)
+        elif remote is not None:
+            remote.close()
         self._forget(relay)
 
-    async def _end_local(self, relay: Relay) -> None:
+    def _end_local(self, relay: Relay) -> None:
         """The SRS's side is over: BYE the agent's pjsua call."""
         if relay.ended:
             return
@@ -480,23 +655,21 @@ class NetworkSrc:
         inv = relay.local_invite
         relay.local_cseq += 1
         target = W.uri_of(inv.header("contact")) or W.uri_of(inv.header("from"))
-        text = (f"BYE {target} SIP/2.0\r\n"
-                f"Via: SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-                f"From: {inv.header('to')};tag={relay.local_tag}\r\n"
-                f"To: {inv.header('from')}\r\n"
-                f"Call-ID: {inv.call_id}\r\n"
-                f"CSeq: {relay.local_cseq} BYE\r\n"
-                "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        self._write(relay.local_writer, text)
-        if relay.remote_writer is not None:
-            relay.remote_writer.close()
+        relay.local.send(
+            f"BYE {target} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}\r\n"
+            f"From: {inv.header('to')};tag={relay.local_tag}\r\n"
+            f"To: {inv.header('from')}\r\n"
+            f"Call-ID: {inv.call_id}\r\n"
+            f"CSeq: {relay.local_cseq} BYE\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        if relay.remote is not None:
+            relay.remote.close()
         self._forget(relay)
 
     def _forget(self, relay: Relay) -> None:
         relay.ended = True
         self._by_local.pop(relay.local_invite.call_id, None)
-        if relay.leg is not None:
-            self._by_remote.pop(relay.leg.call_id, None)
         if not self.keep_sent:
             self._by_rid.pop(relay.rid, None)
         with self._lock:
