@@ -108,6 +108,7 @@ class Session:
     auds: list = field(default_factory=list)
     events_sent: int = 0          # metadata events already handed to the network SRC
     handed_over: bool = False     # a document went to the network SRC already
+    names_changed: bool = False   # participants changed: their names go in the next status
     retry_queued: bool = False
 
 
@@ -175,8 +176,12 @@ class SiprecClient:
         new_events = md.events[session.events_sent:]
         session.events_sent = len(md.events)
         if session.dialect == "webex":
+            names = None
+            if first or session.names_changed:   # Webex Calling's metadata names nobody
+                names = {p.aor: p.name for p in md.participants if p.name}
+                session.names_changed = False
             return (build_webex(session.webex),
-                    status_header.encode(md.sip_session_id if first else None, md.state, new_events))
+                    status_header.encode(md.sip_session_id if first else None, md.state, new_events, names))
         if partial:
             # RFC 7865 partial update: the session, its state and the events not yet sent
             md = replace(md, datamode="partial", participants=[], streams=[], events=new_events)
@@ -285,6 +290,7 @@ class SiprecClient:
             if session.webex is not None:
                 session.webex.set_others([other_aor(o["user"], "webex") for o in others])
             md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
+            session.names_changed = True
             self._hand_over(session)          # complete: the participant list changed
             if session.state != "starting":
                 self.src.update(session.rid, method)

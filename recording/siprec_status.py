@@ -8,7 +8,8 @@ in the metadata's ``mppsim:status`` element and sends the header too.
 
 Value: compact JSON on one line, ``{"sipSessionID": ..., "state": ..., "events": [...]}``;
 ``events`` are the events *not sent before* in this recording session (the recorder appends
-them); ``sipSessionID`` (the recorded call's Call-ID) is in the initial INVITE only.
+them); ``sipSessionID`` (the recorded call's Call-ID) is in the initial INVITE only; ``names``
+(display names by AoR) when the participants are new or changed.
 """
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ import json
 HEADER = "X-Mppsim-Status"
 
 
-def encode(sip_session_id: str | None, state: str, new_events: list[dict]) -> str:
-    """``sip_session_id`` None = not repeated (the SRS has it from the INVITE)."""
+def encode(sip_session_id: str | None, state: str, new_events: list[dict],
+           names: dict[str, str] | None = None) -> str:
+    """``sip_session_id`` None = not repeated (the SRS has it from the INVITE); ``names`` = the
+    participants' display names by AoR (Webex Calling's metadata has none), when they change."""
     status = {"sipSessionID": sip_session_id} if sip_session_id is not None else {}
     status.update(state=state, events=new_events)
+    if names:
+        status["names"] = names
     value = json.dumps(status, separators=(",", ":"), ensure_ascii=True)
     if "\r" in value or "\n" in value:   # json.dumps escapes them; a header must stay one line
         raise ValueError("status header would span lines")
@@ -56,4 +61,9 @@ def merge(md, headers: dict[str, list[str]], previous=None):
         md.state = status["state"]
     events = [e for e in status.get("events", []) if isinstance(e, dict)]
     md.events = (md.events if md.datamode == "partial" else before) + events
+    names = status.get("names") if isinstance(status.get("names"), dict) else {}
+    known = {p.aor: p.name for p in (previous.participants if previous is not None else []) if p.name}
+    for p in md.participants:
+        if not p.name:
+            p.name = str(names.get(p.aor) or known.get(p.aor) or "")
     return md

@@ -142,3 +142,14 @@ def test_status_header_round_trips_into_the_recorders_metadata():
     assert later.sip_session_id == "call-1@h" and later.events == [{"paused": "T1"}, {"resumed": "T2"}]
     untouched = parse(build(recording()))
     assert status.merge(untouched, {}) is untouched and status.decode({"x-mppsim-status": ["{bad"]}) is None
+
+
+def test_status_header_names_the_participants_webex_metadata_does_not():
+    md = parse(build(recording()))
+    assert all(p.name == "" for p in md.participants)
+    names = {"sip:1001@127.0.0.1": "Alice Smith"}
+    merged = status.merge(md, {"x-mppsim-status": [status.encode("c@h", "active", [], names)]})
+    assert [p.name for p in merged.participants] == ["Alice Smith", ""]
+    again = status.merge(parse(build(recording())), {"x-mppsim-status": [status.encode(None, "active", [])]},
+                         previous=merged)
+    assert again.participants[0].name == "Alice Smith"            # kept from the session so far
