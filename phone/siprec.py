@@ -191,7 +191,9 @@ class SiprecClient:
         xml, status = self._document(session, partial)
         self.src.set_document(session.rid, xml, status)
 
-    def _media_param(self, session: Session, paused: bool) -> pj.CallOpParam:
+    def _media_param(self, session: Session, paused: bool, partial: bool = False) -> pj.CallOpParam:
+        """The pjsua2 leg's offer. ``partial`` is accepted for older callers and unused: the
+        document goes to the network SRC by ``_hand_over`` (call features: ``update_participants``)."""
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 2
         prm.opt.videoCount = 0
