@@ -239,8 +239,7 @@ def request(leg: Leg, method: str, *, sdp: str | None = None, metadata: str | No
     h += [("Route", r) for r in leg.route]
     if method in ("INVITE", "UPDATE"):
         h.append(("Contact", leg.contact))
-    if method != "ACK":
-        h.append(("Session-ID", f"{leg.session_id};remote={leg.remote_session_id}"))
+    h.append(("Session-ID", f"{leg.session_id};remote={leg.remote_session_id}"))   # RFC 7989: every request
     if leg.dialect == "webex":
         if method in ("INVITE", "UPDATE"):
             h += [("Supported", ""), ("Allow", WEBEX_ALLOW), ("Accept", WEBEX_ACCEPT), ("Recv-Info", ""),
