@@ -153,3 +153,41 @@ def test_status_header_names_the_participants_webex_metadata_does_not():
     again = status.merge(parse(build(recording())), {"x-mppsim-status": [status.encode(None, "active", [])]},
                          previous=merged)
     assert again.participants[0].name == "Alice Smith"            # kept from the session so far
+
+
+def test_update_participants_hands_the_whole_new_list_to_the_network_src():
+    """The call-feature API (docs/protocol.md): a conference's parties reach the SRS by UPDATE in
+    a complete document, each other party sending stream 2, names in the status header."""
+    from phone.siprec import Session, SiprecClient
+    from recording.metadata import Metadata, Participant, Stream
+
+    class Src:
+        def __init__(self):
+            self.calls = []
+
+        def set_document(self, rid, xml, st):
+            self.calls.append(("doc", rid, xml, st))
+
+        def update(self, rid, method):
+            self.calls.append(("update", rid, method))
+
+    client = object.__new__(SiprecClient)
+    client.src, client.sessions = Src(), {}
+    md = Metadata("webex", "complete", "g", "s", "call-1",
+                  participants=[Participant("p1", "Alice Smith", "sip:1001@127.0.0.1", ["s1"], ["s2"]),
+                                Participant("p2", "Bob Jones", "sip:1002@127.0.0.1", ["s2"], ["s1"])],
+                  streams=[Stream("s1", "1", "s"), Stream("s2", "2", "s")])
+    webex = recording(other_aors=["sip:1002@127.0.0.1"])
+    client.sessions[("alice:1", 1)] = Session("alice:1", 1, "sip:srs@h", "webex", md, webex=webex,
+                                              rid="alice:alice:1:1", state="active", handed_over=True)
+    client.update_participants("alice:1", [{"user": "1002", "name": "Bob Jones"},
+                                           {"user": "+14155550100", "name": ""}])
+    (_doc, rid, xml, st), (_u, rid2, method) = client.src.calls
+    assert rid == rid2 == "alice:alice:1:1" and method == "UPDATE"
+    got = parse(xml)
+    assert [p.aor for p in got.participants] == ["sip:1001@127.0.0.1", "sip:1002@127.0.0.1",
+                                                 "sip:+14155550100@127.0.0.1;user=phone"]
+    assert got.participants[1].send == got.participants[2].send == [webex.streams[1][0]]
+    decoded = status.decode({"x-mppsim-status": [st]})
+    assert decoded["names"]["sip:1002@127.0.0.1"] == "Bob Jones"
+    assert decoded["events"][0]["participants"] == ["1002", "+14155550100"]
