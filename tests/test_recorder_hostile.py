@@ -237,7 +237,8 @@ def test_every_malformed_request_gets_a_final_answer(recorder, transport):
                     return
             assert answer is not None, f"{kind}: no final answer over {transport}"
             assert answer.code >= 200 and (answer.code < 300 or answer.reason.strip()), (kind, answer.code, answer.reason)
-            if expected is not None:
+            rate_limited = answer.code == 503 and answer.header("Retry-After") is not None
+            if expected is not None and not rate_limited:     # the per-source limit may answer first
                 assert answer.code in expected, (kind, answer.code, answer.reason)
             seen[kind.split(":")[0]] = seen.get(kind.split(":")[0], 0) + 1
             finish(c, call_id, answer)
