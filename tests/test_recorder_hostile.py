@@ -410,6 +410,42 @@ def test_rtp_garbage_does_not_spoil_a_recording(recorder):
         c.close()
 
 
+def test_hostile_reinvites_and_updates_neither_kill_nor_end_the_session(recorder):
+    """The pjsua recorder died on bursts of re-INVITEs: 30 re-INVITEs and UPDATEs in a row inside
+    one session (2 <-> 16 m-lines, broken metadata, no SDP, bad SDP, entity expansion, CSeq
+    going back) each get a final answer; the session is kept and its audio recorded."""
+    c = client(recorder, "tcp")
+    try:
+        s = start_session(c)
+        bodies = [siprec_body([36000, 36002]), siprec_body([36000 + 2 * k for k in range(16)], metadata(16)),
+                  siprec_body([36000, 36002], "<recording>broken"), siprec_body([36000, 36002], BILLION_LAUGHS),
+                  ("application/sdp", b"v=0\r\nm=audio nonsense\r\n"), ("application/sdp", sdp([36000, 36002]).encode()),
+                  ("application/rs-metadata+xml", metadata().encode()), ("text/plain", b"\xff\xfe junk")]
+        for i in range(30):
+            ctype, body = bodies[i % len(bodies)]
+            method = "UPDATE" if i % 3 == 2 else "INVITE"
+            msg = s.in_dialog(method, body=body, content_type=ctype)
+            if i == 17:                                    # a CSeq from the past
+                msg = msg.replace(f"CSeq: {s.cseq} ".encode(), b"CSeq: 1 ", 1)
+            answer = c.request(msg, s.call_id)
+            assert answer is not None and answer.code >= 200, (i, method, ctype)
+            if method == "INVITE":
+                c.send(request("ACK", c, s.call_id, cseq=s.cseq, to_tag=s.to_tag))
+        ctype, body = siprec_body([36000, 36002])
+        final = c.request(s.in_dialog("INVITE", body=body, content_type=ctype), s.call_id)
+        assert final is not None and final.code == 200, final and (final.code, final.reason)
+        c.send(request("ACK", c, s.call_id, cseq=s.cseq, to_tag=s.to_tag))
+        s.rtp_ports = [int(p) for p in re.findall(r"m=audio (\d+)", final.text)][:2]
+        s.send_tones([700, 1100], 1.0)
+        assert s.bye().code == 200
+        (row,) = recorder.wait_rows(lambda r: r["recording_call_id"] == s.call_id and r["state"] != "recording")
+        rate, audio = read(row["audio_path"])
+        assert analyse(audio[:, 0], rate).freq_hz == pytest.approx(700, rel=0.02)
+        assert analyse(audio[:, 1], rate).freq_hz == pytest.approx(1100, rel=0.02)
+    finally:
+        c.close()
+
+
 # --- afterwards -----------------------------------------------------------------------------------
 
 def test_after_all_that_a_valid_session_is_recorded_and_nothing_was_written_outside_the_store(recorder, sandbox):
