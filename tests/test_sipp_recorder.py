@@ -206,6 +206,29 @@ def test_wideband_g722_session_is_stored_wideband(recorder, tmp_path):
     assert_tone(audio[:, 1], rate, 6000, 1.0, "right, G.722")
 
 
+def test_r_rec_4_webex_pause_by_null_address_and_resume_from_sipp(recorder, tmp_path):
+    """R-REC-4, R-USR-2: BroadWorks pauses by re-INVITE with c=0.0.0.0 and resumes with the real
+    address: both answered 200, one paused segment of about 1 s in the index, the paused time
+    left out of the WAV, and the audio before and after on the same channels."""
+    run, call_id = sipp(recorder, "webex_pause_resume.xml", tmp_path, "pause", keys={"corr": str(uuid.uuid4())},
+                        streams=[Stream(700, 1.0), Stream(1100, 1.0, ssrc=0x2000)],
+                        pcaps={"streams2.pcap": [Stream(900, 1.0, ssrc=0x1001), Stream(1500, 1.0, ssrc=0x2001)]})
+    assert_ok(run)
+    assert [c for c, _ in run.final("INVITE")] == [200, 200, 200]
+    (row,) = our_rows(recorder, call_id)
+    assert (row["state"], row["ended_by"]) == ("complete", "bye")
+    (pause,) = row["paused_segments"]
+    assert 0.9 <= pause["start"] <= 2.0 and 0.7 <= pause["duration"] <= 2.0, pause
+    rate, audio = read(row["audio_path"])
+    seconds = audio.shape[0] / rate
+    assert seconds <= 2 * 1.1 + 0.3 + 0.5, f"{seconds} s: the pause is in the WAV"
+    cut = pause["start"]
+    assert_tone(segment(audio[:, 0], rate, 0, cut - 0.05), rate, 700, 0.8, "left before the pause")
+    assert_tone(segment(audio[:, 1], rate, 0, cut - 0.05), rate, 1100, 0.8, "right before the pause")
+    assert_tone(segment(audio[:, 0], rate, cut + 0.05), rate, 900, 0.8, "left after the resume")
+    assert_tone(segment(audio[:, 1], rate, cut + 0.05), rate, 1500, 0.8, "right after the resume")
+
+
 # --- class 2 + 7: transfer, a re-INVITE over 4000 bytes that changes the participants ----------
 
 @pytest.mark.parametrize("transport", ["t1", "u1"])
