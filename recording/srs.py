@@ -51,6 +51,7 @@ SUPPORTED = "siprec, timer"
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
 TICK = 0.2                  # s between audio moves to the store and timer checks
 JITTER = 0.2                # s of audio held back so late packets still find their place
+STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
 MIN_SE = 90                 # RFC 4028 Min-SE
 PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
 LANES = 4
@@ -938,6 +939,10 @@ class Recorder:
                     continue                 # waiting for the first audio to pick the rate
                 self.decide_rate(s, "")
             upto = int((now - s.t0 - JITTER) * s.rate)
+            # Never ahead of the audio that has arrived (a stalled loop reads its sockets after
+            # this timer: their packets are not late), but at most STALL behind the clock.
+            high = max(rx.high for rx in s.receivers) if s.receivers else upto
+            upto = max(min(upto, high), int((now - s.t0 - STALL) * s.rate))
             if s.paused:
                 for rx in s.receivers:
                     rx.skip(upto)

@@ -94,6 +94,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
         self._seqs: dict[int, _Seq] = {}
         self._lost_done = 0                # losses of SSRCs no longer sending
         self._last_pt = -1
+        self.high = 0                      # end of the latest audio received (samples)
 
     # -- configuration (SDP) ----------------------------------------------------------------
     def set_formats(self, formats: dict[int, tuple[str, int]]) -> None:
@@ -198,6 +199,9 @@ class StreamReceiver(asyncio.DatagramProtocol):
         if order == "old":
             st.late += 1                   # reordered, but still in time to be placed
         self._pending.append((pos, pcm))
+        end = pos + len(pcm) // 2
+        if end > self.high:
+            self.high = end
 
     # -- output ------------------------------------------------------------------------------
     def drain(self, upto: int) -> np.ndarray:
