@@ -110,3 +110,22 @@ def write_pcap(path: Path, streams: list[Stream | None]) -> Path:
             sec, usec = int(t), int(round((t - int(t)) * 1e6))
             f.write(struct.pack("<IIII", 1_700_000_000 + sec, usec, len(frame), len(frame)) + frame)
     return Path(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.peers.rtp_pcap streams.pcap 700 1100 --seconds 10 --codec PCMA`: a capture
+    for SIPp's play_pcap_audio with one tone per stream (stream k to the answer's port + 2k)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m tests.peers.rtp_pcap", description=main.__doc__)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("freqs", type=float, nargs="+", help="one tone (Hz) per stream")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--codec", default="PCMU", choices=sorted(PAYLOAD_TYPES))
+    args = ap.parse_args(argv)
+    write_pcap(args.out, [Stream(f, args.seconds, args.codec, ssrc=0x1000 + k) for k, f in enumerate(args.freqs)])
+    print(f"{args.out}: {len(args.freqs)} streams of {args.seconds:g} s {args.codec}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
