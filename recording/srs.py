@@ -186,6 +186,8 @@ class Recorder:
             if s.state != "ended":
                 self.send_bye(s)
                 await self.finish(s, "shutdown")
+        if self._tasks:            # sessions finishing (a BYE's grace period): let them end
+            await asyncio.wait(list(self._tasks), timeout=5)
         self.udp.close()
         await self.tcp.close()
         if self.tls_server:
@@ -840,6 +842,10 @@ class Recorder:
         if s.peer.connection is not None:
             s.peer.connection.sessions -= 1
         at = s.at
+        if why == "bye" and s.receivers:
+            # RTP sent just before the BYE may still sit in the sockets: let it in (the 200 to
+            # the BYE is out already), then cut at the moment of the BYE
+            await asyncio.sleep(JITTER)
         if not was_pending and not delete:
             self.decide_rate(s, "")                  # a session without audio still gets its row
         if not was_pending and not s.paused and s.begun:
