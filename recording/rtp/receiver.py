@@ -21,7 +21,7 @@ import numpy as np
 from . import codecs
 from .packet import is_rtcp, parse
 
-REANCHOR = 0.5
+REANCHOR = 2.0                     # s: a sender stalled by load is not a timestamp jump
 SILENCE = 16                       # |sample| at or below this is silence (suspect)
 
 
