@@ -98,7 +98,8 @@ def run_asyncio(args, host: str, port: int, now: datetime) -> int:
     store = Store(Path(args.store))
     housekeeping(store, now)
     rec = Recorder(host, port, Path(args.store), name="w0", rtp_timeout=args.rtp_timeout,
-                   max_sessions=args.max_sessions, tls=args.tls, status_every=args.status_every)
+                   max_sessions=args.max_sessions, tls=args.tls, status_every=args.status_every,
+                   min_se=args.min_se)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="end a session after this many seconds without RTP and without SIP "
                          "(stored with ended_by 'timeout'); 0 = never")
     ap.add_argument("--max-sessions", type=int, default=1000, help="sessions at once (1-10000)")
+    ap.add_argument("--min-se", type=int, default=90,
+                    help="RFC 4028 Min-SE: shortest session interval accepted (s, 1-86400)")
     ap.add_argument("--status-every", type=float, default=0.0,
                     help="print a status line every N seconds (0 = never)")
     ap.add_argument("--stats", action="store_true",
@@ -247,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--tls: only the asyncio engine has TLS")
     if not 1 <= args.max_sessions <= 10000:
         ap.error("--max-sessions: allowed 1-10000")
+    if not 1 <= args.min_se <= 86400:
+        ap.error("--min-se: allowed 1-86400 seconds")
     if args.rtp_timeout < 0:
         ap.error("--rtp-timeout: allowed 0 (never) or more seconds")
     if args.engine == "pjsua":

@@ -143,12 +143,13 @@ class Stats:
 class Recorder:
     def __init__(self, host: str, port: int, store_dir: Path, name: str = "w0",
                  rtp_timeout: float = 30.0, max_sessions: int = MAX_SESSIONS, tls: bool = False,
-                 status_every: float = 0.0):
+                 status_every: float = 0.0, min_se: int = MIN_SE):
         self.host, self.port, self.name = host, port, name
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir)
         self.rtp_timeout, self.max_sessions, self.tls = rtp_timeout, max_sessions, tls
         self.status_every = status_every
+        self.min_se = min_se
         self.tls_port: int | None = None
         self.sessions: dict[tuple[str, str], Session] = {}       # (Call-ID, SRC tag)
         self.pending_invites: dict[str, tuple[Request, Session | None]] = {}   # branch -> ...
@@ -480,8 +481,7 @@ class Recorder:
         except SdpError as exc:
             raise Refusal(exc.code, exc.reason, exc.element) from None
 
-    @staticmethod
-    def session_interval(req: Request) -> int:
+    def session_interval(self, req: Request) -> int:
         """RFC 4028: the interval the SRC asked for (we let the SRC refresh), 0 = no timer."""
         value = req.get("session-expires")
         if value is None:
@@ -490,9 +490,9 @@ class Recorder:
             secs = int(value.split(";")[0].strip())
         except ValueError:
             raise Refusal(400, "Bad request: bad Session-Expires", "Session-Expires") from None
-        if secs < MIN_SE:
+        if secs < self.min_se:
             raise Refusal(422, "Session Interval Too Small", "Session-Expires",
-                          headers=[("Min-SE", str(MIN_SE))])
+                          headers=[("Min-SE", str(self.min_se))])
         return secs
 
     @staticmethod

@@ -509,3 +509,26 @@ def test_r_usr_2_pause_by_metadata_alone_leaves_the_paused_audio_out(rec):
     (seg,) = r["paused_segments"]
     assert seg["duration"] == pytest.approx(0.6, abs=0.2) and seg["start"] == pytest.approx(0.6, abs=0.2)
     assert r["talk_seconds"] == pytest.approx(1.2, abs=0.3)
+
+
+def test_rfc4028_a_session_not_refreshed_ends_by_session_timer_with_a_bye(tmp_path):
+    """Build 1: a session ends by session-timer expiry: the recorder answers Session-Expires with
+    refresher=uac and, without a refresh, sends BYE and stores `ended_by: session-timer`, even
+    though RTP still flows (--rtp-timeout 0 = never; --min-se lowered for the test)."""
+    proc, info = start(tmp_path, "--rtp-timeout", "0", "--min-se", "1")
+    info["store_dir"] = tmp_path
+    try:
+        src = Src(info, "udp")
+        code, reason, ok = src.invite(multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES)),
+                                      extra="Session-Expires: 2\r\nSupported: timer\r\n")
+        assert code == 200, reason
+        assert "Session-Expires: 2;refresher=uac" in ok and "Require: timer" in ok
+        src.send_audio([tone_payload(500), tone_payload(1000)], seconds=3.0)
+        src.sock.settimeout(2)
+        seen = src.sock.recv(65536).decode()
+        while not seen.startswith("BYE "):
+            seen = src.sock.recv(65536).decode()
+        r = row(info, src.call_id)
+        assert r["ended_by"] == "session-timer" and 1.5 < r["talk_seconds"] < 3.0
+    finally:
+        stop(proc)
