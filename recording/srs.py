@@ -374,6 +374,10 @@ class Recorder:
 
     # ----- admission ----------------------------------------------------------------------
     def admit(self, req: Request, peer: Peer) -> Session:
+        if (req.call_id, req.from_tag) in self.sessions:
+            # the same dialog-forming request again on a new transaction (RFC 3261 §8.2.2.2)
+            raise Refusal(482, "Loop Detected: a session with this Call-ID and From tag exists",
+                          "Call-ID")
         live = [s for s in self.sessions.values() if s.state != "ended"]
         if len(live) >= self.max_sessions:
             raise Refusal(486, f"Recorder busy: {self.max_sessions} sessions", "capacity")

@@ -34,7 +34,7 @@ _BRANCH = re.compile(r";\s*branch\s*=\s*([^;\s,]+)", re.I)
 REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
            413: "Request Entity Too Large", 415: "Unsupported Media Type", 420: "Bad Extension",
-           422: "Session Interval Too Small", 481: "Call/Transaction Does Not Exist",
+           422: "Session Interval Too Small", 481: "Call/Transaction Does Not Exist", 482: "Loop Detected",
            486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
            491: "Request Pending", 500: "Server Internal Error", 503: "Service Unavailable",
            513: "Message Too Large"}
