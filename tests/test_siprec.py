@@ -60,6 +60,10 @@ def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_tim
     assert rec["talk_seconds"] == pytest.approx(audio.shape[0] / RATE, abs=0.05)
     assert rec["dialect"] == "webex" and rec["state"] == "complete" and not rec["truncated"]
     assert rec["provider"] == "Dubber" and rec["tier"] == "Go" and rec["retention_expires"]   # R-PRV-2: 30 days
+    # issue 9: one recorder process for the app; the quality counters of the agents' own SIPREC
+    assert len(rsim.recorders.workers) == 1 and rec["ended_by"] == "bye" and rec["suspect"] == 0
+    assert [s["channel"] for s in rec["stream_stats"]] == ["left", "right"]
+    assert all(s["received"] > 80 and s["lost"] == 0 and s["wrong_pt"] == 0 for s in rec["stream_stats"])
 
 
 def test_r_usr_2_pause_leaves_two_seconds_out_and_marks_a_paused_segment(rsim):
