@@ -62,7 +62,7 @@ class RecorderWorkers:
     def target_for(self, index: int) -> str:
         return self.workers[index % len(self.workers)].target
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 45.0) -> None:   # ~1 s normally; generous under load
         self.store_dir.mkdir(parents=True, exist_ok=True)
         for w in self.workers:
             self._spawn(w)

@@ -58,6 +58,7 @@ def test_rfc3261_8_2_6_response_copies_via_from_callid_cseq_and_tags_to():
 @pytest.mark.parametrize("raw,reason,answerable", [
     (INVITE.replace("CSeq: 7 INVITE", "CSeq: x INVITE"), "bad CSeq", True),
     (INVITE.replace("i: call-1@10.0.0.1\r\n", ""), "missing call-id", False),
+    (INVITE.replace("f: \"Alice Smith\" <sip:1001@10.0.0.1>;tag=t1\r\n", ""), "missing from", True),
     (INVITE.replace("l: 4", "l: 400"), "Content-Length 400 but", True),
     (INVITE.replace("l: 4", "l: four"), "is not a number", True),
     (INVITE.replace("Subject: folded", "Subj\xe9ct folded"), "malformed header", True),

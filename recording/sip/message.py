@@ -183,7 +183,8 @@ def parse(data: bytes, stream: bool = False) -> Request | Response:
         if problem is None:
             problem = _check_request(msg)
         if problem is not None:
-            answerable = all(msg.get(h) for h in REQUIRED)   # the answer echoes them as they are
+            # the answer echoes them as they are; From/To are copied only when present
+            answerable = all(msg.get(h) for h in ("via", "call-id", "cseq"))
             raise ParseError(problem[0], problem[1], msg if answerable else None)
     elif problem is not None:
         raise ParseError(problem[0], problem[1])
@@ -222,8 +223,10 @@ def response(req: Request, status: int, reason: str = "", to_tag: str = "",
     reason = re.sub(r"[\x00-\x1f\x7f]", " ", reason)[:200]
     out = [f"SIP/2.0 {status} {reason}"]
     out += [f"Via: {v}" for v in req.get_all("via")]
-    out.append(f"From: {req.get('from', '')}")
-    out.append(f"To: {_with_tag(req.get('to', ''), to_tag if status > 100 else '')}")
+    if req.get("from") is not None:
+        out.append(f"From: {req.get('from')}")
+    if req.get("to") is not None:
+        out.append(f"To: {_with_tag(req.get('to'), to_tag if status > 100 else '')}")
     out.append(f"Call-ID: {req.call_id}")
     out.append(f"CSeq: {req.get('cseq', '').strip()}")
     for name, value in headers or []:
