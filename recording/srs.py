@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import resource
-import socket
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -34,21 +33,23 @@ import numpy as np
 from . import metadata as md_mod
 from .metadata import Metadata, MetadataError
 from .rtp import codecs
+from .rtp.ports import rtp_sockets
 from .rtp.receiver import SILENCE, StreamReceiver
 from .sip import message as sipm
 from .sip.dialog import Dialog, Transactions
-from .sip.message import ParseError, Request, has_bad_bytes, name_addr, uri_user
+from .sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
+from .sip.message import ParseError, Request, uri_user
 from .sip.sdp import Offer, SdpError, build_answer, parse_offer
 from .sip.transport import Peer, StreamServer, self_signed_context, start_udp
-from .sipmsg import (MultipartError, boundary_of, is_siprec_src, metadata_part, sdp_part,
-                     split_multipart)
+from .sipmsg import is_siprec_src
+from .siprec_request import (ACCEPT, STATUS_HEADER, Refusal, bodies, header_names,
+                             merge_status)
 from .store import Store
 
 log = logging.getLogger("mppsim.recorder")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 SUPPORTED = "siprec, timer"
-ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
 TICK = 0.2                  # s between audio moves to the store and timer checks
 JITTER = 0.2                # s of audio held back so late packets still find their place
 STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
@@ -60,30 +61,6 @@ LANES = 4
 MAX_SESSIONS = 1000
 MAX_SESSIONS_PER_SOURCE = 500
 MAX_HALF_OPEN_PER_SOURCE = 100
-RATE_PER_SOURCE = 200.0     # requests/s sustained per source IP ...
-BURST_PER_SOURCE = 400.0    # ... with this burst
-
-
-class Refusal(Exception):
-    def __init__(self, code: int, reason: str, element: str = "", headers=None):
-        super().__init__(reason)
-        self.code, self.reason, self.element = code, reason, element
-        self.headers = headers or []
-
-
-@dataclass
-class Bucket:
-    tokens: float = BURST_PER_SOURCE
-    at: float = field(default_factory=time.monotonic)
-
-    def take(self, rate: float, burst: float) -> bool:
-        now = time.monotonic()
-        self.tokens = min(burst, self.tokens + (now - self.at) * rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 @dataclass(eq=False)
@@ -397,7 +374,7 @@ class Recorder:
                           headers=[("Unsupported", ", ".join(unknown))])
         if not is_siprec_src({n: req.get_all(n) for n in ("contact", "require", "supported")}):
             raise Refusal(403, "Not a recording session (no +sip.src, ;src or Require: siprec)", "Contact")
-        meta_bytes, sdp_text = self.bodies(req, need_metadata=True)
+        meta_bytes, sdp_text = bodies(req, need_metadata=True)
         try:
             md = md_mod.parse(meta_bytes)
         except MetadataError as exc:
@@ -417,7 +394,7 @@ class Recorder:
         dialog = Dialog.from_invite(req, f"{self.host}:{self.port}", peer.transport)
         rate = 16000 if any(self.wideband(m) for _, m in recorded) else 8000
         s = Session(dialog=dialog, peer=peer, source=ip, metadata=md, offer=offer,
-                    t0=time.monotonic(), rate=rate, names=self.header_names(req), invite=req,
+                    t0=time.monotonic(), rate=rate, names=header_names(req), invite=req,
                     last_sip=time.monotonic(), expires=expires, refreshed=time.monotonic())
         s.lane = self.lanes[self._next_lane % LANES]
         self._next_lane += 1
@@ -431,50 +408,6 @@ class Recorder:
     def wideband(m) -> bool:
         first = next((enc for enc, _ in m.decodable().values() if enc != "TELEPHONE-EVENT"), "")
         return first in ("G722", "OPUS")
-
-    def bodies(self, req: Request, need_metadata: bool) -> tuple[bytes | None, str | None]:
-        """(metadata bytes, SDP text) of a request body: multipart, SDP alone, metadata alone."""
-        ctype = (req.get("content-type") or "").strip()
-        media = ctype.split(";", 1)[0].strip().lower()
-        if req.get("content-encoding"):
-            raise Refusal(415, "Unsupported Media Type: Content-Encoding not accepted", "Content-Encoding",
-                          headers=[("Accept-Encoding", "identity")])
-        body = req.body
-        if not body:
-            if need_metadata:
-                raise Refusal(400, "No recording metadata (expected multipart/mixed with SDP and rs-metadata)",
-                              "Content-Type")
-            return None, None
-        if media.startswith("multipart/"):
-            text = body.decode("utf-8", "surrogateescape")
-            try:
-                parts = split_multipart(ctype, text)
-            except (MultipartError, ValueError) as exc:
-                raise Refusal(400, f"Bad multipart body: {exc}", "Content-Type boundary") from None
-            bad = _part_with_bad_headers(text, ctype)
-            if bad:
-                raise Refusal(400, f"Bad multipart body: part {bad} headers are not UTF-8", f"part {bad}")
-            meta, sdp = metadata_part(parts), sdp_part(parts)
-            if meta is None and need_metadata:
-                raise Refusal(400, "No recording metadata part (application/rs-metadata+xml)", "multipart")
-            if sdp is not None and has_bad_bytes(sdp.body):
-                raise Refusal(400, "Bad SDP: not UTF-8", "application/sdp")
-            return (meta.body.encode("utf-8", "surrogateescape") if meta else None,
-                    sdp.body if sdp is not None else None)
-        if media == "application/sdp":
-            if need_metadata:
-                raise Refusal(400, "No recording metadata (expected multipart/mixed with SDP and rs-metadata)",
-                              "Content-Type")
-            text = body.decode("utf-8", "surrogateescape")
-            if has_bad_bytes(text):
-                raise Refusal(400, "Bad SDP: not UTF-8", "application/sdp")
-            return None, text
-        if media in ("application/rs-metadata+xml", "application/rs-metadata"):
-            if need_metadata:
-                raise Refusal(488, "No SDP in the recording session offer", "application/sdp")
-            return body, None
-        raise Refusal(415, f"Unsupported Media Type: {media[:60] or 'none'}", "Content-Type",
-                      headers=[("Accept", ACCEPT)])
 
     @staticmethod
     def offer(sdp_text: str | None) -> Offer:
@@ -498,18 +431,6 @@ class Recorder:
             raise Refusal(422, "Session Interval Too Small", "Session-Expires",
                           headers=[("Min-SE", str(self.min_se))])
         return secs
-
-    @staticmethod
-    def header_names(req: Request) -> dict[str, str]:
-        """Display names the headers give for URI users: From, To, P-Asserted-Identity..."""
-        out: dict[str, str] = {}
-        for h in ("p-asserted-identity", "from", "to", "remote-party-id"):
-            for v in req.get_all(h):
-                name, uri, _ = name_addr(v)
-                user = uri_user(uri)
-                if name and user and not has_bad_bytes(name):
-                    out.setdefault(user.lstrip("+"), name)
-        return out
 
     # Provider-side accounts, written by the app (R-PRV-6, R-USR-7)
     def provider_info(self) -> dict:
@@ -677,7 +598,7 @@ class Recorder:
         if s.state == "pending":
             raise Refusal(491, "Request Pending", "INVITE")
         s.last_sip = s.refreshed = time.monotonic()
-        meta, sdp_text = self.bodies(req, need_metadata=False)
+        meta, sdp_text = bodies(req, need_metadata=False)
         new_offer = self.offer(sdp_text) if sdp_text is not None else None
         if new_offer is not None:
             recorded = new_offer.recorded()
@@ -1002,61 +923,6 @@ class Recorder:
             tmp.replace(path)
         except OSError:
             pass
-
-
-RTP_LOW, RTP_HIGH = 20000, 60000     # the range app/ports.py plans in; the kernel's is 32768+
-
-
-def rtp_sockets(host: str, count: int) -> list[socket.socket]:
-    """UDP sockets on even ports P, P+2, P+4...: the RTP ports of one session's streams. Many
-    SRCs (SIPp's pcap play among them) send stream i to P + 2i, so the pair stays together;
-    RTCP comes to the same port (a=rtcp), P+1 is left alone."""
-    import random
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(200):
-        base = random.randrange(RTP_LOW, RTP_HIGH - 2 * count, 2)
-        socks = []
-        try:
-            for i in range(count):
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind((host, base + 2 * i))
-            for sock in socks:
-                sock.setblocking(False)
-            return socks
-        except OSError:
-            for sock in socks:
-                sock.close()
-    raise OSError("no free even RTP port pair found")
-
-
-try:       # mppsim's own status in a header (webex dialect; recording/siprec_status.py, issue 11)
-    from . import siprec_status as _status
-    STATUS_HEADER = _status.HEADER.lower()
-except ImportError:   # not on this branch yet: no such header to read
-    _status, STATUS_HEADER = None, "x-mppsim-status"
-
-
-def merge_status(md: Metadata, req: Request, previous: Metadata | None = None) -> Metadata:
-    """The metadata completed with the X-Mppsim-Status header's state, events and names."""
-    if _status is None or req.get(STATUS_HEADER) is None:
-        return md
-    try:
-        return _status.merge(md, {STATUS_HEADER: req.get_all(STATUS_HEADER)}, previous=previous)
-    except Exception:   # noqa: BLE001 - a bad status header is ignored, like any unknown header
-        return md
-
-
-def _part_with_bad_headers(text: str, ctype: str) -> int:
-    """The number of the first multipart part whose header lines (up to the blank line) hold
-    bytes that are not UTF-8, else 0. Such a line does not parse as a header at all, so the
-    parts split_multipart returns cannot tell."""
-    delim = "--" + boundary_of(ctype)
-    for i, chunk in enumerate(text.split(delim)[1:], 1):
-        head = re.split(r"\r?\n\r?\n", chunk, maxsplit=1)[0]
-        if has_bad_bytes(head):
-            return i
-    return 0
 
 
 def _rss_kb() -> int:
