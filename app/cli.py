@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .org import OrgError, load_org
 from .orchestrator import REPO_ROOT
-from .scenario import RunResult, ScenarioError, run_file
+from .scenario import RunResult, ScenarioError, load_scenario, run_file
 
 DEMO_ORG = REPO_ROOT / "examples" / "demo-org.yaml"
 DEMO_SCENARIO = REPO_ROOT / "examples" / "demo-call.yaml"
@@ -84,9 +84,19 @@ def cmd_check_org(args) -> int:
     return 0
 
 
+def gui_org(args) -> str:
+    """The org the window runs: --org, else the scenario's own org, else the demo org."""
+    if args.org is None and args.scenario:
+        try:
+            return str(load_scenario(args.scenario).org)
+        except ScenarioError:
+            pass            # the window shows why the scenario cannot be loaded
+    return args.org or str(DEMO_ORG)
+
+
 def cmd_gui(args) -> int:
     from ui.app import run_gui  # Qt is imported only for the GUI
-    return run_gui(args.org, front_door_port=args.front_door_port)
+    return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario)
 
 
 def cmd_screenshots(args) -> int:
@@ -96,14 +106,15 @@ def cmd_screenshots(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mppsim",
         description="Simulated Cisco MPP phones and Webex App for Webex Calling call recording. "
                     "With no command: the GUI, or the demo scenario headless when there is no display.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("gui", help="open the app window")
-    p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
+    p.add_argument("--org", default=None, help="org file (default: the scenario's org, else the demo org)")
+    p.add_argument("--scenario", help="open this scenario file in the player (Run starts it)")
     p.add_argument("--front-door-port", type=int, default=5060,
                    help="SIP port where external softphones call users by extension (0 = any free port)")
     p = sub.add_parser("run", help="run a scenario file headless")
@@ -119,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     parser.add_argument("--screenshots", metavar="DIR", help="save a PNG of every window (headless) and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command is None and args.screenshots:

@@ -73,6 +73,22 @@ def sim(tmp_path_factory):
     s.stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_qsettings(tmp_path_factory):
+    """The window remembers its size and layout in QSettings: tests keep theirs in a temporary
+    folder, never in the user's own settings."""
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        yield
+        return
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for scope in (QSettings.UserScope, QSettings.SystemScope):
+        QSettings.setPath(QSettings.IniFormat, scope, folder)
+        QSettings.setPath(QSettings.NativeFormat, scope, folder)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_calls(request):
     """Tests using `sim` leave no call behind for the next test."""

@@ -6,7 +6,7 @@ import time
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
                                QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
@@ -114,7 +114,7 @@ class UserDevices(QFrame):
         if user.has_webex_app:
             app = WebexApp(faces_sim, user.id)
             # one size for every view (idle, incoming, call): nothing moves when a call starts
-            app.setFixedSize(app.sizeHint())
+            app.setFixedSize(app.sizeHint() + QSize(0, 16))   # + the End button's label
             self.faces.append(app)
             row.addWidget(app, 0, Qt.AlignTop)
         layout = QVBoxLayout(self)

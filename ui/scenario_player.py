@@ -344,6 +344,10 @@ class ScenarioPlayer(QWidget):
         out.mkdir(parents=True, exist_ok=True)
         self.report_path = out / f"{result.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         self.report_path.write_text(json.dumps(result.report(), indent=2, default=str))
+        for i, r in enumerate(result.steps):      # steps never reached: skipped, as in the report
+            if self.states[i][0] in ("pending", "running"):
+                self.states[i] = (r.status, r.error)
+                self._paint(i)
         failed = result.failed_step
         passed = sum(1 for s in result.steps if s.status == "passed")
         if failed is not None:
