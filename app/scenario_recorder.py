@@ -75,8 +75,19 @@ class ScenarioRecorder:
             self.notes.append("calls were up when recording started: the replay does not have them")
 
     # ----- what the person did ------------------------------------------------------------
+    def before_action(self) -> None:
+        """A person is about to act: write what the devices show now (and the time since the last
+        action). Called before the intent runs, so its effect is not mistaken for the cause."""
+        if not self._merging_dtmf():
+            self._look(self.clock())
+
+    def _merging_dtmf(self) -> bool:
+        last = self._last_step
+        return (last is not None and "dtmf" in last and self._last_time is not None
+                and self.clock() - self._last_time < DTMF_MERGE)
+
     def action(self, intent: str, args: dict) -> None:
-        """An intent from a face (ui/action_tap.py): dial, answer, ... press, menu."""
+        """An intent from a face (ui/action_tap.py) that succeeded: dial, answer, ... press, menu."""
         who = str(args.get("who"))
         now = self.clock()
         last = self._last_step
@@ -107,6 +118,7 @@ class ScenarioRecorder:
             patch = set_patch(self._settings[p.id], after)
             self._settings[p.id] = after
             if patch:
+                self._look(now)
                 self._add({"set": {self._kind(p): p.id, "callRecording": patch}}, now)
         org = self.sim.settings.get_org()
         if org != self._org_settings:
@@ -115,7 +127,6 @@ class ScenarioRecorder:
                               "those, so the replay runs with the org file's")
 
     def _add(self, step: dict, now: float) -> None:
-        self._look(now)
         self.steps.append(step)
         self._last_step = step
         self._last_time = now
@@ -125,6 +136,7 @@ class ScenarioRecorder:
         if self._last_time is None:
             return
         gap = now - self._last_time
+        self._last_time = now           # the next gap counts from this look
         if gap >= MIN_WAIT:
             self.steps.append({"wait": f"{gap:.1f}s"})
         for p in self.sim.parties:
@@ -140,17 +152,15 @@ class ScenarioRecorder:
         if p.kind == "pstn" or state not in ("connected", "held"):
             return seen
         view = self.sim.recording_view(p.id)
-        if not view:
-            return seen
+        if not view or view.get("state") == "pending":
+            return seen     # none, or a moment between the request and the recorder's answer
         devices = {d.split()[0] for d in p.devices}
         seen["indicator"] = self.sim.indicator(p.id)
         if "mpp" in devices:
             seen["softkeys"] = self.sim.softkeys(p.id)
         if "webex-app" in devices:
             seen["menu"] = self.sim.menu_items(p.id)
-        rec = view.get("state") or "none"
-        if rec != "pending":            # a moment between the request and the recorder's answer
-            seen["recording"] = rec
+        seen["recording"] = view.get("state") or "none"
         return seen
 
     @staticmethod
@@ -166,6 +176,8 @@ class ScenarioRecorder:
     def scenario(self, path: str | Path, name: str | None = None) -> dict:
         org = Path(self.sim.org.source).resolve() if self.sim.org.source else None
         rel = os.path.relpath(org, Path(path).resolve().parent) if org else "ORG FILE HERE"
+        if org and rel.count("..") > 2:
+            rel = str(org)      # far away: the absolute path reads better
         return {"name": name or Path(path).stem, "org": rel, "steps": list(self.steps)}
 
     def save(self, path: str | Path, name: str | None = None) -> Path:

@@ -16,7 +16,7 @@ from app.simulator import Simulator
 # intents a scenario step replays; anything else (listen, status, restart_agent...) just passes
 RECORDED = ("dial", "answer", "decline", "hangup", "hold", "resume", "transfer", "dtmf", "press", "menu")
 
-Listener = Callable[[str, dict], None]
+Listener = Callable[[str, str, dict], None]     # (phase "before" | "done", intent, arguments)
 
 
 class ActionTap:
@@ -26,7 +26,8 @@ class ActionTap:
         self._wrapped: dict[str, Callable] = {}
 
     def listen(self, fn: Listener) -> Callable[[], None]:
-        """fn(intent, arguments by name) after each successful intent; returns the unsubscribe."""
+        """fn("before", intent, arguments by name) as an intent starts, and fn("done", ...) once it
+        succeeded (not when it raised or a softkey/menu item was refused). Returns the unsubscribe."""
         self._listeners.append(fn)
         return lambda: self._listeners.remove(fn) if fn in self._listeners else None
 
@@ -39,12 +40,14 @@ class ActionTap:
             signature = inspect.signature(target)
 
             def wrapped(*args, **kwargs):
+                arguments = dict(signature.bind(*args, **kwargs).arguments)
+                for fn in list(self._listeners):
+                    fn("before", name, arguments)      # what the person saw when they acted
                 result = target(*args, **kwargs)
                 if name in ("press", "menu") and not result:
                     return result          # refused: the phone did not offer it, nothing happened
-                bound = signature.bind(*args, **kwargs)
                 for fn in list(self._listeners):
-                    fn(name, dict(bound.arguments))
+                    fn("done", name, arguments)
                 return result
             self._wrapped[name] = wrapped
         return wrapped

@@ -477,9 +477,12 @@ class MainWindow(QMainWindow):
         """Record scenario: every intent on the faces and every Control Hub change from now on."""
         rec = self.recorder = ScenarioRecorder(self.sim)
 
-        def on_action(intent: str, args: dict) -> None:
-            rec.action(intent, args)
-            self._show_recording()
+        def on_action(phase: str, intent: str, args: dict) -> None:
+            if phase == "before":
+                rec.before_action()
+            else:
+                rec.action(intent, args)
+                self._show_recording()
         self._unlisten = self.tap.listen(on_action)
         # the store calls back on the thread that changed it: the GUI's (Control Hub) here
         self._unsubscribe_store = self.sim.settings.subscribe(lambda lines: (rec.settings_changed(lines),
@@ -517,8 +520,11 @@ class MainWindow(QMainWindow):
     def restore_layout(self) -> None:
         s = self.settings
         geometry = s.value("window/geometry")
+        size = s.value("window/size")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+            self.restoreGeometry(geometry)      # position, screen, maximised
+            if isinstance(size, QSize) and size.isValid():
+                self.resize(size)               # exactly as left (restoreGeometry may clamp it)
         else:
             screen = self.screen().availableGeometry() if self.screen() else None
             self.resize(min(1920, screen.width()) if screen else 1600, min(1080, screen.height()) if screen else 1000)
@@ -536,6 +542,7 @@ class MainWindow(QMainWindow):
     def save_layout(self) -> None:
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/size", self.size())
         s.setValue("layout/main_split", self.split.saveState())
         s.setValue("layout/side_split", self.side.saveState())
         s.setValue("layout/zoom", "fit" if self.zoom is None else self.zoom)
