@@ -46,6 +46,7 @@ def test_the_overview_shows_every_demo_device_inside_1920x1080(qtbot, sim, tmp_p
     assert w.size().width() == 1920 and w.size().height() == 1080
     viewport = w.scroll.viewport()
     visible = QRect(viewport.mapTo(w, QPoint(0, 0)), viewport.size())
+    qtbot.waitUntil(lambda: all(visible.contains(on_window(w, f)) for f in every_face(w)), timeout=2000)
     for face in every_face(w):
         r = on_window(w, face)
         assert face.isVisible() and w.rect().contains(r), (face.objectName(), r)

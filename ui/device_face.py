@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
@@ -53,7 +53,7 @@ class DeviceFace(QFrame):
         self.entry.setObjectName(f"entry_{self.key}")
         self.entry.setAccessibleName(f"{party.name} number to dial")
         self.entry.setPlaceholderText("number or extension")
-        self.entry.returnPressed.connect(self.on_call)
+        self.entry.installEventFilter(self)     # Enter in the field calls (and stops there)
         self.status = QLabel("")
         self.status.setObjectName(f"status_{self.key}")
         self.status.setWordWrap(True)
@@ -147,6 +147,13 @@ class DeviceFace(QFrame):
         else:
             self.setMinimumSize(230, 0)
             self.setMaximumSize(16777215, 16777215)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if (obj is self.entry and event.type() == QEvent.KeyPress
+                and event.key() in (Qt.Key_Return, Qt.Key_Enter)):
+            self.on_call()
+            return True     # a QLineEdit passes Enter on to its parent: it would call twice
+        return super().eventFilter(obj, event)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         """Keyboard on the focused face: digits, Enter = call (answer when ringing), Esc = end."""

@@ -6,7 +6,7 @@ import time
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
                                QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
@@ -171,6 +171,10 @@ class PstnCard(QFrame):
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
         self.window().toggle_enlarged(self) if hasattr(self.window(), "toggle_enlarged") else None
+
+
+class _Lines(QObject):
+    changed = Signal(list)
 
 
 def default_settings() -> QSettings:
@@ -390,6 +394,7 @@ class MainWindow(QMainWindow):
             card.set_scale(scale)
         self.flow.invalidate()
         self.devices.updateGeometry()
+        self.flow.setGeometry(self.devices.rect())   # now, not at the next layout request
 
     def toggle_enlarged(self, card: QFrame) -> None:
         """Double-click on a device: it alone, as large as the window allows; again: back."""
@@ -484,9 +489,11 @@ class MainWindow(QMainWindow):
                 rec.action(intent, args)
                 self._show_recording()
         self._unlisten = self.tap.listen(on_action)
-        # the store calls back on the thread that changed it: the GUI's (Control Hub) here
-        self._unsubscribe_store = self.sim.settings.subscribe(lambda lines: (rec.settings_changed(lines),
-                                                                            self._show_recording()))
+        # the store calls back on the thread that changed it (the GUI's for Control Hub, another
+        # for an API client): a signal brings it to the GUI thread
+        hop = _Lines(self)
+        hop.changed.connect(lambda lines: (rec.settings_changed(lines), self._show_recording()))
+        self._unsubscribe_store = self.sim.settings.subscribe(hop.changed.emit)
         self.record_action.blockSignals(True)
         self.record_action.setChecked(True)
         self.record_action.blockSignals(False)
