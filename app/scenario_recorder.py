@@ -75,24 +75,24 @@ class ScenarioRecorder:
             self.notes.append("calls were up when recording started: the replay does not have them")
 
     # ----- what the person did ------------------------------------------------------------
-    def before_action(self) -> None:
+    def before_action(self, intent: str = "", args: dict | None = None) -> None:
         """A person is about to act: write what the devices show now (and the time since the last
         action). Called before the intent runs, so its effect is not mistaken for the cause."""
-        if not self._merging_dtmf():
+        if not (intent == "dtmf" and self._merges(str((args or {}).get("who")), self.clock())):
             self._look(self.clock())
 
-    def _merging_dtmf(self) -> bool:
+    def _merges(self, who: str, now: float) -> bool:
+        """A keypad digit right after another on the same line: part of the same dtmf step."""
         last = self._last_step
-        return (last is not None and "dtmf" in last and self._last_time is not None
-                and self.clock() - self._last_time < DTMF_MERGE)
+        return (last is not None and "dtmf" in last and last["dtmf"]["who"] == who
+                and self._last_time is not None and now - self._last_time < DTMF_MERGE)
 
     def action(self, intent: str, args: dict) -> None:
         """An intent from a face (ui/action_tap.py) that succeeded: dial, answer, ... press, menu."""
         who = str(args.get("who"))
         now = self.clock()
         last = self._last_step
-        if (intent == "dtmf" and last is not None and "dtmf" in last and last["dtmf"]["who"] == who
-                and self._last_time is not None and now - self._last_time < DTMF_MERGE):
+        if intent == "dtmf" and last is not None and self._merges(who, now):
             last["dtmf"]["digits"] += str(args["digits"])
             self._last_time = now
             return

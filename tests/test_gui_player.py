@@ -146,6 +146,13 @@ def test_a_scenario_naming_lines_the_org_lacks_is_refused_with_the_reason(qtbot,
     path = scenario(tmp_path, "  - dial: {from: zoe, to: \"1002\"}\n")
     assert not gui.player.load(path)
     assert "zoe" in gui.player.status.text() and gui.player.scenario is None
+    # a scenario file dropped on the window is loaded
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(ROOT / "examples" / "demo-tour.yaml"))])
+    gui.dropEvent(QDropEvent(QPointF(400, 300), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+    assert gui.player.scenario is not None and gui.player.scenario.name == "demo-tour"
 
 
 def test_mppsim_gui_takes_a_scenario_and_runs_its_org():

@@ -36,6 +36,52 @@ def test_set_patch_sends_only_what_changed_and_only_enabled_false_to_turn_off():
     assert set_patch(before, before) == {}
 
 
+def test_recorder_merges_keypad_digits_and_replays_hold_menu_decline(sim, tmp_path):
+    """Without the window: intents through the ActionTap (as the faces send them) become steps;
+    *, 4, 8 typed on a keypad are one feature code step (R-UX-5); the file replays on the same
+    org: alice (Always with Pause/Resume) pauses by *48 and resumes from the Webex menu (R-UX-4)."""
+    from app.scenario import Runner
+    from app.scenario_recorder import ScenarioRecorder
+    from ui.action_tap import ActionTap
+    tap = ActionTap(sim)
+    rec = ScenarioRecorder(sim)
+    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap.dial("bob", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    tap.answer("alice")
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
+    tap.hold("alice")
+    sim.wait_for("alice", "held", 3)
+    sim.wait_for("bob", "held", 3)
+    tap.resume("alice")
+    sim.wait_for("alice", "connected", 3)
+    sim.wait_for("bob", "connected", 3)
+    for digit in "*48":
+        tap.dtmf("alice", digit)
+    sim.wait_until(lambda: sim.indicator("alice") == "paused", 3, "alice paused")
+    assert not tap.press("alice", "Record")            # not offered: refused, so not recorded
+    tap.menu("alice", "Resume recording")
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording again")
+    tap.hangup("bob")
+    sim.wait_for("alice", "ended", 3)
+    tap.dial("+14155550100", "1003")
+    sim.wait_for("carol", "ringing", 3)
+    tap.decline("carol")
+    sim.wait_for("+14155550100", "ended", 3)
+    rec.stop()
+    path = rec.save(tmp_path / "keys.yaml")
+    actions = [s for s in yaml.safe_load(path.read_text())["steps"] if next(iter(s)) not in ("wait", "expect")]
+    assert actions == [
+        {"dial": {"from": "bob", "to": "1001"}}, {"answer": {"who": "alice"}}, {"hold": {"who": "alice"}},
+        {"resume": {"who": "alice"}}, {"dtmf": {"who": "alice", "digits": "*48"}},
+        {"menu": {"who": "alice", "item": "Resume recording"}}, {"hangup": {"who": "bob"}},
+        {"dial": {"from": "+14155550100", "to": "1003"}}, {"decline": {"who": "carol"}}]
+    assert {"expect": {"who": "alice", "indicator": "paused", "softkeys": ["ResumeRec"],
+                       "menu": ["Resume recording"], "recording": "paused"}} in yaml.safe_load(path.read_text())["steps"]
+    result = Runner(sim, load_scenario(path)).run()
+    assert result.passed, [(s.index, s.step, s.error) for s in result.steps if s.status != "passed"]
+
+
 # ----- the GUI ------------------------------------------------------------------------------
 
 @pytest.fixture

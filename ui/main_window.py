@@ -484,7 +484,7 @@ class MainWindow(QMainWindow):
 
         def on_action(phase: str, intent: str, args: dict) -> None:
             if phase == "before":
-                rec.before_action()
+                rec.before_action(intent, args)
             else:
                 rec.action(intent, args)
                 self._show_recording()
@@ -493,7 +493,8 @@ class MainWindow(QMainWindow):
         # for an API client): a signal brings it to the GUI thread
         hop = _Lines(self)
         hop.changed.connect(lambda lines: (rec.settings_changed(lines), self._show_recording()))
-        self._unsubscribe_store = self.sim.settings.subscribe(hop.changed.emit)
+        unsubscribe = self._unsubscribe_store = self.sim.settings.subscribe(hop.changed.emit)
+        hop.destroyed.connect(lambda *_: unsubscribe())     # the window went without Stop
         self.record_action.blockSignals(True)
         self.record_action.setChecked(True)
         self.record_action.blockSignals(False)
