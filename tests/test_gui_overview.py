@@ -136,3 +136,15 @@ def test_the_window_remembers_its_size_and_layout(qtbot, sim, tmp_path):
     # the default location is redirected for the whole test run (conftest): never the user's own
     default = QSettings(QSettings.IniFormat, QSettings.UserScope, "mppsim", "mppsim")
     assert str(Path(default.fileName()).resolve()).startswith(str(Path(tmp_path).parents[1].resolve()))
+
+
+def test_the_pstn_card_enlarged_shows_the_full_faces(qtbot, sim, tmp_path):
+    w = make_window(qtbot, sim, tmp_path)
+    card = w.findChild(QWidget, "pstn_card")
+    face = w.faces["+14155550100"]
+    assert not face.keypad.isVisible()
+    small = face.height()
+    w.toggle_enlarged(card)
+    assert face.keypad.isVisible() and face.height() > small
+    w.toggle_enlarged(card)
+    assert not face.keypad.isVisible() and face.height() == small

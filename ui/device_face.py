@@ -143,7 +143,9 @@ class DeviceFace(QFrame):
         as DTMF from the keyboard), at a fixed size."""
         self.keypad.setVisible(not compact)
         if compact:
-            self.setFixedSize(self.sizeHint())
+            # the first compact size is kept: the overview must come back exactly as it was
+            self._compact_size = getattr(self, "_compact_size", None) or self.sizeHint()
+            self.setFixedSize(self._compact_size)
         else:
             self.setMinimumSize(230, 0)
             self.setMaximumSize(16777215, 16777215)

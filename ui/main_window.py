@@ -401,6 +401,9 @@ class MainWindow(QMainWindow):
         if self.enlarged is not None:
             for c in self.cards:
                 c.setVisible(True)
+            if isinstance(self.enlarged, PstnCard):
+                for face in self.enlarged.faces:
+                    face.set_compact(True)
             self.enlarged = None
             self.apply_zoom()
             return
@@ -412,6 +415,11 @@ class MainWindow(QMainWindow):
             others = sum(f.width() + 8 for f in card.faces if f is not card.phone)
             fit = min((view.width() - others - 40) / 580, (view.height() - 60) / 492, ENLARGED_MAX)
             card.set_scale(max(self.scale, fit))
+        if isinstance(card, PstnCard):
+            for face in card.faces:
+                face.set_compact(False)        # the full face, keypad included
+                face.setFixedSize(face.sizeHint())
+        card.adjustSize()
         self.flow.invalidate()
 
     # ----- say: the caption over the window ---------------------------------------------------
