@@ -75,6 +75,13 @@ def describe_event(ev: dict) -> str | None:
     return None
 
 
+def enlarge_on_double_click(card: QFrame) -> None:
+    """A double-click on a device card (not on one of its keys) enlarges it in the main window."""
+    window = card.window()
+    if hasattr(window, "toggle_enlarged"):
+        window.toggle_enlarged(card)
+
+
 class UserDevices(QFrame):
     """One user: a header (name, number, agent state, restart) and their devices side by side.
     `faces_sim` is what the faces act on (the main window's ActionTap); `sim` by default."""
@@ -145,7 +152,7 @@ class UserDevices(QFrame):
         self.adjustSize()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
-        self.window().toggle_enlarged(self) if hasattr(self.window(), "toggle_enlarged") else None
+        enlarge_on_double_click(self)
 
 
 class PstnCard(QFrame):
@@ -170,7 +177,7 @@ class PstnCard(QFrame):
         pass
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
-        self.window().toggle_enlarged(self) if hasattr(self.window(), "toggle_enlarged") else None
+        enlarge_on_double_click(self)
 
 
 class _Lines(QObject):
