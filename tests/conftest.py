@@ -73,10 +73,10 @@ def sim(tmp_path_factory):
     s.stop()
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True)
 def _own_qsettings(tmp_path_factory):
-    """The window remembers its size and layout in QSettings: tests keep theirs in a temporary
-    folder, never in the user's own settings."""
+    """The window remembers its size and layout in QSettings: each test keeps them in a fresh
+    temporary folder, never in the user's own settings (and no test sees another's)."""
     try:
         from PySide6.QtCore import QSettings
     except ImportError:
