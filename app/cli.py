@@ -50,7 +50,7 @@ def print_recordings(result: RunResult) -> None:
 
 def cmd_run(args) -> int:
     try:
-        result = run_file(args.file, report=args.report, run_dir=args.run_dir)
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
     except (ScenarioError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
@@ -106,6 +106,16 @@ def cmd_screenshots(args) -> int:
     return 0
 
 
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} not allowed; allowed: a number above 0, up to 100")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mppsim",
@@ -121,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
+    p.add_argument("--speed", type=positive_float, default=1.0,
+                   help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")

@@ -487,10 +487,12 @@ class Runner:
 
 
 def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
-             echo: Callable[[str], None] | None = print) -> RunResult:
+             echo: Callable[[str], None] | None = print, speed: float = 1.0) -> RunResult:
     scenario = load_scenario(path)
     with Simulator(scenario.org, run_dir=run_dir) as sim:
-        result = Runner(sim, scenario, echo).run()
+        runner = Runner(sim, scenario, echo)
+        runner.speed = speed
+        result = runner.run()
     if report is not None:
         Path(report).write_text(json.dumps(result.report(), indent=2, default=str))
     return result

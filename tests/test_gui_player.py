@@ -169,7 +169,8 @@ def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
-                          "--report", str(tmp_path / "r.json"), "--run-dir", str(tmp_path / "run")],
+                          "--report", str(tmp_path / "r.json"), "--run-dir", str(tmp_path / "run"),
+                          "--speed", "8"],           # the presenter's pauses, 8x shorter
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
