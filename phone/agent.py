@@ -23,7 +23,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pjsua2 as pj
 
 from recording.effective import EffectiveSettings
@@ -34,19 +33,45 @@ from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
 from .voicemail import VoicemailService
-from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
-                       create_transports, loopback_account)
-from .media import CapturePort, PortPool, Source
+from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
+                       create_endpoint, loopback_account, poll_events)
+from .media import Capture, MediaClock, Source
+from .replies import Deferred
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
 MAX_USER_CALLS = 2
+MAX_LISTEN = 600.0    # seconds of audio `listen` analyses at most
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
 # network edge that the compliance announcement already played on this call (R-CMP-3).
 COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+
+
+def listen_poll(rec: CallRecord, seconds: float, asked: int | None) -> Callable[[], dict | None]:
+    """The answer to `listen` once the capture file holds the `seconds` before the request
+    (`asked`: the capture's position then), or the first `seconds` of a younger call."""
+    deadline = time.monotonic() + seconds + 3.0   # a loaded machine writes late: answer with what is there
+    want = int(round(seconds * 8000))
+
+    def poll() -> dict | None:
+        nonlocal asked
+        cap = rec.capture
+        if rec.state == "ended":
+            raise CommandError(f"listen: call {rec.key} ended before {seconds:g} s could be heard; "
+                               "what it heard is in its call summary (listen with call=...)")
+        late = time.monotonic() > deadline
+        if cap is None:
+            return {"call": rec.key, "heard": None} if late else None
+        if asked is None:        # the call's media was not up yet when asked
+            asked = 0
+        end = max(asked, want)
+        if cap.available() >= end or late:
+            return {"call": rec.key, "heard": cap.heard(seconds, end=min(end, cap.available())).to_dict()}
+        return None
+    return poll
 
 
 def request_user(msg: str) -> str:
@@ -86,7 +111,8 @@ class Agent:
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
-        self.captures = PortPool(CapturePort)   # what each call's user hears, reused
+        self.media_clock: MediaClock | None = None   # the bridge's timeline (phone/media.py)
+        self.closing: list = []   # captures whose WAV writer is being closed (end_record)
         self.retired_ports: list = []
         self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -130,9 +156,13 @@ class Agent:
     # ----- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.ep = create_endpoint(self.log_file)
+        self.ep = create_endpoint(self.log_file, own_poller=True)
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True), name="pjsua-poll",
+                         daemon=True).start()
         for line in self.lines:
-            create_transports(self.ep, line.sip_port)
+            # The agent binds its own SIP port (the one it had before a restart if still free)
+            # and reports it in its hello: the app never plans a port another process binds.
+            line.sip_port = bind_transports(self.ep, line.sip_port)
             acc = LineAccount(self.post, line.id)
             acc.create(account_config(line))
             self.accounts[acc.getId()] = acc
@@ -143,7 +173,8 @@ class Agent:
         host, port = self.control_addr.rsplit(":", 1)
         self.chan = Channel.connect(host, int(port))
         self.emit("hello", pid=os.getpid(), kind=self.kind,
-                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri} for l in self.lines])
+                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
+                          "rtp_port": l.rtp_port} for l in self.lines])
 
     def recording_accounts(self) -> dict[str, pj.Account]:
         """The SIPREC client's identities: RFC 7866 marks the SRC with `+sip.src`, BroadWorks
@@ -162,7 +193,7 @@ class Agent:
     def run(self) -> None:
         assert self.chan is not None
         while True:
-            if self.stopping and not any(r.active for r in self.calls.values()):
+            if self.stopping and not any(r.active for r in self.calls.values()) and not self.closing:
                 break
             timeout = 0.5
             if self.timers:
@@ -181,6 +212,8 @@ class Agent:
                     self.chan.closed = True
                     self.shutdown_calls()
             self.run_timers()
+            if self.media_clock is not None:
+                self.media_clock.now()    # read within every loop of the silent file
             if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
                 break
 
@@ -250,6 +283,11 @@ class Agent:
                 self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
+
+    def clock(self) -> MediaClock:
+        if self.media_clock is None:
+            self.media_clock = MediaClock(self.run_dir / "tones")
+        return self.media_clock
 
     def keep(self, call: AgentCall) -> None:
         if not any(c is call for c in self.call_objects):
@@ -340,21 +378,35 @@ class Agent:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
         rec.source_linked = None
-        if self.kind == "voicemail" and rec.capture is not None and "message_from" in rec.extra:
-            self.mailbox.save_message(rec)
-        if rec.capture is not None:
-            rec.heard = rec.capture.heard().to_dict()
-            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
-            rec.capture.save_wav(path)
-            rec.capture_file = str(path)
-            self.captures.give_back(rec.capture)
-            rec.capture = None
-        rec.aud = None
-        self.report_call(rec)
         if self.edge is not None:
             self.edge.call_ended(rec.key)
         if self.siprec is not None:
             self.siprec.call_ended(rec.key)
+        capture, rec.capture = rec.capture, None
+        if capture is None:
+            self.call_over(rec, None)
+        else:
+            # What was heard is reported once pjmedia has closed the capture file (a bridge
+            # tick or two), so the summary covers the whole call.
+            capture.close()
+            self.closing.append(capture)
+            self.when_closed(rec, capture, time.monotonic() + 1.0)
+
+    def when_closed(self, rec: CallRecord, capture: Capture, deadline: float) -> None:
+        if capture.closed() or time.monotonic() > deadline:
+            self.closing.remove(capture)
+            self.call_over(rec, capture)
+        else:
+            self.later(0.02, lambda: self.when_closed(rec, capture, deadline))
+
+    def call_over(self, rec: CallRecord, capture: Capture | None) -> None:
+        """The ended call's final report: what its user heard over the whole call."""
+        if capture is not None:
+            rec.heard = capture.heard().to_dict()
+            rec.capture_file = str(capture.path)
+            if self.kind == "voicemail" and "message_from" in rec.extra:
+                self.mailbox.save_message(rec, capture)
+        self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
         ended = [r for r in self.calls.values() if not r.active]
@@ -459,8 +511,9 @@ class Agent:
         if aud is None:
             return
         if rec.capture is None:
-            rec.capture = self.captures.take(rec.key)
-        aud.startTransmit(rec.capture)
+            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
+            rec.capture = Capture(path, self.clock())
+        aud.startTransmit(rec.capture.port)
         if self.sound is not None and not held_local:
             aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
         if self.source.port is not None:
@@ -537,6 +590,9 @@ class Agent:
             if handler is None:
                 raise CommandError(f"cmd: unknown command {cmd!r}")
             result = handler(**msg.get("args", {}))
+            if isinstance(result, Deferred):
+                self.answer_later(req_id, cmd, result)
+                return
             reply = {"reply": req_id, "ok": True, "result": result or {}}
         except CommandError as exc:
             reply = {"reply": req_id, "ok": False, "error": str(exc)}
@@ -547,11 +603,30 @@ class Agent:
         except Exception as exc:  # report, never die on a request
             reply = {"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"}
             self.emit("log", level="error", text=traceback.format_exc())
+        self.send_reply(reply)
+
+    def send_reply(self, reply: dict) -> None:
         if self.chan is not None and not self.chan.closed:
             try:
                 self.chan.send(reply)
             except ChannelClosed:
                 self.stopping = True
+
+    def answer_later(self, req_id, cmd: str, deferred: Deferred) -> None:
+        """Poll a deferred reply from the main loop (timers) until it has its answer."""
+        try:
+            result = deferred.poll()
+        except CommandError as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": str(exc)})
+            return
+        except Exception as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"})
+            self.emit("log", level="error", text=traceback.format_exc())
+            return
+        if result is None:
+            self.later(deferred.every, lambda: self.answer_later(req_id, cmd, deferred))
+        else:
+            self.send_reply({"reply": req_id, "ok": True, "result": result})
 
     def find_line(self, line: str | None) -> LineAccount:
         if line is None:
@@ -794,14 +869,25 @@ class Agent:
         self.relink_all()
         return {"source": new.description, "started": time.time()}
 
-    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None) -> dict:
-        """What the user hears in a live call over the last `seconds`, or heard in an ended one."""
+    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None):
+        """What the user hears in a live call over the last `seconds`, or heard in an ended one.
+
+        The answer waits until the capture file holds the moment of asking (pjmedia writes it
+        in ~0.25 s blocks) and, on a call younger than `seconds`, until `seconds` were heard.
+        A call still ringing without early media has heard nothing: None at once.
+        """
         if call is not None and call in self.calls and not self.calls[call].active:
             return {"call": call, "heard": self.calls[call].heard}
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise CommandError(f"seconds: {seconds!r} is not a number; allowed: 0.02-{MAX_LISTEN:g}") from None
+        if not 0.02 <= seconds <= MAX_LISTEN:
+            raise CommandError(f"seconds: {seconds:g} is out of range; allowed: 0.02-{MAX_LISTEN:g}")
         rec = self.find_call(call, line)
-        if rec.capture is None:
+        if rec.capture is None and rec.state not in ("connected", "held"):
             return {"call": rec.key, "heard": None}
-        return {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None))
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:
@@ -810,12 +896,12 @@ class Agent:
         rec = self.find_call(call, line)
         if rec.capture is None:
             return {"onset": None}
-        offset = time.time() - time.monotonic()
-        limit = 32768.0 * 10 ** (threshold_dbfs / 20)
-        for t, samples in list(rec.capture.frames):
-            if t + offset >= after and samples.size and float(np.sqrt(np.mean(samples.astype(float) ** 2))) > limit:
-                return {"onset": t + offset}
-        return {"onset": None}
+        from .analysis import first_loud_frame
+        cap = rec.capture
+        now_pos, now = cap.position(), time.time()
+        first = max(0, now_pos - int((now - after) * 8000))
+        found = first_loud_frame(cap.samples(first), 8000, threshold_dbfs)
+        return {"onset": None if found is None else now - (now_pos - first) / 8000 + found}
 
     def cmd_sound_bridge(self, port: int) -> dict:
         """Use the GUI's sound card for this device: microphone frames arrive on our UDP port,
@@ -858,8 +944,12 @@ class Agent:
         self.unavailable = set(numbers)
         return {"unavailable": sorted(self.unavailable)}
 
-    def cmd_set_directory(self, directory: dict[str, str]) -> dict:
+    def cmd_set_directory(self, directory: dict[str, str], voicemail: str | None = None) -> dict:
+        """The numbers' SIP URIs (the app learns each agent's ports from its hello), and for
+        users the voicemail address (`sip:{mailbox}@host:port`) when given."""
         self.directory = dict(directory)
+        if voicemail is not None:
+            self.voicemail = voicemail
         return {"entries": len(self.directory)}
 
     def cmd_shutdown(self) -> dict:
