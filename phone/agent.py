@@ -36,6 +36,7 @@ from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
+from .reaper import Reaper
 from .replies import Deferred
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
@@ -50,14 +51,25 @@ END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
 
 
-def listen_poll(rec: CallRecord, seconds: float, asked: int | None) -> Callable[[], dict | None]:
+def listen_poll(rec: CallRecord, seconds: float, asked: int | None,
+                follow: Callable[[], CallRecord] | None = None) -> Callable[[], dict | None]:
     """The answer to `listen` once the capture file holds the `seconds` before the request
-    (`asked`: the capture's position then), or the first `seconds` of a younger call."""
+    (`asked`: the capture's position then), or the first `seconds` of a younger call.
+    `follow`: the request named no call, so when this one ends (replaced by a transfer, say)
+    listen to the line's call now, as a person holding the handset would."""
     deadline = time.monotonic() + seconds + 3.0   # a loaded machine writes late: answer with what is there
     want = int(round(seconds * 8000))
 
     def poll() -> dict | None:
-        nonlocal asked
+        nonlocal asked, rec, deadline
+        if rec.state == "ended" and follow is not None:
+            try:
+                rec = follow()
+            except CommandError:
+                pass
+            else:
+                asked = rec.capture.position() if rec.capture else None
+                deadline = time.monotonic() + seconds + 3.0
         cap = rec.capture
         if rec.state == "ended":
             raise CommandError(f"listen: call {rec.key} ended before {seconds:g} s could be heard; "
@@ -111,6 +123,10 @@ class Agent:
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
+        # Held by the main loop while it works (it may create calls); the poller thread takes
+        # it to free ended Call objects (phone/reaper.py)
+        self.lock = threading.Lock()
+        self.reaper = Reaper(self.lock)
         self.media_clock: MediaClock | None = None   # the bridge's timeline (phone/media.py)
         self.closing: list = []   # captures whose WAV writer is being closed (end_record)
         self.retired_ports: list = []
@@ -157,8 +173,8 @@ class Agent:
     def start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.ep = create_endpoint(self.log_file, own_poller=True)
-        threading.Thread(target=poll_events, args=(self.ep, lambda: True), name="pjsua-poll",
-                         daemon=True).start()
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
+                         name="pjsua-poll", daemon=True).start()
         for line in self.lines:
             # The agent binds its own SIP port (the one it had before a restart if still free)
             # and reports it in its hello: the app never plans a port another process binds.
@@ -203,21 +219,26 @@ class Agent:
                 ready, _, _ = select.select(readers, [], [], timeout)
             except InterruptedError:
                 ready = []
-            self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
-            if self.chan.sock in ready and not self.chan.closed:
-                try:
-                    for msg in self.chan.read_available():
-                        self.handle_request(msg)
-                except ChannelClosed:
-                    self.chan.closed = True
-                    self.shutdown_calls()
-            self.run_timers()
-            if self.media_clock is not None:
-                self.media_clock.now()    # read within every loop of the silent file
+            with self.lock:
+                self.work(ready)
             if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
                 break
 
     stop_deadline: float | None = None
+
+    def work(self, ready: list) -> None:
+        """One pass of the main loop after select: callbacks, requests, timers."""
+        self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
+        if self.chan.sock in ready and not self.chan.closed:
+            try:
+                for msg in self.chan.read_available():
+                    self.handle_request(msg)
+            except ChannelClosed:
+                self.chan.closed = True
+                self.shutdown_calls()
+        self.run_timers()
+        if self.media_clock is not None:
+            self.media_clock.now()    # read within every loop of the silent file
 
     def shutdown_calls(self) -> None:
         self.stopping = True
@@ -409,6 +430,29 @@ class Agent:
         self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
+        self.reap(rec)
+
+    def reap(self, rec: CallRecord) -> None:
+        """Hand the ended call's pjsua2 objects to the reaper (its own and its SIPREC sessions')."""
+        call = rec.call
+
+        def detach_call() -> None:
+            self.call_objects[:] = [c for c in self.call_objects if c is not call]
+            call.record = None
+            rec.call = None
+        self.reaper.add(call, detach_call)
+        if self.siprec is None:
+            return
+        for skey, session in list(self.siprec.sessions.items()):
+            if skey[0] != rec.key or session.call is None:
+                continue
+
+            def detach_session(skey=skey, session=session) -> None:
+                self.siprec.sessions.pop(skey, None)
+                self.siprec.calls[:] = [c for c in self.siprec.calls if c is not session.call]
+                session.call.session = None
+                session.call = None
+            self.reaper.add(session.call, detach_session)
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
@@ -688,7 +732,28 @@ class Agent:
         return {"lines": dict(self.line_state), "source": self.source.description,
                 "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
                           for r in self.calls.values()],
-                "auto_answer": self.auto_answer}
+                "auto_answer": self.auto_answer, "resources": self.resources()}
+
+    def resources(self) -> dict:
+        """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
+        def count(path: str) -> int:
+            try:
+                return len(os.listdir(path))
+            except OSError:
+                return -1
+        rss = 0
+        try:
+            for text in Path("/proc/self/status").read_text().splitlines():
+                if text.startswith("VmRSS:"):
+                    rss = int(text.split()[1])
+        except OSError:
+            pass
+        return {"call_objects": len(self.call_objects),
+                "siprec_calls": len(self.siprec.calls) if self.siprec else 0,
+                "siprec_sessions": len(self.siprec.sessions) if self.siprec else 0,
+                "reaper_queue": len(self.reaper.queue), "freed_calls": self.reaper.freed,
+                "captures_closing": len(self.closing), "fds": count("/proc/self/fd"),
+                "threads": count("/proc/self/task"), "rss_kib": rss}
 
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
         acc = self.find_line(line)
@@ -887,7 +952,8 @@ class Agent:
         rec = self.find_call(call, line)
         if rec.capture is None and rec.state not in ("connected", "held"):
             return {"call": rec.key, "heard": None}
-        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None))
+        follow = None if call is not None else (lambda: self.find_call(None, line))
+        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow))
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:

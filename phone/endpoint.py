@@ -70,12 +70,15 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
 POLL_MS = 100
 
 
-def poll_events(ep: pj.Endpoint, running) -> None:
+def poll_events(ep: pj.Endpoint, running, between=None) -> None:
     """The agent's pjsua thread: SIP and RTP I/O and pjsip timers; callbacks run here.
-    pjsip wakes at its next timer anyway; POLL_MS only bounds a timer set from another thread."""
+    pjsip wakes at its next timer anyway; POLL_MS only bounds a timer set from another thread.
+    `between()` runs after each poll, on this thread (phone/reaper.py)."""
     ep.libRegisterThread("pjsua-poll")
     while running():
         ep.libHandleEvents(POLL_MS)
+        if between is not None:
+            between()
 
 
 def _transport(ep: pj.Endpoint, kind: int, port: int) -> int:
