@@ -130,6 +130,45 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def _inodes(table: str) -> set[str]:
+    out: set[str] = set()
+    for name in (table, table + "6"):
+        try:
+            out |= {line.split()[9] for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]}
+        except OSError:
+            pass
+    return out
+
+
+def socket_counts(pids: list[int]) -> dict[str, int]:
+    """UDP and TCP sockets held by these processes (from /proc)."""
+    udp, tcp = _inodes("udp"), _inodes("tcp")
+    n_udp = n_tcp = 0
+    for pid in pids:
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        inodes = [link[8:-1] for link in links if link.startswith("socket:[")]
+        n_udp += sum(1 for i in inodes if i in udp)
+        n_tcp += sum(1 for i in inodes if i in tcp)
+    return {"udp_sockets": n_udp, "tcp_sockets": n_tcp}
+
+
+def org_resources(sim) -> dict[str, int]:
+    """What all agents hold, summed: their own count (`status` resources: Call objects, SIPREC
+    sessions, threads, RSS...) and their UDP/TCP sockets. For leak checks before/after load."""
+    total: dict[str, int] = {}
+    for name, handle in sim.orch.agents.items():
+        if handle.status != "up":
+            continue
+        res = sim.orch.request(name, "status").get("resources", {})
+        for key, value in res.items():
+            total[key] = total.get(key, 0) + int(value)
+    total.update(socket_counts([h.pid for h in sim.orch.agents.values() if h.pid]))
+    return total
+
+
 class CpuMeter:
     def __init__(self, root: int | None = None):
         self.root = root or os.getpid()

@@ -29,7 +29,6 @@ Each burst has 5 ms raised-cosine ramps (no clicks) and peaks at -10 dBFS.
 from __future__ import annotations
 
 import os
-import tempfile
 import wave
 from pathlib import Path
 
@@ -265,6 +264,7 @@ def repeat_tone(rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def _default_tone_dir() -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else 0
+    import tempfile   # here, not at the top: an idle agent stays small
     return Path(tempfile.gettempdir()) / f"mppsim-tones-{uid}"
 
 
@@ -301,6 +301,7 @@ def write_wav(path: Path | str, samples: np.ndarray, rate: int = SAMPLE_RATE) ->
     import numpy as np
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:

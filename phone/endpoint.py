@@ -53,6 +53,11 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     cfg.medConfig.noVad = True       # keep sending silence: analysis needs a steady stream
     cfg.medConfig.ecTailLen = 0
     cfg.medConfig.sndAutoCloseTime = -1
+    if own_poller:
+        # The (null) sound device is the bridge's clock: 50 wake-ups a second. An agent opens
+        # it with its first link and closes it 1 s after its last one (every live call keeps
+        # a link: call -> capture, silence -> capture), so an idle agent does not tick.
+        cfg.medConfig.sndAutoCloseTime = 1
     cfg.logConfig.consoleLevel = 0
     cfg.logConfig.level = log_level if log_file else 0
     cfg.logConfig.msgLogging = bool(log_file)
