@@ -243,7 +243,10 @@ class Orchestrator:
         with open(handle.stderr_path, "ab") as err:
             handle.proc = subprocess.Popen(
                 [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT))
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT),
+                # own process group: a Ctrl-C in the terminal reaches the app only, which then
+                # ends calls and recordings in order (`mppsim load`); agents still exit with it
+                process_group=0)
         handle.pid = handle.proc.pid
         threading.Thread(target=self._watch_process, args=(handle, handle.proc),
                          name=f"mppsim-watch-{spec.name}", daemon=True).start()
