@@ -23,6 +23,7 @@ from phone.protocol import Channel, ChannelClosed
 
 from .org import Org
 from .ports import PortPlan
+from .spawner import Zygote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -154,6 +155,8 @@ class Orchestrator:
         self._accept_thread: threading.Thread | None = None
         self.control_port = 0
         self.stopping = False
+        self.zygote: Zygote | None = None
+        self.use_zygote = os.environ.get("MPPSIM_ZYGOTE", "1") != "0"
 
     # ----- events -----------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[dict], None]) -> None:
@@ -240,16 +243,38 @@ class Orchestrator:
         handle.ready.clear()
         handle.status = "starting"
         handle.started_at = time.monotonic()
-        with open(handle.stderr_path, "ab") as err:
-            handle.proc = subprocess.Popen(
-                [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT),
-                # own process group: a Ctrl-C in the terminal reaches the app only, which then
-                # ends calls and recordings in order (`mppsim load`); agents still exit with it
-                process_group=0)
+        handle.proc = None
+        zygote = self._zygote(env)
+        if zygote is not None:
+            try:
+                handle.proc = zygote.spawn(handle.config_path, handle.stderr_path)
+            except OSError as exc:
+                print(f"mppsim: starting {spec.name} without the zygote: {exc}", file=sys.stderr)
+        if handle.proc is None:
+            with open(handle.stderr_path, "ab") as err:
+                handle.proc = subprocess.Popen(
+                    [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT),
+                    # own process group: a Ctrl-C in the terminal reaches the app only, which then
+                    # ends calls and recordings in order (`mppsim load`); agents still exit with it
+                    process_group=0)
         handle.pid = handle.proc.pid
         threading.Thread(target=self._watch_process, args=(handle, handle.proc),
                          name=f"mppsim-watch-{spec.name}", daemon=True).start()
+
+    def _zygote(self, env: dict[str, str]):
+        """The process agents are forked from (phone/zygote.py): Python start-up and imports
+        paid once instead of per agent. None (one Popen per agent) if it cannot start."""
+        if self.zygote is None and self.use_zygote:
+            try:
+                self.zygote = Zygote(REPO_ROOT, env)
+            except OSError as exc:
+                print(f"mppsim: no agent zygote ({exc}); starting agents one by one", file=sys.stderr)
+                self.use_zygote = False
+        if self.zygote is not None and not self.zygote.alive:
+            self.zygote = None
+            self.use_zygote = False
+        return self.zygote
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
@@ -375,6 +400,9 @@ class Orchestrator:
         if self._accept_thread is not None:
             self._accept_thread.join(2.0)
             self._accept_thread = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     # ----- requests ---------------------------------------------------------------------------
     def handle(self, name: str) -> AgentHandle:

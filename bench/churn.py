@@ -23,7 +23,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--pairs", type=int, default=30, help="users = PSTN parties = calls at once, at most")
+    ap.add_argument("--pairs", type=int, default=40, help="users = PSTN parties = calls at once, at most")
     ap.add_argument("--hold", type=float, default=0.5)
     args = ap.parse_args()
     org = load_org(args.pairs, args.pairs)
