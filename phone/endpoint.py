@@ -55,9 +55,10 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     cfg.medConfig.sndAutoCloseTime = -1
     if own_poller:
         # The (null) sound device is the bridge's clock: 50 wake-ups a second. An agent opens
-        # it with its first link and closes it 1 s after its last one (every live call keeps
-        # a link: call -> capture, silence -> capture), so an idle agent does not tick.
-        cfg.medConfig.sndAutoCloseTime = 1
+        # it with its first link and closes it as soon as its last one goes (0: at pjsua's next
+        # timer poll); every live call keeps a link (call -> capture, silence -> capture), so an
+        # idle agent does not tick and a call never runs without a clock.
+        cfg.medConfig.sndAutoCloseTime = 0
     cfg.logConfig.consoleLevel = 0
     cfg.logConfig.level = log_level if log_file else 0
     cfg.logConfig.msgLogging = bool(log_file)
