@@ -431,6 +431,20 @@ class Agent:
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
         self.reap(rec)
+        for delay in (0.3, 0.6, 1.0, 2.0, 5.0):   # SIPREC sessions end a little after their call
+            self.later(delay, self.poke_idle_clock)
+
+    def poke_idle_clock(self) -> None:
+        """Let pjsua close the idle sound clock (sndAutoCloseTime, phone/endpoint.py). pjsua
+        checks for idleness only on a disconnect or a call's media teardown, and then needs
+        no live call at all: when the last SIPREC session ends after its call, no check
+        follows. A disconnect of two unlinked ports is such a check (and fails harmlessly)."""
+        if self.media_clock is None or any(r.active for r in self.calls.values()):
+            return
+        try:
+            self.media_clock.player.stopTransmit(self.media_clock.player)
+        except pj.Error:
+            pass
 
     def reap(self, rec: CallRecord) -> None:
         """Hand the ended call's pjsua2 objects to the reaper (its own and its SIPREC sessions')."""
@@ -738,6 +752,14 @@ class Agent:
                           for r in self.calls.values()],
                 "auto_answer": self.auto_answer, "resources": self.resources()}
 
+    def conference(self) -> dict:
+        """Ports in pjmedia's bridge and links between them (a link keeps the sound clock on)."""
+        try:
+            ports = [m.getPortInfo() for m in self.ep.mediaEnumPorts2()]
+        except (pj.Error, AttributeError):
+            return {}
+        return {"conf_ports": len(ports), "conf_links": sum(len(p.listeners) for p in ports)}
+
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
         def count(path: str) -> int:
@@ -756,7 +778,7 @@ class Agent:
                 "siprec_calls": len(self.siprec.calls) if self.siprec else 0,
                 "siprec_sessions": len(self.siprec.sessions) if self.siprec else 0,
                 "reaper_queue": len(self.reaper.queue), "freed_calls": self.reaper.freed,
-                "captures_closing": len(self.closing), "fds": count("/proc/self/fd"),
+                "captures_closing": len(self.closing), **self.conference(), "fds": count("/proc/self/fd"),
                 "threads": count("/proc/self/task"), "rss_kib": rss}
 
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
