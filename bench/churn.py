@@ -36,7 +36,7 @@ def main() -> int:
         users, pstn = [u.id for u in org.users], [p.number for p in org.pstn]
         for who in users + pstn:
             sim.set_auto_answer(who, 0.0)
-        LoadRunner(sim, LoadConfig(args.pairs, args.pairs, 1.0, 0.3), users, pstn).run()   # warm-up
+        LoadRunner(sim, LoadConfig(args.pairs, args.pairs, 2.0, 0.3), users, pstn).run()   # warm-up: every pair
         time.sleep(4)
         before = org_resources(sim)
         report = LoadRunner(sim, LoadConfig(args.pairs, args.rate, args.seconds, args.hold), users, pstn).run()

@@ -90,8 +90,9 @@ def test_churn_twenty_recorded_calls_a_second_no_abort_no_leak(tmp_path):
             sim.set_auto_answer(who, 0.0)
         # warm-up: every agent makes a call (numpy, the silent loop and the TCP link to the
         # recorder are set up once per agent), then the baseline
-        warm = LoadRunner(sim, LoadConfig(calls=CHURN_PAIRS, rate=CHURN_PAIRS, duration=1.0, hold=0.3),
+        warm = LoadRunner(sim, LoadConfig(calls=CHURN_PAIRS, rate=CHURN_PAIRS, duration=2.0, hold=0.3),
                           users, pstn).run()["calls"]["answered"]
+        assert warm >= CHURN_PAIRS    # pairs are used round robin: every agent had a call
         time.sleep(3.5)      # reaper grace (2 s) and the idle sound clock's close (1 s)
         before = org_resources(sim)
         report = LoadRunner(sim, LoadConfig(calls=CHURN_PAIRS, rate=CHURN_RATE, duration=CHURN_SECONDS,
