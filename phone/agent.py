@@ -38,6 +38,8 @@ from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bi
 from .media import Capture, MediaClock, Source
 from .reaper import Reaper
 from .replies import Deferred
+from .resources import process_resources
+from .listening import listen_poll
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
@@ -49,41 +51,6 @@ COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pj
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
-
-
-def listen_poll(rec: CallRecord, seconds: float, asked: int | None,
-                follow: Callable[[], CallRecord] | None = None) -> Callable[[], dict | None]:
-    """The answer to `listen` once the capture file holds the `seconds` before the request
-    (`asked`: the capture's position then), or the first `seconds` of a younger call.
-    `follow`: the request named no call, so when this one ends (replaced by a transfer, say)
-    listen to the line's call now, as a person holding the handset would."""
-    deadline = time.monotonic() + seconds + 3.0   # a loaded machine writes late: answer with what is there
-    want = int(round(seconds * 8000))
-
-    def poll() -> dict | None:
-        nonlocal asked, rec, deadline
-        if rec.state == "ended" and follow is not None:
-            try:
-                rec = follow()
-            except CommandError:
-                pass
-            else:
-                asked = rec.capture.position() if rec.capture else None
-                deadline = time.monotonic() + seconds + 3.0
-        cap = rec.capture
-        if rec.state == "ended":
-            raise CommandError(f"listen: call {rec.key} ended before {seconds:g} s could be heard; "
-                               "what it heard is in its call summary (listen with call=...)")
-        late = time.monotonic() > deadline
-        if cap is None:
-            return {"call": rec.key, "heard": None} if late else None
-        if asked is None:        # the call's media was not up yet when asked
-            asked = 0
-        end = max(asked, want)
-        if cap.available() >= end or late:
-            return {"call": rec.key, "heard": cap.heard(seconds, end=min(end, cap.available())).to_dict()}
-        return None
-    return poll
 
 
 def request_user(msg: str) -> str:
@@ -752,34 +719,9 @@ class Agent:
                           for r in self.calls.values()],
                 "auto_answer": self.auto_answer, "resources": self.resources()}
 
-    def conference(self) -> dict:
-        """Ports in pjmedia's bridge and links between them (a link keeps the sound clock on)."""
-        try:
-            ports = [m.getPortInfo() for m in self.ep.mediaEnumPorts2()]
-        except (pj.Error, AttributeError):
-            return {}
-        return {"conf_ports": len(ports), "conf_links": sum(len(p.listeners) for p in ports)}
-
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
-        def count(path: str) -> int:
-            try:
-                return len(os.listdir(path))
-            except OSError:
-                return -1
-        rss = 0
-        try:
-            for text in Path("/proc/self/status").read_text().splitlines():
-                if text.startswith("VmRSS:"):
-                    rss = int(text.split()[1])
-        except OSError:
-            pass
-        return {"call_objects": len(self.call_objects),
-                "siprec_calls": len(self.siprec.calls) if self.siprec else 0,
-                "siprec_sessions": len(self.siprec.sessions) if self.siprec else 0,
-                "reaper_queue": len(self.reaper.queue), "freed_calls": self.reaper.freed,
-                "captures_closing": len(self.closing), **self.conference(), "fds": count("/proc/self/fd"),
-                "threads": count("/proc/self/task"), "rss_kib": rss}
+        return process_resources(self)
 
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
         acc = self.find_line(line)
@@ -979,7 +921,8 @@ class Agent:
         if rec.capture is None and rec.state not in ("connected", "held"):
             return {"call": rec.key, "heard": None}
         follow = None if call is not None else (lambda: self.find_call(None, line))
-        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow))
+        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow,
+                                    CommandError))
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:
