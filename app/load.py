@@ -177,7 +177,10 @@ class CpuMeter:
 
     def sample(self) -> float:
         """Cores used since the last sample (1.0 = one core busy)."""
-        now, cpu = time.monotonic(), tree_cpu_seconds(self.root)
+        now = time.monotonic()
+        if now - self.last[0] < 0.5 and self.samples:
+            return self.samples[-1]    # /proc counts in 10 ms ticks: a short interval is noise
+        cpu = tree_cpu_seconds(self.root)
         cores = max(0.0, (cpu - self.last[1]) / max(1e-6, now - self.last[0]))
         self.last = (now, cpu)
         self.samples.append(cores)
@@ -340,7 +343,7 @@ class LoadRunner:
                 self._hang_up_due()
                 if now >= next_show:
                     self._tick()
-                    next_show += self.show_every
+                    next_show = max(next_show + self.show_every, time.monotonic())
                 with self.lock:
                     live = self.stats.live
                 if now >= offer_until and live == 0:
