@@ -139,6 +139,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
     p.add_argument("dir")
     p.add_argument("--org", default=str(DEMO_ORG))
+    p = sub.add_parser("load", help="many recorded calls at once, with a live table (like SIPp)",
+                       description="Places calls between simulated users and PSTN parties at RATE new "
+                                   "calls per second, at most CALLS at once, for DURATION seconds; each "
+                                   "is held HOLD seconds and recorded as the org says. Ctrl-C ends the "
+                                   "calls cleanly and still writes the report.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--org", help="org file (PSTN parties are added as needed)")
+    src.add_argument("--users", type=int, help="a generated org of N users, all recorded Always "
+                                               "(default: as many as --calls)")
+    p.add_argument("--calls", type=int, required=True, help="calls at once, at most")
+    p.add_argument("--rate", type=float, required=True, help="new calls per second")
+    p.add_argument("--duration", type=float, required=True, help="seconds during which calls are offered")
+    p.add_argument("--hold", type=float, help="seconds each call lasts (default: calls / rate)")
+    p.add_argument("--recorder", help="external SRS, e.g. 'sip:127.0.0.1:5080;transport=tcp' "
+                                      "(default: the embedded recorder)")
+    p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
+    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     parser.add_argument("--screenshots", metavar="DIR", help="save a PNG of every window (headless) and exit")
@@ -157,7 +175,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args = parser.parse_args(["demo"])
     return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
-            "screenshots": cmd_screenshots}[args.command](args)
+            "screenshots": cmd_screenshots, "load": cmd_load}[args.command](args)
+
+
+def cmd_load(args) -> int:
+    from .load import LoadConfig, LoadError, live_view, run_load, summary
+    try:
+        cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
+                         recorder=args.recorder, dialect=args.dialect)
+        report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
+                          run_dir=args.run_dir, show=live_view())
+    except (LoadError, OrgError) as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mppsim load: interrupted while starting", file=sys.stderr)
+        return 130
+    print(summary(report))
+    if args.report:
+        print(f"  report: {args.report}")
+    if report["agents_down"]:
+        return 1
+    return 130 if report["interrupted"] else 0
 
 
 if __name__ == "__main__":
