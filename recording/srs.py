@@ -497,6 +497,8 @@ class Recorder:
         data = self.answer(req, peer, 200, to_tag=s.dialog.local_tag, headers=self.ok_headers(s, req),
                            body=body, content_type="application/sdp")
         s.dialog.sent_ok(data, peer.reliable)
+        if not any(self.wideband(m) for _, m in s.offer.recorded()):
+            self.decide_rate(s, "")       # narrowband offered first: 8 kHz, the row exists at once
         owner = s.timeline[0]["aor"] if s.timeline else "?"
         self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}) for {owner} from {peer}")
 
@@ -599,6 +601,9 @@ class Recorder:
             raise Refusal(491, "Request Pending", "INVITE")
         s.last_sip = s.refreshed = time.monotonic()
         meta, sdp_text = bodies(req, need_metadata=False)
+        self.out(f"{req.method} in {s.invite.call_id}: {'SDP' if sdp_text is not None else 'no SDP'}, "
+                 f"{'metadata' if meta is not None else 'no metadata'}"
+                 f"{', status ' + (req.get(STATUS_HEADER) or '')[:120] if req.get(STATUS_HEADER) else ''}")
         new_offer = self.offer(sdp_text) if sdp_text is not None else None
         if new_offer is not None:
             recorded = new_offer.recorded()
@@ -767,12 +772,12 @@ class Recorder:
         if s.peer.connection is not None:
             s.peer.connection.sessions -= 1
         at = s.at
+        if not was_pending and not delete:
+            self.decide_rate(s, "")                  # a session without audio still gets its row
         if why == "bye" and s.receivers:
             # RTP sent just before the BYE may still sit in the sockets: let it in (the 200 to
             # the BYE is out already), then cut at the moment of the BYE
             await asyncio.sleep(JITTER)
-        if not was_pending and not delete:
-            self.decide_rate(s, "")                  # a session without audio still gets its row
         if not was_pending and not s.paused and s.begun:
             self.move_audio(s, int(at * s.rate))
         stats = []
