@@ -66,9 +66,11 @@ class RecorderWorkers:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         for w in self.workers:
             self._spawn(w)
+        deadline = time.monotonic() + timeout
         for w in self.workers:
-            if not w.ready.wait(timeout):
-                raise RuntimeError(f"recorder worker {w.name} did not start; see {self.log_dir}")
+            while not w.ready.wait(0.2):       # re-read: a respawn gives the worker a new event
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"recorder worker {w.name} did not start; see {self.log_dir}")
 
     def _spawn(self, w: WorkerProc, port: int | None = None) -> None:
         env = dict(os.environ)

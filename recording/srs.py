@@ -143,9 +143,8 @@ class Recorder:
     async def start(self) -> dict:
         for rid in self.store.repair_interrupted():
             self.out(f"repaired interrupted recording {rid} (truncated)")
-        self.udp, self.port = await start_udp(self.host, self.port, self.on_datagram)
         self.tcp = StreamServer(self.on_stream, self.on_oversize)
-        await self.tcp.start(self.host, self.port)
+        await self.bind_sip()
         self.tls_server = None
         if self.tls:
             self.tls_server = StreamServer(self.on_stream, self.on_oversize,
@@ -157,6 +156,24 @@ class Recorder:
                 "tls": f"{self.host}:{self.tls_port}" if self.tls_port else None,
                 "store": str(self.store_dir.resolve()),
                 "target": f"sip:srs@{where};transport=tcp"}
+
+    async def bind_sip(self) -> None:
+        """UDP and TCP on one port number. For port 0 the OS picks the UDP port, and the same
+        number may be taken for TCP (by anyone's connection): then try another."""
+        if self.port:
+            self.udp, self.port = await start_udp(self.host, self.port, self.on_datagram)
+            await self.tcp.start(self.host, self.port)
+            return
+        for _ in range(50):
+            udp, port = await start_udp(self.host, 0, self.on_datagram)
+            try:
+                await self.tcp.start(self.host, port)
+            except OSError:
+                udp.close()
+                continue
+            self.udp, self.port = udp, port
+            return
+        raise OSError(f"no port free for both UDP and TCP on {self.host}")
 
     async def stop(self) -> None:
         self.stopping = True

@@ -28,10 +28,12 @@ def start(store: Path, *extra: str):
     proc = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen", "127.0.0.1:0",
                              "--store", str(store), *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+    seen = []
     for line in proc.stdout:
         if line.startswith("READY "):
             return proc, json.loads(line[6:])
-    raise AssertionError("recorder did not start: " + (proc.stdout.read() if proc.stdout else ""))
+        seen.append(line)
+    raise AssertionError("recorder did not start: " + "".join(seen[-30:]))
 
 
 def stop(proc) -> str:
