@@ -144,11 +144,13 @@ class Recorder:
         for rid in self.store.repair_interrupted():
             self.out(f"repaired interrupted recording {rid} (truncated)")
         self.tcp = StreamServer(self.on_stream, self.on_oversize)
+        self.tcp.on_close = self.on_connection_closed
         await self.bind_sip()
         self.tls_server = None
         if self.tls:
             self.tls_server = StreamServer(self.on_stream, self.on_oversize,
                                            ssl_context=self_signed_context(self.store_dir / "tls", self.host))
+            self.tls_server.on_close = self.on_connection_closed
             self.tls_port = await self.tls_server.start(self.host, 0)
         self.loop_task = asyncio.ensure_future(self.ticker())
         where = f"{self.host}:{self.port}"
@@ -207,6 +209,14 @@ class Recorder:
             self.out("error: " + "".join(traceback.format_exception(exc)).strip().replace("\n", " | "))
 
     # ----- receiving ----------------------------------------------------------------------
+    def on_connection_closed(self, conn) -> None:
+        """An SRC closed the connection of sessions it never ACKed (e.g. its call was cancelled
+        while our 200 was on the way): nobody can ACK or BYE them any more, end them now."""
+        for s in list(self.sessions.values()):
+            if s.peer.connection is conn and s.state == "live" and not s.dialog.confirmed:
+                self.out(f"connection closed before the ACK of {s.invite.call_id}: ending it")
+                self.spawn(self.finish(s, "no-ack"))
+
     def on_datagram(self, data: bytes, peer: Peer) -> None:
         self.on_message(data, peer, stream=False)
 

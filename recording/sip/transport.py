@@ -94,6 +94,8 @@ class StreamConnection:
 class StreamServer:
     """TCP (or TLS with ``ssl_context``) listener with Content-Length framing and limits."""
 
+    on_close: Callable[["StreamConnection"], None] = staticmethod(lambda _conn: None)
+
     def __init__(self, on_message: Handler, on_oversize: Oversize, ssl_context=None,
                  idle_timeout: float = IDLE_TIMEOUT, partial_timeout: float = PARTIAL_TIMEOUT,
                  max_per_source: int = MAX_CONNECTIONS_PER_SOURCE):
@@ -132,6 +134,10 @@ class StreamServer:
             pass
         finally:
             self.connections.discard(conn)
+            try:
+                self.on_close(conn)
+            except Exception:   # noqa: BLE001 - the owner's bookkeeping must not leak the slot
+                log.exception("on_close failed")
             self.per_source[ip] -= 1
             if not self.per_source[ip]:
                 del self.per_source[ip]
