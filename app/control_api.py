@@ -114,7 +114,7 @@ class ControlApi:
         sim = self.sim
         return {"org": sim.org.name, "org_file": str(sim.org.source) if sim.org.source else None,
                 "run_dir": str(sim.run_dir), "started": sim.started,
-                "agents": dict(sim.agent_status),
+                "agents": dict(sim.agent_status), "agent_pids": sim.agent_pids(),
                 "front_door_port": sim.front_door.port if sim.front_door is not None else None,
                 "recorder": sim.recorders is not None}
 

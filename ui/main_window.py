@@ -120,7 +120,7 @@ class UserDevices(QFrame):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, sim: Simulator, parent=None):
+    def __init__(self, sim: Simulator, parent=None, api_url: str | None = None):
         super().__init__(parent)
         self.sim = sim
         self.setObjectName("main_window")
@@ -216,7 +216,8 @@ class MainWindow(QMainWindow):
         outer.addWidget(split)
         self.setCentralWidget(central)
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
-        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · logs: {sim.run_dir}")
+        api = f"API {api_url}/v1 and /mppsim/v1" if api_url else "API off"
+        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {api} · logs: {sim.run_dir}")
         self.refresh_recorder()
         self.resize(1400, 1000)
 
