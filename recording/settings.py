@@ -561,8 +561,11 @@ class SettingsStore:
             info = self._ctx.lines[line_id]
             out = copy.deepcopy(_line(self._state, info))
         sp, group, ident = _platform(self._ctx, info)
-        return {**out, "startStopAnnouncementEnabled": start_stop_enabled(out),
-                "serviceProvider": sp, "externalGroup": group, "externalIdentifier": ident}
+        head = {k: out.pop(k) for k in ("enabled", "record", "recordVoicemailEnabled")}
+        head["startStopAnnouncementEnabled"] = start_stop_enabled(out)     # the API's order
+        head.update(notification=out.pop("notification"), repeat=out.pop("repeat"),
+                    serviceProvider=sp, externalGroup=group, externalIdentifier=ident)
+        return {**head, **out}
 
     def platform_info(self, line_id: str) -> tuple[str, str, str]:
         """R-USR-7: (serviceProvider, externalGroup, externalIdentifier)."""
