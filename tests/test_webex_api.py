@@ -400,7 +400,7 @@ def test_one_store_behind_the_view_python_and_the_api(qtbot, live, api):
     """Issue 12 "Live": an API PUT shows in the Control Hub view at once; a change saved in the
     view, and one made in Python, is what the next GET returns."""
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QComboBox, QPushButton
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QPushButton
 
     from ui.control_hub import ControlHub
 
@@ -425,6 +425,14 @@ def test_one_store_behind_the_view_python_and_the_api(qtbot, live, api):
         live.set_call_recording("carol", {"record": "Always"})
         assert cr_api.read(pid).record == "Always"
         qtbot.waitUntil(lambda: combo.currentData() == "Always", timeout=3000)
+
+        # a field new with the API's names: postCallRecordingSettings, shown in the view
+        transcript = hub.findChild(QCheckBox, "ch_user_post_transcript")
+        assert not transcript.isChecked()
+        s = cr_api.read(pid)
+        s.post_call_recording_settings.transcript_enabled = True
+        cr_api.configure(pid, s)
+        qtbot.waitUntil(transcript.isChecked, timeout=3000)
     finally:
         live.settings.put_person("carol", original)
 
