@@ -279,8 +279,8 @@ class ApiServer:
         self.stopping = threading.Event()   # long streams (SSE) end when this is set
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # each API module mounts its routes; a module not written yet is simply absent
-        for name in ("webex_api", "control_api"):
+        # each API module mounts its routes (sim None: a bare server, for the server's own tests)
+        for name in (("webex_api", "control_api") if sim is not None else ()):
             if importlib.util.find_spec(f"{__package__}.{name}") is None:
                 continue
             module = importlib.import_module(f"{__package__}.{name}")
