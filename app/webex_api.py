@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from recording import providers as P
 from recording import settings_schema as S
-from recording.settings import SettingsError
+from recording.settings import SettingsError, check_location_block, check_org_block
 
 from .http_server import HttpError, Request, Response, Router
 
@@ -324,13 +324,19 @@ class WebexApi:
 
     # -- organisation ----------------------------------------------------------------------
 
-    def _org_change(self, patch: dict, confirm_off: bool = False) -> None:
+    def _org_change(self, patch: dict, confirm_off: bool = False, problems: list[str] = ()) -> None:
+        """One store change; ``problems`` found by the mapping are reported together with the
+        store's shape errors of the rest of the body (every error at once, nothing applied)."""
+        if problems:
+            raise _bad(*problems, *check_org_block(patch, "organisation.recording"))
         try:
             self.store.set_org(patch, confirm_off=confirm_off)
         except SettingsError as e:
             raise _refused(e) from None
 
-    def _loc_change(self, loc_id: str, patch: dict) -> None:
+    def _loc_change(self, loc_id: str, patch: dict, problems: list[str] = ()) -> None:
+        if problems:
+            raise _bad(*problems, *check_location_block(patch, f"locations.{loc_id}.recording"))
         try:
             self.store.set_location(loc_id, patch)
         except SettingsError as e:
@@ -393,9 +399,7 @@ class WebexApi:
             patch["failureBehavior"] = body["failureBehavior"]
         if "storageRegion" in body:
             patch["region"] = body["storageRegion"]
-        if problems:
-            raise _bad(*problems)
-        self._org_change(patch)
+        self._org_change(patch, problems=problems)
         return Response(200, {"jobId": _job_id()})
 
     def _vendor_list(self) -> str:
@@ -523,9 +527,7 @@ class WebexApi:
         change, file = self._custom_file(use, body.get("audioAnnouncementFileId"), cur_file, path, problems)
         if change:
             patch["customAnnouncementFile"] = file
-        if problems:
-            raise _bad(*problems)
-        self._org_change({"compliance": patch})
+        self._org_change({"compliance": patch}, problems=problems)
         return None
 
     def get_location_compliance(self, req: Request, locationId: str) -> dict:
@@ -559,9 +561,7 @@ class WebexApi:
             problems += [f"{path}.{k}: cannot be set with useOrgSettingsEnabled: true (the organisation's "
                          f"announcement applies); give useOrgSettingsEnabled: false for location values (R-CMP-1)"
                          for k in changed]
-            if problems:
-                raise _bad(*problems)
-            self._loc_change(loc, {"compliance": S.ORGANISATION})
+            self._loc_change(loc, {"compliance": S.ORGANISATION}, problems=problems)
             return None
         patch = {k: current[k] for k in COMPLIANCE_FLAGS}     # location values start from those shown
         patch.update({k: body[k] for k in COMPLIANCE_FLAGS if k in body})
@@ -574,9 +574,7 @@ class WebexApi:
         use_custom = None if use_org_file is None else not use_org_file
         change, file = self._custom_file(use_custom, cca.get("audioAnnouncementFileId"), cur_file, path, problems)
         patch["customAnnouncementFile"] = file if change else cur_file
-        if problems:
-            raise _bad(*problems)
-        self._loc_change(loc, {"compliance": patch})
+        self._loc_change(loc, {"compliance": patch}, problems=problems)
         return None
 
     # -- announcements ---------------------------------------------------------------------
@@ -645,10 +643,8 @@ class WebexApi:
             patch["failureBehavior"] = fb
         elif org_fb is False and current["orgFailureBehaviorEnabled"]:
             patch["failureBehavior"] = current["failureBehavior"]
-        if problems:
-            raise _bad(*problems)
-        if patch:
-            self._loc_change(loc_id, patch)
+        if patch or problems:
+            self._loc_change(loc_id, patch, problems=problems)
         return Response(200, {"jobId": _job_id()})
 
 

@@ -449,3 +449,28 @@ def test_get_is_json_with_the_api_field_names(live, server, api):
     assert body["postCallRecordingSettings"] == {"summaryAndActionItemsEnabled": False, "transcriptEnabled": False}
     assert body["announcements"]["useLocationLevelEnabled"] is True
     assert json.loads(json.dumps(body)) == live.call_recording("bob")
+
+
+def test_a_put_is_atomic_at_every_level(live, server, api):
+    """An organisation or location PUT with one bad field applies none of its good ones; every
+    problem of the body is reported, each as its own error entry."""
+    cr = api.telephony.call_recording
+    vendors = {v.name: v.id for v in cr.get_org_vendors().vendors}
+    before = live.settings.export()
+    cfg = "/v1/telephony/config/callRecording"
+    r = raw(server, "PUT", f"{cfg}/vendor", json={"vendorId": vendors["Webex"], "failureBehavior": "PANIC"})
+    assert r.status_code == 400
+    assert [e["description"] for e in r.json()["errors"]] == [
+        "organisation.recording.failureBehavior: 'PANIC' is not allowed; allowed: PROCEED_WITH_CALL_NO_ANNOUNCEMENT, "
+        "PROCEED_CALL_WITH_ANNOUNCEMENT, END_CALL_WITH_ANNOUNCEMENT (R-ORG-3)"]
+    r = raw(server, "PUT", f"{cfg}/complianceAnnouncement",
+            json={"inboundPSTNCallsEnabled": True, "delayInSeconds": 99, "colour": "red"})
+    assert r.status_code == 400 and len(r.json()["errors"]) == 2
+    assert r.json()["errors"][0]["description"] == (
+        "complianceAnnouncement.colour: unknown key; allowed: inboundPSTNCallsEnabled, outboundPSTNCallsEnabled, "
+        "outboundPSTNCallsDelayEnabled, delayInSeconds, useCustomAnnouncementEnabled, audioAnnouncementFileId")
+    hq = next(loc.location_id for loc in api.locations.list() if loc.name == "Headquarters")
+    r = raw(server, "PUT", f"/v1/telephony/config/locations/{hq}/callRecording/vendor",
+            json={"id": vendors["Webex"], "orgFailureBehaviorEnabled": "yes"})
+    assert r.status_code == 400 and "orgFailureBehaviorEnabled: 'yes' is not allowed" in r.json()["message"]
+    assert live.settings.export() == before
