@@ -177,6 +177,9 @@ def _as_response(result: Any) -> Response:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"       # keep-alive: wxc-sdk and requests reuse connections
+    # headers and body go out in two writes: with Nagle + the client's delayed ACK every
+    # keep-alive response waited ~40 ms (measured by bench/http_api.py)
+    disable_nagle_algorithm = True
     server_version = "mppsim"
     api: "ApiServer"                    # set on the per-server subclass
 
