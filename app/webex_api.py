@@ -496,6 +496,8 @@ class WebexApi:
                      problems: list[str]) -> tuple[bool, str | None]:
         """(change?, file): announcement files cannot be uploaded here, so a custom announcement
         is the one the org file names (its id is in the GET)."""
+        if current is not None:
+            self.ids.make("ANNOUNCEMENT", current)   # known even if no GET showed it in this run
         if use is None and file_id is None:
             return False, None
         if use is False:

@@ -474,3 +474,35 @@ def test_a_put_is_atomic_at_every_level(live, server, api):
             json={"id": vendors["Webex"], "orgFailureBehaviorEnabled": "yes"})
     assert r.status_code == 400 and "orgFailureBehaviorEnabled: 'yes' is not allowed" in r.json()["message"]
     assert live.settings.export() == before
+
+
+def test_custom_compliance_announcement_file_round_trip(monkeypatch, tmp_path):
+    """R-CMP-1: the custom compliance announcement the org file names is shown with an id; a
+    wxc-sdk read-modify-write keeps it, false switches to the standard one, and true without a
+    file is refused. Store only (no agents): a second server on its own org."""
+    from types import SimpleNamespace
+
+    from app.org import parse_org
+    from recording.settings import SettingsStore
+
+    data = demo_org().to_dict()
+    data["organisation"]["recording"]["compliance"] = {"inboundPSTNCallsEnabled": True,
+                                                      "customAnnouncementFile": "announcements/acme.wav"}
+    org = parse_org(data)
+    store_only = SimpleNamespace(org=org, settings=SettingsStore.from_org(org))
+    with ApiServer(store_only, token=TOKEN) as server:
+        monkeypatch.setattr(RestSession, "BASE", f"{server.url}/v1")
+        cr = WebexSimpleApi(tokens=TOKEN).telephony.call_recording
+        c = cr.read_org_compliance_announcement()
+        assert c.use_custom_announcement_enabled is True
+        assert (c.audio_announcement_file.file_name, c.audio_announcement_file.level) == ("acme.wav", "ORGANIZATION")
+        c.delay_in_seconds = 3
+        cr.update_org_compliance_announcement(c)                 # sends audioAnnouncementFileId
+        got = store_only.settings.get_org()["compliance"]
+        assert (got["customAnnouncementFile"], got["delayInSeconds"]) == ("announcements/acme.wav", 3)
+        c.use_custom_announcement_enabled = False
+        cr.update_org_compliance_announcement(c)
+        assert store_only.settings.get_org()["compliance"]["customAnnouncementFile"] is None
+        r = raw(server, "PUT", "/v1/telephony/config/callRecording/complianceAnnouncement",
+                json={"useCustomAnnouncementEnabled": True})
+        assert r.status_code == 400 and "true needs audioAnnouncementFileId" in r.json()["message"]
