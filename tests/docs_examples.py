@@ -3,7 +3,8 @@
 Convention (docs/decisions.md): an HTML comment `<!-- doctest -->` on the line before a fenced
 code block says the block's output is promised and checked by tests/test_docs_examples.py.
 Options: `<!-- doctest org=PATH -->` (org of the file's live server; the first one in a file
-wins), `<!-- doctest pytest -->` (the block is a test file: it must pass under pytest).
+wins), `<!-- doctest pytest -->` (the block is a test file: it must pass under pytest),
+`<!-- doctest robot -->` (a Robot Framework suite run against the file's live server: it must pass).
 
 - ```python blocks run as a script from the repo root; a `print(...)` line's trailing comment
   is the output promised for that print (`# {'freq_hz': 1000.0, ...}`).

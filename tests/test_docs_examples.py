@@ -100,10 +100,24 @@ def run_shell(ex: Example, live):
         assert output_matches(want, got), f"{ex.id}: $ {cmd}\n--- promised:\n{want}\n--- printed:\n{got}"
 
 
+def run_robot(ex: Example, tmp_path: Path, live):
+    sim, server = live(ex.path)
+    suite = tmp_path / f"{ex.path.stem}_{ex.line}.robot"
+    suite.write_text(ex.code)
+    env = {**os.environ, "MPPSIM_API": server.url, "MPPSIM_TOKEN": server.token}
+    r = subprocess.run([sys.executable, "-m", "robot", "--output", "NONE", "--log", "NONE", "--report", "NONE",
+                        "--console", "verbose", str(suite)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=180, env=env)
+    assert r.returncode == 0, f"{ex.id}: the Robot Framework suite failed:\n{r.stdout[-3000:]}{r.stderr[-1000:]}"
+    assert re.search(r"\b[1-9]\d* tests?, [1-9]\d* passed, 0 failed", r.stdout), r.stdout[-2000:]
+
+
 @pytest.mark.parametrize("ex", EXAMPLES, ids=[ex.id for ex in EXAMPLES])
 def test_doc_example(ex: Example, tmp_path, live):
     if "pytest" in ex.options:
         run_pytest_example(ex, tmp_path)
+    elif "robot" in ex.options:
+        run_robot(ex, tmp_path, live)
     elif ex.lang in ("python", "py"):
         run_python(ex, tmp_path)
     elif ex.lang in SHELL_LANGS:
