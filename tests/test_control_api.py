@@ -103,9 +103,8 @@ def test_call_between_two_users_r_ux_3_r_ux_4(api):
     assert "Connected" in mpp["screen"]["text"] and "Bob Jones" in mpp["screen"]["text"]
     assert get(api, "/devices/bob")["softkeys"] == ["Record"]
 
-    heard = post(api, "/devices/bob/listen", {"seconds": 0.5})["heard"]
-    check(heard, "Heard")
-    assert heard["freq_hz"] == pytest.approx(1000, rel=0.02)       # alice's tone, from samples
+    check(post(api, "/devices/bob/listen", {"seconds": 0.5})["heard"], "Heard")
+    assert hears(api, "bob", 1000)                                 # alice's tone, from samples
 
     post(api, "/devices/alice/hold")
     post(api, "/devices/alice/wait", {"state": "held"})
@@ -241,3 +240,43 @@ def test_scenario_run_with_report(api):
     # the demo scenario file by path (its steps on this simulator)
     r = api.post(api.base + "/scenario-runs", json={"path": "/no/such.yaml"}, timeout=10)
     assert r.status_code == 400 and "cannot read" in r.json()["message"]
+
+
+def test_decline_and_transfers(api, sim):
+    """Decline by softkey; a blind transfer (bob passes alice to carol); an attended one (alice
+    consults dave, who answers, then completes) — all over HTTP."""
+    post(api, "/devices/alice/dial", {"to": "1002"})
+    post(api, "/devices/bob/wait", {"state": "ringing", "timeout": 3})
+    assert post(api, "/devices/bob/softkey", {"key": "Decline"})["done"]
+    post(api, "/devices/alice/wait", {"state": "ended", "timeout": 3})
+
+    post(api, "/devices/alice/dial", {"to": "1002"})
+    post(api, "/devices/bob/wait", {"state": "ringing", "timeout": 3})
+    post(api, "/devices/bob/answer")
+    post(api, "/devices/alice/wait", {"state": "connected", "timeout": 3})
+    post(api, "/devices/bob/transfer", {"to": "1003"})
+    carol = post(api, "/devices/carol/wait", {"state": "ringing", "timeout": 5})
+    assert carol["call"]["remote"]["user"] == "1001"          # alice is the one ringing carol
+    post(api, "/devices/carol/answer")
+    post(api, "/devices/alice/wait", {"state": "connected", "timeout": 5})
+    assert hears(api, "carol", 1000)
+
+    res = post(api, "/devices/alice/transfer", {"to": "1004", "attended": True, "within": 5})
+    assert res["consult"] and res["call"]
+    post(api, "/devices/dave/wait", {"state": "connected", "timeout": 5})
+    assert hears(api, "dave", 2000)                                # dave now talks with carol
+    r = api.post(api.base + "/devices/alice/transfer", json={"to": "1003", "attended": "yes"}, timeout=10)
+    assert r.status_code == 400 and "attended" in r.json()["message"]
+
+
+def hears(api, who: str, hz: float, within: float = 5.0) -> float:
+    """The frequency `who` hears once it is hz (+-2 %) within `within` s; fails with what was heard."""
+    deadline = time.monotonic() + within
+    while True:
+        heard = post(api, f"/devices/{who}/listen", {"seconds": 0.5})["heard"]
+        freq = heard and heard["freq_hz"]
+        if freq and abs(freq - hz) <= hz * 0.02:
+            return freq
+        if time.monotonic() > deadline:
+            pytest.fail(f"{who} hears {heard}, expected {hz} Hz")
+        time.sleep(0.2)
