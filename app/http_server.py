@@ -190,10 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
         tracking = tracking_id()
         method = self.command.upper()
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        body = self.rfile.read(length) if length > 0 else b""
+            body = self._read_body()
+        except ValueError as exc:     # a malformed length or chunk: answer, then drop the connection
+            self.close_connection = True
+            self._send(Response(400, HttpError(400, f"bad request body: {exc}").body(tracking),
+                                {"Connection": "close"}), tracking)
+            return
         split = urlsplit(self.path)
         host = self.headers.get("Host") or f"{self.api.host}:{self.api.port}"
         req = Request(method=method, path=split.path or "/",
@@ -215,6 +217,22 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("error in %s %s:\n%s", method, req.path, traceback.format_exc())
             resp = Response(500, HttpError(500, f"internal error: {type(exc).__name__}: {exc}").body(tracking))
         self._send(resp, tracking, head=(method == "HEAD"))
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():   # some clients stream bodies
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"x", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():   # trailers
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(length) if length else b""
 
     def _send(self, resp: Response, tracking: str, head: bool = False):
         headers = {k.lower(): (k, v) for k, v in resp.headers.items()}

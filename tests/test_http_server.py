@@ -189,3 +189,30 @@ def test_router_refuses_duplicates():
     r.add("GET", "/a/{x}", lambda req, x: None)
     with pytest.raises(ValueError, match="already registered"):
         r.add("get", "/a/{y}", lambda req, y: None)
+
+
+def test_chunked_request_body_is_read(server):
+    """A client that streams its body (Transfer-Encoding: chunked) is understood, and the
+    connection stays usable for the next request."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("PUT", "/t/items/x", body=iter([b'{"a": ', b'2}']), encode_chunked=True,
+                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+                          "Transfer-Encoding": "chunked"})
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 204 and server.seen["body"] == {"a": 2}
+    conn.request("GET", "/t/items/y", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert json.loads(conn.getresponse().read())["id"] == "y"
+    conn.close()
+
+
+def test_bad_content_length_is_400(server):
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"PUT /t/items/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n"
+                  b"Content-Length: lots\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):      # the server answers, then closes the connection
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 400") and b"bad request body" in data
+    assert b"Connection: close" in data
