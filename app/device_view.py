@@ -78,7 +78,7 @@ def device_state(sim, who: str) -> dict[str, Any]:
     message = (view or {}).get("message") if live else None
     rec_keys = sim.softkeys(who) if live else []
     devices = []
-    for dev in p.devices:
+    for dev in p.devices or ("pstn",):      # a PSTN party has one simple face
         kind, _, model = dev.partition(" ")
         indicator = sim.indicator(who, kind) if live else "none"
         d: dict[str, Any] = {"type": kind, "model": model or None, "indicator": indicator}

@@ -76,7 +76,9 @@ def test_devices_list_and_state_idle(api):
     assert alice["call_state"] == "idle" and alice["indicator"] == "none"
     mpp = next(d for d in alice["devices"] if d["type"] == "mpp")
     assert mpp["softkeys"] == ["Redial", "New call"] and mpp["screen"]["state"] == "Idle"
-    assert get(api, "/devices/14155550100")["id"] == "+14155550100"     # E.164 without +
+    pstn = check(get(api, "/devices/14155550100"), "Device")          # E.164 without +
+    assert pstn["id"] == "+14155550100" and [d["type"] for d in pstn["devices"]] == ["pstn"]
+    assert pstn["devices"][0]["screen"]["text"] == "+14155550100  Pat Customer\nIdle"
 
 
 def test_call_between_two_users_r_ux_3_r_ux_4(api):
