@@ -471,6 +471,8 @@ class WebexApi:
             problems.append("termsOfService.termsOfServiceEnabled: missing; required (true, false)")
         if problems:
             raise _bad(*problems)
+        if not P.profile(name).terms_required:
+            return None               # Webex has no terms to accept (R-PRV-7): nothing to store
         terms = [t for t in self.store.get_org()["termsAccepted"] if t != name]
         self._org_change({"termsAccepted": terms + [name] if enabled else terms})
         return None

@@ -506,3 +506,24 @@ def test_custom_compliance_announcement_file_round_trip(monkeypatch, tmp_path):
         r = raw(server, "PUT", "/v1/telephony/config/callRecording/complianceAnnouncement",
                 json={"useCustomAnnouncementEnabled": True})
         assert r.status_code == 400 and "true needs audioAnnouncementFileId" in r.json()["message"]
+
+
+def test_every_get_body_put_back_unchanged_is_accepted_and_changes_nothing(live, server, api):
+    """For every GET|PUT resource: the body a GET returned, read-only fields included, PUT back
+    as it is answers 204 and changes no setting."""
+    cfg = "/v1/telephony/config"
+    paths = [f"/v1/people/{p.person_id}/features/callRecording" for p in api.people.list()]
+    paths += [f"{cfg}/virtualLines/{v.id}/callRecording" for v in api.telephony.virtual_lines.list()]
+    paths += [f"{cfg}/callRecording", f"{cfg}/callRecording/complianceAnnouncement",
+              f"{cfg}/callRecording/announcements"]
+    paths += [f"{cfg}/callRecording/vendors/{v.id}/termsOfService"
+              for v in api.telephony.call_recording.get_org_vendors().vendors]
+    paths += [f"{cfg}/locations/{loc.location_id}/callRecording/complianceAnnouncement"
+              for loc in api.locations.list()]
+    before = live.settings.export()
+    for path in paths:
+        body = raw(server, "GET", path).json()
+        r = raw(server, "PUT", path, json=body)
+        assert r.status_code == 204, (path, r.text)
+        assert live.settings.export() == before, path
+    assert len(paths) == 4 + 1 + 3 + 4 + 2
