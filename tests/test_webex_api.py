@@ -527,3 +527,38 @@ def test_every_get_body_put_back_unchanged_is_accepted_and_changes_nothing(live,
         assert r.status_code == 204, (path, r.text)
         assert live.settings.export() == before, path
     assert len(paths) == 4 + 1 + 3 + 4 + 2
+
+
+def test_random_person_puts_apply_whole_or_not_at_all(tmp_path):
+    """Hypothesis over HTTP (store only, no agents): any PUT body either answers 204 and every
+    field reads back as given (null type reads "None"), or answers 400/404/409 in Webex's shape
+    and changes nothing."""
+    from types import SimpleNamespace
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from recording.settings import SettingsStore
+    from test_settings import _leaves, _patches
+
+    org = demo_org()
+    store_only = SimpleNamespace(org=org, settings=SettingsStore.from_org(org))
+    with ApiServer(store_only, token=TOKEN) as server:
+        ids = {u.id: f"/v1/people/{pid}/features/callRecording"
+               for u, pid in zip(org.users, [p["id"] for p in raw(server, "GET", "/v1/people").json()["items"]])}
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(who=st.sampled_from(sorted(ids)), body=_patches)
+        def check(who, body):
+            before = store_only.settings.export()
+            r = raw(server, "PUT", ids[who], json=body)
+            if r.status_code == 204:
+                got = _leaves(raw(server, "GET", ids[who]).json())
+                for path, value in _leaves(body).items():
+                    assert got[path] == ("None" if (path, value) == ("notification.type", None) else value), path
+            else:
+                assert r.status_code in (400, 404, 409), r.text
+                err = r.json()
+                assert set(err) == {"message", "errors", "trackingId"} and err["errors"][0]["description"]
+                assert store_only.settings.export() == before
+        check()
