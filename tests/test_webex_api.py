@@ -562,3 +562,35 @@ def test_random_person_puts_apply_whole_or_not_at_all(tmp_path):
                 assert set(err) == {"message", "errors", "trackingId"} and err["errors"][0]["description"]
                 assert store_only.settings.export() == before
         check()
+
+
+def test_async_wxc_sdk_with_concurrent_requests(monkeypatch):
+    """wxc-sdk's asyncio API (aiohttp) works unchanged too: its paging and 4 concurrent reads and
+    PUTs (one per person) against the threaded server; every PUT lands."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from wxc_sdk.as_api import AsWebexSimpleApi
+    from wxc_sdk.as_rest import AsRestSession
+
+    from recording.settings import SettingsStore
+
+    org = demo_org()
+    store_only = SimpleNamespace(org=org, settings=SettingsStore.from_org(org))
+    with ApiServer(store_only, token=TOKEN) as server:
+        monkeypatch.setattr(AsRestSession, "BASE", f"{server.url}/v1")
+
+        async def main():
+            async with AsWebexSimpleApi(tokens=TOKEN) as api:
+                people = await api.people.list(calling_data=True, max=1)
+                cr = api.person_settings.call_recording
+                settings = await asyncio.gather(*[cr.read(p.person_id) for p in people])
+                for s in settings:
+                    s.record_voicemail_enabled = s.enabled
+                await asyncio.gather(*[cr.configure(p.person_id, s) for p, s in zip(people, settings)])
+                return [p.display_name for p in people]
+
+        names = asyncio.run(main())
+    assert names == ["Alice Smith", "Bob Jones", "Carol Kowalska", "Dave Wilson"]
+    assert [store_only.settings.get_person(u)["recordVoicemailEnabled"] for u in ("alice", "bob", "carol", "dave")] == [
+        True, True, True, True]
