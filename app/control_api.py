@@ -254,7 +254,18 @@ class ControlApi:
         owner = None
         if who is not None:
             owner = f"sip:{self.party(who).number}@127.0.0.1"
-        return {"recordings": [self.recording_json(req, r) for r in self.store().list(owner=owner, state=state)]}
+        raw = req.arg("min_count", "0")
+        if not raw.isdigit():
+            raise HttpError(400, f"min_count: {raw!r} not allowed; a whole number of recordings")
+        # min_count + timeout: wait (at most timeout s) until that many match, so a script needs
+        # no polling loop after a hang-up; then answer what there is either way
+        deadline = time.monotonic() + seconds(req, {}, "timeout", 0.0)
+        while True:
+            recs = self.store().list(owner=owner, state=state)
+            if len(recs) >= int(raw) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        return {"recordings": [self.recording_json(req, r) for r in recs]}
 
     def _recording(self, rec_id: str) -> dict:
         rec = self.store().get(rec_id)

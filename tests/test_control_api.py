@@ -282,3 +282,17 @@ def hears(api, who: str, hz: float, within: float = 5.0) -> float:
         if time.monotonic() > deadline:
             pytest.fail(f"{who} hears {heard}, expected {hz} Hz")
         time.sleep(0.2)
+
+
+def test_recordings_wait_for_min_count(api, sim):
+    """min_count + timeout: the list answers once enough recordings match, or after the timeout
+    with what there is."""
+    have = len(get(api, "/recordings")["recordings"])
+    t0 = time.monotonic()
+    body = get(api, "/recordings", min_count=have + 1, timeout=0.5)
+    assert 0.45 <= time.monotonic() - t0 < 3 and len(body["recordings"]) == have
+    t0 = time.monotonic()
+    assert len(get(api, "/recordings", min_count=have, timeout=5)["recordings"]) == have
+    assert time.monotonic() - t0 < 0.5                       # already enough: no wait
+    r = api.get(api.base + "/recordings", params={"min_count": "many"}, timeout=10)
+    assert r.status_code == 400 and "min_count" in r.json()["message"]

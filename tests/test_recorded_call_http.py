@@ -46,13 +46,11 @@ def test_recorded_call_over_http_r_usr_2_r_rec_1(mppsim_api):
     post("/devices/alice/hangup")
     post("/devices/bob/wait", state="ended", timeout=5)
 
-    deadline = time.monotonic() + 10
-    while True:
-        recs = http.get(f"{api}/recordings", params={"device": "alice", "state": "complete"}, timeout=10).json()
-        if recs["recordings"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    t0 = time.monotonic()        # the API waits (at most 10 s) for the recording to be complete
+    recs = http.get(f"{api}/recordings", params={"device": "alice", "state": "complete", "min_count": 1,
+                                                 "timeout": 10}, timeout=20).json()
     assert len(recs["recordings"]) == 1, recs
+    assert time.monotonic() - t0 < 10
     rec = recs["recordings"][0]
     assert [p["channel"] for p in rec["participants"]] == ["left", "right"]
     assert rec["participants"][0]["name"] == "Alice Smith" and rec["participants"][1]["name"] == "Bob Jones"
@@ -77,24 +75,18 @@ def test_recorded_call_over_http_r_usr_2_r_rec_1(mppsim_api):
 
 PLUGIN_TESTS = f"""
 import pytest
+import requests
 
-ORG = {str(ROOT / "examples" / "demo-org.yaml")!r}
-
-@pytest.mark.mppsim_org(ORG)
+@pytest.mark.mppsim_org({str(ROOT / "examples" / "demo-org.yaml")!r})
 def test_passes(mppsim):
     assert mppsim.started and mppsim.party("alice").number == "1001"
-    (mppsim.run_dir / "marker-pass").write_text("x")
     print("RUN_DIR_PASS", mppsim.run_dir)
 
-@pytest.mark.mppsim_org(ORG)
-def test_fails(mppsim):
+def test_fails(mppsim, mppsim_api):          # no marker: the org of --mppsim-org
     print("RUN_DIR_FAIL", mppsim.run_dir)
-    assert mppsim.line_state("bob") == "busy"
-
-def test_option_org(mppsim, mppsim_api):
-    import requests
     r = requests.get(mppsim_api.control + "/devices/carol", headers=mppsim_api.headers, timeout=10)
     assert r.status_code == 200 and r.json()["name"] == "Carol Kowalska"
+    assert mppsim.line_state("bob") == "busy"
 """
 
 
@@ -104,7 +96,7 @@ def test_plugin_keeps_and_names_the_run_folder_of_a_failed_test(pytester):
     pytester.makepyfile(test_uses_plugin=PLUGIN_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-rA",
                                            "--mppsim-org", str(ROOT / "examples" / "demo-org.yaml"))
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     kept = next(line.split()[-1] for line in out.splitlines() if line.startswith("mppsim run folder kept: "))
     fail_dir = next(line.split()[-1] for line in out.splitlines() if "RUN_DIR_FAIL" in line)
@@ -119,4 +111,5 @@ def test_plugin_without_org_says_how_to_give_one(pytester):
     pytester.makepyfile("def test_x(mppsim):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*--mppsim-org PATH*mppsim_org(path)*"])
+    assert "mppsim run folder kept" not in result.stdout.str()     # nothing was started
     assert result.ret != 0
