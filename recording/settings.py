@@ -510,6 +510,10 @@ class SettingsStore:
         self._version = 0
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
+        # held from a change until its subscribers ran: concurrent changes (the HTTP API serves
+        # each request on its own thread) reach the agents in the order they were made, so a
+        # slower push of an older state can never overwrite a newer one
+        self._notify_lock = threading.RLock()
         self.notices: list[str] = []     # notices of the last successful change
 
     @classmethod
@@ -666,6 +670,10 @@ class SettingsStore:
         return self.set_org({"accounts": {provider: {"users": {line_id: account}}}})
 
     def _commit(self, apply: Callable[[dict, _Report], None], admin: str | None = None) -> list[str]:
+        with self._notify_lock:
+            return self._commit_and_notify(apply, admin)
+
+    def _commit_and_notify(self, apply: Callable[[dict, _Report], None], admin: str | None) -> list[str]:
         with self._lock:
             new = copy.deepcopy(self._state)
             r = _Report()

@@ -937,3 +937,32 @@ def test_post_call_and_announcement_settings_stored_and_validated(store):
     e = refused(store.put_person, "alice", {"announcements": {"stop": {"type": "CUSTOM"}}})
     assert e.errors == ["people.alice.callRecording.announcements.stop.type: 'CUSTOM' is not allowed; "
                         "allowed: DEFAULT (custom announcement files are not simulated; mppsim plays its own)"]
+
+
+def test_concurrent_changes_reach_subscribers_in_commit_order(store):
+    """Two threads change the store at once (the HTTP API serves requests on threads): the
+    subscriber (the simulator's push to the agents) runs for each change in the order the changes
+    were made, so a slow push of the older state never lands after the newer one."""
+    import threading
+    import time
+
+    pushed: list[str] = []
+    first = threading.Event()
+
+    def push(_lines):
+        mode = store.effective("alice").mode       # what the push sends ...
+        if not first.is_set():
+            first.set()
+            time.sleep(0.3)                        # ... slowly, the first time
+        pushed.append(mode)
+
+    store.subscribe(push)
+    a = threading.Thread(target=store.put_person, args=("alice", {"enabled": True, "record": "Always"}))
+    a.start()
+    assert first.wait(2)
+    b = threading.Thread(target=store.put_person, args=("alice", {"record": "Never"}))
+    b.start()
+    a.join(3)
+    b.join(3)
+    assert store.effective("alice").mode == "Never"
+    assert pushed == ["Always", "Never"]
