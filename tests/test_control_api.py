@@ -296,3 +296,24 @@ def test_recordings_wait_for_min_count(api, sim):
     assert time.monotonic() - t0 < 0.5                       # already enough: no wait
     r = api.get(api.base + "/recordings", params={"min_count": "many"}, timeout=10)
     assert r.status_code == 400 and "min_count" in r.json()["message"]
+
+
+def test_event_stream_ends_when_the_server_stops(sim):
+    """An open SSE stream does not keep a stopped server's thread (or the app) alive."""
+    server = ApiServer(sim).start()
+    ended = threading.Event()
+
+    def reader():
+        with requests.get(f"{server.url}/mppsim/v1/events", headers={"Authorization": f"Bearer {server.token}"},
+                          stream=True, timeout=10) as r:
+            for _ in r.iter_lines():
+                pass
+        ended.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert not ended.is_set()
+    t0 = time.monotonic()
+    server.stop()
+    assert ended.wait(5), "the event stream outlived the server"
+    assert time.monotonic() - t0 < 5
