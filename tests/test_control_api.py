@@ -3,9 +3,11 @@ real agents (SIP and RTP on loopback). Responses are checked against docs/openap
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -26,15 +28,57 @@ def check(body, schema_name: str):
     return body
 
 
+def documented_schema(method: str, path: str, status: int) -> dict | None:
+    """The JSON schema docs/openapi.yaml gives for this response, or None when it gives none."""
+    for template, ops in SPEC["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in ops:
+            responses = ops[method.lower()]["responses"]
+            resp = responses.get(str(status))
+            assert resp is not None, f"{method} {path} answered {status}, which docs/openapi.yaml does not list"
+            while "$ref" in resp:
+                resp = resolve(resp["$ref"])
+            media = (resp.get("content") or {}).get("application/json")
+            return media["schema"] if media else None
+    raise AssertionError(f"{method} {path} is not in docs/openapi.yaml")
+
+
+def resolve(ref: str) -> dict:
+    node = SPEC
+    for part in ref.split("/")[1:]:
+        node = node[part]
+    return node
+
+
+def conforms(resp, *args, **kwargs):
+    """requests hook: every JSON answer of /mppsim/v1 matches docs/openapi.yaml (status listed,
+    body valid against the listed schema)."""
+    path = urlsplit(resp.request.url).path
+    if not path.startswith("/mppsim/v1/") or "text/event-stream" in resp.headers.get("Content-Type", ""):
+        return
+    if resp.status_code == 405:      # a method the document does not list for this path: by definition
+        Draft202012Validator({**SPEC, "$ref": "#/components/schemas/Error"}).validate(resp.json())
+        return
+    schema = documented_schema(resp.request.method, path[len("/mppsim/v1"):], resp.status_code)
+    if schema is not None:
+        Draft202012Validator({**SPEC, **schema}).validate(resp.json())
+    conforms.checked += 1
+
+
+conforms.checked = 0
+
+
 @pytest.fixture(scope="module")
 def api(sim):
     server = ApiServer(sim).start()
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {server.token}"
+    s.hooks["response"].append(conforms)
     s.base = f"{server.url}/mppsim/v1"
     s.server = server
     yield s
     server.stop()
+    assert conforms.checked > 50      # the hook really ran on this module's answers
 
 
 def post(api, path, body=None, status=200):
