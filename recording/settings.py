@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from . import providers as P
 from . import settings_schema as S
-from .effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_NONE, Compliance, EffectiveSettings,
-                        Selective)
+from .effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, NOTIFY_NONE, Compliance,
+                        EffectiveSettings, Selective)
 
 if TYPE_CHECKING:  # app.org imports this module lazily; no import cycle at run time
     from app.org import Org
@@ -300,6 +300,10 @@ def _apply_line(state: dict, ctx: _Context, info: LineInfo, patch: Any, path: st
             _refuse_settings_while_off(clean, cur, path, "enabled" in clean and was_on, r)
             new = S.defaults(S.DEFAULT_CALL_RECORDING)
     new["enabled"] = on
+    given = patch.get("notification") if isinstance(patch, dict) else None
+    if (isinstance(given, dict) and given.get("enabled") is True and given.get("type") is None
+            and new["notification"] == {"enabled": True, "type": NOTIFY_NONE} != cur["notification"]):
+        new["notification"]["type"] = NOTIFY_BEEP   # the API: enabled without a type means Beep (R-USR-5)
     if on and not was_on:
         _check_enabling(state, info, path, r)
     state[_section(info)][info.id] = new

@@ -808,8 +808,11 @@ def test_every_accepted_setting_round_trips_through_put_get(steps):
             continue
         got = _leaves(store.get_person(line))
         for path, value in _leaves(patch).items():
-            # the API's GET says "None" where its PUT takes null (wxc-sdk sends null)
-            want = "None" if (path, value) == ("notification.type", None) else value
+            # the API's GET says "None" where its PUT takes null (wxc-sdk sends null); enabled
+            # without a type means Beep
+            want = value
+            if (path, value) == ("notification.type", None):
+                want = "Beep" if got["notification.enabled"] and patch["notification"].get("enabled") else "None"
             assert got[path] == want, path
         before = dump(store)
         store.put_person(line, json.loads(json.dumps(store.get_person(line))))
@@ -906,11 +909,16 @@ def test_r_usr_1_turning_off_accepts_the_get_body_written_back(store):
 
 
 def test_r_usr_5_null_notification_type_means_none(store):
-    """R-USR-5: the API's PUT takes null where its GET says "None" (wxc-sdk sends null)."""
+    """R-USR-5: the API's PUT takes null where its GET says "None" (wxc-sdk sends null); turning
+    the notification on without a type gives Beep, as the API documents."""
     store.put_person("alice", {"enabled": True, "record": "Always with Pause/Resume",
-                               "notification": {"enabled": True, "type": "Beep"}})
+                               "notification": {"enabled": True, "type": "Play Announcement"}})
     store.put_person("alice", {"notification": {"enabled": False, "type": None}})
     assert store.get_person("alice")["notification"] == {"enabled": False, "type": "None"}
+    store.put_person("alice", {"notification": {"enabled": True}})
+    assert store.get_person("alice")["notification"] == {"enabled": True, "type": "Beep"}
+    store.put_person("alice", {"notification": {"enabled": True, "type": "None"}})   # said explicitly
+    assert store.get_person("alice")["notification"] == {"enabled": True, "type": "None"}
 
 
 def test_r_usr_8_old_selective_names_accepted_with_notice(store):
