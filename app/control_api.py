@@ -108,6 +108,8 @@ class ControlApi:
 
     # ----- the API itself -----------------------------------------------------------------
     def openapi(self, req: Request):
+        if not OPENAPI.is_file():   # docs/ ships with a checkout (editable install), not in a wheel
+            raise HttpError(404, f"the OpenAPI document is not installed here (looked at {OPENAPI})")
         return Response(200, OPENAPI.read_bytes(), {"Content-Type": "application/yaml"})
 
     def status(self, req: Request):
