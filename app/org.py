@@ -9,8 +9,8 @@ The format is documented in docs/org-file.md.
 from __future__ import annotations
 
 import copy
+import logging
 import re
-import warnings
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,8 @@ __all__ = [
     "load_org",
     "parse_org",
 ]
+
+log = logging.getLogger("mppsim.org")
 
 # ---------------------------------------------------------------------------------------------
 # Allowed values
@@ -567,8 +569,8 @@ class _Parser:
         if self.errors:
             raise OrgError(self.errors, self.source)
         where = f"{self.source}: " if self.source is not None else ""
-        for notice in self.notices:   # FutureWarning: a deprecation meant for the file's author
-            warnings.warn(where + notice, FutureWarning, stacklevel=3)
+        for notice in self.notices:   # logged: a deprecation meant for the file's author, shown as is
+            log.warning("%s%s", where, notice)
         return org
 
     def organisation(self, data: dict) -> tuple[str | None, float | None]:

@@ -535,7 +535,7 @@ def test_recording_rules_across_levels_with_file_paths():
                                                "virtual_lines[0].callRecording.record"]
 
 
-def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path):
+def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path, caplog):
     """R-USR-8: org files written before mppsim followed the Webex API's names
     (recordInboundInternal ...) still load, with a deprecation notice naming the new field; the
     settings read back under the API's names."""
@@ -544,9 +544,11 @@ def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path):
         "enabled": True, "recordInboundInternal": False, "recordOutboundExternalCallsEnabled": False}}
     f = tmp_path / "old.yaml"
     f.write_text(yaml.safe_dump(d))
-    with pytest.warns(FutureWarning, match=r"recordInboundInternal: deprecated name; write "
-                                           r"recordInboundInternalCallsEnabled"):
+    with caplog.at_level("WARNING", logger="mppsim.org"):
         org = load_org(f)
+    assert [r.getMessage() for r in caplog.records if r.name == "mppsim.org"] == [
+        f"{f}: users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: deprecated name; "
+        f"write recordInboundInternalCallsEnabled (the Webex API's name); recordInboundInternal is still read"]
     uid = org.users[0].id
     assert org.notices == (f"users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: "
                            f"deprecated name; write recordInboundInternalCallsEnabled (the Webex API's name); "
