@@ -2,7 +2,8 @@
 
 Real paths, JSON field names, enum strings, status codes and id style, so that scripts written
 for Webex Calling -- wxc-sdk with ``RestSession.BASE = "http://127.0.0.1:PORT/v1"``, curl,
-Postman -- run against the simulator unchanged. Documented in docs/webex-api.md.
+Postman -- run against the simulator unchanged. Documented in docs/webex-api.md; Webex's wire
+conventions (ids, errors, paging, bodies) are in app/webex_wire.py.
 
 Every handler reads and writes ``sim.settings`` (recording/settings.py's SettingsStore), the one
 store behind the Control Hub view, the Python Simulator and this API: a PUT is one atomic store
@@ -20,24 +21,20 @@ Mapping of the API onto mppsim's model (field names in recording/settings_schema
 """
 from __future__ import annotations
 
-import base64
 import os
-import re
-import uuid
-from typing import Any, Callable, Mapping
-from urllib.parse import urlencode
+from typing import Any, Callable
 
 from recording import providers as P
 from recording import settings_schema as S
 from recording.settings import SettingsError, check_location_block, check_org_block
 
 from .http_server import HttpError, Request, Response, Router
+from .webex_wire import (WebexIds, bad, bool_arg, bool_field, job_id, json_body, no_nulls, page,
+                         refused, unknown_or_changed)
 
-__all__ = ["WebexIds", "register"]
+__all__ = ["WebexApi", "register"]
 
 CREATED = "2025-01-01T00:00:00.000Z"          # people and locations exist "since" a fixed date
-MAX_DEFAULT = {"people": 100, "virtualLines": 100, "members": 2000, "items": 100}
-MAX_LIMIT = 1000
 NOT_FOUND = "The requested resource could not be found."
 
 # Vendor facts the API reports. The URLs are the vendors' public sites (not checked against
@@ -61,132 +58,6 @@ COMPLIANCE_FLAGS = ("inboundPSTNCallsEnabled", "outboundPSTNCallsEnabled", "outb
 
 
 # ---------------------------------------------------------------------------------------------
-# Ids
-
-
-class WebexIds:
-    """Opaque ids in Webex's style -- base64 of ``ciscospark://us/<KIND>/<uuid>`` without padding
-    -- derived deterministically from the org's name and mppsim's ids, so an id stays the same
-    from run to run (docs and scripts can quote them) and maps back to mppsim's id."""
-
-    def __init__(self, org) -> None:
-        self._slug = _slug(org.name)
-        self._back: dict[tuple[str, str], str] = {}
-        self.org = self.make("ORGANIZATION", self._slug)
-        self.people = {u.id: self.make("PEOPLE", u.id) for u in org.users}
-        self.locations = {loc.id: self.make("LOCATION", loc.id) for loc in org.locations}
-        self.virtual_lines = {v.id: self.make("VIRTUAL_LINE", v.id) for v in org.virtual_lines}
-        self.vendors = {name: self.make("RECORDING_VENDOR", name) for name in P.PROVIDERS}
-
-    def make(self, kind: str, key: str) -> str:
-        u = uuid.uuid5(uuid.NAMESPACE_URL, f"mppsim://{self._slug}/{kind}/{key}")
-        wid = base64.b64encode(f"ciscospark://us/{kind}/{u}".encode()).decode().rstrip("=")
-        self._back[(kind, wid)] = key
-        return wid
-
-    def lookup(self, kind: str, wid: str) -> str | None:
-        """mppsim's id for a Webex id of that kind (None if unknown)."""
-        return self._back.get((kind, wid))
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "org"
-
-
-def _job_id() -> str:
-    return base64.b64encode(f"ciscospark://us/JOB_ID/{uuid.uuid4()}".encode()).decode().rstrip("=")
-
-
-# ---------------------------------------------------------------------------------------------
-# Request helpers
-
-
-def _bad(*problems: str, status: int = 400) -> HttpError:
-    """Webex's error shape: one entry per problem, the message joins them."""
-    return HttpError(status, "; ".join(problems),
-                     [{"description": p, "errorCode": status * 100} for p in problems])
-
-
-def _refused(e: SettingsError) -> HttpError:
-    """A SettingsError (the Control Hub view's rules and words) as the API's 400/404/409."""
-    return _bad(*e.errors, status=e.status)
-
-
-def _body(req: Request) -> dict:
-    data = req.json()
-    if not isinstance(data, dict):
-        raise _bad(f"body: {S.fmt(data)} is not allowed; must be a JSON object")
-    return data
-
-
-def _no_nulls(d: Any) -> Any:
-    """null means "not given" in the organisation and location bodies (wxc-sdk sends unset fields
-    of some models as null)."""
-    if isinstance(d, dict):
-        return {k: _no_nulls(v) for k, v in d.items() if v is not None}
-    return d
-
-
-def _only(body: Mapping, allowed: tuple[str, ...], read_only: Mapping[str, Any], path: str) -> list[str]:
-    """Unknown keys and changed read-only fields of a PUT body (a GET's body written back is fine)."""
-    problems = []
-    for k, v in body.items():
-        if k in read_only:
-            if v != read_only[k]:
-                problems.append(f"{path}.{k}: read-only; it is {S.fmt(read_only[k])} and cannot be changed here")
-        elif k not in allowed:
-            problems.append(f"{path}.{k}: unknown key; allowed: {', '.join(allowed + tuple(read_only))}")
-    return problems
-
-
-def _bool_field(body: Mapping, key: str, path: str, problems: list[str]) -> bool | None:
-    if key not in body:
-        return None
-    v = body[key]
-    if not isinstance(v, bool):
-        problems.append(f"{path}.{key}: {S.fmt(v)} is not allowed; allowed: true, false")
-        return None
-    return v
-
-
-def _int_arg(req: Request, name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = req.arg(name)
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        v = None
-    if v is None or v < lo or (hi is not None and v > hi):
-        allowed = f"{lo}-{hi}" if hi is not None else f"{lo} or more"
-        raise _bad(f"{name}: {raw!r} is not allowed; allowed: a whole number {allowed}")
-    return v
-
-
-def _bool_arg(req: Request, name: str) -> bool:
-    raw = req.arg(name)
-    if raw is None:
-        return False
-    if raw.lower() not in ("true", "false"):
-        raise _bad(f"{name}: {raw!r} is not allowed; allowed: true, false")
-    return raw.lower() == "true"
-
-
-def _page(req: Request, items: list, key: str) -> Response:
-    """One page of ``items`` under ``key``; a next page is announced by an absolute
-    ``Link: <URL>; rel="next"`` carrying every parameter of this request (RFC 8288), as Webex
-    does -- wxc-sdk follows it without adding its own parameters again."""
-    size = _int_arg(req, "max", MAX_DEFAULT[key], 1, MAX_LIMIT if key != "members" else 2000)
-    start = _int_arg(req, "start", 0, 0, None)
-    headers = {}
-    if start + size < len(items):
-        query = [(k, v) for k, vs in req.query.items() if k not in ("start", "max") for v in vs]
-        query += [("max", str(size)), ("start", str(start + size))]
-        headers["Link"] = f'<{req.base_url}{req.path}?{urlencode(query)}>; rel="next"'
-    return Response(200, {key: items[start:start + size]}, headers)
-
-
-# ---------------------------------------------------------------------------------------------
 # The API
 
 
@@ -204,7 +75,7 @@ class WebexApi:
     def _check_org(self, req: Request) -> None:
         org_id = req.arg("orgId")
         if org_id is not None and org_id != self.ids.org:
-            raise _bad(f"orgId: {org_id!r}: no such organization; this is {self.org.name!r} ({self.ids.org})",
+            raise bad(f"orgId: {org_id!r}: no such organization; this is {self.org.name!r} ({self.ids.org})",
                        status=404)
 
     def _find(self, kind: str, wid: str, what: str) -> str:
@@ -241,7 +112,7 @@ class WebexApi:
 
     def list_people(self, req: Request) -> Response:
         self._check_org(req)
-        calling = _bool_arg(req, "callingData")
+        calling = bool_arg(req, "callingData")
         users = list(self.org.users)
         if (email := req.arg("email")) is not None:
             users = [u for u in users if u.email.lower() == email.lower()]
@@ -252,12 +123,12 @@ class WebexApi:
         if (ids := req.arg("id")) is not None:
             wanted = [i for i in ids.split(",") if i]
             users = [u for u in users if self.ids.people[u.id] in wanted]
-        return _page(req, [self._person(u, calling) for u in users], "items")
+        return page(req, [self._person(u, calling) for u in users], "items")
 
     def get_person(self, req: Request, personId: str) -> dict:
         self._check_org(req)
         uid = self._find("PEOPLE", personId, "person")
-        return self._person(self.org.user(uid), _bool_arg(req, "callingData"))
+        return self._person(self.org.user(uid), bool_arg(req, "callingData"))
 
     def _location(self, loc) -> dict:
         return {"id": self.ids.locations[loc.id], "name": loc.name, "orgId": self.ids.org,
@@ -271,7 +142,7 @@ class WebexApi:
             locs = [loc for loc in locs if loc.name.lower().startswith(name.lower())]
         if (wid := req.arg("id")) is not None:
             locs = [loc for loc in locs if self.ids.locations[loc.id] == wid]
-        return _page(req, [self._location(loc) for loc in locs], "items")
+        return page(req, [self._location(loc) for loc in locs], "items")
 
     def get_location(self, req: Request, locationId: str) -> dict:
         self._check_org(req)
@@ -293,7 +164,7 @@ class WebexApi:
             vls = [v for v in vls if self.ids.locations[v.location] == loc]
         if (ids := req.arg("id")) is not None:
             vls = [v for v in vls if self.ids.virtual_lines[v.id] in ids.split(",")]
-        return _page(req, [self._virtual_line(v) for v in vls], "virtualLines")
+        return page(req, [self._virtual_line(v) for v in vls], "virtualLines")
 
     # -- a line's callRecording ------------------------------------------------------------
 
@@ -306,7 +177,7 @@ class WebexApi:
 
     def put_person_recording(self, req: Request, personId: str) -> None:
         self._check_org(req)
-        self._put_line(self._find("PEOPLE", personId, "person"), _body(req))
+        self._put_line(self._find("PEOPLE", personId, "person"), json_body(req))
 
     def get_vl_recording(self, req: Request, virtualLineId: str) -> dict:
         self._check_org(req)
@@ -314,13 +185,13 @@ class WebexApi:
 
     def put_vl_recording(self, req: Request, virtualLineId: str) -> None:
         self._check_org(req)
-        self._put_line(self._find("VIRTUAL_LINE", virtualLineId, "virtual line"), _body(req))
+        self._put_line(self._find("VIRTUAL_LINE", virtualLineId, "virtual line"), json_body(req))
 
     def _put_line(self, line_id: str, body: dict) -> None:
         try:
             self.store.put_person(line_id, body, view=S.VIEW_API)
         except SettingsError as e:
-            raise _refused(e) from None
+            raise refused(e) from None
 
     # -- organisation ----------------------------------------------------------------------
 
@@ -328,19 +199,19 @@ class WebexApi:
         """One store change; ``problems`` found by the mapping are reported together with the
         store's shape errors of the rest of the body (every error at once, nothing applied)."""
         if problems:
-            raise _bad(*problems, *check_org_block(patch, "organisation.recording"))
+            raise bad(*problems, *check_org_block(patch, "organisation.recording"))
         try:
             self.store.set_org(patch, confirm_off=confirm_off)
         except SettingsError as e:
-            raise _refused(e) from None
+            raise refused(e) from None
 
     def _loc_change(self, loc_id: str, patch: dict, problems: list[str] = ()) -> None:
         if problems:
-            raise _bad(*problems, *check_location_block(patch, f"locations.{loc_id}.recording"))
+            raise bad(*problems, *check_location_block(patch, f"locations.{loc_id}.recording"))
         try:
             self.store.set_location(loc_id, patch)
         except SettingsError as e:
-            raise _refused(e) from None
+            raise refused(e) from None
 
     def get_org_recording(self, req: Request) -> dict:
         self._check_org(req)
@@ -357,15 +228,15 @@ class WebexApi:
         administrator's confirmation, R-ORG-2); ``true`` turns it back on with the preselected
         provider (R-ORG-1) unless a provider is chosen already."""
         self._check_org(req)
-        body = _body(req)
+        body = json_body(req)
         current = self.get_org_recording(req)
-        problems = _only(body, ("enabled",), {k: v for k, v in current.items() if k != "enabled"},
+        problems = unknown_or_changed(body, ("enabled",), {k: v for k, v in current.items() if k != "enabled"},
                          "callRecording")
-        enabled = _bool_field(body, "enabled", "callRecording", problems)
+        enabled = bool_field(body, "enabled", "callRecording", problems)
         if "enabled" not in body:
             problems.append("callRecording.enabled: missing; required (true, false)")
         if problems:
-            raise _bad(*problems)
+            raise bad(*problems)
         if enabled == current["enabled"]:
             return None
         if enabled:
@@ -386,8 +257,8 @@ class WebexApi:
 
     def put_org_vendor(self, req: Request) -> Response:
         self._check_org(req)
-        body = _no_nulls(_body(req))
-        problems = _only(body, ("vendorId", "failureBehavior", "storageRegion"), {}, "vendor")
+        body = no_nulls(json_body(req))
+        problems = unknown_or_changed(body, ("vendorId", "failureBehavior", "storageRegion"), {}, "vendor")
         patch: dict[str, Any] = {}
         if "vendorId" not in body:
             problems.append(f"vendor.vendorId: missing; required: one of {self._vendor_list()}")
@@ -400,7 +271,7 @@ class WebexApi:
         if "storageRegion" in body:
             patch["region"] = body["storageRegion"]
         self._org_change(patch, problems=problems)
-        return Response(200, {"jobId": _job_id()})
+        return Response(200, {"jobId": job_id()})
 
     def _vendor_list(self) -> str:
         return ", ".join(f"{self.ids.vendors[n]} ({n})" for n in P.PROVIDERS)
@@ -412,7 +283,7 @@ class WebexApi:
                             for c in P.REGIONS]}
 
     def _members(self, req: Request, lines: list[str]) -> Response:
-        standard_only = _bool_arg(req, "standardUserOnly")
+        standard_only = bool_arg(req, "standardUserOnly")
         out = []
         for lid in lines:
             info = self.store.line_info(lid)
@@ -430,7 +301,7 @@ class WebexApi:
             if standard_only and member["licenseType"] != "BASIC_USER":
                 continue
             out.append(member)
-        return _page(req, out, "members")
+        return page(req, out, "members")
 
     def org_vendor_users(self, req: Request) -> Response:
         """The lines recorded by the organisation's vendor: recording enabled, at a location that
@@ -462,15 +333,15 @@ class WebexApi:
     def put_terms(self, req: Request, vendorId: str) -> None:
         self._check_org(req)
         name = self._vendor(vendorId)
-        body = _body(req)
+        body = json_body(req)
         current = self.get_terms(req, vendorId)
-        problems = _only(body, ("termsOfServiceEnabled",),
+        problems = unknown_or_changed(body, ("termsOfServiceEnabled",),
                          {k: v for k, v in current.items() if k != "termsOfServiceEnabled"}, "termsOfService")
-        enabled = _bool_field(body, "termsOfServiceEnabled", "termsOfService", problems)
+        enabled = bool_field(body, "termsOfServiceEnabled", "termsOfService", problems)
         if "termsOfServiceEnabled" not in body:
             problems.append("termsOfService.termsOfServiceEnabled: missing; required (true, false)")
         if problems:
-            raise _bad(*problems)
+            raise bad(*problems)
         if not P.profile(name).terms_required:
             return None               # Webex has no terms to accept (R-PRV-7): nothing to store
         terms = [t for t in self.store.get_org()["termsAccepted"] if t != name]
@@ -519,14 +390,14 @@ class WebexApi:
 
     def put_org_compliance(self, req: Request) -> None:
         self._check_org(req)
-        body = _no_nulls(_body(req))
+        body = no_nulls(json_body(req))
         current = self.get_org_compliance(req)
         path = "complianceAnnouncement"
         ro = {"audioAnnouncementFile": current["audioAnnouncementFile"]} if "audioAnnouncementFile" in current else {}
-        problems = _only(body, COMPLIANCE_FLAGS + ("useCustomAnnouncementEnabled", "audioAnnouncementFileId"),
+        problems = unknown_or_changed(body, COMPLIANCE_FLAGS + ("useCustomAnnouncementEnabled", "audioAnnouncementFileId"),
                          ro, path)
         patch = {k: body[k] for k in COMPLIANCE_FLAGS if k in body}
-        use = _bool_field(body, "useCustomAnnouncementEnabled", path, problems)
+        use = bool_field(body, "useCustomAnnouncementEnabled", path, problems)
         cur_file = self.store.get_org()["compliance"]["customAnnouncementFile"]
         change, file = self._custom_file(use, body.get("audioAnnouncementFileId"), cur_file, path, problems)
         if change:
@@ -552,14 +423,14 @@ class WebexApi:
         location-specific values, starting from the values shown."""
         self._check_org(req)
         loc = self._find("LOCATION", locationId, "location")
-        body = _no_nulls(_body(req))
+        body = no_nulls(json_body(req))
         current = self.get_location_compliance(req, locationId)
         path = f"locations.{loc}.complianceAnnouncement"
-        problems = _only(body, ("useOrgSettingsEnabled", "useOrgLevelAnnouncementEnabled",
+        problems = unknown_or_changed(body, ("useOrgSettingsEnabled", "useOrgLevelAnnouncementEnabled",
                                 "customComplianceAnnouncement") + COMPLIANCE_FLAGS, {}, path)
-        use_org = _bool_field(body, "useOrgSettingsEnabled", path, problems)
+        use_org = bool_field(body, "useOrgSettingsEnabled", path, problems)
         use_org = current["useOrgSettingsEnabled"] if use_org is None else use_org
-        use_org_file = _bool_field(body, "useOrgLevelAnnouncementEnabled", path, problems)
+        use_org_file = bool_field(body, "useOrgLevelAnnouncementEnabled", path, problems)
         if use_org:
             changed = [k for k in COMPLIANCE_FLAGS if k in body and body[k] != current[k]]
             problems += [f"{path}.{k}: cannot be set with useOrgSettingsEnabled: true (the organisation's "
@@ -589,7 +460,7 @@ class WebexApi:
 
     def put_org_announcements(self, req: Request) -> None:
         self._check_org(req)
-        self._org_change({"announcements": _no_nulls(_body(req))})
+        self._org_change({"announcements": no_nulls(json_body(req))})
         return None
 
     # -- location vendors (R-LOC-1, R-ORG-3) -------------------------------------------------
@@ -615,13 +486,13 @@ class WebexApi:
     def put_location_vendor(self, req: Request, locationId: str) -> Response:
         self._check_org(req)
         loc_id = self._find("LOCATION", locationId, "location")
-        body = _no_nulls(_body(req))
+        body = no_nulls(json_body(req))
         path = f"locations.{loc_id}.vendor"
-        problems = _only(body, ("id", "orgDefaultEnabled", "failureBehavior", "orgFailureBehaviorEnabled"), {}, path)
+        problems = unknown_or_changed(body, ("id", "orgDefaultEnabled", "failureBehavior", "orgFailureBehaviorEnabled"), {}, path)
         current = self.get_location_vendors(req, locationId)
         org = self.store.get_org()
         patch: dict[str, Any] = {}
-        org_default = _bool_field(body, "orgDefaultEnabled", path, problems)
+        org_default = bool_field(body, "orgDefaultEnabled", path, problems)
         vendor = None
         if "id" in body:
             vendor = self.ids.lookup("RECORDING_VENDOR", str(body["id"]))
@@ -636,7 +507,7 @@ class WebexApi:
             patch["provider"] = vendor
         elif org_default is False and current["orgDefaultEnabled"]:
             patch["provider"] = current.get("defaultVendorName", P.NO_PROVIDER)   # pin today's vendor
-        org_fb = _bool_field(body, "orgFailureBehaviorEnabled", path, problems)
+        org_fb = bool_field(body, "orgFailureBehaviorEnabled", path, problems)
         fb = body.get("failureBehavior")
         if org_fb:
             if fb is not None and fb != org["failureBehavior"]:
@@ -649,7 +520,7 @@ class WebexApi:
             patch["failureBehavior"] = current["failureBehavior"]
         if patch or problems:
             self._loc_change(loc_id, patch, problems=problems)
-        return Response(200, {"jobId": _job_id()})
+        return Response(200, {"jobId": job_id()})
 
 
 def register(router: Router, sim) -> WebexApi:
