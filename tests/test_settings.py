@@ -764,6 +764,11 @@ _patches = st.fixed_dictionaries({}, optional={
         "enabled": _maybe_bad(st.booleans()), "recordInboundExternalCallsEnabled": _maybe_bad(st.booleans())}),
     "callRecordingAccessSettings": st.fixed_dictionaries({}, optional={
         "downloadRecordingsEnabled": _maybe_bad(st.booleans())}),
+    "postCallRecordingSettings": st.fixed_dictionaries({}, optional={
+        "transcriptEnabled": _maybe_bad(st.booleans())}),
+    "announcements": st.fixed_dictionaries({}, optional={
+        "useLocationLevelEnabled": _maybe_bad(st.booleans()),
+        "pause": st.fixed_dictionaries({"type": _maybe_bad(st.sampled_from(["DEFAULT", "CUSTOM"]))})}),
     "externalGroup": st.sampled_from(["hq", "br", "x"]),
 })
 _lines = st.sampled_from(["alice", "bob", "nol", "desk", "app"])
