@@ -597,3 +597,40 @@ def test_async_wxc_sdk_with_concurrent_requests(monkeypatch):
     assert names == ["Alice Smith", "Bob Jones", "Carol Kowalska", "Dave Wilson"]
     assert [store_only.settings.get_person(u)["recordVoicemailEnabled"] for u in ("alice", "bob", "carol", "dave")] == [
         True, True, True, True]
+
+
+def test_api_and_control_hub_refuse_with_the_same_words(qtbot, live, server, api):
+    """R-USR-8 through both doors: with selective recording on, record On Demand is refused by
+    the API (400) and by the Control Hub view's Save with the same description, and nothing
+    changes either way."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
+
+    from ui.control_hub import ControlHub
+
+    pid = person_id(api, "alice@acme-demo.example")
+    url = f"/v1/people/{pid}/features/callRecording"
+    original = live.call_recording("alice")
+    try:
+        assert raw(server, "PUT", url, json={"selectiveCallRecordingSettings": {
+            "enabled": True, "recordInboundExternalCallsEnabled": False}}).status_code == 204
+        before = live.settings.export()
+        r = raw(server, "PUT", url, json={"record": "On Demand"})
+        assert r.status_code == 400
+        (description,) = [e["description"] for e in r.json()["errors"]]
+        assert description.endswith("selective call recording applies only to record: Always, "
+                                    "Always with Pause/Resume; record is 'On Demand' (R-USR-8)")
+
+        hub = ControlHub(live)
+        qtbot.addWidget(hub)
+        hub.show()
+        hub.tabs.setCurrentWidget(hub.users_page)
+        hub.users_page.select("alice")
+        combo = hub.findChild(QComboBox, "ch_user_record")
+        combo.setCurrentIndex(combo.findData("On Demand"))
+        qtbot.mouseClick(hub.findChild(QPushButton, "ch_save"), Qt.LeftButton)
+        shown = hub.findChild(QLabel, "ch_errors")
+        assert shown.isVisible() and description in shown.text()
+        assert live.settings.export() == before
+    finally:
+        live.settings.put_person("alice", original)
