@@ -13,8 +13,8 @@ from app.simulator import Simulator
 from .main_window import MainWindow
 
 
-def run_gui(org_path: str, front_door_port: int = 5060, api_port: int | None = 0,
-            api_token: str | None = None) -> int:
+def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = None,
+            api_port: int | None = 0, api_token: str | None = None) -> int:
     """api_port None: no HTTP APIs; 0: any free port (shown in the status bar)."""
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("mppsim")
@@ -37,6 +37,8 @@ def run_gui(org_path: str, front_door_port: int = 5060, api_port: int | None = 0
             print(f"mppsim: HTTP APIs off: cannot listen on port {api_port}: {exc.strerror or exc}", file=sys.stderr)
     window = MainWindow(sim, api_url=server.url if server else None)
     window.show()
+    if scenario:
+        window.player.load(scenario)
     try:
         return app.exec()
     finally:
