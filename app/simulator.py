@@ -307,10 +307,25 @@ class Simulator:
         """First half of an attended transfer: hold the current call and call `to`."""
         return self.dial(who, to)
 
+    def start_transfer(self, who: str, to: str) -> str:
+        """MPP Transfer + number: hold `who`'s call and open a consult call to `to` on the same
+        line; returns the consult call's key (finish with complete_transfer or cancel_transfer)."""
+        return self._req(who, "transfer_start", to=str(to))["consult"]
+
+    def cancel_transfer(self, who: str) -> str:
+        """Cancel during a consult: the consult call ends and the held call is resumed."""
+        return self._req(who, "transfer_cancel")["call"]
+
     def complete_transfer(self, who: str, consult: str | None = None) -> str:
-        """Second half: connect the held party with the consult call's party."""
+        """Second half: connect the held party with the consult call's party. After
+        start_transfer: attended once the consult call is answered, blind while it rings."""
         p = self.party(who)
         if consult is None:
+            try:
+                return self._req(who, "transfer_complete")["call"]
+            except SimulatorError as exc:
+                if "no transfer under way" not in str(exc):
+                    raise
             live = [k for k, ev in self.calls.items()
                     if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] == "connected"]
             if not live:
@@ -397,7 +412,13 @@ class Simulator:
         p = self.party(who)
         with self._cv:
             key = self.last_call.get((p.agent, p.line))
-            return self.calls.get(key) if key else None
+            ev = self.calls.get(key) if key else None
+            if ev is not None and ev["state"] == "ended":
+                # a transfer's old leg ends after its new leg began: the live call is current
+                live = [e for e in self.calls.values()
+                        if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
+                ev = live[-1] if live else ev
+            return ev
 
     def call_state(self, who: str) -> str:
         """State of the newest call on the line: dialing/ringing/connected/held/ended, or idle."""

@@ -33,6 +33,7 @@ from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
+from .transfer import TransferDesk, TransferError
 from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
@@ -111,6 +112,7 @@ class Agent:
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
+        self.transfers = TransferDesk(self)
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
@@ -246,7 +248,7 @@ class Agent:
                 rec.extra["mailbox"] = mailbox
                 self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
                                        parse_name_addr(rec.remote_uri)[1], voicemail=True)
-            else:
+            elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
                 self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
@@ -314,6 +316,7 @@ class Agent:
             self.report_call(rec)
             if first and self.edge is not None:
                 self.edge.call_answered(rec.key)
+                self.transfers.answered(rec)
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
@@ -351,9 +354,10 @@ class Agent:
             rec.capture = None
         rec.aud = None
         self.report_call(rec)
-        if self.edge is not None:
+        keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
+        if self.edge is not None and not keep:
             self.edge.call_ended(rec.key)
-        if self.siprec is not None:
+        if self.siprec is not None and not keep:
             self.siprec.call_ended(rec.key)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
@@ -696,6 +700,26 @@ class Agent:
             target += f"?{COMPLIANCE_HEADER}=played"
         rec.call.xfer(target, pj.CallOpParam(True))
         return {"call": rec.key}
+
+    def cmd_transfer_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Transfer on a call + a number: hold it and open a consult call (phone/transfer.py)."""
+        try:
+            return self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_complete(self, call: str | None = None, line: str | None = None) -> dict:
+        """Transfer pressed again: attended after answer, blind after consult while ringing."""
+        try:
+            return self.transfers.complete(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_cancel(self, call: str | None = None, line: str | None = None) -> dict:
+        try:
+            return self.transfers.cancel(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
 
     def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
         allowed = set("0123456789*#ABCD")
