@@ -67,6 +67,9 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "hold": ({"who"}, set()),
     "resume": ({"who"}, set()),
     "transfer": ({"who", "to"}, {"attended", "within"}),
+    "consult": ({"who", "to"}, set()),               # MPP Transfer + number: hold, consult call
+    "complete_transfer": ({"who"}, set()),           # Transfer again (attended / blind after consult)
+    "cancel_transfer": ({"who"}, set()),             # Cancel: consult ends, held call resumes
     "dtmf": ({"who", "digits"}, set()),
     "auto_answer": ({"who"}, {"after"}),
     "wait": (set(), set()),
@@ -366,14 +369,23 @@ class Runner:
             self.sim.transfer(who, to)
             return
         # Attended: consult the target, who picks up, then complete the transfer.
-        consult = self.sim.consult(who, to)
+        consult = self.sim.start_transfer(who, to)
         target = self.sim.party_by_number(to)
         if target is not None:
             self.sim.wait_for(target.id, "ringing", within)
             self.sim.answer(target.id)
         self.sim.wait_until(lambda: self.sim.calls.get(consult, {}).get("state") == "connected",
                             within, f"{who}'s consult call to {to} to be answered")
-        self.sim.complete_transfer(who, consult)
+        self.sim.complete_transfer(who)
+
+    def do_consult(self, a: dict) -> None:
+        self.sim.start_transfer(str(a["who"]), str(a["to"]))
+
+    def do_complete_transfer(self, a: dict) -> None:
+        self.sim.complete_transfer(str(a["who"]))
+
+    def do_cancel_transfer(self, a: dict) -> None:
+        self.sim.cancel_transfer(str(a["who"]))
 
     def do_expect(self, a: dict) -> None:
         who = str(a["who"])

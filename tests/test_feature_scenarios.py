@@ -1,0 +1,45 @@
+"""Issue 13's example scenarios pass with `mppsim run`, and the new steps are validated."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str, tmp_path: Path) -> dict:
+    report = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "run", str(ROOT / "examples" / name),
+                           "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return json.loads(report.read_text())
+
+
+def test_r_cmp_3_consult_transfer_example_passes_and_the_recording_follows(tmp_path):
+    """The consult-transfer example: cancel, attended and blind-after-consult. Alice's recording
+    of the consult call goes on with the customer (one recording, not two); R-CMP-3 nothing replayed."""
+    report = run_example("consult-transfer.yaml", tmp_path)
+    alice = [r for r in report["recordings"] if r["owner"] == "sip:1001@127.0.0.1"]
+    followed = [r for r in alice if len(r["metadata_files"]) >= 2]
+    assert followed, alice
+    assert all(step["status"] == "passed" for step in report["steps"])
+
+
+@pytest.mark.parametrize("step, problem", [
+    ({"consult": {"who": "alice"}}, "steps[1].consult.to: missing"),
+    ({"complete_transfer": {"who": "alice", "to": "1002"}}, "steps[1].complete_transfer.to: unknown field"),
+    ({"cancel_transfer": {}}, "steps[1].cancel_transfer.who: missing"),
+])
+def test_new_steps_are_validated(tmp_path, step, problem):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"org": str(ROOT / "examples" / "demo-org.yaml"), "steps": [step]}))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path)
+    assert problem in str(exc.value)
