@@ -506,6 +506,7 @@ class Agent:
             "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
             "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
+            "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
         }
 
     def report_call(self, rec: CallRecord) -> None:

@@ -53,6 +53,8 @@ class TransferDesk:
         consult.extra["consult_for"] = held.key
         consult.extra["consult_target"] = self.agent.resolve(to)
         held.extra["consult"] = consult.key
+        consult.extra.pop("last_reported", None)    # the faces learn it is a consult call
+        self.agent.report_call(consult)
         return {"call": held.key, "consult": consult.key}
 
     def consult_of(self, held: "CallRecord") -> "CallRecord | None":

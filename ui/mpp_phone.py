@@ -257,7 +257,9 @@ class MppPhone(QWidget):
             scr.title = time.strftime("%H:%M", time.localtime(now))
             scr.subtitle = time.strftime("%A, %B %d", time.localtime(now)).replace(" 0", " ")
         else:
-            if state == "held":
+            if self._consulting(call):
+                scr.state = "Consult: ringing" if call["state"] in ("dialing", "ringing") else "Consulting"
+            elif state == "held":
                 scr.state = "On hold" if call.get("held_by") in ("local", "both") else "Held by other party"
             elif state == "ringing" and call.get("direction") == "in":
                 scr.state = "Ringing"
@@ -271,6 +273,9 @@ class MppPhone(QWidget):
             scr.subtitle = number if number != name else ""
             if self.pending == "transfer" or (self.dial_string and state in ("connected", "held")):
                 scr.subtitle = f"{'Transfer to' if self.pending else 'Dial'}: {self.dial_string}"
+            elif self._consulting(call):
+                held = self.sim.calls.get(call["consult_for"]) or {}
+                scr.subtitle = f"{self._remote(held)[0] or number} on hold"
             if state in ("connected", "held") and call.get("connected_at"):
                 secs = max(0, int(now - call["connected_at"]))
                 scr.timer = f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 \
@@ -302,6 +307,8 @@ class MppPhone(QWidget):
             return ["Restart"]
         if self.pending == "transfer":
             return ["Transfer", "Delete", "Cancel"]
+        if self._consulting(call):   # Consulting: Transfer again completes, Cancel returns
+            return ["Transfer", "Cancel", "End call"]
         if state == "ringing" and call and call.get("direction") == "in":
             return ["Answer", "Decline"]
         if state in ("dialing", "ringing"):
@@ -315,6 +322,10 @@ class MppPhone(QWidget):
         if self.dial_string or self.composing:
             return ["Call", "Delete", "Cancel"]
         return ["Redial", "New call"]
+
+    def _consulting(self, call: dict | None) -> bool:
+        """The selected call is the consult call of a transfer under way (phone/transfer.py)."""
+        return bool(call and call.get("consult_for") and call.get("state") != "ended")
 
     def _page_of(self, labels: list[str]) -> list[str]:
         if len(labels) <= 4:
@@ -389,10 +400,17 @@ class MppPhone(QWidget):
             self.dial_string = self.dial_string[:-1]
             self.refresh()
         elif label == "Cancel":
+            was_transfer = self.pending == "transfer"
             self.dial_string = ""
             self.pending = ""
             self.composing = False
-            self.refresh()
+            call = self.sim.current_call(line)
+            if self._consulting(call):
+                self.act(self.sim.cancel_transfer, line)     # consult ends, the held call resumes
+            elif was_transfer and self._state(line) == "held":
+                self.act(self.sim.resume, line)              # nothing dialled yet: back to the call
+            else:
+                self.refresh()
         elif label == "Restart":
             self.act(self.sim.restart_agent, self.sim.party(line).agent)
 
@@ -411,18 +429,33 @@ class MppPhone(QWidget):
         self.act(self.sim.dial, self.selected, number)
 
     def transfer(self) -> None:
-        state = self._state(self.selected)
+        """The MPP's consult transfer: Transfer holds the call and asks for a number; dialling
+        it opens the consult call; Transfer again completes (attended once answered, blind while
+        it rings). phone/transfer.py does the network side."""
+        line = self.selected
+        state = self._state(line)
+        if self._consulting(self.sim.current_call(line)):
+            self.act(self.sim.complete_transfer, line)
+            return
         if state not in ("connected", "held"):
             self.pending = ""
             self.show_error("No call to transfer")
             self.refresh()
             return
-        if not self.dial_string:
+        if self.pending != "transfer":
             self.pending = "transfer"
+            self.dial_string = ""
+            if state == "connected":
+                self.act(self.sim.hold, line)
+            else:
+                self.refresh()
+            return
+        if not self.dial_string:
+            self.show_error("Enter the number to transfer to")
             self.refresh()
             return
         number, self.dial_string, self.pending = self.dial_string, "", ""
-        self.act(self.sim.transfer, self.selected, number)
+        self.act(self.sim.start_transfer, line, number)
 
     def key_digit(self, digit: str) -> None:
         state = self._state(self.selected)

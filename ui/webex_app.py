@@ -306,7 +306,9 @@ class WebexApp(QWidget):
     webex_<user>_menu_start_recording / _pause_recording / _resume_recording / _stop_recording
     webex_<user>_menu_keypad          More-menu actions (recording ones exactly sim.menu_items)
     webex_<user>_dtmf_<d>             the in-call keypad (digits go to sim.dtmf)
-    webex_<user>_transfer_field / _transfer_go                blind transfer target
+    webex_<user>_transfer_field / _transfer_go                transfer target, "Transfer now" (blind)
+    webex_<user>_transfer_consult                             "Consult first" (hold + consult call)
+    webex_<user>_transfer_complete / _transfer_cancel         while consulting
     webex_<user>_indicator            QLabel: "Recording" / "Recording paused" / ""
     webex_<user>_banner               the recording message, shown for a few seconds
     webex_<user>_caller _number _timer _state _status         labels
@@ -542,11 +544,24 @@ class WebexApp(QWidget):
         self.transfer_field.setAccessibleName(f"{self.user.name} transfer to")
         self.transfer_field.setPlaceholderText("Transfer to number")
         self.transfer_field.returnPressed.connect(self.on_transfer_go)
-        go = self._button("transfer_go", "Transfer", "small", self.on_transfer_go)
+        # the Webex App's two ways: "Transfer now" (blind) and "Consult first" (phone/transfer.py)
+        go = self._button("transfer_go", "Transfer now", "small", self.on_transfer_go)
+        consult = self._button("transfer_consult", "Consult first", "small", self.on_consult)
         tr.addWidget(self.transfer_field, 1)
         tr.addWidget(go)
+        tr.addWidget(consult)
         self.transfer_row.setVisible(False)
         v.addWidget(self.transfer_row)
+        # while consulting: complete the transfer or go back to the held call
+        self.consult_row = QWidget()
+        cr = QHBoxLayout(self.consult_row)
+        cr.setContentsMargins(0, 0, 0, 0)
+        cr.addWidget(self._button("transfer_complete", "Complete transfer", "small",
+                                  lambda: self.act(self.sim.complete_transfer, self.line)))
+        cr.addWidget(self._button("transfer_cancel", "Cancel transfer", "small",
+                                  lambda: self.act(self.sim.cancel_transfer, self.line)))
+        self.consult_row.setVisible(False)
+        v.addWidget(self.consult_row)
         v.addStretch(1)
 
         # controls
@@ -688,6 +703,14 @@ class WebexApp(QWidget):
             self.state_label.setText({"local": "On hold", "both": "On hold",
                                       "remote": "Held by the other party"}.get(held_by, "Connected")
                                      if state == "held" else ("Muted" if self.muted else "Connected"))
+        consulting = bool(call.get("consult_for"))
+        self.consult_row.setVisible(consulting)
+        if consulting:
+            held = self.sim.calls.get(call["consult_for"]) or {}
+            held_name = self._remote(held)[0] if held else ""
+            state = call.get("state", state)      # the consult call's own state
+            self.state_label.setText(f"Consulting · {held_name} on hold" if state != "dialing"
+                                     else f"{held_name} on hold")
         held_local = state == "held" and call.get("held_by") in ("local", "both")
         self.hold_button.setVisible(not held_local)
         self.resume_button.setVisible(held_local)
@@ -798,6 +821,16 @@ class WebexApp(QWidget):
             self.status.setText("Type the number to transfer to")
             return
         if self.act(self.sim.transfer, self.line, number):
+            self.transfer_field.clear()
+            self.transfer_row.setVisible(False)
+
+    def on_consult(self) -> None:
+        """Consult first: the call goes on hold and a consult call opens on the same line."""
+        number = self.transfer_field.text().strip()
+        if not number:
+            self.status.setText("Type the number to consult")
+            return
+        if self.act(self.sim.start_transfer, self.line, number):
             self.transfer_field.clear()
             self.transfer_row.setVisible(False)
 

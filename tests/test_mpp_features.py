@@ -1,0 +1,162 @@
+"""pytest-qt: the MPP face's consult transfer (issue 13): the Transfer key holds the call and asks
+for a number, dialling opens the consult call (Consulting softkeys), Transfer again completes,
+Cancel returns. Real agents behind the face; audio checked at the parties."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
+
+from app.simulator import Simulator
+from conftest import TONES, demo_org
+from ui.bridge import SimBridge
+from ui.mpp_phone import MppPhone
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture
+def running(qtbot, tmp_path):
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path).start()
+    for who, freq in TONES.items():
+        sim.play(who, tone=freq)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def phone(qtbot, running):
+    bridge = SimBridge(running)
+
+    def make(user: str) -> MppPhone:
+        w = MppPhone(running, user)
+        qtbot.addWidget(w)
+        w.setScale(1.0)
+        w.show()
+        bridge.event.connect(lambda ev, w=w: w.refresh() if ev.get("agent") == user else None)
+        return w
+    yield make
+    bridge.deleteLater()
+
+
+def click(qtbot, w: MppPhone, name: str) -> None:
+    b = w.findChild(QPushButton, f"mpp_{w.user_id}_{name}")
+    assert b is not None, name
+    qtbot.mouseClick(b, Qt.LeftButton)
+
+
+def softkey(w: MppPhone, label: str) -> QPushButton:
+    for n in range(4):
+        b = w.findChild(QPushButton, f"mpp_{w.user_id}_softkey_{n}")
+        if b.text() == label:
+            return b
+    raise AssertionError(f"no softkey {label!r}: {w.softkey_labels()}")
+
+
+def heard(sim, who, freq, within=3.0):
+    deadline = time.monotonic() + within
+    while True:
+        got = (sim.listen(who, 0.4) or {}).get("freq_hz")
+        if got and abs(got - freq) < freq * 0.02:
+            return
+        assert time.monotonic() < deadline, f"{who} hears {got} Hz, expected {freq}"
+        time.sleep(0.1)
+
+
+def connected_to(qtbot, running, w, caller, number):
+    running.dial(caller, number)
+    qtbot.waitUntil(lambda: w.softkey_labels()[:2] == ["Answer", "Decline"], timeout=3000)
+    qtbot.mouseClick(softkey(w, "Answer"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Connected" in w.screen_text(), timeout=3000)
+
+
+def test_transfer_key_consults_then_completes_attended(qtbot, phone, running):
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    click(qtbot, w, "transfer")                      # holds bob, asks for the number
+    qtbot.waitUntil(lambda: running.call_state("bob") == "held", timeout=3000)
+    assert w.softkey_labels() == ["Transfer", "Delete", "Cancel"] and "Transfer to" in w.screen_text()
+    for d in "1004":
+        click(qtbot, w, f"key_{d}")
+    click(qtbot, w, "transfer")                      # dials the consult call
+    running.wait_for("dave", "ringing", 3)
+    qtbot.waitUntil(lambda: w.softkey_labels() == ["Transfer", "Cancel", "End call"], timeout=3000)
+    assert "Consult: ringing" in w.screen_text()
+    running.answer("dave")
+    qtbot.waitUntil(lambda: "Consulting" in w.screen_text(), timeout=3000)
+    assert "Bob Jones on hold" in w.screen_text() and "Dave Wilson" in w.screen_text()
+    heard(running, "dave", TONES["alice"])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "mpp-8865-consulting.png"))
+    qtbot.mouseClick(softkey(w, "Transfer"), Qt.LeftButton)   # Transfer again: attended
+    qtbot.waitUntil(lambda: running.call_state("alice") == "ended", timeout=4000)
+    heard(running, "bob", TONES["dave"])
+    heard(running, "dave", TONES["bob"])
+
+
+def test_cancel_returns_to_the_held_call(qtbot, phone, running):
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    click(qtbot, w, "transfer")
+    qtbot.waitUntil(lambda: running.call_state("bob") == "held", timeout=3000)
+    w.refresh()
+    w.grab().save(str(SHOTS / "mpp-8865-transfer-to.png"))
+    for d in "1004":
+        click(qtbot, w, f"key_{d}")
+    click(qtbot, w, "transfer")
+    running.wait_for("dave", "ringing", 3)
+    qtbot.waitUntil(lambda: "Cancel" in w.softkey_labels(), timeout=3000)
+    qtbot.mouseClick(softkey(w, "Cancel"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: running.call_state("bob") == "connected", timeout=3000)
+    qtbot.waitUntil(lambda: "Connected" in w.screen_text(), timeout=3000)
+    assert running.call_state("dave") == "ended"
+    heard(running, "bob", TONES["alice"])
+    # Transfer then Cancel before dialling: back to the call too
+    click(qtbot, w, "transfer")
+    qtbot.waitUntil(lambda: running.call_state("bob") == "held", timeout=3000)
+    qtbot.mouseClick(softkey(w, "Cancel"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: running.call_state("bob") == "connected", timeout=3000)
+
+
+def test_webex_app_consult_first_then_complete_transfer(qtbot, running):
+    """Webex App: Transfer offers 'Transfer now' and 'Consult first'; consulting shows Complete
+    transfer / Cancel transfer; completing connects bob with dave (audio measured)."""
+    from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton
+    from ui.webex_app import WebexApp
+    app = WebexApp(running, "alice")
+    qtbot.addWidget(app)
+    app.show()
+    running.dial("bob", "1001")
+    running.wait_for("alice", "ringing", 3)
+    running.answer("alice")
+    running.wait_for("bob", "connected", 3)
+    running.wait_for("alice", "connected", 3)
+    transfer = app.findChild(QToolButton, "webex_alice_transfer")
+    qtbot.waitUntil(lambda: (app.refresh(), transfer.isVisible() and transfer.isEnabled())[1], timeout=3000)
+    qtbot.mouseClick(transfer, Qt.LeftButton)
+    field = app.findChild(QLineEdit, "webex_alice_transfer_field")
+    now = app.findChild(QPushButton, "webex_alice_transfer_go")
+    consult = app.findChild(QPushButton, "webex_alice_transfer_consult")
+    assert field.isVisible() and now.text() == "Transfer now" and consult.text() == "Consult first"
+    qtbot.keyClicks(field, "1004")
+    qtbot.mouseClick(consult, Qt.LeftButton)
+    running.wait_for("dave", "ringing", 3)
+    running.answer("dave")
+    complete = app.findChild(QPushButton, "webex_alice_transfer_complete")
+
+    def consulting():
+        app.refresh()
+        return complete.isVisible() and "Consulting" in app.findChild(QLabel, "webex_alice_state").text()
+    qtbot.waitUntil(consulting, timeout=3000)
+    assert app.findChild(QLabel, "webex_alice_caller").text() == "Dave Wilson"
+    assert "Bob Jones on hold" in app.findChild(QLabel, "webex_alice_state").text()
+    app.grab().save(str(SHOTS / "webex-consulting.png"))
+    heard(running, "dave", TONES["alice"])
+    qtbot.mouseClick(complete, Qt.LeftButton)
+    qtbot.waitUntil(lambda: running.call_state("alice") == "ended", timeout=4000)
+    heard(running, "bob", TONES["dave"])
+    heard(running, "dave", TONES["bob"])
