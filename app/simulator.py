@@ -363,35 +363,36 @@ class Simulator:
             raise SimulatorError(f"who: {who} has no {device} device; it has: {', '.join(p.devices) or 'none'}")
 
     # ----- recording as the devices show it ----------------------------------------------
-    def recording_view(self, who: str) -> dict | None:
+    def recording_view(self, who: str, call: str | None = None) -> dict | None:
         """The recording view (state, indicator, message, per-device softkeys and menu) of the
-        newest call on `who`'s line, or None when no policy runs for it."""
-        call = self.current_call(who)
+        call `call` (default: the newest call on `who`'s line), or None when no policy runs for it."""
+        ev = self.calls.get(call) if call else self.current_call(who)
         with self._cv:
-            return self.recording.get(call["call"]) if call else None
+            return self.recording.get(ev["call"]) if ev else None
 
-    def recording_state(self, who: str) -> str | None:
-        view = self.recording_view(who)
+    def recording_state(self, who: str, call: str | None = None) -> str | None:
+        view = self.recording_view(who, call)
         return view["state"] if view else None
 
-    def indicator(self, who: str, device: str | None = None) -> str:
-        """R-UX-1: 'recording', 'paused' or 'none' on the device (default: the line's first)."""
-        view = self.recording_view(who)
-        call = self.current_call(who)
+    def indicator(self, who: str, device: str | None = None, call: str | None = None) -> str:
+        """R-UX-1: 'recording', 'paused' or 'none' on the device (default: the line's first),
+        for `call` (default: the newest call on the line)."""
+        view = self.recording_view(who, call)
+        call = self.calls.get(call) if call else self.current_call(who)
         if not view or not call or call["state"] == "ended":
             return "none"
         devices = view["devices"]
         dev = devices.get(device) if device else next(iter(devices.values()), None)
         return dev["indicator"] if dev else "none"
 
-    def softkeys(self, who: str) -> list[str]:
-        """R-UX-3: the recording softkeys `who`'s MPP shows now."""
-        view = self.recording_view(who)
+    def softkeys(self, who: str, call: str | None = None) -> list[str]:
+        """R-UX-3: the recording softkeys `who`'s MPP shows now (for `call`, default the newest)."""
+        view = self.recording_view(who, call)
         return list(view["devices"].get("mpp", {}).get("softkeys", [])) if view else []
 
-    def menu_items(self, who: str) -> list[str]:
-        """R-UX-4: the recording items under More in `who`'s Webex App now."""
-        view = self.recording_view(who)
+    def menu_items(self, who: str, call: str | None = None) -> list[str]:
+        """R-UX-4: the recording items under More in `who`'s Webex App now (for `call`)."""
+        view = self.recording_view(who, call)
         return list(view["devices"].get("webex-app", {}).get("menu", [])) if view else []
 
     def network_events(self, who: str, kind: str | None = None) -> list[dict]:
@@ -419,6 +420,17 @@ class Simulator:
                         if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
                 ev = live[-1] if live else ev
             return ev
+
+    def live_calls(self, who: str) -> list[dict]:
+        """Every live call on `who`'s line, oldest first (call waiting, consult: two)."""
+        p = self.party(who)
+        with self._cv:
+            return [ev for ev in self.calls.values()
+                    if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] != "ended"]
+
+    def waiting_call(self, who: str) -> dict | None:
+        """The call ringing as a waiting call on `who`'s line (call waiting), if any."""
+        return next((ev for ev in self.live_calls(who) if ev.get("waiting") and ev["state"] == "ringing"), None)
 
     def call_state(self, who: str) -> str:
         """State of the newest call on the line: dialing/ringing/connected/held/ended, or idle."""

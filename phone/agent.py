@@ -34,6 +34,7 @@ from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
 from .transfer import TransferDesk, TransferError
+from .call_waiting import CallWaiting
 from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
@@ -142,6 +143,7 @@ class Agent:
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
             self.announcer = Announcer(self, self.run_dir / "tones")
+            self.waiting = CallWaiting(self, self.run_dir / "tones")
         host, port = self.control_addr.rsplit(":", 1)
         self.chan = Channel.connect(host, int(port))
         self.emit("hello", pid=os.getpid(), kind=self.kind,
@@ -266,11 +268,14 @@ class Agent:
             self.mailbox.take_message(rec)
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
+        waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
-        if busy or too_many or self.stopping:
+        if (busy and not waiting) or too_many or self.stopping:
             self.answer_code(rec, 486)
             self.report_call(rec)
             return
+        if waiting:
+            self.waiting.ringing(rec)
         self.answer_code(rec, 180)
         self.report_call(rec)
         if self.edge is not None:
@@ -507,6 +512,7 @@ class Agent:
             "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
             "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
+            "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
         }
 
     def report_call(self, rec: CallRecord) -> None:
@@ -780,6 +786,7 @@ class Agent:
             self.announcer.play(key, play)
 
     announcer = None
+    waiting = None      # phone/call_waiting.CallWaiting for users' agents
 
     def cmd_recorder_down(self, target: str) -> dict:
         """The app saw the recorder at `target` die: fail the sessions that used it."""
