@@ -57,7 +57,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings"}),
+                         "recording", "device", "recordings", "waiting"}),
     "press": ({"who", "key"}, set()),
     "set": (set(), {"user", "line", "callRecording"}),
     "menu": ({"who", "item"}, set()),
@@ -173,7 +173,9 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings") if k in args]
+                              "recordings", "waiting") if k in args]
+        if "waiting" in args and not isinstance(args["waiting"], bool):
+            errs.append(f"{where}.expect.waiting: {args['waiting']!r} not allowed; allowed: true, false")
         if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
@@ -312,13 +314,18 @@ class Runner:
     def do_dial(self, a: dict) -> None:
         self.sim.dial(str(a["from"]), str(a["to"]))
 
+    def wait_ringing(self, who: str) -> None:
+        """A person answers when the phone rings: wait for it (a dial step returns at once).
+        A waiting call (call waiting) rings while the line shows the call the user is in."""
+        self.sim.wait_until(lambda: self.sim.call_state(who) == "ringing" or self.sim.waiting_call(who) is not None,
+                            DEFAULT_WITHIN, f"{who}'s phone to ring")
+
     def do_answer(self, a: dict) -> None:
-        # A person answers when the phone rings: wait for it (a dial step returns at once).
-        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
+        self.wait_ringing(str(a["who"]))
         self.sim.answer(str(a["who"]))
 
     def do_decline(self, a: dict) -> None:
-        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
+        self.wait_ringing(str(a["who"]))
         self.sim.decline(str(a["who"]))
 
     def do_hangup(self, a: dict) -> None:
@@ -422,6 +429,8 @@ class Runner:
             got = self.sim.recording_state(who) or "none"
             if got != a["recording"]:
                 return f"recording is {got}, expected {a['recording']}"
+        if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
+            return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
         if "recordings" in a:
             done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
             if len(done) != a["recordings"]:

@@ -409,16 +409,21 @@ class Simulator:
             return self.line_states.get((p.agent, p.line), "idle")
 
     def current_call(self, who: str) -> dict | None:
-        """The newest call on `who`'s line (live or just ended), as last reported."""
+        """The call `who` is in (the connected one), else the newest live call on the line, else
+        the last one reported (just ended), as last reported."""
         p = self.party(who)
         with self._cv:
             key = self.last_call.get((p.agent, p.line))
             ev = self.calls.get(key) if key else None
-            if ev is not None and ev["state"] == "ended":
-                # a transfer's old leg ends after its new leg began: the live call is current
-                live = [e for e in self.calls.values()
-                        if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
-                ev = live[-1] if live else ev
+            # Two live calls (call waiting, consult, a transfer's old and new legs): the current
+            # one is the call the user is in, else the newest live one.
+            live = [e for e in self.calls.values()
+                    if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
+            connected = [e for e in live if e["state"] == "connected"]
+            if connected:
+                return connected[-1]
+            if live and (ev is None or ev["state"] == "ended" or len(live) > 1):
+                return live[-1]
             return ev
 
     def live_calls(self, who: str) -> list[dict]:

@@ -637,9 +637,7 @@ class Agent:
         rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
                                      "remote_uri": uri, "sip_call_id": ""})
         # Hold the other calls of this user first, as a phone does when you dial mid-call.
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
         self.report_call(rec)
@@ -647,9 +645,7 @@ class Agent:
 
     def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("ringing",))
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         self.answer_code(rec, 200)
         return {"call": rec.key}
 
@@ -669,6 +665,16 @@ class Agent:
         self.unlink_source(rec)
         rec.call.setHold(pj.CallOpParam(True))
 
+    def hold_others(self, rec: CallRecord) -> None:
+        """Hold the user's other connected calls (dial, answer, resume). One that is ending
+        already (its BYE not processed yet) is skipped, not an error."""
+        for other in list(self.calls.values()):
+            if other is not rec and other.state == "connected":
+                try:
+                    self.hold_record(other)
+                except pj.Error:
+                    pass
+
     def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("connected",))
         self.hold_record(rec)
@@ -676,9 +682,7 @@ class Agent:
 
     def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("held",))
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         rec.want_hold = False
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD

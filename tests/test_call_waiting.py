@@ -113,7 +113,11 @@ def test_r_ux_1_second_call_waits_tone_heard_by_user_only_answer_holds_first_thi
     heard = heard[:, 0] if heard.ndim > 1 else heard
     burst = tone_ms(heard, CW_FREQ_HZ)
     assert 200 <= burst <= 420, burst
-    bob_summary = [s for s in sim.summaries.values() if s["agent"] == "bob" and s["remote"]["user"] == "1001"][-1]
+    def bob_summaries():
+        return [s for s in sim.summaries.values() if s["agent"] == "bob" and s["remote"]["user"] == "1001"
+                and s.get("capture_file")]
+    sim.wait_until(lambda: bob_summaries(), 3, "bob's call summary")
+    bob_summary = bob_summaries()[-1]
     _, bob_heard = read(bob_summary["capture_file"])
     bob_heard = bob_heard[:, 0] if bob_heard.ndim > 1 else bob_heard
     assert tone_ms(bob_heard, CW_FREQ_HZ) == 0                       # the other party never hears it

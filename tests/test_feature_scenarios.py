@@ -32,7 +32,17 @@ def test_r_cmp_3_consult_transfer_example_passes_and_the_recording_follows(tmp_p
     assert all(step["status"] == "passed" for step in report["steps"])
 
 
+def test_r_ux_1_call_waiting_example_passes_one_recording_per_call(tmp_path):
+    """The call-waiting example: waiting call, third caller busy, answer holds the first, each
+    call recorded on its own (R-UX-1 indicator per call)."""
+    report = run_example("call-waiting.yaml", tmp_path)
+    alice = [r for r in report["recordings"] if r["owner"] == "sip:1001@127.0.0.1"]
+    assert len(alice) == 2 and {r["participants"][1]["aor"] for r in alice} == {"sip:1002@127.0.0.1",
+                                                                                 "sip:1003@127.0.0.1"}
+
+
 @pytest.mark.parametrize("step, problem", [
+    ({"expect": {"who": "alice", "waiting": "yes"}}, "steps[1].expect.waiting: 'yes' not allowed"),
     ({"consult": {"who": "alice"}}, "steps[1].consult.to: missing"),
     ({"complete_transfer": {"who": "alice", "to": "1002"}}, "steps[1].complete_transfer.to: unknown field"),
     ({"cancel_transfer": {}}, "steps[1].cancel_transfer.who: missing"),

@@ -160,3 +160,59 @@ def test_webex_app_consult_first_then_complete_transfer(qtbot, running):
     qtbot.waitUntil(lambda: running.call_state("alice") == "ended", timeout=4000)
     heard(running, "bob", TONES["dave"])
     heard(running, "dave", TONES["bob"])
+
+
+def test_call_waiting_on_the_mpp_answer_holds_the_first_keys_follow_the_selected_call(qtbot, phone, running):
+    """R-UX-1, R-UX-3 per call: while carol's call waits, alice's phone shows 'Call waiting' with
+    Answer/Decline and the recording keys/icon of the call she is in (bob's); Answer holds bob
+    and the keys/icon follow carol's call."""
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    running.wait_until(lambda: running.softkeys("alice") == ["PauseRec"]
+                       and running.indicator("alice", "mpp") == "recording", 3, "alice recording")
+    running.dial("carol", "1001")
+    qtbot.waitUntil(lambda: "Call waiting" in w.screen_text(), timeout=3000)
+    assert "Waiting: Carol Kowalska" in w.screen_text() and "Bob Jones" in w.screen_text()
+    assert w.softkey_labels() == ["Answer", "Decline", "More"] or w.softkey_labels()[:2] == ["Answer", "Decline"]
+    assert w.recording_icon() == "recording" and w.line_icon(0) == "recording"
+    w.grab().save(str(SHOTS / "mpp-8865-call-waiting.png"))
+    qtbot.mouseClick(softkey(w, "Answer"), Qt.LeftButton)
+    running.wait_for("bob", "held", 3)
+    qtbot.waitUntil(lambda: "Carol Kowalska" in w.screen_text() and "Bob Jones on hold" in w.screen_text(),
+                    timeout=3000)
+    running.wait_until(lambda: running.softkeys("alice") == ["PauseRec"]
+                       and running.indicator("alice", "mpp") == "recording", 3, "carol's call recorded")
+    w.refresh()
+    assert w.softkey_labels()[0] == "PauseRec" and w.recording_icon() == "recording"
+    qtbot.mouseClick(softkey(w, "PauseRec"), Qt.LeftButton)      # pauses carol's recording only
+    bob_call = next(c["call"] for c in running.live_calls("alice") if c["remote"]["user"] == "1002")
+    running.wait_until(lambda: running.indicator("alice") == "paused", 3, "carol's recording paused")
+    assert running.indicator("alice", call=bob_call) == "recording"
+    w.grab().save(str(SHOTS / "mpp-8865-two-calls.png"))
+    heard(running, "carol", TONES["alice"])
+
+
+def test_webex_app_call_waiting_row_answer_holds_the_first(qtbot, running):
+    """Webex App: a waiting call shows '<name> is calling' with Answer / Decline under the call
+    the user is in; Answer holds that call and the window follows the answered one."""
+    from PySide6.QtWidgets import QLabel
+    from ui.webex_app import WebexApp
+    app = WebexApp(running, "alice")
+    qtbot.addWidget(app)
+    app.show()
+    running.dial("bob", "1001")
+    running.wait_for("alice", "ringing", 3)
+    running.answer("alice")
+    running.wait_for("alice", "connected", 3)
+    running.dial("carol", "1001")
+    answer = app.findChild(QPushButton, "webex_alice_waiting_answer")
+    qtbot.waitUntil(lambda: (app.refresh(), answer.isVisible())[1], timeout=3000)
+    assert app.findChild(QLabel, "webex_alice_waiting_label").text() == "Carol Kowalska (1003) is calling"
+    assert app.findChild(QLabel, "webex_alice_caller").text() == "Bob Jones"
+    app.grab().save(str(SHOTS / "webex-call-waiting.png"))
+    qtbot.mouseClick(answer, Qt.LeftButton)
+    running.wait_for("bob", "held", 3)
+    qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QLabel, "webex_alice_caller").text()
+                             == "Carol Kowalska")[1], timeout=3000)
+    assert not answer.isVisible()
+    heard(running, "carol", TONES["alice"])

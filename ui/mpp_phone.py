@@ -72,6 +72,7 @@ class MppPhone(QWidget):
         self.dial_string = ""
         self.composing = False         # New call pressed: the screen asks for a number
         self.pending = ""              # "transfer" while the phone asks for the transfer target
+        self._waiting: dict | None = None  # the call ringing as waiting while another is up
         self.last_dialled = ""
         self.page = 0
         self.muted = False
@@ -202,10 +203,22 @@ class MppPhone(QWidget):
             return "down"
         return self.sim.call_state(line)
 
-    def _indicator(self, line: str, state: str) -> str:
+    def _indicator(self, line: str, state: str, call: dict | None = None) -> str:
         if state in ("down", "idle", "ended"):
             return "none"
-        return self.sim.indicator(line, "mpp")
+        return self.sim.indicator(line, "mpp", call=call["call"] if call else None)
+
+    def _second_call(self, line: str, call: dict | None) -> tuple[dict | None, dict | None]:
+        """(waiting call, other held call) on the line besides the one the user is in."""
+        live = self.sim.live_calls(line)
+        if len(live) < 2 or self._consulting(call):
+            return None, None
+        waiting = self.sim.waiting_call(line)
+        if waiting is not None:
+            return waiting, None
+        connected = [c for c in live if c["state"] == "connected"]
+        held = [c for c in live if c["state"] == "held"]
+        return None, (held[0] if connected and held else None)
 
     def refresh(self) -> None:
         now = time.time()
@@ -220,8 +233,14 @@ class MppPhone(QWidget):
         line = self.selected
         state = states[line]
         call = self.sim.current_call(line) if state != "down" else None
-        view = self.sim.recording_view(line) if call else None
-        indicator = self._indicator(line, state)
+        waiting, held_other = self._second_call(line, call)
+        if waiting is not None or held_other is not None:
+            # two calls on the line: the screen shows the one the user is in (call waiting)
+            call = next((c for c in self.sim.live_calls(line)
+                         if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
+        self._waiting = waiting
+        view = self.sim.recording_view(line, call["call"]) if call else None
+        indicator = self._indicator(line, state, call)
 
         # the short message on each recording state change
         if view and call:
@@ -234,7 +253,7 @@ class MppPhone(QWidget):
         scr = Screen()
         scr.header_left = f"{self.user.extension}  {self.user.name}"
         scr.header_right = time.strftime("%H:%M  %a %b %d", time.localtime(now)).replace(" 0", " ")
-        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid]), lid == line)
+        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid], call if lid == line else None), lid == line)
                      for lid, ext, lname in self.lines]
         scr.indicator = indicator
         scr.muted = self.muted and state in ("connected", "held")
@@ -276,6 +295,12 @@ class MppPhone(QWidget):
             elif self._consulting(call):
                 held = self.sim.calls.get(call["consult_for"]) or {}
                 scr.subtitle = f"{self._remote(held)[0] or number} on hold"
+            elif self._waiting is not None:
+                wname, wnumber = self._remote(self._waiting)
+                scr.state = "Call waiting"
+                scr.subtitle = f"Waiting: {wname}" + (f" ({wnumber})" if wnumber != wname else "")
+            elif held_other is not None:
+                scr.subtitle = f"{self._remote(held_other)[0]} on hold"
             if state in ("connected", "held") and call.get("connected_at"):
                 secs = max(0, int(now - call["connected_at"]))
                 scr.timer = f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 \
@@ -309,12 +334,15 @@ class MppPhone(QWidget):
             return ["Transfer", "Delete", "Cancel"]
         if self._consulting(call):   # Consulting: Transfer again completes, Cancel returns
             return ["Transfer", "Cancel", "End call"]
+        if self._waiting is not None:   # Call waiting: answering holds the call we are in
+            return ["Answer", "Decline"] + (["End call", "Hold"] if state == "connected" else ["Resume", "End call"])
         if state == "ringing" and call and call.get("direction") == "in":
             return ["Answer", "Decline"]
         if state in ("dialing", "ringing"):
             return ["End call"]
         if state == "connected":
-            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected)]
+            rec = [k for k in SOFTKEY_ORDER
+                   if k in self.sim.softkeys(self.selected, call=call["call"] if call else None)]
             return rec + ["End call", "Hold", "Transfer", "Conference"]
         if state == "held":
             local = call is not None and call.get("held_by") in ("local", "both")

@@ -309,6 +309,7 @@ class WebexApp(QWidget):
     webex_<user>_transfer_field / _transfer_go                transfer target, "Transfer now" (blind)
     webex_<user>_transfer_consult                             "Consult first" (hold + consult call)
     webex_<user>_transfer_complete / _transfer_cancel         while consulting
+    webex_<user>_waiting_label / _waiting_answer / _waiting_decline   call waiting
     webex_<user>_indicator            QLabel: "Recording" / "Recording paused" / ""
     webex_<user>_banner               the recording message, shown for a few seconds
     webex_<user>_caller _number _timer _state _status         labels
@@ -562,6 +563,21 @@ class WebexApp(QWidget):
                                   lambda: self.act(self.sim.cancel_transfer, self.line)))
         self.consult_row.setVisible(False)
         v.addWidget(self.consult_row)
+        # call waiting: a second call rings while this one is up (answering holds this one)
+        self.waiting_row = QWidget()
+        wv = QVBoxLayout(self.waiting_row)
+        wv.setContentsMargins(0, 0, 0, 0)
+        self.waiting_label = self._label("waiting_label", "", role="muted")
+        self.waiting_label.setAlignment(Qt.AlignCenter)
+        wv.addWidget(self.waiting_label)
+        wr = QHBoxLayout()
+        wr.addWidget(self._button("waiting_answer", "Answer", "small",
+                                  lambda: self.act(self.sim.answer, self.line)))
+        wr.addWidget(self._button("waiting_decline", "Decline", "small",
+                                  lambda: self.act(self.sim.decline, self.line)))
+        wv.addLayout(wr)
+        self.waiting_row.setVisible(False)
+        v.addWidget(self.waiting_row)
         v.addStretch(1)
 
         # controls
@@ -637,6 +653,22 @@ class WebexApp(QWidget):
         call = sim.current_call(self.line)
         state = sim.call_state(self.line) if up else "down"
         live = state in ("dialing", "connected", "held")
+        # call waiting: the window stays on the call the user is in; the waiting one gets a row
+        waiting = sim.waiting_call(self.line) if up else None
+        others = [c for c in sim.live_calls(self.line) if waiting and c["call"] != waiting["call"]]
+        if waiting is not None and others:
+            call = others[-1]
+        else:
+            waiting = None
+        if waiting is None and call and not call.get("consult_for"):
+            up_now = [c for c in sim.live_calls(self.line) if c["state"] == "connected"]
+            if up_now and call["state"] != "connected":
+                call = up_now[-1]
+        self.waiting_row.setVisible(waiting is not None)
+        if waiting is not None:
+            wname, wnumber = self._remote(waiting)
+            self.waiting_label.setText(f"{wname} ({wnumber}) is calling" if wnumber != wname else f"{wname} is calling")
+        key = call["call"] if call else None
 
         if state == "ringing" and call:
             self.stack.setCurrentWidget(self.toast_page)
@@ -667,7 +699,7 @@ class WebexApp(QWidget):
                 self.mute_button.set_active(False)
 
         # recording: indicator, menu items, message banner (R-UX-1, R-UX-4)
-        ind = sim.indicator(self.line, DEVICE) if live and up else "none"
+        ind = sim.indicator(self.line, DEVICE, call=key) if live and up else "none"
         text = {"recording": "Recording", "paused": "Recording paused"}.get(ind, "")
         self.indicator.setText(text)
         self.indicator.setAccessibleName(text)
@@ -675,10 +707,10 @@ class WebexApp(QWidget):
         self.glyph.set_state(ind)
         self.pill.set_paused(ind == "paused")
         self.pill.setVisible(ind != "none")
-        items = sim.menu_items(self.line) if live and up else []
+        items = sim.menu_items(self.line, call=key) if live and up else []
         if items != self._menu_items:
             self._rebuild_menu(items)
-        view = sim.recording_view(self.line) if call and up else None
+        view = sim.recording_view(self.line, key) if call and up else None
         msg = (view or {}).get("message") or ""
         seen = (call["call"] if call else None, msg, (view or {}).get("state"))
         if msg and seen != self._banner_seen and state != "ended":
