@@ -3,6 +3,7 @@ for a number, dialling opens the consult call (Consulting softkeys), Transfer ag
 Cancel returns. Real agents behind the face; audio checked at the parties."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from ui.bridge import SimBridge
 from ui.mpp_phone import MppPhone
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
+
+
+def shot(widget, name: str) -> None:
+    """Save a screenshot when MPPSIM_SCREENSHOTS=DIR is set (docs/screenshots are made so)."""
+    out = os.environ.get("MPPSIM_SCREENSHOTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        widget.grab().save(str(Path(out) / name))
 
 
 @pytest.fixture
@@ -90,8 +98,7 @@ def test_transfer_key_consults_then_completes_attended(qtbot, phone, running):
     qtbot.waitUntil(lambda: "Consulting" in w.screen_text(), timeout=3000)
     assert "Bob Jones on hold" in w.screen_text() and "Dave Wilson" in w.screen_text()
     heard(running, "dave", TONES["alice"])
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    w.grab().save(str(SHOTS / "mpp-8865-consulting.png"))
+    shot(w, "mpp-8865-consulting.png")
     qtbot.mouseClick(softkey(w, "Transfer"), Qt.LeftButton)   # Transfer again: attended
     qtbot.waitUntil(lambda: running.call_state("alice") == "ended", timeout=4000)
     heard(running, "bob", TONES["dave"])
@@ -104,7 +111,7 @@ def test_cancel_returns_to_the_held_call(qtbot, phone, running):
     click(qtbot, w, "transfer")
     qtbot.waitUntil(lambda: running.call_state("bob") == "held", timeout=3000)
     w.refresh()
-    w.grab().save(str(SHOTS / "mpp-8865-transfer-to.png"))
+    shot(w, "mpp-8865-transfer-to.png")
     for d in "1004":
         click(qtbot, w, f"key_{d}")
     click(qtbot, w, "transfer")
@@ -154,7 +161,7 @@ def test_webex_app_consult_first_then_complete_transfer(qtbot, running):
     qtbot.waitUntil(consulting, timeout=3000)
     assert app.findChild(QLabel, "webex_alice_caller").text() == "Dave Wilson"
     assert "Bob Jones on hold" in app.findChild(QLabel, "webex_alice_state").text()
-    app.grab().save(str(SHOTS / "webex-consulting.png"))
+    shot(app, "webex-consulting.png")
     heard(running, "dave", TONES["alice"])
     qtbot.mouseClick(complete, Qt.LeftButton)
     qtbot.waitUntil(lambda: running.call_state("alice") == "ended", timeout=4000)
@@ -175,7 +182,7 @@ def test_call_waiting_on_the_mpp_answer_holds_the_first_keys_follow_the_selected
     assert "Waiting: Carol Kowalska" in w.screen_text() and "Bob Jones" in w.screen_text()
     assert w.softkey_labels() == ["Answer", "Decline", "More"] or w.softkey_labels()[:2] == ["Answer", "Decline"]
     assert w.recording_icon() == "recording" and w.line_icon(0) == "recording"
-    w.grab().save(str(SHOTS / "mpp-8865-call-waiting.png"))
+    shot(w, "mpp-8865-call-waiting.png")
     qtbot.mouseClick(softkey(w, "Answer"), Qt.LeftButton)
     running.wait_for("bob", "held", 3)
     qtbot.waitUntil(lambda: "Carol Kowalska" in w.screen_text() and "Bob Jones on hold" in w.screen_text(),
@@ -188,7 +195,7 @@ def test_call_waiting_on_the_mpp_answer_holds_the_first_keys_follow_the_selected
     bob_call = next(c["call"] for c in running.live_calls("alice") if c["remote"]["user"] == "1002")
     running.wait_until(lambda: running.indicator("alice") == "paused", 3, "carol's recording paused")
     assert running.indicator("alice", call=bob_call) == "recording"
-    w.grab().save(str(SHOTS / "mpp-8865-two-calls.png"))
+    shot(w, "mpp-8865-two-calls.png")
     heard(running, "carol", TONES["alice"])
 
 
@@ -209,7 +216,7 @@ def test_webex_app_call_waiting_row_answer_holds_the_first(qtbot, running):
     qtbot.waitUntil(lambda: (app.refresh(), answer.isVisible())[1], timeout=3000)
     assert app.findChild(QLabel, "webex_alice_waiting_label").text() == "Carol Kowalska (1003) is calling"
     assert app.findChild(QLabel, "webex_alice_caller").text() == "Bob Jones"
-    app.grab().save(str(SHOTS / "webex-call-waiting.png"))
+    shot(app, "webex-call-waiting.png")
     qtbot.mouseClick(answer, Qt.LeftButton)
     running.wait_for("bob", "held", 3)
     qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QLabel, "webex_alice_caller").text()
