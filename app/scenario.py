@@ -70,6 +70,8 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "consult": ({"who", "to"}, set()),               # MPP Transfer + number: hold, consult call
     "complete_transfer": ({"who"}, set()),           # Transfer again (attended / blind after consult)
     "cancel_transfer": ({"who"}, set()),             # Cancel: consult ends, held call resumes
+    "mute": ({"who"}, set()),                        # microphone muted: far end + recording's user channel silent
+    "unmute": ({"who"}, set()),
     "dtmf": ({"who", "digits"}, set()),
     "auto_answer": ({"who"}, {"after"}),
     "wait": (set(), set()),
@@ -393,6 +395,12 @@ class Runner:
 
     def do_cancel_transfer(self, a: dict) -> None:
         self.sim.cancel_transfer(str(a["who"]))
+
+    def do_mute(self, a: dict) -> None:
+        self.sim.mute(str(a["who"]))
+
+    def do_unmute(self, a: dict) -> None:
+        self.sim.unmute(str(a["who"]))
 
     def do_expect(self, a: dict) -> None:
         who = str(a["who"])

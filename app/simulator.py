@@ -88,6 +88,7 @@ class Simulator:
         self.summaries: dict[str, dict] = {}          # call key -> call_summary event
         self.recording: dict[str, dict] = {}          # call key -> latest recording view
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
+        self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
         self.agent_status: dict[str, str] = {}
         self.orch.subscribe(self._on_event)
         self.started = False
@@ -236,6 +237,8 @@ class Simulator:
                 self.recording[ev["call"]] = ev
             elif kind in ("announcement", "recorder", "recording_refused"):
                 self.network.setdefault(ev["call"], []).append(ev)
+            elif kind == "mute":
+                self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
             elif kind == "agent_down":
@@ -332,6 +335,19 @@ class Simulator:
                 raise SimulatorError(f"{who} has no connected consult call to transfer to")
             consult = live[-1]
         return self._req(who, "transfer", consult=consult)["call"]
+
+    def mute(self, who: str, on: bool = True) -> bool:
+        """Mute (or unmute) `who`'s microphone: the other party and the recording's user
+        channel get silence; the recording is not paused. Returns the new state."""
+        return self._req(who, "mute", on=bool(on))["muted"]
+
+    def unmute(self, who: str) -> bool:
+        return self.mute(who, False)
+
+    def muted(self, who: str) -> bool:
+        """True while `who`'s microphone is muted (both faces show it)."""
+        with self._cv:
+            return self.mutes.get(self.party(who).agent, False)
 
     def dtmf(self, who: str, digits: str) -> str:
         return self._req(who, "dtmf", digits=str(digits))["call"]

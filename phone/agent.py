@@ -366,6 +366,8 @@ class Agent:
             self.siprec.call_ended(rec.key)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
+        if self.muted and not any(r.active for r in self.calls.values()):
+            self.set_muted(False)       # the last call is over: the phone un-mutes
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
@@ -473,8 +475,9 @@ class Agent:
         if self.sound is not None and not held_local:
             aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
         if self.source.port is not None:
-            # the device sends only once the call is answered (early media is the network's)
-            if held_local or rec.state not in ("connected", "held"):
+            # the device sends only once the call is answered (early media is the network's);
+            # muted, it sends nothing: the far end and the recording's user channel get silence
+            if held_local or self.muted or rec.state not in ("connected", "held"):
                 self.source.port.stopTransmit(aud)
             else:
                 self.source.port.startTransmit(aud)
@@ -621,7 +624,7 @@ class Agent:
         return {"pong": True, "pid": os.getpid()}
 
     def cmd_status(self) -> dict:
-        return {"lines": dict(self.line_state), "source": self.source.description,
+        return {"lines": dict(self.line_state), "source": self.source.description, "muted": self.muted,
                 "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
                           for r in self.calls.values()],
                 "auto_answer": self.auto_answer}
@@ -732,6 +735,27 @@ class Agent:
         except TransferError as exc:
             raise CommandError(str(exc)) from exc
 
+    def cmd_mute(self, on: bool = True, call: str | None = None, line: str | None = None) -> dict:
+        """Mute / unmute the user's microphone for their calls (MPP Mute key, Webex App Mute).
+        Not a recording pause: the recording goes on, its user channel silent (issue 13)."""
+        if not isinstance(on, bool):
+            raise CommandError(f"on: {on!r} not allowed; allowed: true, false")
+        if on and not any(r.active and r.state in ("connected", "held") for r in self.calls.values()):
+            raise CommandError("mute: no call to mute")
+        self.set_muted(on)
+        return {"muted": self.muted}
+
+    def set_muted(self, on: bool) -> None:
+        if self.muted == on:
+            return
+        self.muted = on
+        for rec in self.calls.values():
+            if rec.active:
+                if on:
+                    self.unlink_source(rec)
+                self.link_media(rec)      # relinks the source and the SIPREC fork (or not)
+        self.emit("mute", muted=on)
+
     def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
         allowed = set("0123456789*#ABCD")
         bad = sorted(set(str(digits).upper()) - allowed)
@@ -790,6 +814,7 @@ class Agent:
             self.announcer.play(key, play)
 
     announcer = None
+    muted = False       # the user's microphone is muted (cmd_mute)
     waiting = None      # phone/call_waiting.CallWaiting for users' agents
 
     def cmd_recorder_down(self, target: str) -> dict:

@@ -41,7 +41,14 @@ def test_r_ux_1_call_waiting_example_passes_one_recording_per_call(tmp_path):
                                                                                  "sip:1003@127.0.0.1"}
 
 
+def test_mute_example_passes_and_the_recording_is_not_paused(tmp_path):
+    report = run_example("mute.yaml", tmp_path)
+    (rec,) = [r for r in report["recordings"] if r["owner"] == "sip:1004@127.0.0.1"]
+    assert rec["paused_segments"] == [] and rec["state"] == "complete"
+
+
 @pytest.mark.parametrize("step, problem", [
+    ({"mute": {"who": "alice", "on": True}}, "steps[1].mute.on: unknown field"),
     ({"expect": {"who": "alice", "waiting": "yes"}}, "steps[1].expect.waiting: 'yes' not allowed"),
     ({"consult": {"who": "alice"}}, "steps[1].consult.to: missing"),
     ({"complete_transfer": {"who": "alice", "to": "1002"}}, "steps[1].complete_transfer.to: unknown field"),

@@ -223,3 +223,29 @@ def test_webex_app_call_waiting_row_answer_holds_the_first(qtbot, running):
                              == "Carol Kowalska")[1], timeout=3000)
     assert not answer.isVisible()
     heard(running, "carol", TONES["alice"])
+
+
+def test_mute_key_on_the_mpp_and_the_webex_app_silences_the_far_end(qtbot, phone, running):
+    """Mute on the MPP: bob hears silence, the screen says Muted, the key is lit; the Webex App
+    of the same user shows Unmute; Unmute there brings alice's tone back to bob."""
+    from PySide6.QtWidgets import QToolButton
+    from ui.webex_app import WebexApp
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    heard(running, "bob", TONES["alice"])
+    click(qtbot, w, "mute")
+    qtbot.waitUntil(lambda: (w.refresh(), "Muted" in w.screen_text())[1], timeout=3000)
+    assert w.muted
+    time.sleep(0.5)
+    assert running.listen("bob", 0.4)["active_seconds"] < 0.05
+    shot(w, "mpp-8865-muted.png")
+    app = WebexApp(running, "alice")
+    qtbot.addWidget(app)
+    app.show()
+    mute = app.findChild(QToolButton, "webex_alice_mute")
+    qtbot.waitUntil(lambda: (app.refresh(), mute.text() == "Unmute")[1], timeout=3000)
+    shot(app, "webex-muted.png")
+    qtbot.mouseClick(mute, Qt.LeftButton)
+    qtbot.waitUntil(lambda: (app.refresh(), mute.text() == "Mute")[1], timeout=3000)
+    heard(running, "bob", TONES["alice"])
+    qtbot.waitUntil(lambda: (w.refresh(), "Muted" not in w.screen_text())[1], timeout=3000)

@@ -239,6 +239,7 @@ class MppPhone(QWidget):
             call = next((c for c in self.sim.live_calls(line)
                          if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
         self._waiting = waiting
+        self.muted = self.sim.muted(line) if state != "down" else False
         view = self.sim.recording_view(line, call["call"]) if call else None
         indicator = self._indicator(line, state, call)
 
@@ -513,8 +514,8 @@ class MppPhone(QWidget):
         elif name == "conference":
             self.press_label("Conference")
         elif name == "mute":
-            self.muted = not self.muted
-            self.refresh()
+            # the agent mutes the microphone: the far end and the recording's user channel get silence
+            self.act(self.sim.mute, self.selected, not self.sim.muted(self.selected))
         elif name in ("speaker", "headset"):
             if state == "ringing":
                 self.audio = name

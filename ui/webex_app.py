@@ -669,6 +669,7 @@ class WebexApp(QWidget):
             wname, wnumber = self._remote(waiting)
             self.waiting_label.setText(f"{wname} ({wnumber}) is calling" if wnumber != wname else f"{wname} is calling")
         key = call["call"] if call else None
+        self._show_mute(sim.muted(self.line) if up else False)
 
         if state == "ringing" and call:
             self.stack.setCurrentWidget(self.toast_page)
@@ -694,9 +695,6 @@ class WebexApp(QWidget):
             self.call_button.setEnabled(up)
             self.keypad.setVisible(False)
             self.transfer_row.setVisible(False)
-            if self.muted:
-                self.muted = False
-                self.mute_button.set_active(False)
 
         # recording: indicator, menu items, message banner (R-UX-1, R-UX-4)
         ind = sim.indicator(self.line, DEVICE, call=key) if live and up else "none"
@@ -834,12 +832,16 @@ class WebexApp(QWidget):
         self.act(self.sim.resume, self.line)
 
     def on_mute(self) -> None:
-        """Mute is shown in the app only (the Simulator has no mute of its own)."""
-        self.muted = not self.muted
-        self.mute_button.setText("Unmute" if self.muted else "Mute")
-        self.mute_button.icon_kind = "mic_off" if self.muted else "mic"
-        self.mute_button.set_active(self.muted)
-        self.refresh()
+        """Mute / unmute the microphone at the agent (the far end and the recording's user
+        channel get silence; the recording is not paused)."""
+        self.act(self.sim.mute, self.line, not self.sim.muted(self.line))
+
+    def _show_mute(self, muted: bool) -> None:
+        if muted != self.muted or self.mute_button.text() != ("Unmute" if muted else "Mute"):
+            self.muted = muted
+            self.mute_button.setText("Unmute" if muted else "Mute")
+            self.mute_button.icon_kind = "mic_off" if muted else "mic"
+            self.mute_button.set_active(muted)
 
     def on_transfer(self) -> None:
         self.transfer_row.setVisible(not self.transfer_row.isVisible())
