@@ -70,6 +70,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "consult": ({"who", "to"}, set()),               # MPP Transfer + number: hold, consult call
     "complete_transfer": ({"who"}, set()),           # Transfer again (attended / blind after consult)
     "cancel_transfer": ({"who"}, set()),             # Cancel: consult ends, held call resumes
+    "conference": ({"who", "to"}, {"within"}),      # Conference, dial, the party answers, Conference again
     "mute": ({"who"}, set()),                        # microphone muted: far end + recording's user channel silent
     "unmute": ({"who"}, set()),
     "dtmf": ({"who", "digits"}, set()),
@@ -196,9 +197,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         for key in ("call", "line"):
             if key in args and args[key] not in CALL_STATES:
                 errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
-        if "hears" in args and args["hears"] != "silence" and not (
-                isinstance(args["hears"], (int, float)) and not isinstance(args["hears"], bool)):
-            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz or silence")
+        def is_freq(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+        if "hears" in args and args["hears"] != "silence" and not is_freq(args["hears"]) and not (
+                isinstance(args["hears"], list) and args["hears"] and all(is_freq(v) for v in args["hears"])):
+            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz, "
+                        "a list of frequencies (all must be heard) or silence")
         if "recording" in args and args["recording"] not in RECORDING_STATES:
             errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
                         f"allowed: {', '.join(RECORDING_STATES)}")
@@ -396,6 +400,22 @@ class Runner:
     def do_cancel_transfer(self, a: dict) -> None:
         self.sim.cancel_transfer(str(a["who"]))
 
+    def do_conference(self, a: dict) -> None:
+        """Conference on `who`'s call, dial `to` (a simulated party, who answers), Conference again."""
+        who, to = str(a["who"]), str(a["to"])
+        within = parse_duration(a.get("within", 5))
+        call = self.sim.start_conference(who, to)
+        target = self.sim.party_by_number(to)
+        if target is not None:
+            self.wait_ringing(target.id)
+            self.sim.answer(target.id)
+        self.sim.wait_until(lambda: self.sim.calls.get(call, {}).get("state") == "connected",
+                            within, f"{who}'s call to {to} to be answered")
+        # a person greets the third party before merging: its recording (if any) is under way
+        self.sim.wait_until(lambda: self.sim.recording_state(who, call) != "pending", within,
+                            f"{who}'s recording of the call to {to} to start")
+        self.sim.merge_conference(who)
+
     def do_mute(self, a: dict) -> None:
         self.sim.mute(str(a["who"]))
 
@@ -443,7 +463,12 @@ class Runner:
             done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
             if len(done) != a["recordings"]:
                 return f"has {len(done)} finished recordings, expected {a['recordings']}"
-        if "hears" in a:
+        if "hears" in a and isinstance(a["hears"], list):
+            got = self.sim.hears_all(who, a["hears"])
+            missing = [f for f in a["hears"] if not got.get(str(float(f)))]
+            if missing:
+                return f"does not hear {', '.join(f'{f:g} Hz' for f in missing)} (of {a['hears']})"
+        elif "hears" in a:
             heard = self.sim.listen(who, 0.6)
             freq = heard and heard.get("freq_hz")
             if a["hears"] == "silence":

@@ -336,6 +336,19 @@ class Simulator:
             consult = live[-1]
         return self._req(who, "transfer", consult=consult)["call"]
 
+    def start_conference(self, who: str, to: str) -> str:
+        """MPP Conference + number: hold `who`'s call and call `to`; returns the new call's key."""
+        return self._req(who, "conference_start", to=str(to))["consult"]
+
+    def merge_conference(self, who: str) -> list[str]:
+        """Conference again: the held call and the new one become a three-way conference hosted
+        by `who`'s network edge; returns the member call keys."""
+        return self._req(who, "conference_merge")["members"]
+
+    def hears_all(self, who: str, freqs: list[float], seconds: float = 0.6) -> dict[str, bool]:
+        """Is each frequency present in what `who` hears now? {"1000.0": True, ...}"""
+        return self._req(who, "listen", seconds=seconds, freqs=[float(f) for f in freqs]).get("present", {})
+
     def mute(self, who: str, on: bool = True) -> bool:
         """Mute (or unmute) `who`'s microphone: the other party and the recording's user
         channel get silence; the recording is not paused. Returns the new state."""
@@ -436,6 +449,9 @@ class Simulator:
             live = [e for e in self.calls.values()
                     if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
             connected = [e for e in live if e["state"] == "connected"]
+            hosts = [e for e in connected if e.get("conference") == e["call"]]
+            if hosts:
+                return hosts[-1]      # a conference: its first call holds the recording
             if connected:
                 return connected[-1]
             if live and (ev is None or ev["state"] == "ended" or len(live) > 1):

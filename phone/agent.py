@@ -35,8 +35,9 @@ from .announcer import Announcer
 from .siprec import SiprecClient
 from .transfer import TransferDesk, TransferError
 from .call_waiting import CallWaiting
+from .conference import ConferenceError, Conferences, tones_present
 from .voicemail import VoicemailService
-from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
+from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
 from .media import CapturePort, PortPool, Source
 from .protocol import Channel, ChannelClosed
@@ -114,6 +115,7 @@ class Agent:
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
         self.transfers = TransferDesk(self)
+        self.conferences = Conferences(self)
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
@@ -360,6 +362,7 @@ class Agent:
         rec.aud = None
         self.report_call(rec)
         keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
+        keep = self.conferences.ended(rec) or keep    # a conference's remaining call takes it over
         if self.edge is not None and not keep:
             self.edge.call_ended(rec.key)
         if self.siprec is not None and not keep:
@@ -389,6 +392,7 @@ class Agent:
     def on_siprec_media(self, call, _data) -> None:
         if self.siprec is not None:
             self.siprec.on_media(call, None)
+            self.conferences.relink()    # a re-created SIPREC stream lost the conference mix
 
     def on_dtmf(self, call: AgentCall, digit: str) -> None:
         rec = self.record_for(call)
@@ -488,6 +492,7 @@ class Agent:
             self.announcer.media_ready(rec.key)
         if self.kind == "voicemail" and rec.extra.get("greeting"):
             self.mailbox.greeting(rec)
+        self.conferences.media_changed(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
         """Stop sending the device's audio into a live call (hold)."""
@@ -516,6 +521,7 @@ class Agent:
             "heard": rec.heard, "capture_file": rec.capture_file,
             "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
             "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
+            "conference": rec.extra.get("conference"),      # member of the conference hosted by this agent
         }
 
     def report_call(self, rec: CallRecord) -> None:
@@ -735,6 +741,22 @@ class Agent:
         except TransferError as exc:
             raise CommandError(str(exc)) from exc
 
+    def cmd_conference_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Conference + number: hold the call and call the third party (a consult call)."""
+        if self.conferences.active():
+            raise CommandError("conference: a conference is already under way; allowed: one")
+        try:
+            return self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+
+    def cmd_conference_merge(self, call: str | None = None, line: str | None = None) -> dict:
+        """Conference pressed again: the held call and the consult call become one conference."""
+        try:
+            return self.conferences.merge(call, line)
+        except (TransferError, ConferenceError) as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+
     def cmd_mute(self, on: bool = True, call: str | None = None, line: str | None = None) -> dict:
         """Mute / unmute the user's microphone for their calls (MPP Mute key, Webex App Mute).
         Not a recording pause: the recording goes on, its user channel silent (issue 13)."""
@@ -855,14 +877,20 @@ class Agent:
         self.relink_all()
         return {"source": new.description, "started": time.time()}
 
-    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None) -> dict:
-        """What the user hears in a live call over the last `seconds`, or heard in an ended one."""
+    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None,
+                   freqs: list | None = None) -> dict:
+        """What the user hears in a live call over the last `seconds`, or heard in an ended one.
+        With `freqs`: also whether each frequency is present (`present`: {"1000": true, ...})."""
         if call is not None and call in self.calls and not self.calls[call].active:
             return {"call": call, "heard": self.calls[call].heard}
         rec = self.find_call(call, line)
         if rec.capture is None:
             return {"call": rec.key, "heard": None}
-        return {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+        result = {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+        if freqs:
+            samples = rec.capture.samples(time.monotonic() - float(seconds))
+            result["present"] = tones_present(samples, CLOCK_RATE, [float(f) for f in freqs])
+        return result
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:

@@ -47,7 +47,17 @@ def test_mute_example_passes_and_the_recording_is_not_paused(tmp_path):
     assert rec["paused_segments"] == [] and rec["state"] == "complete"
 
 
+def test_conference_example_passes_everyone_hears_everyone(tmp_path):
+    """expect: {hears: [f1, f2]} at each party of the conference; the recorder got the
+    participant changes of alice's conference recording."""
+    report = run_example("conference.yaml", tmp_path)
+    alice = [r for r in report["recordings"] if r["owner"] == "sip:1001@127.0.0.1"]
+    assert max(len(r["metadata_files"]) for r in alice) >= 3     # INVITE + joined + left
+
+
 @pytest.mark.parametrize("step, problem", [
+    ({"expect": {"who": "alice", "hears": [1000, "x"]}}, "steps[1].expect.hears: [1000, 'x'] not allowed"),
+    ({"conference": {"who": "alice"}}, "steps[1].conference.to: missing"),
     ({"mute": {"who": "alice", "on": True}}, "steps[1].mute.on: unknown field"),
     ({"expect": {"who": "alice", "waiting": "yes"}}, "steps[1].expect.waiting: 'yes' not allowed"),
     ({"consult": {"who": "alice"}}, "steps[1].consult.to: missing"),
