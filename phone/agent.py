@@ -520,6 +520,7 @@ class Agent:
             "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
             "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
+            "consult_kind": rec.extra.get("consult_kind", "transfer") if rec.extra.get("consult_for") else None,
             "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
             "conference": rec.extra.get("conference"),      # member of the conference hosted by this agent
         }
@@ -746,9 +747,14 @@ class Agent:
         if self.conferences.active():
             raise CommandError("conference: a conference is already under way; allowed: one")
         try:
-            return self.transfers.start(to, call, line)
+            result = self.transfers.start(to, call, line)
         except TransferError as exc:
             raise CommandError(str(exc).replace("transfer", "conference")) from exc
+        consult = self.calls[result["consult"]]
+        consult.extra["consult_kind"] = "conference"    # the faces offer Conference, not Transfer
+        consult.extra.pop("last_reported", None)
+        self.report_call(consult)
+        return result
 
     def cmd_conference_merge(self, call: str | None = None, line: str | None = None) -> dict:
         """Conference pressed again: the held call and the consult call become one conference."""

@@ -88,6 +88,10 @@ class Conferences:
             agent.edge.call_ended(consult.key)
             if agent.siprec is not None:
                 agent.siprec.call_ended(consult.key)
+            # the devices show the conference's recording for both members, not "stopped"
+            view = agent.edge.view(held.key)
+            if view is not None:
+                agent.emit("recording", call=consult.key, line=consult.line, **{**view, "message": ""})
         if held.want_hold or held.state == "held":
             # resume the held call without holding the other (the agent's resume would)
             held.want_hold = False

@@ -249,3 +249,66 @@ def test_mute_key_on_the_mpp_and_the_webex_app_silences_the_far_end(qtbot, phone
     qtbot.waitUntil(lambda: (app.refresh(), mute.text() == "Mute")[1], timeout=3000)
     heard(running, "bob", TONES["alice"])
     qtbot.waitUntil(lambda: (w.refresh(), "Muted" not in w.screen_text())[1], timeout=3000)
+
+
+def test_conference_key_on_the_mpp_adds_a_party_and_merges(qtbot, phone, running):
+    """Conference holds the call and asks for the number; Conference again on the answered
+    call merges the three: everyone hears everyone (measured), the screen lists both parties,
+    the softkeys are the conference's (recording keys + End call)."""
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    click(qtbot, w, "conference")
+    qtbot.waitUntil(lambda: running.call_state("bob") == "held", timeout=3000)
+    assert w.softkey_labels() == ["Conference", "Delete", "Cancel"]
+    for d in "1003":
+        click(qtbot, w, f"key_{d}")
+    qtbot.mouseClick(softkey(w, "Conference"), Qt.LeftButton)
+    running.wait_for("carol", "ringing", 3)
+    running.answer("carol")
+    qtbot.waitUntil(lambda: (w.refresh(), w.softkey_labels() == ["Conference", "Cancel", "End call"])[1],
+                    timeout=3000)
+    qtbot.mouseClick(softkey(w, "Conference"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: (w.refresh(), "Bob Jones, Carol Kowalska" in w.screen_text())[1], timeout=3000)
+    assert "Conference" in w.screen_text().split("\n")
+    for who, others in (("bob", ["alice", "carol"]), ("carol", ["alice", "bob"]), ("alice", ["bob", "carol"])):
+        deadline = time.monotonic() + 3
+        while not all(running.hears_all(who, [TONES[o] for o in others]).values()):
+            assert time.monotonic() < deadline, f"{who} does not hear {others}"
+            time.sleep(0.15)
+    qtbot.waitUntil(lambda: (w.refresh(), w.softkey_labels()[-1] == "End call")[1], timeout=3000)
+    shot(w, "mpp-8865-conference.png")
+    qtbot.mouseClick(softkey(w, "End call"), Qt.LeftButton)      # the host leaving ends it
+    running.wait_for("bob", "ended", 3)
+    running.wait_for("carol", "ended", 3)
+
+
+def test_webex_app_add_to_call_and_merge(qtbot, running):
+    from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton
+    from ui.webex_app import WebexApp
+    app = WebexApp(running, "alice")
+    qtbot.addWidget(app)
+    app.show()
+    running.dial("bob", "1001")
+    running.wait_for("alice", "ringing", 3)
+    running.answer("alice")
+    running.wait_for("alice", "connected", 3)
+    transfer = app.findChild(QToolButton, "webex_alice_transfer")
+    qtbot.waitUntil(lambda: (app.refresh(), transfer.isVisible() and transfer.isEnabled())[1], timeout=3000)
+    qtbot.mouseClick(transfer, Qt.LeftButton)
+    qtbot.keyClicks(app.findChild(QLineEdit, "webex_alice_transfer_field"), "1003")
+    qtbot.mouseClick(app.findChild(QPushButton, "webex_alice_conference_add"), Qt.LeftButton)
+    running.wait_for("carol", "ringing", 3)
+    running.answer("carol")
+    qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QPushButton, "webex_alice_conference_merge") is not None
+                             and app.findChild(QPushButton, "webex_alice_conference_merge").isVisible())[1],
+                    timeout=3000)
+    qtbot.mouseClick(app.findChild(QPushButton, "webex_alice_conference_merge"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QLabel, "webex_alice_caller").text() == "Conference")[1],
+                    timeout=3000)
+    assert app.findChild(QLabel, "webex_alice_number").text() == "Bob Jones, Carol Kowalska"
+    deadline = time.monotonic() + 3
+    while not all(running.hears_all("bob", [TONES["alice"], TONES["carol"]]).values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.15)
+    qtbot.waitUntil(lambda: (app.refresh(), app.indicator_state() == "recording")[1], timeout=3000)
+    shot(app, "webex-conference.png")

@@ -211,7 +211,7 @@ class MppPhone(QWidget):
     def _second_call(self, line: str, call: dict | None) -> tuple[dict | None, dict | None]:
         """(waiting call, other held call) on the line besides the one the user is in."""
         live = self.sim.live_calls(line)
-        if len(live) < 2 or self._consulting(call):
+        if len(live) < 2 or self._consulting(call) or self._conference(call):
             return None, None
         waiting = self.sim.waiting_call(line)
         if waiting is not None:
@@ -277,7 +277,13 @@ class MppPhone(QWidget):
             scr.title = time.strftime("%H:%M", time.localtime(now))
             scr.subtitle = time.strftime("%A, %B %d", time.localtime(now)).replace(" 0", " ")
         else:
-            if self._consulting(call):
+            if self._conference(call):
+                scr.state = "Conference"
+                members = [c for c in self.sim.live_calls(line) if c.get("conference")]
+                scr.title = "Conference"
+                scr.subtitle = ", ".join(self._remote(c)[0] for c in members)
+                name = number = ""
+            elif self._consulting(call):
                 scr.state = "Consult: ringing" if call["state"] in ("dialing", "ringing") else "Consulting"
             elif state == "held":
                 scr.state = "On hold" if call.get("held_by") in ("local", "both") else "Held by other party"
@@ -289,10 +295,12 @@ class MppPhone(QWidget):
                 scr.state = STATE_TEXT.get(state, state.capitalize())
             if state == "ended" and call.get("reason") not in (None, "", "hangup"):
                 scr.state = f"Call ended ({call['reason']})"
-            scr.title = name
-            scr.subtitle = number if number != name else ""
-            if self.pending == "transfer" or (self.dial_string and state in ("connected", "held")):
-                scr.subtitle = f"{'Transfer to' if self.pending else 'Dial'}: {self.dial_string}"
+            if not self._conference(call):
+                scr.title = name
+                scr.subtitle = number if number != name else ""
+            if self.pending or (self.dial_string and state in ("connected", "held")):
+                what = {"transfer": "Transfer to", "conference": "Add"}.get(self.pending, "Dial")
+                scr.subtitle = f"{what}: {self.dial_string}"
             elif self._consulting(call):
                 held = self.sim.calls.get(call["consult_for"]) or {}
                 scr.subtitle = f"{self._remote(held)[0] or number} on hold"
@@ -333,8 +341,14 @@ class MppPhone(QWidget):
             return ["Restart"]
         if self.pending == "transfer":
             return ["Transfer", "Delete", "Cancel"]
-        if self._consulting(call):   # Consulting: Transfer again completes, Cancel returns
-            return ["Transfer", "Cancel", "End call"]
+        if self.pending == "conference":
+            return ["Conference", "Delete", "Cancel"]
+        if self._consulting(call):   # Consulting: Transfer (or Conference) again completes, Cancel returns
+            first = "Conference" if call.get("consult_kind") == "conference" else "Transfer"
+            return [first, "Cancel", "End call"]
+        if self._conference(call):   # Conference: the recording keys of the conference, End call
+            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected, call=call["call"])]
+            return rec + ["End call"]
         if self._waiting is not None:   # Call waiting: answering holds the call we are in
             return ["Answer", "Decline"] + (["End call", "Hold"] if state == "connected" else ["Resume", "End call"])
         if state == "ringing" and call and call.get("direction") == "in":
@@ -351,6 +365,10 @@ class MppPhone(QWidget):
         if self.dial_string or self.composing:
             return ["Call", "Delete", "Cancel"]
         return ["Redial", "New call"]
+
+    def _conference(self, call: dict | None) -> bool:
+        """The selected call is a member of a conference hosted by this user's edge."""
+        return bool(call and call.get("conference") and call.get("state") != "ended")
 
     def _consulting(self, call: dict | None) -> bool:
         """The selected call is the consult call of a transfer under way (phone/transfer.py)."""
@@ -401,7 +419,12 @@ class MppPhone(QWidget):
         elif label == "Decline":
             self.act(self.sim.decline, line)
         elif label == "End call":
-            self.act(self.sim.hangup, line)
+            call = self.sim.current_call(line)
+            if self._conference(call):     # the host leaving ends the three-way call
+                for c in self.sim.live_calls(line):
+                    self.act(self.sim.hangup, line, c["call"])
+            else:
+                self.act(self.sim.hangup, line)
         elif label == "Hold":
             self.act(self.sim.hold, line)
         elif label == "Resume":
@@ -409,8 +432,7 @@ class MppPhone(QWidget):
         elif label == "Transfer":
             self.transfer()
         elif label == "Conference":
-            self.show_error("Conference is not simulated; use Transfer")
-            self.refresh()
+            self.conference()
         elif label in ("Call", "Dial"):
             self.dial()
         elif label == "Redial":
@@ -429,7 +451,7 @@ class MppPhone(QWidget):
             self.dial_string = self.dial_string[:-1]
             self.refresh()
         elif label == "Cancel":
-            was_transfer = self.pending == "transfer"
+            was_transfer = self.pending in ("transfer", "conference")
             self.dial_string = ""
             self.pending = ""
             self.composing = False
@@ -447,6 +469,9 @@ class MppPhone(QWidget):
         number = self.dial_string.strip()
         if self.pending == "transfer":
             self.transfer()
+            return
+        if self.pending == "conference":
+            self.conference()
             return
         if not number:
             self.show_error("Enter a number first")
@@ -486,6 +511,35 @@ class MppPhone(QWidget):
         number, self.dial_string, self.pending = self.dial_string, "", ""
         self.act(self.sim.start_transfer, line, number)
 
+    def conference(self) -> None:
+        """Conference holds the call and asks for a number; dialling calls the third party;
+        Conference again merges the three (phone/conference.py)."""
+        line = self.selected
+        call = self.sim.current_call(line)
+        if self._consulting(call):
+            self.act(self.sim.merge_conference, line)
+            return
+        state = self._state(line)
+        if state not in ("connected", "held") or self._conference(call):
+            self.pending = ""
+            self.show_error("No call to add a party to")
+            self.refresh()
+            return
+        if self.pending != "conference":
+            self.pending = "conference"
+            self.dial_string = ""
+            if state == "connected":
+                self.act(self.sim.hold, line)
+            else:
+                self.refresh()
+            return
+        if not self.dial_string:
+            self.show_error("Enter the number to add")
+            self.refresh()
+            return
+        number, self.dial_string, self.pending = self.dial_string, "", ""
+        self.act(self.sim.start_conference, line, number)
+
     def key_digit(self, digit: str) -> None:
         state = self._state(self.selected)
         if state == "connected" and not self.pending:
@@ -512,7 +566,7 @@ class MppPhone(QWidget):
         elif name == "transfer":
             self.transfer()
         elif name == "conference":
-            self.press_label("Conference")
+            self.conference()
         elif name == "mute":
             # the agent mutes the microphone: the far end and the recording's user channel get silence
             self.act(self.sim.mute, self.selected, not self.sim.muted(self.selected))

@@ -309,6 +309,7 @@ class WebexApp(QWidget):
     webex_<user>_transfer_field / _transfer_go                transfer target, "Transfer now" (blind)
     webex_<user>_transfer_consult                             "Consult first" (hold + consult call)
     webex_<user>_transfer_complete / _transfer_cancel         while consulting
+    webex_<user>_conference_add, then _conference_merge       three-way conference (Add to call, Merge)
     webex_<user>_waiting_label / _waiting_answer / _waiting_decline   call waiting
     webex_<user>_indicator            QLabel: "Recording" / "Recording paused" / ""
     webex_<user>_banner               the recording message, shown for a few seconds
@@ -548,17 +549,20 @@ class WebexApp(QWidget):
         # the Webex App's two ways: "Transfer now" (blind) and "Consult first" (phone/transfer.py)
         go = self._button("transfer_go", "Transfer now", "small", self.on_transfer_go)
         consult = self._button("transfer_consult", "Consult first", "small", self.on_consult)
+        add = self._button("conference_add", "Add to call", "small", self.on_conference_add)
         tr.addWidget(self.transfer_field, 1)
         tr.addWidget(go)
         tr.addWidget(consult)
+        tr.addWidget(add)
         self.transfer_row.setVisible(False)
         v.addWidget(self.transfer_row)
         # while consulting: complete the transfer or go back to the held call
         self.consult_row = QWidget()
         cr = QHBoxLayout(self.consult_row)
         cr.setContentsMargins(0, 0, 0, 0)
-        cr.addWidget(self._button("transfer_complete", "Complete transfer", "small",
-                                  lambda: self.act(self.sim.complete_transfer, self.line)))
+        self.complete_button = self._button("transfer_complete", "Complete transfer", "small",
+                                            self.on_complete)
+        cr.addWidget(self.complete_button)
         cr.addWidget(self._button("transfer_cancel", "Cancel transfer", "small",
                                   lambda: self.act(self.sim.cancel_transfer, self.line)))
         self.consult_row.setVisible(False)
@@ -735,6 +739,14 @@ class WebexApp(QWidget):
                                      if state == "held" else ("Muted" if self.muted else "Connected"))
         consulting = bool(call.get("consult_for"))
         self.consult_row.setVisible(consulting)
+        merging = call.get("consult_kind") == "conference"
+        self.complete_button.setText("Merge" if merging else "Complete transfer")
+        self.complete_button.setObjectName(self.n("conference_merge" if merging else "transfer_complete"))
+        if call.get("conference"):
+            members = [c for c in self.sim.live_calls(self.line) if c.get("conference")]
+            self.caller.setText("Conference")
+            self.number.setText(", ".join(self._remote(c)[0] for c in members))
+            self.avatar.set_name("Conference")
         if consulting:
             held = self.sim.calls.get(call["consult_for"]) or {}
             held_name = self._remote(held)[0] if held else ""
@@ -855,6 +867,23 @@ class WebexApp(QWidget):
             self.status.setText("Type the number to transfer to")
             return
         if self.act(self.sim.transfer, self.line, number):
+            self.transfer_field.clear()
+            self.transfer_row.setVisible(False)
+
+    def on_complete(self) -> None:
+        call = self.sim.current_call(self.line) or {}
+        if call.get("consult_kind") == "conference":
+            self.act(self.sim.merge_conference, self.line)
+        else:
+            self.act(self.sim.complete_transfer, self.line)
+
+    def on_conference_add(self) -> None:
+        """Add to call: the call goes on hold and the new party is called; Merge joins all three."""
+        number = self.transfer_field.text().strip()
+        if not number:
+            self.status.setText("Type the number to add")
+            return
+        if self.act(self.sim.start_conference, self.line, number):
             self.transfer_field.clear()
             self.transfer_row.setVisible(False)
 
