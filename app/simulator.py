@@ -89,6 +89,7 @@ class Simulator:
         self.recording: dict[str, dict] = {}          # call key -> latest recording view
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
         self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
+        self.mwi: dict[str, int] = {}                 # line id -> new voicemail messages (mwi events)
         self.agent_status: dict[str, str] = {}
         self.orch.subscribe(self._on_event)
         self.started = False
@@ -237,6 +238,8 @@ class Simulator:
                 self.recording[ev["call"]] = ev
             elif kind in ("announcement", "recorder", "recording_refused"):
                 self.network.setdefault(ev["call"], []).append(ev)
+            elif kind == "mwi":
+                self.mwi[ev["line"]] = int(ev["new"])
             elif kind == "mute":
                 self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
@@ -348,6 +351,16 @@ class Simulator:
     def hears_all(self, who: str, freqs: list[float], seconds: float = 0.6) -> dict[str, bool]:
         """Is each frequency present in what `who` hears now? {"1000.0": True, ...}"""
         return self._req(who, "listen", seconds=seconds, freqs=[float(f) for f in freqs]).get("present", {})
+
+    def call_voicemail(self, who: str) -> str:
+        """Dial *86 from `who`'s line: their mailbox's spoken menu (then dtmf 1/7/9/#)."""
+        return self.dial(who, "*86")
+
+    def messages_waiting(self, who: str) -> int:
+        """New voicemail messages in `who`'s mailbox: the MPP lamp / Webex App badge (0 = off)."""
+        p = self.party(who)
+        with self._cv:
+            return self.mwi.get(p.line, 0)
 
     def mute(self, who: str, on: bool = True) -> bool:
         """Mute (or unmute) `who`'s microphone: the other party and the recording's user

@@ -36,6 +36,7 @@ from .siprec import SiprecClient
 from .transfer import TransferDesk, TransferError
 from .call_waiting import CallWaiting
 from .conference import ConferenceError, Conferences, tones_present
+from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
 from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
                        create_transports, loopback_account)
@@ -252,10 +253,18 @@ class Agent:
                 rec.extra["mailbox"] = mailbox
                 self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
                                        parse_name_addr(rec.remote_uri)[1], voicemail=True)
+            elif self.is_voicemail_uri(rec.remote_uri):
+                pass     # the user listening to their mailbox: a feature call, not recorded
             elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
                 self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
+
+    def is_voicemail_uri(self, uri: str) -> bool:
+        """A call to the voicemail service (its host:port), e.g. *86 or the voicemail number."""
+        if not self.voicemail or "@" not in uri:
+            return False
+        return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
 
     def keep(self, call: AgentCall) -> None:
         if not any(c is call for c in self.call_objects):
@@ -267,7 +276,10 @@ class Agent:
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
         if self.kind == "voicemail":
-            self.mailbox.take_message(rec)
+            if self.mailbox.is_retrieval(call.mailbox):
+                self.mailbox.retrieve(rec)       # the owner listens to their messages
+            else:
+                self.mailbox.take_message(rec)
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
@@ -406,6 +418,8 @@ class Agent:
         rec.extra["last_digit"] = (digit, now)
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
+        if self.kind == "voicemail":
+            self.mailbox.dtmf(rec, digit)      # the retrieval menu (phone/voicemail_menu.py)
 
     def on_redirected(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
@@ -603,6 +617,8 @@ class Agent:
         if target.startswith(("sip:", "sips:")):
             return target
         cleaned = target.replace(" ", "").replace("-", "")
+        if cleaned == RETRIEVAL_CODE and self.voicemail:     # *86: the user's own mailbox
+            return self.voicemail.format(mailbox=RETRIEVAL_CODE)
         for key in (cleaned, "+" + cleaned):
             if key in self.directory:
                 return self.directory[key]
