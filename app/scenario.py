@@ -57,7 +57,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings", "waiting"}),
+                         "recording", "device", "recordings", "waiting", "messages"}),
     "press": ({"who", "key"}, set()),
     "set": (set(), {"user", "line", "callRecording"}),
     "menu": ({"who", "item"}, set()),
@@ -176,7 +176,10 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings", "waiting") if k in args]
+                              "recordings", "waiting", "messages") if k in args]
+        if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
+                                   or args["messages"] < 0):
+            errs.append(f"{where}.expect.messages: {args['messages']!r} not allowed; allowed: a count, 0 or more")
         if "waiting" in args and not isinstance(args["waiting"], bool):
             errs.append(f"{where}.expect.waiting: {args['waiting']!r} not allowed; allowed: true, false")
         if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
@@ -457,6 +460,8 @@ class Runner:
             got = self.sim.recording_state(who) or "none"
             if got != a["recording"]:
                 return f"recording is {got}, expected {a['recording']}"
+        if "messages" in a and self.sim.messages_waiting(who) != a["messages"]:
+            return f"has {self.sim.messages_waiting(who)} new voicemail messages, expected {a['messages']}"
         if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
             return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
         if "recordings" in a:

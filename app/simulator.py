@@ -553,6 +553,8 @@ class Simulator:
             p = next((p for p in self.parties if p.agent == agent and p.line == line), None)
             if p is not None:
                 return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
+            if agent == "voicemail":      # the mailbox service (a retrieval call, *86)
+                return {"id": "voicemail", "kind": "voicemail", "name": "Voicemail", "number": ""}
         remote = remote or {}
         user = remote.get("user", "")
         p = self.party_by_number(user)
@@ -618,7 +620,7 @@ class Simulator:
 
 
 def call_type(caller_kind: str, callee_kind: str) -> str:
-    """internal | pstn-in | pstn-out | external-in | external-out (docs/scenarios.md)."""
+    """internal | pstn-in | pstn-out | external-in | external-out | voicemail (docs/scenarios.md)."""
     inside = ("user", "virtual_line")
     if caller_kind in inside and callee_kind in inside:
         return "internal"
@@ -626,6 +628,8 @@ def call_type(caller_kind: str, callee_kind: str) -> str:
         return "pstn-in"
     if caller_kind in inside and callee_kind == "pstn":
         return "pstn-out"
+    if callee_kind == "voicemail":
+        return "voicemail"            # a user listening to their mailbox
     if caller_kind == "external":
         return "external-in"
     if callee_kind == "external":

@@ -55,7 +55,14 @@ def test_conference_example_passes_everyone_hears_everyone(tmp_path):
     assert max(len(r["metadata_files"]) for r in alice) >= 3     # INVITE + joined + left
 
 
+def test_voicemail_example_passes_the_menu_plays_the_message(tmp_path):
+    report = run_example("voicemail.yaml", tmp_path)
+    (retrieval,) = [c for c in report["calls"] if c["type"] == "voicemail"]
+    assert retrieval["from"]["id"] == "dave" and retrieval["legs"]["voicemail"]["dtmf_received"] == "19#"
+
+
 @pytest.mark.parametrize("step, problem", [
+    ({"expect": {"who": "alice", "messages": -1}}, "steps[1].expect.messages: -1 not allowed"),
     ({"expect": {"who": "alice", "hears": [1000, "x"]}}, "steps[1].expect.hears: [1000, 'x'] not allowed"),
     ({"conference": {"who": "alice"}}, "steps[1].conference.to: missing"),
     ({"mute": {"who": "alice", "on": True}}, "steps[1].mute.on: unknown field"),

@@ -104,3 +104,43 @@ def test_star86_menu_in_the_owner_language_plays_saves_and_mwi_follows(vsim):
     sim.wait_until(lambda: played(sim, "goodbye"), 4, "goodbye")
     sim.wait_for("dave", "ended", 6)            # the service hangs up after goodbye
     assert sim.recordings("dave") == []         # a mailbox call is not recorded
+
+
+def test_mpp_lamp_and_messages_key_webex_badge_and_voicemail_tab(qtbot, vsim):
+    """After a message for alice: the MPP's lamp is lit and the Webex App's badge says 1; the
+    Messages key (MPP) and the voicemail tab (Webex App) call the mailbox."""
+    import os
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QPushButton
+    from ui.mpp_phone import MppPhone
+    from ui.webex_app import WebexApp
+    sim = vsim
+    w = MppPhone(sim, "alice")
+    app = WebexApp(sim, "alice")
+    for widget in (w, app):
+        qtbot.addWidget(widget)
+        widget.show()
+    w.refresh()
+    assert not w.message_lamp() and app.voicemail_count() == 0
+    sim.dial("+14155550100", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    sim.decline("alice")
+    sim.wait_for("+14155550100", "connected", 6)
+    time.sleep(7.0)
+    sim.hangup("+14155550100")
+    sim.wait_until(lambda: sim.messages_waiting("alice") == 1, 4, "alice's message waiting")
+    qtbot.waitUntil(lambda: (w.refresh(), app.refresh(), w.message_lamp() and app.voicemail_count() == 1)[2],
+                    timeout=3000)
+    out = os.environ.get("MPPSIM_SCREENSHOTS")
+    if out:
+        w.setScale(1.0)
+        w.grab().save(str(Path(out) / "mpp-8865-message-waiting.png"))
+        app.grab().save(str(Path(out) / "webex-voicemail-badge.png"))
+    qtbot.mouseClick(w.findChild(QPushButton, "mpp_alice_messages"), Qt.LeftButton)
+    sim.wait_for("alice", "connected", 4)
+    assert sim.current_call("alice")["remote"]["user"] in ("*86", "8000")
+    sim.dtmf("alice", "#")
+    sim.wait_for("alice", "ended", 8)
+    qtbot.mouseClick(app.findChild(QPushButton, "webex_alice_voicemail"), Qt.LeftButton)
+    sim.wait_for("alice", "connected", 4)
+    sim.hangup("alice")

@@ -7,7 +7,7 @@ and assistive tech find every control by objectName / accessible name:
     mpp_<user>_softkey_<0..3>       softkeys by position (text = the label shown above it)
     mpp_<user>_linekey_<0..4>       line keys (primary line first, then virtual lines)
     mpp_<user>_key_<0-9|star|hash>  keypad
-    mpp_<user>_hold, _transfer, _conference, _speaker, _mute, _headset,
+    mpp_<user>_hold, _transfer, _conference, _messages, _speaker, _mute, _headset,
     mpp_<user>_nav_up, _nav_down, _nav_left, _nav_right, _nav_select
 
 Keyboard (when the phone has focus): 0-9 * # dial (idle) or send DTMF (connected: *44 etc. are
@@ -73,6 +73,7 @@ class MppPhone(QWidget):
         self.composing = False         # New call pressed: the screen asks for a number
         self.pending = ""              # "transfer" while the phone asks for the transfer target
         self._waiting: dict | None = None  # the call ringing as waiting while another is up
+        self.mwi = 0                       # new voicemail messages (lamp on while > 0)
         self.last_dialled = ""
         self.page = 0
         self.muted = False
@@ -174,7 +175,8 @@ class MppPhone(QWidget):
         p = QPainter(self)
         p.translate(ox, oy)
         p.scale(s, s)
-        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted}
+        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted,
+               "mwi": self.mwi > 0}
         art.paint_phone(p, self.skin, self._screen, self.model, lit)
         p.end()
 
@@ -190,6 +192,10 @@ class MppPhone(QWidget):
     def recording_icon(self) -> str:
         """'recording', 'paused' or 'none': the icon on the Calls screen for the selected line."""
         return self._screen.indicator
+
+    def message_lamp(self) -> bool:
+        """True while the message-waiting lamp is lit (new voicemail messages)."""
+        return self.mwi > 0
 
     def line_icon(self, index: int) -> str:
         """The recording glyph on line key `index` ('recording' / 'paused' / 'none')."""
@@ -240,6 +246,7 @@ class MppPhone(QWidget):
                          if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
         self._waiting = waiting
         self.muted = self.sim.muted(line) if state != "down" else False
+        self.mwi = self.sim.messages_waiting(self.user_id)   # the lamp: the primary line's mailbox
         view = self.sim.recording_view(line, call["call"]) if call else None
         indicator = self._indicator(line, state, call)
 
@@ -567,6 +574,8 @@ class MppPhone(QWidget):
             self.transfer()
         elif name == "conference":
             self.conference()
+        elif name == "messages":
+            self.act(self.sim.call_voicemail, self.selected)    # *86: the mailbox's spoken menu
         elif name == "mute":
             # the agent mutes the microphone: the far end and the recording's user channel get silence
             self.act(self.sim.mute, self.selected, not self.sim.muted(self.selected))

@@ -310,6 +310,7 @@ class WebexApp(QWidget):
     webex_<user>_transfer_consult                             "Consult first" (hold + consult call)
     webex_<user>_transfer_complete / _transfer_cancel         while consulting
     webex_<user>_conference_add, then _conference_merge       three-way conference (Add to call, Merge)
+    webex_<user>_voicemail / _voicemail_badge                 voicemail tab (calls *86) and its new-message badge
     webex_<user>_waiting_label / _waiting_answer / _waiting_decline   call waiting
     webex_<user>_indicator            QLabel: "Recording" / "Recording paused" / ""
     webex_<user>_banner               the recording message, shown for a few seconds
@@ -454,7 +455,26 @@ class WebexApp(QWidget):
         row.addStretch(1)
         v.addLayout(row)
         v.addStretch(1)
+        # the voicemail tab: its badge counts new messages; opening it calls the mailbox (*86)
+        vm = QHBoxLayout()
+        self.voicemail_button = self._button("voicemail", "Voicemail", "small", self.on_voicemail)
+        self.voicemail_badge = self._label("voicemail_badge", "")
+        self.voicemail_badge.setStyleSheet("background: #ff3b30; color: white; border-radius: 9px;"
+                                           " padding: 1px 7px; font-weight: bold;")
+        self.voicemail_badge.setVisible(False)
+        vm.addStretch(1)
+        vm.addWidget(self.voicemail_button)
+        vm.addWidget(self.voicemail_badge)
+        vm.addStretch(1)
+        v.addLayout(vm)
         return page
+
+    def on_voicemail(self) -> None:
+        self.act(self.sim.call_voicemail, self.line)
+
+    def voicemail_count(self) -> int:
+        """The badge's number (0 = no badge)."""
+        return int(self.voicemail_badge.text() or 0) if self.voicemail_badge.isVisible() else 0
 
     def _build_toast(self) -> QWidget:
         page = QWidget()
@@ -673,6 +693,9 @@ class WebexApp(QWidget):
             wname, wnumber = self._remote(waiting)
             self.waiting_label.setText(f"{wname} ({wnumber}) is calling" if wnumber != wname else f"{wname} is calling")
         key = call["call"] if call else None
+        waiting_msgs = sim.messages_waiting(self.user_id) if up else 0
+        self.voicemail_badge.setText(str(waiting_msgs) if waiting_msgs else "")
+        self.voicemail_badge.setVisible(waiting_msgs > 0)
         self._show_mute(sim.muted(self.line) if up else False)
 
         if state == "ringing" and call:
