@@ -312,3 +312,25 @@ def test_webex_app_add_to_call_and_merge(qtbot, running):
         time.sleep(0.15)
     qtbot.waitUntil(lambda: (app.refresh(), app.indicator_state() == "recording")[1], timeout=3000)
     shot(app, "webex-conference.png")
+
+
+def test_softkey_sets_per_state_connected_holding(qtbot, phone, running):
+    """MPP softkeys per state (issue 13): Connected and Holding (Consulting, Conference and Call
+    waiting are checked in their own tests above); the Webex App shows Resume while holding."""
+    from PySide6.QtWidgets import QToolButton
+    from ui.webex_app import WebexApp
+    running.set_call_recording("alice", {"enabled": True, "record": "Always"})
+    w = phone("alice")
+    connected_to(qtbot, running, w, "bob", "1001")
+    assert w.softkey_labels() == ["End call", "Hold", "Transfer", "Conference"]
+    click(qtbot, w, "hold")
+    qtbot.waitUntil(lambda: (w.refresh(), "On hold" in w.screen_text())[1], timeout=3000)
+    assert w.softkey_labels() == ["Resume", "End call", "New call", "Transfer"]
+    shot(w, "mpp-8865-holding.png")
+    app = WebexApp(running, "alice")
+    qtbot.addWidget(app)
+    app.show()
+    resume = app.findChild(QToolButton, "webex_alice_resume")
+    qtbot.waitUntil(lambda: (app.refresh(), resume.isVisible())[1], timeout=3000)
+    assert not app.findChild(QToolButton, "webex_alice_hold").isVisible()
+    shot(app, "webex-holding.png")
