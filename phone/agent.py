@@ -401,6 +401,10 @@ class Agent:
         if self.siprec is not None:
             self.siprec.on_state(call, snap)
 
+    def on_siprec_log(self, _call, text: str) -> None:
+        if self.siprec is not None:   # from the network SRC's thread (phone/network_src.py)
+            self.siprec.on_log(text)
+
     def on_siprec_media(self, call, _data) -> None:
         if self.siprec is not None:
             self.siprec.on_media(call, None)

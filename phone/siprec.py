@@ -1,15 +1,17 @@
 """SIPREC client (RFC 7866): the network edge forks a recorded call to a recorder (SRS).
 
-One recording session = its own INVITE dialog from the agent to the SRS, with two sendonly
-audio streams (label 1 = the recorded user's send stream, label 2 = the other party's) and a
-multipart body: SDP + RFC 7865 metadata. Pause/resume/announcements = re-INVITE with updated
-metadata; stop = BYE. Two dialects (docs/protocol.md): `webex` (what Webex Calling/BroadWorks
-sends, R-REC-4) and `rfc7866` (the standard shape).
+One recording session = its own INVITE dialog toward the SRS, with two sendonly audio streams
+(label 1 = the recorded user's send stream, label 2 = the other party's) and a multipart body:
+SDP + RFC 7865 metadata. Pause/resume = re-INVITE; announcements and other events = re-INVITE
+with the new document; transfer/conference = UPDATE (or re-INVITE) with the new participants
+(`update_participants`); stop = BYE. Two dialects (docs/protocol.md): `webex` (what Webex
+Calling/BroadWorks sends, R-REC-4, issue 11) and `rfc7866` (the standard shape).
 
-pjsua2 facts used (../shared/DESIGN.md): audioCount = 2 with PJSUA_CALL_SET_MEDIA_DIR gives
-two sendonly m-lines; labels and the pause's c=0.0.0.0 are written into the SDP in
-onCallSdpCreated; `+sip.src` / `;src` come from the recording account's Contact params; the
-INVITE is large, so the target URI says transport=tcp.
+Real-size messages exceed what the PyPI pjsua2 can carry (4000 bytes), so pjsua2 holds only a
+small SDP-only call toward the agent's network SRC (phone/network_src.py), which sends the real
+messages; RTP still leaves pjmedia straight to the SRS (docs/decisions.md). pjsua2 facts used
+(../shared/DESIGN.md): audioCount = 2 with PJSUA_CALL_SET_MEDIA_DIR gives two sendonly m-lines
+(inactive when paused); labels are written into the SDP in onCallSdpCreated.
 """
 from __future__ import annotations
 
@@ -20,16 +22,35 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from recording import siprec_status as status_header
 from recording.metadata import Metadata, Participant, Stream, build, new_id, now_iso
-from recording.sipmsg import add_labels, set_connection_address, set_origin_user
+from recording.sipmsg import add_labels
+from recording.siprec_webex import WebexRecording, new_recording, party_uri
+from recording.siprec_webex import build as build_webex
 
 from .calls import snapshot
+from .network_src import RID_HEADER, NetworkSrc, Spec
 
 if TYPE_CHECKING:
     from .calls import CallRecord
 
 DIALECTS = ("webex", "rfc7866")
 LABELS = ("1", "2")
+HOST = "127.0.0.1"   # the simulated network's host part in AoRs and party numbers
+EMBEDDED_RECORDER_MAX = 4000   # the pjsua2-based recorder's PJSIP_MAX_PKT_LEN; None once on asyncio
+
+
+def user_aor(extension: str) -> str:
+    """A simulated user's AoR (the recorder's `owner` of a recording)."""
+    return f"sip:{extension}@{HOST}"
+
+
+def other_aor(user: str, dialect: str) -> str:
+    """The other party's AoR: internal ``sip:ext@host``; a PSTN number ``tel:+E164`` in the
+    rfc7866 dialect, ``sip:+E164@host;user=phone`` as BroadWorks writes it in the webex one."""
+    if user.startswith("+"):
+        return f"sip:{user}@{HOST};user=phone" if dialect == "webex" else f"tel:{user}"
+    return f"sip:{user}@{HOST}"
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -64,14 +85,9 @@ class SiprecCall(pj.Call):
         self._post(("siprec_media", self, None))
 
     def onCallSdpCreated(self, prm):  # noqa: N802
-        """Runs synchronously while pjsua builds our SDP: add labels, dialect details, pause."""
-        s = self.session
-        sdp = add_labels(prm.sdp.wholeSdp, list(LABELS))
-        if s.dialect == "webex":
-            sdp = set_origin_user(sdp, "BroadWorks")
-            if s.paused:
-                sdp = set_connection_address(sdp, "0.0.0.0")   # BroadWorks-style pause
-        prm.sdp.wholeSdp = sdp
+        """Runs synchronously while pjsua builds our SDP: label the streams. The dialect's SDP
+        (o=BroadWorks, codecs, pause by c=0.0.0.0) is the network SRC's business."""
+        prm.sdp.wholeSdp = add_labels(prm.sdp.wholeSdp, list(LABELS))
 
 
 @dataclass
@@ -81,20 +97,24 @@ class Session:
     number: int                   # 1, 2, ... recordings of that call
     target: str
     dialect: str
-    metadata: Metadata
+    metadata: Metadata            # state, events; the whole document in the rfc7866 dialect
+    webex: WebexRecording | None = None   # the document in the webex dialect
+    rid: str = ""                 # the network SRC's name for this session
     call: SiprecCall | None = None
     state: str = "starting"       # starting | active | paused | ended | failed
     paused: bool = False
     started_at: float = 0.0
     first_media_at: float | None = None
     auds: list = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-    events_sent: int = 0          # metadata events already sent to the SRS
+    events_sent: int = 0          # metadata events already handed to the network SRC
+    handed_over: bool = False     # a document went to the network SRC already
+    names_changed: bool = False   # participants changed: their names go in the next status
     retry_queued: bool = False
 
 
 class SiprecClient:
-    """Owns the agent's recording sessions. All methods run on the agent's main thread."""
+    """Owns the agent's recording sessions. All methods run on the agent's main thread; the SIP
+    toward the SRS is the network SRC's (phone/network_src.py), the media stays in pjmedia."""
 
     def __init__(self, agent, ep: pj.Endpoint, accounts: dict[str, pj.Account]):
         self.agent = agent
@@ -102,9 +122,11 @@ class SiprecClient:
         self.accounts = accounts            # dialect -> account with the right Contact param
         self.sessions: dict[tuple[str, int], Session] = {}
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
+        self.src = NetworkSrc(log=lambda text: agent.post(("siprec_log", None, text)))
+        self.src.start()
 
     # ----- building the session ---------------------------------------------------------
-    def _metadata(self, rec: "CallRecord", number: int, settings, dialect: str) -> Metadata:
+    def _parties(self, rec: "CallRecord"):
         from .sipuri import parse_name_addr
         local_line = next(l for l in self.agent.lines if l.id == rec.line)
         mailbox = rec.extra.get("mailbox")
@@ -112,66 +134,76 @@ class SiprecClient:
             local_line = replace(local_line, extension=mailbox, display=self.agent.names.get(mailbox, mailbox))
         remote_name, remote_user = parse_name_addr(rec.remote_uri)
         remote_name = remote_name or self.agent.names.get(remote_user, "")
-        local_aor = f"sip:{local_line.extension}@127.0.0.1"
-        remote_aor = (f"tel:{remote_user}" if remote_user.startswith("+")
-                      else f"sip:{remote_user}@127.0.0.1")
+        return local_line, remote_name, remote_user
+
+    def _metadata(self, rec: "CallRecord", number: int, settings, dialect: str) -> Metadata:
+        local_line, remote_name, remote_user = self._parties(rec)
+        local_aor = user_aor(local_line.extension)
+        remote_aor = other_aor(remote_user, dialect)
         session_id, s1, s2, p1, p2 = (new_id() for _ in range(5))
-        # Both recordings of an internal call share the group / extTrackingID (R-REC-4):
-        # derived from the recorded call's Call-ID, which both agents see.
+        # Both recordings of an internal call share the group (R-REC-4): derived from the
+        # recorded call's Call-ID, which both agents see.
         group = str(uuid.uuid5(uuid.NAMESPACE_URL, rec.sip_call_id or rec.key))
-        broadworks = None
-        if dialect == "webex":
-            sp, grp, user = settings.platform
-            outgoing = rec.direction == "out"
-            broadworks = {
-                "extTrackingID": group, "serviceProviderID": sp, "groupID": grp, "userID": user,
-                "callID": rec.sip_call_id, "callType": "origCall" if outgoing else "termCall",
-                "callingNumber": local_line.extension if outgoing else remote_user,
-                "calledNumber": remote_user if outgoing else local_line.extension,
-                "recordingType": settings.mode,
-            }
         return Metadata(
             dialect=dialect, datamode="complete", group_id=group, session_id=session_id,
             sip_session_id=rec.sip_call_id,
             participants=[Participant(p1, local_line.display, local_aor, [s1], [s2]),
                           Participant(p2, remote_name or remote_user, remote_aor, [s2], [s1])],
             streams=[Stream(s1, LABELS[0], session_id), Stream(s2, LABELS[1], session_id)],
-            start_time=now_iso(), stop_time=None, state="active", events=[], broadworks=broadworks)
+            start_time=now_iso(), stop_time=None, state="active", events=[], broadworks=None)
 
-    def _tx_option(self, session: Session, partial: bool = False) -> pj.SipTxOption:
+    def _webex(self, rec: "CallRecord", settings) -> tuple[WebexRecording, str]:
+        """The BroadWorks-shaped document and the From header of a webex-dialect session."""
+        local_line, _remote_name, remote_user = self._parties(rec)
+        number = getattr(settings, "number", "") or local_line.extension
+        own = party_uri(number, HOST, user_phone=not number.startswith("+"))
+        other = party_uri(remote_user, HOST, user_phone=not remote_user.startswith("+"))
+        outgoing = rec.direction == "out"
+        webex = new_recording(
+            user_aor=user_aor(local_line.extension), other_aors=[other_aor(remote_user, "webex")],
+            call_id=rec.sip_call_id or rec.key, platform=tuple(settings.platform), outgoing=outgoing,
+            calling=own if outgoing else other, called=other if outgoing else own, mode=settings.mode,
+            dialed=party_uri(remote_user, HOST, user_phone=False) if outgoing else None)
+        display = local_line.display.replace('"', "'")
+        user = number if number.startswith("+") else local_line.extension
+        return webex, f'"{display}"<sip:{user}@{HOST};user=phone>'
+
+    def _document(self, session: Session, partial: bool = False) -> tuple[str, str | None]:
+        """(metadata XML, X-Mppsim-Status value) for the next message; marks events as sent."""
         md = session.metadata
+        first = session.events_sent == 0 and not session.handed_over
+        session.handed_over = True
+        new_events = md.events[session.events_sent:]
+        session.events_sent = len(md.events)
+        if session.dialect == "webex":
+            names = None
+            if first or session.names_changed:   # Webex Calling's metadata names nobody
+                names = {p.aor: p.name for p in md.participants if p.name}
+                session.names_changed = False
+            return (build_webex(session.webex),
+                    status_header.encode(md.sip_session_id if first else None, md.state, new_events, names))
         if partial:
             # RFC 7865 partial update: the session, its state and the events not yet sent
-            md = replace(md, datamode="partial", participants=[], streams=[],
-                         events=md.events[session.events_sent:])
-        content_type, xml = build(md)
-        opt = pj.SipTxOption()
-        mtype = pj.SipMediaType()
-        mtype.type, mtype.subType = "multipart", "mixed"
-        opt.multipartContentType = mtype
-        part = pj.SipMultipartPart()
-        ptype = pj.SipMediaType()
-        ptype.type, ptype.subType = content_type.split("/", 1)
-        part.contentType = ptype
-        disposition = pj.SipHeader()
-        disposition.hName, disposition.hValue = "Content-Disposition", "recording-session"
-        part.headers.append(disposition)
-        part.body = xml
-        opt.multipartParts.append(part)
-        for name, value in session.headers.items():
-            h = pj.SipHeader()
-            h.hName, h.hValue = name, value
-            opt.headers.append(h)
-        return opt
+            md = replace(md, datamode="partial", participants=[], streams=[], events=new_events)
+        return build(md)[1], None
+
+    def _hand_over(self, session: Session, partial: bool = False) -> None:
+        xml, status = self._document(session, partial)
+        self.src.set_document(session.rid, xml, status)
 
     def _media_param(self, session: Session, paused: bool, partial: bool = False) -> pj.CallOpParam:
+        """The pjsua2 leg's offer. ``partial`` is accepted for older callers and unused: the
+        document goes to the network SRC by ``_hand_over`` (call features: ``update_participants``)."""
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 2
         prm.opt.videoCount = 0
         prm.opt.flag |= pj.PJSUA_CALL_SET_MEDIA_DIR
-        direction = pj.PJMEDIA_DIR_NONE if (paused and session.dialect == "rfc7866") else pj.PJMEDIA_DIR_ENCODING
+        # paused: a=inactive toward the network SRC, which writes the dialect's pause
+        direction = pj.PJMEDIA_DIR_NONE if paused else pj.PJMEDIA_DIR_ENCODING
         prm.opt.mediaDir = pj.IntVector([direction, direction])
-        prm.txOption = self._tx_option(session, partial)
+        h = pj.SipHeader()
+        h.hName, h.hValue = RID_HEADER, session.rid
+        prm.txOption.headers.append(h)
         return prm
 
     # ----- recorder actions (from the policy) -------------------------------------------
@@ -182,18 +214,27 @@ class SiprecClient:
             md.events.append({"announcement": "compliance", "time": now_iso()})
         if detail.get("provisional"):
             md.events.append({"provisional": True, "time": now_iso()})
-        session = Session(rec.key, number, uri, dialect, md)
-        if dialect == "rfc7866":
-            session.headers["Require"] = "siprec"
+        session = Session(rec.key, number, uri, dialect, md, rid=f"{self.agent.name}:{rec.key}:{number}")
+        if dialect == "webex":
+            session.webex, from_header = self._webex(rec, settings)
+            extra = {"X-BroadWorks-Correlation-Info": session.webex.broadworks["extTrackingID"]}
+            spec = Spec(dialect, uri, from_header, extra=extra)
         else:
-            session.headers["X-BroadWorks-Correlation-Info"] = md.group_id
+            local_line, _n, _u = self._parties(rec)
+            display = local_line.display.replace('"', "'")
+            spec = Spec(dialect, uri, f'"{display}" <sip:src-{local_line.extension}@{HOST}>',
+                        contact_user=f"src-{local_line.extension}")
+        if target == self.agent.recorder_target:
+            spec.max_size = EMBEDDED_RECORDER_MAX   # mppsim's own pjsua2 recorder (issue 9)
+        spec.metadata, spec.status = self._document(session)
+        self.src.open(session.rid, spec)
         call = SiprecCall(self.agent.post, self.accounts[dialect], session)
         session.call = call
         self.calls.append(call)
         self.sessions[(rec.key, number)] = session
         session.started_at = time.monotonic()
         try:
-            call.makeCall(uri, self._media_param(session, paused=False))
+            call.makeCall(self.src.uri, self._media_param(session, paused=False))
         except pj.Error as exc:
             self._failed(session, f"cannot reach the recorder at {uri}: {exc.info()}")
 
@@ -202,11 +243,14 @@ class SiprecClient:
         if session is None or session.state in ("ended", "failed"):
             return
         md = session.metadata
+        media_change = False
         if op == "pause":
+            media_change = not session.paused
             session.paused = True
             md.state = "paused"
             md.events.append({"paused": now_iso()})
         elif op == "resume":
+            media_change = session.paused
             session.paused = False
             md.state = "active"
             md.events.append({"resumed": now_iso()})
@@ -220,22 +264,48 @@ class SiprecClient:
             self._hangup(session)
             return
         if session.state == "starting":
-            return          # the metadata goes out with the next re-INVITE or is in the INVITE
+            return          # the metadata goes out once the session is answered (on_state)
         if session.paused:
             self._unlink(session)
         else:
             self._link(session)
-        self._send_update(session)
+        if media_change:
+            self._send_reinvite(session)     # pause/resume: the SRS gets a re-INVITE + metadata
+        else:
+            self._hand_over(session, partial=True)
+            self.src.update(session.rid, "INVITE")
 
-    def _send_update(self, session: Session) -> None:
-        """re-INVITE with the new state and the unsent events. One INVITE transaction at a
-        time: while one is under way pjsua says PJ_EINVALIDOP, so try again shortly."""
+    def update_participants(self, key: str, others: list[dict], method: str = "UPDATE") -> None:
+        """The parties the recorded user talks with changed (transfer, conference; engineer E's
+        features): ``others`` = [{"user": extension or E.164, "name": display name}, ...]. Every
+        live recording of call ``key`` sends the whole new participant list to its SRS, by
+        ``method`` UPDATE (default, as Webex Calling does) or INVITE (re-INVITE)."""
+        for (k, _n), session in self.sessions.items():
+            if k != key or session.state in ("ended", "failed"):
+                continue
+            md = session.metadata
+            own = md.participants[0]
+            s1, s2 = own.send[0], own.recv[0]
+            md.participants[1:] = [Participant(new_id(), o.get("name") or o["user"],
+                                               other_aor(o["user"], session.dialect), [s2], [s1])
+                                   for o in others]
+            if session.webex is not None:
+                session.webex.set_others([other_aor(o["user"], "webex") for o in others])
+            md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
+            session.names_changed = True
+            self._hand_over(session)          # complete: the participant list changed
+            if session.state != "starting":
+                self.src.update(session.rid, method)
+
+    def _send_reinvite(self, session: Session) -> None:
+        """re-INVITE toward the network SRC with the new media direction; the document goes with
+        it. One INVITE transaction at a time: while one is under way pjsua says PJ_EINVALIDOP,
+        so try again shortly."""
         if session.state in ("ended", "failed") or session.retry_queued:
             return
-        unsent = len(session.metadata.events)
+        self._hand_over(session, partial=True)
         try:
-            session.call.reinvite(self._media_param(session, session.paused, partial=True))
-            session.events_sent = unsent
+            session.call.reinvite(self._media_param(session, session.paused))
         except pj.Error as exc:
             if exc.status == 70013:   # PJ_EINVALIDOP: a re-INVITE is still pending
                 session.retry_queued = True
@@ -245,7 +315,10 @@ class SiprecClient:
 
     def _retry(self, session: Session) -> None:
         session.retry_queued = False
-        self._send_update(session)
+        self._send_reinvite(session)
+
+    def on_log(self, text: str) -> None:
+        self.agent.emit("log", level="warning", text=text)
 
     def _hangup(self, session: Session) -> None:
         session.state = "ended"
@@ -278,8 +351,11 @@ class SiprecClient:
             self.agent.emit("siprec", call=s.key, recording=s.number, state="active", target=s.target,
                             dialect=s.dialect, setup_ms=round((time.monotonic() - s.started_at) * 1000, 1))
             self.agent.edge.recorder_started(s.key)
-            if s.paused or s.metadata.events:
-                self.update(s.key, s.number, "metadata", {"sync": True})
+            if s.paused:
+                self._send_reinvite(s)
+            elif len(s.metadata.events) > s.events_sent:
+                self._hand_over(s, partial=True)
+                self.src.update(s.rid, "INVITE")
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             if s.state == "starting":
                 self._failed(s, f"recorder answered {snap['status_code']} {snap['status_text']}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from . import broadworks as BW
 from . import providers as P
 from . import settings_schema as S
 from .effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_NONE, Compliance, EffectiveSettings,
@@ -77,6 +78,9 @@ class LineInfo:
     language: str                # R-CMP-5: the line's own announcement language
     devices: tuple[str, ...]     # device types showing the line; a virtual line's one device
     licence: str | None          # users only (R-PRE-2)
+    email: str = ""              # users: the org file's email (BroadWorks userID, R-USR-7)
+    extension: str = ""
+    country: str = "US"          # the location's country (the generated E.164 number)
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,14 @@ def _slug(name: str) -> str:
 
 def _context(org: "Org") -> _Context:
     lines: dict[str, LineInfo] = {}
+    country = {loc.id: loc.country for loc in org.locations}
     for u in org.users:
         lines[u.id] = LineInfo(u.id, "user", u.id, u.location, u.language,
-                               tuple(d.type for d in u.devices), u.licence)
+                               tuple(d.type for d in u.devices), u.licence,
+                               u.email, u.extension, country.get(u.location, "US"))
     for v in org.virtual_lines:
-        lines[v.id] = LineInfo(v.id, "virtual_line", v.user, v.location, v.language, (v.device,), None)
+        lines[v.id] = LineInfo(v.id, "virtual_line", v.user, v.location, v.language, (v.device,), None,
+                               "", v.extension, country.get(v.location, "US"))
     return _Context(_slug(org.name), tuple(loc.id for loc in org.locations), lines)
 
 
@@ -124,8 +131,17 @@ def _file_paths(org: "Org") -> _Paths:
 
 
 def _platform(ctx: _Context, info: LineInfo) -> tuple[str, str, str]:
-    """R-USR-7 "call recording platform info", generated deterministically: the org's slug, the
-    line's location id and the line's id (unique across users and virtual lines)."""
+    """R-USR-7 "call recording platform info" = the line's BroadWorks ids, generated
+    deterministically in the real formats (recording/broadworks.py): service provider
+    ``WBVDW######`` from the organisation, group ``<sp>L#####`` from the location, userID
+    ``user@domain``. The webex SIPREC metadata carries the same values (issue 11)."""
+    return (BW.service_provider_id(ctx.slug), BW.group_id(ctx.slug, info.location),
+            BW.user_id(info.id, ctx.slug, info.email))
+
+
+def _legacy_platform(ctx: _Context, info: LineInfo) -> tuple[str, str, str]:
+    """What mppsim generated before issue 11 (org slug, location id, line id): still accepted
+    where an org file or a PUT repeats the read-only values, so older files load."""
     return ctx.slug, info.location, info.id
 
 
@@ -210,6 +226,7 @@ def _effective(state: dict, ctx: _Context, line_id: str) -> EffectiveSettings:
                               comp["customAnnouncementFile"]),
         language=info.language,                        # R-CMP-5
         platform=_platform(ctx, info),
+        number=BW.e164(info.extension, info.country) if info.extension else "",
         recorder=org["recorders"].get(provider) if provider else None,
     )
 
@@ -274,8 +291,9 @@ def _apply_line(state: dict, ctx: _Context, info: LineInfo, patch: Any, path: st
     if isinstance(patch, dict):
         patch = dict(patch)
         expected = dict(zip(S.READ_ONLY, _platform(ctx, info)))
+        legacy = dict(zip(S.READ_ONLY, _legacy_platform(ctx, info)))
         for k in [k for k in patch if k in expected]:      # in the order given
-            if patch.pop(k) != expected[k]:
+            if patch.pop(k) not in (expected[k], legacy[k]):
                 r.errors.append(f"{path}.{k}: read-only (call recording platform info, R-USR-7); "
                                 f"it is {expected[k]!r} and cannot be changed")
     clean = S.walk(patch, S.CALL_RECORDING_SCHEMA, path, view, r.errors)

@@ -35,6 +35,7 @@ from phone.calls import snapshot
 from phone.endpoint import create_endpoint, create_transports, loopback_account
 from phone.media import FRAME_SAMPLES, PortPool, audio_format
 
+from . import siprec_status
 from .metadata import Metadata, MetadataError, parse as parse_metadata
 from .sipmsg import (is_siprec_src, metadata_part, parse_headers, sdp_labels, sdp_part,
                      sdp_paused, split_multipart)
@@ -237,6 +238,7 @@ class Worker:
             md = parse_metadata(meta.body)
         except MetadataError as exc:
             raise Refusal(400, f"Bad metadata: {exc}") from exc
+        md = siprec_status.merge(md, headers)     # webex dialect: mppsim's status is a header
         labels = sdp_labels(sdp.body)
         if not labels:
             raise Refusal(488, "No audio streams to record")
@@ -318,7 +320,7 @@ class Worker:
             if meta is not None:
                 s.writer.add_metadata(meta.body)
                 try:
-                    md = parse_metadata(meta.body)
+                    md = siprec_status.merge(parse_metadata(meta.body), headers, previous=s.metadata)
                     # a partial update carries only what is new; a complete one everything
                     new = md.events if md.datamode == "partial" else md.events[len(s.metadata.events):]
                     for ev in new:

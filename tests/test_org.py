@@ -502,7 +502,7 @@ def _rec(d: dict, where: tuple, value) -> dict:
         (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "repeat": {"interval": 5}}),
          "users[0].callRecording.repeat.interval", ["5 is out of range; allowed: 10-1800 (API, R-USR-6)"]),
         (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "externalGroup": "elsewhere"}),
-         "users[0].callRecording.externalGroup", ["read-only", "it is 'hq'"]),
+         "users[0].callRecording.externalGroup", ["read-only", "it is 'WBVDW"]),
         (_rec(M, ("users", 0, "callRecording"), {"enabled": True, "record": "On Demand",
                                                  "selectiveCallRecordingSettings": {"enabled": True}}),
          "users[0].callRecording.selectiveCallRecordingSettings.enabled", ["(R-USR-8)"]),

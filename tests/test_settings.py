@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from app.org import OrgError, load_org, parse_org
+from recording import broadworks as BW
 from recording import providers as P
 from recording.effective import (ALWAYS, ALWAYS_PAUSE, FAILURE_BEHAVIORS, MODES, NEVER, ON_DEMAND,
                                  ON_DEMAND_USER_START, EffectiveSettings, Selective)
@@ -18,6 +19,8 @@ from recording.settings import LEGAL_NOTICE, SettingsError, SettingsStore, valid
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-org.yaml"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+# R-USR-7 platform info = the BroadWorks ids generated for the test org (recording/broadworks.py)
+SP, HQ, BR = BW.service_provider_id("test-org"), BW.group_id("test-org", "hq"), BW.group_id("test-org", "br")
 
 
 class Clock:
@@ -227,8 +230,8 @@ def test_r_prv_6_dubber_accounts_created_automatically(store):
     acc = store.get_org()["accounts"]["Dubber"]
     assert acc["administrators"] == ["admin@test-org.example"]
     assert acc["users"]["alice"] == {
-        "product": "Webex Calling", "externalType": "BroadWorks", "serviceProvider": "test-org",
-        "externalGroup": "hq", "externalIdentifier": "alice", "lineType": "user", "automatic": True}
+        "product": "Webex Calling", "externalType": "BroadWorks", "serviceProvider": SP,
+        "externalGroup": HQ, "externalIdentifier": "alice@test-org.example", "lineType": "user", "automatic": True}
     assert store.effective("alice").recording_blocked is None
     store.put_person("alice", {"enabled": False})                   # R-USR-1: recordings stay
     assert "alice" in store.get_org()["accounts"]["Dubber"]["users"]
@@ -509,15 +512,17 @@ def test_r_usr_6_default_20_and_api_value_survives_control_hub_edit(store):
 def test_r_usr_7_platform_info_is_read_only(store):
     """R-USR-7: serviceProvider / externalGroup / externalIdentifier are shown and read-only."""
     got = store.get_person("bob")
-    assert (got["serviceProvider"], got["externalGroup"], got["externalIdentifier"]) == ("test-org", "br", "bob")
+    assert (got["serviceProvider"], got["externalGroup"], got["externalIdentifier"]) == (SP, BR, "bob@test-org.example")
     store.put_person("bob", got)                                  # unchanged values are fine
+    store.put_person("bob", {"serviceProvider": "test-org", "externalGroup": "br", "externalIdentifier": "bob"})
+    # ^ what mppsim generated before issue 11 still loads (older org files)
     before = dump(store)
     e = refused(store.put_person, "bob", {"externalGroup": "hq", "serviceProvider": "x"})
     assert e.errors == [
         "people.bob.callRecording.externalGroup: read-only (call recording platform info, R-USR-7); "
-        "it is 'br' and cannot be changed",
+        f"it is '{BR}' and cannot be changed",
         "people.bob.callRecording.serviceProvider: read-only (call recording platform info, R-USR-7); "
-        "it is 'test-org' and cannot be changed"]
+        f"it is '{SP}' and cannot be changed"]
     assert dump(store) == before
 
 
@@ -525,16 +530,17 @@ def test_r_usr_7_provider_account_must_match_platform_info():
     """R-USR-7: a mismatch in the provider portal makes recording fail; fixing it makes it work."""
     s = make_store(org_data(provider="Imagicle", termsAccepted=["Imagicle"]))
     s.put_person("alice", {"enabled": True, "record": "Always"})
-    s.set_provider_account("Imagicle", "alice", {"serviceProvider": "test-org", "externalGroup": "x",
-                                                 "externalIdentifier": "alice"})
-    assert s.effective("alice").recording_blocked == "Imagicle account for alice: externalGroup 'x' != 'hq' (R-USR-7)"
-    s.set_provider_account("Imagicle", "alice", {"serviceProvider": "test-org", "externalGroup": "hq",
-                                                 "externalIdentifier": "alice", "externalType": "SIP"})
+    s.set_provider_account("Imagicle", "alice", {"serviceProvider": SP, "externalGroup": "x",
+                                                 "externalIdentifier": "alice@test-org.example"})
+    assert s.effective("alice").recording_blocked == f"Imagicle account for alice: externalGroup 'x' != '{HQ}' (R-USR-7)"
+    s.set_provider_account("Imagicle", "alice", {"serviceProvider": SP, "externalGroup": HQ,
+                                                 "externalIdentifier": "alice@test-org.example", "externalType": "SIP"})
     assert s.effective("alice").recording_blocked == (
         "Imagicle account for alice: externalType 'SIP' != 'BroadWorks' (R-USR-7)")
-    s.set_provider_account("Imagicle", "alice", {"serviceProvider": "test-org", "externalGroup": "hq",
-                                                 "externalIdentifier": "alice"})
-    assert s.effective("alice").recording_blocked is None and s.effective("alice").platform == ("test-org", "hq", "alice")
+    s.set_provider_account("Imagicle", "alice", {"serviceProvider": SP, "externalGroup": HQ,
+                                                 "externalIdentifier": "alice@test-org.example"})
+    assert s.effective("alice").recording_blocked is None
+    assert s.effective("alice").platform == (SP, HQ, "alice@test-org.example")
     s.set_provider_account("Imagicle", "alice", None)               # deleted on the provider side
     assert s.effective("alice").recording_blocked.startswith("no Imagicle account for alice")
 
@@ -578,7 +584,7 @@ def test_r_vl_1_virtual_line_off_by_default_with_every_option(store):
     e = store.effective("desk")
     assert (e.kind, e.owner, e.devices, e.mode, e.notification, e.repeat_interval, e.announce_pstn) == (
         "virtual_line", "alice", ("mpp",), ON_DEMAND_USER_START, "Play Announcement", 45, True)
-    assert e.platform == ("test-org", "hq", "desk")
+    assert e.platform == (SP, HQ, "desk@test-org.example")
 
 
 def test_r_vl_2_virtual_line_needs_a_provider(store):
@@ -763,7 +769,7 @@ _patches = st.fixed_dictionaries({}, optional={
         "enabled": _maybe_bad(st.booleans()), "recordInboundExternal": _maybe_bad(st.booleans())}),
     "callRecordingAccessSettings": st.fixed_dictionaries({}, optional={
         "downloadRecordingsEnabled": _maybe_bad(st.booleans())}),
-    "externalGroup": st.sampled_from(["hq", "br", "x"]),
+    "externalGroup": st.sampled_from([HQ, BR, "x"]),
 })
 _lines = st.sampled_from(["alice", "bob", "nol", "desk", "app"])
 _views = st.sampled_from(["api", "control_hub"])

@@ -1,0 +1,143 @@
+"""The network SRC's relay rules over real loopback TCP (issue 11): refusals, an unreachable SRS,
+the SRS ending the session (BYE or a dropped connection), the SRS answering codecs the agent
+lacks. The SRS here is a scripted socket; the agent leg is written by hand (tests/sipp_srs.py)."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from phone.network_src import NetworkSrc, Spec
+from recording import siprec_wire as W
+from sipp_srs import AGENT_SDP, AgentLeg
+
+SRS_SDP = ("v=0\r\no=srs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 6000 RTP/AVP {pt}\r\na=recvonly\r\nm=audio 6002 RTP/AVP {pt}\r\na=recvonly\r\n")
+
+
+class ScriptedSrs:
+    """Accepts one connection; answers the INVITE with ``code`` (and SDP offering ``pt``)."""
+
+    def __init__(self, code: int = 200, pt: str = "0", then: str | None = None):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.code, self.pt, self.then = code, pt, then
+        self.received: list[W.Message] = []
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @property
+    def uri(self) -> str:
+        return f"sip:srs@127.0.0.1:{self.port};transport=tcp"
+
+    def read(self, conn, buf: bytes) -> tuple[W.Message | None, bytes]:
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return None, buf
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        n = int(W.parse(head + b"\r\n\r\n").header("content-length") or 0)
+        while len(rest) < n:
+            rest += conn.recv(65536)
+        msg = W.parse(head + b"\r\n\r\n" + rest[:n])
+        self.received.append(msg)
+        return msg, rest[n:]
+
+    def run(self) -> None:
+        conn, _ = self.listener.accept()
+        conn.settimeout(10)
+        inv, buf = self.read(conn, b"")
+        sdp = SRS_SDP.format(pt=self.pt) if self.code == 200 else None
+        conn.sendall(W.response(inv.headers, self.code, "OK" if self.code == 200 else "Forbidden here",
+                                to_tag="srs1", contact=f"<{self.uri}>", sdp=sdp).encode())
+        ack, buf = self.read(conn, buf)
+        if self.then == "bye":
+            conn.sendall((f"BYE sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{self.port};branch=z9hG4bKsrsbye\r\n"
+                          f"From: {inv.header('to')};tag=srs1\r\nTo: {inv.header('from')}\r\n"
+                          f"Call-ID: {inv.call_id}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n").encode())
+            self.read(conn, buf)
+        elif self.then == "drop":
+            conn.close()
+            return
+        else:
+            while True:
+                msg, buf = self.read(conn, buf)
+                if msg is None:
+                    break
+                if not msg.is_response and msg.method != "ACK":
+                    conn.sendall(W.response(msg.headers, 200, "OK").encode())
+        conn.close()
+
+
+@pytest.fixture
+def src():
+    s = NetworkSrc(keep_sent=True)
+    s.start()
+    yield s
+    s.stop()
+
+
+def open_session(src, uri: str, rid: str, dialect: str = "webex") -> AgentLeg:
+    src.open(rid, Spec(dialect, uri, '"A"<sip:+15550001001@127.0.0.1;user=phone>', metadata="<x/>"))
+    return AgentLeg(src, rid)
+
+
+def wait_for_request(leg: AgentLeg, method: str) -> W.Message:
+    while True:
+        msg = leg._read()
+        if not msg.is_response and msg.method == method:
+            return msg
+
+
+def test_a_refusal_reaches_the_agent_with_its_code_and_reason(src):
+    srs = ScriptedSrs(code=403)
+    resp = open_session(src, srs.uri, "r1").request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
+    assert (resp.code, resp.reason) == (403, "Forbidden here")
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK"]          # the non-2xx was ACKed
+    assert srs.received[1].header("via") == srs.received[0].header("via")  # in its transaction
+
+
+def test_an_unreachable_recorder_is_a_503_at_once(src):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]          # nothing listens there once closed
+    resp = open_session(src, f"sip:srs@127.0.0.1:{port};transport=tcp", "r2").request(
+        "INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
+    assert resp.code == 503 and "unreachable" in resp.reason.lower()
+
+
+@pytest.mark.parametrize("then", ["bye", "drop"])
+def test_the_srs_ending_the_session_ends_the_agents_leg(src, then):
+    srs = ScriptedSrs(then=then)
+    leg = open_session(src, srs.uri, f"r-{then}")
+    assert leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 200
+    leg.request("ACK", 1)
+    bye = wait_for_request(leg, "BYE")
+    assert bye.call_id == leg.call_id and bye.header("to").startswith("<sip:src-1001@127.0.0.1>;tag=agent")
+
+
+def test_an_answer_without_the_agents_codecs_is_refused_and_the_srs_released(src):
+    srs = ScriptedSrs(pt="9")      # G722 only: the agent sends PCMU/PCMA
+    leg = open_session(src, srs.uri, "r4")
+    resp = leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
+    assert resp.code == 488 and "codecs" in resp.reason
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]
+
+
+def test_the_agent_hanging_up_sends_bye_to_the_srs(src):
+    srs = ScriptedSrs()
+    leg = open_session(src, srs.uri, "r5", dialect="rfc7866")
+    assert leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 200
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    srs.thread.join(5)
+    methods = [m.method for m in srs.received]
+    assert methods == ["INVITE", "ACK", "BYE"]
+    assert srs.received[2].header("to").endswith(";tag=srs1")
+    assert srs.received[2].start.startswith(f"BYE {srs.uri} ")          # to the SRS's Contact
