@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pjsua2 as pj
 
-from recording.metadata import Participant, new_id, now_iso
 
 from .sipuri import parse_name_addr
-from .transfer import _send_partial, move_sessions
+from .siprec import other_aor
+from .transfer import move_sessions, send_participants
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -146,51 +146,35 @@ class Conferences:
             remaining.extra.pop("last_reported", None)
             if rec.key == first and agent.edge is not None and first in agent.edge.policies:
                 # the recording goes on with the call that remains (as for a transfer)
-                sessions = move_sessions(agent.siprec, first, remaining.key) if agent.siprec else []
+                if agent.siprec is not None:
+                    move_sessions(agent.siprec, first, remaining.key)
                 agent.edge.move_call(first, remaining.key)
                 if agent.siprec is not None:
                     agent.siprec.relink(remaining.key)
-                self._left(rec, sessions)
                 moved = True
-            elif agent.siprec is not None:
-                self._left(rec, [s for (k, _n), s in agent.siprec.sessions.items() if k == remaining.key])
+            self._left(rec, remaining)
             agent.report_call(remaining)
         agent.emit("conference", call=first, members=[remaining.key] if remaining else [], state="ended",
                    left=rec.key)
         return moved
 
     # ----- metadata --------------------------------------------------------------------------
-    def _aor(self, rec: "CallRecord") -> tuple[str, str]:
+    def _who(self, rec: "CallRecord") -> dict:
         name, user = parse_name_addr(rec.remote_uri)
-        name = name or self.agent.names.get(user, "") or user
-        return name, (f"tel:{user}" if user.startswith("+") else f"sip:{user}@127.0.0.1")
+        return {"user": user, "name": name or self.agent.names.get(user, "") or user}
+
+    def _change(self, key: str, change: str, who: dict, others: list[dict]) -> None:
+        """Tell the recorder: the new participant list, with an event naming who joined or left."""
+        siprec = self.agent.siprec
+        if siprec is None:
+            return
+        send_participants(siprec, key, others, lambda s: {"participant_change": "conference",
+                                                          change: other_aor(who["user"], s.dialect)})
 
     def _participants(self, joined: "CallRecord") -> None:
-        siprec = self.agent.siprec
-        if siprec is None:
-            return
-        name, aor = self._aor(joined)
-        for (k, _n), session in list(siprec.sessions.items()):
-            if k != self.members[0] or session.state in ("ended", "failed") or len(session.metadata.participants) < 2:
-                continue
-            md = session.metadata
-            other = md.participants[1]
-            p = Participant(new_id(), name, aor, list(other.send), list(other.recv))
-            md.participants.append(p)
-            md.events.append({"participants": "joined", "joined": aor, "reason": "conference", "time": now_iso()})
-            _send_partial(siprec, session, p)
+        first = self.agent.calls.get(self.members[0])
+        if first is not None:
+            self._change(first.key, "joined", self._who(joined), [self._who(first), self._who(joined)])
 
-    def _left(self, rec: "CallRecord", sessions: list) -> None:
-        siprec = self.agent.siprec
-        if siprec is None:
-            return
-        _name, aor = self._aor(rec)
-        for session in sessions:
-            if session.state in ("ended", "failed"):
-                continue
-            md = session.metadata
-            gone = [p for p in md.participants[1:] if p.aor == aor]
-            md.participants = [p for p in md.participants if p not in gone[:1]]
-            md.events.append({"participants": "left", "left": aor, "reason": "conference", "time": now_iso()})
-            if len(md.participants) >= 2:
-                _send_partial(siprec, session, md.participants[1])
+    def _left(self, rec: "CallRecord", remaining: "CallRecord") -> None:
+        self._change(remaining.key, "left", self._who(rec), [self._who(remaining)])

@@ -24,8 +24,9 @@ from dataclasses import replace
 
 import pjsua2 as pj
 
-from recording.metadata import Participant, new_id, now_iso
+from recording.metadata import Participant, build, new_id, now_iso
 
+from .siprec import other_aor, split_target
 from .sipuri import parse_name_addr
 
 if TYPE_CHECKING:
@@ -170,62 +171,62 @@ def move_sessions(siprec, old_key: str, new_key: str) -> list:
 
 
 def update_participants(siprec, key: str, rec: "CallRecord", sessions: list) -> None:
-    """The recorded call's other party changed: tell the recorder with a metadata update naming
-    the new participant (its stream ids stay: label 2 is now what the new party sends) and an
-    event saying who left and who joined.
-
-    A partial document (RFC 7865 datamode partial: only what changed): a complete one with
-    every event so far does not fit pjsua's 4000-byte SIP message limit (../shared/DESIGN.md).
-    Kept to this one function so the change to the SIPREC client's own participant update
-    (siprec.update_participants, another branch) is a one-line swap.
-    """
+    """The recorded call's other party changed (transfer): tell the recorder who is on the
+    call now, with an event saying who left and who joined (send_participants)."""
     name, user = parse_name_addr(rec.remote_uri)
     name = name or siprec.agent.names.get(user, "") or user
-    aor = f"tel:{user}" if user.startswith("+") else f"sip:{user}@127.0.0.1"
+    events = {}
     for session in sessions:
-        if session.state in ("ended", "failed"):
-            continue
+        if len(session.metadata.participants) >= 2:
+            events[id(session)] = {"participant_change": "transfer", "left": session.metadata.participants[1].aor,
+                                   "joined": other_aor(user, session.dialect)}
+    send_participants(siprec, key, [{"user": user, "name": name}], lambda s: events.get(id(s)))
+
+
+def send_participants(siprec, key: str, others: list[dict], event) -> None:
+    """The SIPREC client's update_participants (the whole new participant list, by UPDATE as
+    Webex Calling does), except toward mppsim's own pjsua2 recorder: it reads metadata from
+    INVITEs only and drops messages over 4000 bytes (issue 9), so it gets a re-INVITE, and in
+    the rfc7866 dialect an RFC 7865 *partial* document (the participants and the new events):
+    a complete one with every event so far went over the limit (measured: 4021 bytes).
+    `event(session)` -> the dict of mppsim's event to add, or None."""
+    method = participants_method(siprec, key)
+    live = [s for (k, _n), s in siprec.sessions.items() if k == key and s.state not in ("ended", "failed")]
+    for session in live:
+        # Toward mppsim's own recorder the participants event of the client says enough: one
+        # more event pushed a 3-party update over its 4000 bytes (measured: 4054 and 4096 bytes).
+        ev = event(session) if method == "UPDATE" else None
+        if ev:
+            session.metadata.events.append({**ev, "time": now_iso()})
+    if method == "UPDATE" or not any(s.dialect == "rfc7866" for s in live):
+        siprec.update_participants(key, others, method)
+        return
+    for session in live:
         md = session.metadata
-        if len(md.participants) < 2:
-            continue
-        old = md.participants[1]
-        joined = Participant(new_id(), name, aor, list(old.send), list(old.recv))
-        md.participants[1] = joined
-        md.sip_session_id = rec.sip_call_id or md.sip_session_id
-        if md.broadworks:
-            bw = dict(md.broadworks)
-            bw["callID"] = rec.sip_call_id or bw.get("callID", "")
-            if bw.get("callType") == "origCall":
-                bw["calledNumber"] = user
-            else:
-                bw["callingNumber"] = user
-            md.broadworks = bw
-        md.events.append({"participants": "changed", "left": old.aor, "joined": aor,
-                          "reason": "transfer", "time": now_iso()})
-        _send_partial(siprec, session, joined)
-
-
-def _send_partial(siprec, session, joined: Participant) -> None:
-    """re-INVITE carrying a partial document with the joined participant and the unsent
-    events; retried while another INVITE transaction is under way."""
-    if session.state in ("ended", "failed"):
-        return
-    if session.state == "starting":
-        siprec.agent.later(0.1, lambda: _send_partial(siprec, session, joined))
-        return
-    full = session.metadata
-    unsent = len(full.events)
-    session.metadata = replace(full, datamode="partial", participants=[joined], streams=[],
-                               events=full.events[session.events_sent:])
-    try:
-        prm = siprec._media_param(session, session.paused, partial=False)
-    finally:
-        session.metadata = full
-    try:
-        session.call.reinvite(prm)
-        session.events_sent = unsent
-    except pj.Error as exc:
-        if exc.status == 70013:   # PJ_EINVALIDOP: an INVITE transaction is still under way
-            siprec.agent.later(0.1, lambda: _send_partial(siprec, session, joined))
+        own = md.participants[0]
+        s1, s2 = own.send[0], own.recv[0]
+        md.participants[1:] = [Participant(new_id(), o.get("name") or o["user"], other_aor(o["user"], session.dialect),
+                                           [s2], [s1]) for o in others]
+        md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
+        if session.webex is not None:
+            session.webex.set_others([other_aor(o["user"], "webex") for o in others])
+            session.names_changed = True
+            siprec._hand_over(session)
         else:
-            siprec.agent.emit("log", level="warning", text=f"SIPREC participant update failed: {exc.info()}")
+            partial = replace(md, datamode="partial", streams=[], events=md.events[session.events_sent:])
+            session.events_sent = len(md.events)
+            session.handed_over = True
+            siprec.src.set_document(session.rid, build(partial)[1], None)
+        if session.state != "starting":
+            siprec.src.update(session.rid, method)
+
+
+def participants_method(siprec, key: str) -> str:
+    """UPDATE, as Webex Calling sends a participant change; re-INVITE to mppsim's own recorder,
+    which reads metadata from INVITEs only until it moves off pjsua2 (issue 9)."""
+    own = siprec.agent.recorder_target
+    if own:
+        own_uri = split_target(own)[0]
+        if any(k == key and s.target == own_uri for (k, _n), s in siprec.sessions.items()):
+            return "INVITE"
+    return "UPDATE"

@@ -98,9 +98,16 @@ def test_three_way_conference_everyone_hears_everyone_recording_mixes_the_others
         assert all(right.values()), right
         left = tones_present(audio[seg, 0], RATE, [TONES["alice"], TONES["bob"], TONES["carol"]])
         assert left == {str(TONES["alice"]): True, str(TONES["bob"]): False, str(TONES["carol"]): False}
-        events = [e for d in documents(conf) for e in d.events if "participants" in e]
-        assert [(e["participants"], e.get("joined") or e.get("left")) for e in events] == [
-            ("joined", "sip:1003@127.0.0.1"), ("left", "sip:1003@127.0.0.1")]
+        lists = [sorted(p.aor for p in d.participants) for d in documents(conf) if d.participants]
+        a, b, c = "sip:1001@127.0.0.1", "sip:1002@127.0.0.1", "sip:1003@127.0.0.1"
+        if dialect == "rfc7866":
+            # the webex dialect's complete 3-party document is over the 4000 bytes mppsim's pjsua2
+            # recorder takes (issue 9): it is checked at a SIPp SRS in tests/test_features_sipp.py
+            assert [a, b, c] in lists                          # carol joined
+            assert lists.index([a, b, c]) < len(lists) - 1 and lists[-1] == [a, b]   # then left
+            events = [e["participants"] for d in documents(conf) for e in d.events
+                      if isinstance(e.get("participants"), list)]
+            assert events == [["1002", "1003"], ["1002"]]      # the client's participants events
         assert conf["dialect"] == dialect
     finally:
         sim.orch.request("alice", "set_recorder", target=sim.recorders.workers[0].target)
@@ -135,8 +142,7 @@ def test_first_party_leaving_the_recording_goes_on_with_the_remaining_call(csim)
         conf = max(recs, key=lambda r: len(r["metadata_files"]))
         _, audio = read(conf["audio_path"])
         assert tones_present(audio[-RATE:, 1], RATE, [TONES["carol"]]) == {str(TONES["carol"]): True}
-        events = [e for d in documents(conf) for e in d.events if "participants" in e]
-        assert [(e["participants"], e.get("joined") or e.get("left")) for e in events] == [
-            ("joined", "sip:1003@127.0.0.1"), ("left", "sip:1002@127.0.0.1")]
+        lists = [sorted(p.aor for p in d.participants) for d in documents(conf) if d.participants]
+        assert lists[-1] == ["sip:1001@127.0.0.1", "sip:1003@127.0.0.1"]          # bob left
     finally:
         hang_up_everything(sim)

@@ -117,17 +117,18 @@ def test_attended_consult_transfer_recording_follows_the_transferee(tsim, dialec
         tail = audio[-int(1.2 * RATE):, 1]
         assert analyse(tail, RATE).active_seconds > 1.0
         docs = documents(tsim, rec)
-        assert any(p.aor == "sip:1001@127.0.0.1" for p in docs[0].participants)
+        assert {p.aor for p in docs[0].participants} == {"sip:1002@127.0.0.1", "sip:1001@127.0.0.1"}
         changed = [d for d in docs if any(p.aor == "sip:1003@127.0.0.1" for p in d.participants)]
         assert changed, "no metadata document names carol"
         last = changed[-1]
-        assert last.datamode == "partial"                   # RFC 7865: only what changed
-        assert [p.aor for p in last.participants] == ["sip:1003@127.0.0.1"]
-        assert any(e.get("participants") == "changed" and e.get("joined") == "sip:1003@127.0.0.1"
-                   and e.get("left") == "sip:1001@127.0.0.1" for e in last.events)
-        if dialect == "webex":
+        # the whole new participant list: bob and carol (a partial document in rfc7866 to
+        # mppsim's pjsua2 recorder, which drops messages over 4000 bytes; docs/decisions.md)
+        assert last.datamode == ("partial" if dialect == "rfc7866" else "complete")
+        assert {p.aor for p in last.participants} == {"sip:1002@127.0.0.1", "sip:1003@127.0.0.1"}
+        if dialect == "rfc7866":       # the webex dialect carries mppsim's events in X-Mppsim-Status
+            assert any(e.get("participants") == ["1003"] for e in last.events)
+        else:
             assert last.broadworks["extTrackingID"] == docs[0].broadworks["extTrackingID"]
-            assert last.broadworks["callingNumber"] == "1003"   # termCall: carol now calls bob
         assert time.monotonic() - transferred_at < 10
     finally:
         tsim.orch.request("bob", "set_recorder", target=tsim.recorders.workers[0].target)
