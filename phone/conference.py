@@ -20,6 +20,7 @@ first call's party, the session moves to the remaining call (as for a transfer).
 """
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -84,14 +85,7 @@ class Conferences:
             rec.extra["conference"] = held.key
             rec.extra.pop("last_reported", None)
         # one recording for the conference: the consult call's own one ends here
-        if agent.edge is not None and consult.key in agent.edge.policies:
-            agent.edge.call_ended(consult.key)
-            if agent.siprec is not None:
-                agent.siprec.call_ended(consult.key)
-            # the devices show the conference's recording for both members, not "stopped"
-            view = agent.edge.view(held.key)
-            if view is not None:
-                agent.emit("recording", call=consult.key, line=consult.line, **{**view, "message": ""})
+        self._stop_recording(consult.key, held.key, time.monotonic() + 3.0)
         if held.want_hold or held.state == "held":
             # resume the held call without holding the other (the agent's resume would)
             held.want_hold = False
@@ -104,6 +98,26 @@ class Conferences:
             agent.report_call(rec)
         agent.emit("conference", call=held.key, members=list(self.members), state="merged")
         return {"call": held.key, "members": list(self.members)}
+
+    def _stop_recording(self, key: str, host: str, deadline: float) -> None:
+        """End the consult call's own recording. A session still being set up is let finish
+        first: cancelling its INVITE left the recorder's side open (seen: ~12 s)."""
+        agent = self.agent
+        if agent.edge is None or key not in agent.edge.policies:
+            return
+        starting = agent.siprec is not None and any(
+            k == key and s.state == "starting" for (k, _n), s in agent.siprec.sessions.items())
+        if starting and time.monotonic() < deadline:
+            agent.later(0.1, lambda: self._stop_recording(key, host, deadline))
+            return
+        agent.edge.call_ended(key)
+        if agent.siprec is not None:
+            agent.siprec.call_ended(key)
+        # the devices show the conference's recording for both members, not "stopped"
+        view = agent.edge.view(host)
+        rec = agent.calls.get(key)
+        if view is not None and rec is not None:
+            agent.emit("recording", call=key, line=rec.line, **{**view, "message": ""})
 
     # ----- media -----------------------------------------------------------------------------
     def relink(self) -> None:

@@ -188,7 +188,8 @@ def send_participants(siprec, key: str, others: list[dict], event) -> None:
     Webex Calling does), except toward mppsim's own pjsua2 recorder: it reads metadata from
     INVITEs only and drops messages over 4000 bytes (issue 9), so it gets a re-INVITE, and in
     the rfc7866 dialect an RFC 7865 *partial* document (the participants and the new events):
-    a complete one with every event so far went over the limit (measured: 4021 bytes).
+    a complete one with every event so far went over the limit (measured: 4021 bytes); in the
+    webex dialect the complete document without names in X-Mppsim-Status (4096 bytes with).
     `event(session)` -> the dict of mppsim's event to add, or None."""
     method = participants_method(siprec, key)
     live = [s for (k, _n), s in siprec.sessions.items() if k == key and s.state not in ("ended", "failed")]
@@ -207,12 +208,15 @@ def send_participants(siprec, key: str, others: list[dict], event) -> None:
         s1, s2 = own.send[0], own.recv[0]
         md.participants[1:] = [Participant(new_id(), o.get("name") or o["user"], other_aor(o["user"], session.dialect),
                                            [s2], [s1]) for o in others]
-        md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
         if session.webex is not None:
+            # the complete BroadWorks document, without the names and the participants event in
+            # X-Mppsim-Status: with them a 3-party update was 4096 bytes (the recorder keeps the
+            # names it has; the new party shows by its AoR)
             session.webex.set_others([other_aor(o["user"], "webex") for o in others])
-            session.names_changed = True
+            session.names_changed = False
             siprec._hand_over(session)
         else:
+            md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
             partial = replace(md, datamode="partial", streams=[], events=md.events[session.events_sent:])
             session.events_sent = len(md.events)
             session.handed_over = True
