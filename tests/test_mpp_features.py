@@ -300,7 +300,8 @@ def test_webex_app_add_to_call_and_merge(qtbot, running):
     running.wait_for("carol", "ringing", 3)
     running.answer("carol")
     qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QPushButton, "webex_alice_conference_merge") is not None
-                             and app.findChild(QPushButton, "webex_alice_conference_merge").isVisible())[1],
+                             and app.findChild(QPushButton, "webex_alice_conference_merge").isVisible()
+                             and app.findChild(QPushButton, "webex_alice_conference_merge").isEnabled())[1],
                     timeout=3000)
     qtbot.mouseClick(app.findChild(QPushButton, "webex_alice_conference_merge"), Qt.LeftButton)
     qtbot.waitUntil(lambda: (app.refresh(), app.findChild(QLabel, "webex_alice_caller").text() == "Conference")[1],

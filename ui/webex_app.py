@@ -765,6 +765,8 @@ class WebexApp(QWidget):
         merging = call.get("consult_kind") == "conference"
         self.complete_button.setText("Merge" if merging else "Complete transfer")
         self.complete_button.setObjectName(self.n("conference_merge" if merging else "transfer_complete"))
+        # a transfer may complete while the consult call rings (blind after consult); a merge needs an answer
+        self.complete_button.setEnabled(not merging or call.get("state") == "connected")
         if call.get("conference"):
             members = [c for c in self.sim.live_calls(self.line) if c.get("conference")]
             self.caller.setText("Conference")
