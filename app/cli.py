@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .org import OrgError, load_org
 from .orchestrator import REPO_ROOT
-from .scenario import RunResult, ScenarioError, run_file
+from .scenario import RunResult, ScenarioError, load_scenario, run_file
 
 DEMO_ORG = REPO_ROOT / "examples" / "demo-org.yaml"
 DEMO_SCENARIO = REPO_ROOT / "examples" / "demo-call.yaml"
@@ -50,7 +50,7 @@ def print_recordings(result: RunResult) -> None:
 
 def cmd_run(args) -> int:
     try:
-        result = run_file(args.file, report=args.report, run_dir=args.run_dir)
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
     except (ScenarioError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
@@ -84,9 +84,19 @@ def cmd_check_org(args) -> int:
     return 0
 
 
+def gui_org(args) -> str:
+    """The org the window runs: --org, else the scenario's own org, else the demo org."""
+    if args.org is None and args.scenario:
+        try:
+            return str(load_scenario(args.scenario).org)
+        except ScenarioError:
+            pass            # the window shows why the scenario cannot be loaded
+    return args.org or str(DEMO_ORG)
+
+
 def cmd_gui(args) -> int:
     from ui.app import run_gui  # Qt is imported only for the GUI
-    return run_gui(args.org, front_door_port=args.front_door_port)
+    return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario)
 
 
 def cmd_screenshots(args) -> int:
@@ -96,29 +106,65 @@ def cmd_screenshots(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} not allowed; allowed: a number above 0, up to 100")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mppsim",
         description="Simulated Cisco MPP phones and Webex App for Webex Calling call recording. "
                     "With no command: the GUI, or the demo scenario headless when there is no display.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("gui", help="open the app window")
-    p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
+    p.add_argument("--org", default=None, help="org file (default: the scenario's org, else the demo org)")
+    p.add_argument("--scenario", help="open this scenario file in the player (Run starts it)")
     p.add_argument("--front-door-port", type=int, default=5060,
                    help="SIP port where external softphones call users by extension (0 = any free port)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
+    p.add_argument("--speed", type=positive_float, default=1.0,
+                   help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
     p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
     p.add_argument("dir")
     p.add_argument("--org", default=str(DEMO_ORG))
+    p = sub.add_parser("load", help="many recorded calls at once, with a live table (like SIPp)",
+                       description="Places calls between simulated users and PSTN parties at RATE new "
+                                   "calls per second, at most CALLS at once, for DURATION seconds; each "
+                                   "is held HOLD seconds and recorded as the org says. Ctrl-C ends the "
+                                   "calls cleanly and still writes the report.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--org", help="org file (PSTN parties are added as needed)")
+    src.add_argument("--users", type=int, help="a generated org of N users, all recorded Always "
+                                               "(default: as many as --calls)")
+    p.add_argument("--calls", type=int, required=True, help="calls at once, at most")
+    p.add_argument("--rate", type=float, required=True, help="new calls per second")
+    p.add_argument("--duration", type=float, required=True, help="seconds during which calls are offered")
+    p.add_argument("--hold", type=float, help="seconds each call lasts (default: calls / rate)")
+    p.add_argument("--recorder", help="external SRS, e.g. 'sip:127.0.0.1:5080;transport=tcp' "
+                                      "(default: the embedded recorder)")
+    p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
+    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     parser.add_argument("--screenshots", metavar="DIR", help="save a PNG of every window (headless) and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command is None and args.screenshots:
@@ -129,7 +175,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             args = parser.parse_args(["demo"])
     return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
-            "screenshots": cmd_screenshots}[args.command](args)
+            "screenshots": cmd_screenshots, "load": cmd_load}[args.command](args)
+
+
+def cmd_load(args) -> int:
+    from .load import LoadConfig, LoadError, live_view, run_load, summary
+    try:
+        cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
+                         recorder=args.recorder, dialect=args.dialect)
+        report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
+                          run_dir=args.run_dir, show=live_view())
+    except (LoadError, OrgError) as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mppsim load: interrupted while starting", file=sys.stderr)
+        return 130
+    print(summary(report))
+    if args.report:
+        print(f"  report: {args.report}")
+    if report["agents_down"]:
+        return 1
+    return 130 if report["interrupted"] else 0
 
 
 if __name__ == "__main__":

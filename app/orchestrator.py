@@ -23,6 +23,7 @@ from phone.protocol import Channel, ChannelClosed
 
 from .org import Org
 from .ports import PortPlan
+from .spawner import Zygote
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -61,25 +62,24 @@ class AgentHandle:
 
 
 def agent_specs(org: Org, ports: PortPlan) -> list[AgentSpec]:
+    """SIP port 0: each agent binds its own and reports it in its hello (the app learns it).
+    RTP: a range per line below Linux's ephemeral ports, where pjsua steps over a taken one."""
     specs = []
     for user in org.users:
         lines = []
         for line_id, ext, display in org.lines_of(user.id):
-            sip, rtp = ports.line_ports()
             lines.append({"id": line_id, "extension": ext, "display": display,
-                          "sip_port": sip, "rtp_port": rtp})
+                          "sip_port": 0, "rtp_port": ports.rtp_range()})
         specs.append(AgentSpec(user.id, "user", lines))
     for party in org.pstn:
-        sip, rtp = ports.line_ports()
         specs.append(AgentSpec(party.number, "pstn", [{
             "id": party.number, "extension": party.number, "display": party.name,
-            "sip_port": sip, "rtp_port": rtp}]))
+            "sip_port": 0, "rtp_port": ports.rtp_range()}]))
     if not org.voicemail:
         return specs
-    sip, rtp = ports.line_ports()
     specs.append(AgentSpec(VOICEMAIL, "voicemail", [{
         "id": VOICEMAIL, "extension": voicemail_number(org), "display": "Voicemail",
-        "sip_port": sip, "rtp_port": rtp}]))
+        "sip_port": 0, "rtp_port": ports.rtp_range()}]))
     return specs
 
 
@@ -121,6 +121,8 @@ def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
     out = {}
     for spec in specs:
         for line in spec.lines:
+            if not line.get("sip_port"):
+                continue   # not bound yet: its agent has not said hello
             uri = f"sip:{line['extension']}@127.0.0.1:{line['sip_port']}"
             out[line["extension"]] = uri
             if line["extension"].startswith("+"):
@@ -142,7 +144,8 @@ class Orchestrator:
         self.log_level = log_level
         self.ports = PortPlan()
         self.specs = agent_specs(org, self.ports)
-        self.directory = directory_of(self.specs)
+        self.directory: dict[str, str] = {}   # filled from the agents' hellos (start, restart)
+        self.directory_listeners: list[Callable[[dict[str, str]], None]] = []   # e.g. the front door
         self.agents: dict[str, AgentHandle] = {}
         self.subscribers: list[Callable[[dict], None]] = []
         self._ids = itertools.count(1)
@@ -152,6 +155,8 @@ class Orchestrator:
         self._accept_thread: threading.Thread | None = None
         self.control_port = 0
         self.stopping = False
+        self.zygote: Zygote | None = None
+        self.use_zygote = os.environ.get("MPPSIM_ZYGOTE", "1") != "0"
 
     # ----- events -----------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[dict], None]) -> None:
@@ -183,15 +188,42 @@ class Orchestrator:
                 self.stop()
                 raise AgentError(f"agent {handle.name} did not start within {timeout:.0f} s: "
                                  f"{self._stderr_tail(handle)}")
+        self._publish_directory()
+
+    def _voicemail_uri(self) -> str | None:
+        vm = self.agents.get(VOICEMAIL)
+        port = vm.spec.lines[0].get("sip_port") if vm else None
+        return f"sip:{{mailbox}}@127.0.0.1:{port}" if port else None
+
+    def _publish_directory(self) -> None:
+        """Every agent learns the ports the others bound (from their hellos): the directory
+        and the voicemail address. Requests go out to all agents before any answer is awaited."""
+        self.directory.clear()
+        self.directory.update(directory_of(self.specs))
+        sent = []
+        for h in self.agents.values():
+            if h.status != "up":
+                continue
+            args = {"directory": self.directory}
+            if h.spec.kind == "user":
+                args["voicemail"] = self._voicemail_uri()
+            try:
+                sent.append((h, self._send(h, "set_directory", args)))
+            except AgentError:
+                pass   # going down: it is told again when it comes back
+        for h, req_id in sent:
+            try:
+                self._await_reply(h, req_id, "set_directory", REQUEST_TIMEOUT)
+            except AgentError:
+                pass
+        for fn in list(self.directory_listeners):
+            fn(dict(self.directory))
 
     def _spawn(self, handle: AgentHandle) -> None:
         spec = handle.spec
-        vm = self.agents.get(VOICEMAIL)
-        vm_line = vm.spec.lines[0] if vm else None
         config = {
             "agent": spec.name, "kind": spec.kind, "lines": spec.lines,
-            "voicemail": (f"sip:{{mailbox}}@127.0.0.1:{vm_line['sip_port']}"
-                          if vm_line and spec.kind == "user" else None),
+            "voicemail": self._voicemail_uri() if spec.kind == "user" else None,
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
@@ -211,13 +243,38 @@ class Orchestrator:
         handle.ready.clear()
         handle.status = "starting"
         handle.started_at = time.monotonic()
-        with open(handle.stderr_path, "ab") as err:
-            handle.proc = subprocess.Popen(
-                [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
-                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT))
+        handle.proc = None
+        zygote = self._zygote(env)
+        if zygote is not None:
+            try:
+                handle.proc = zygote.spawn(handle.config_path, handle.stderr_path)
+            except OSError as exc:
+                print(f"mppsim: starting {spec.name} without the zygote: {exc}", file=sys.stderr)
+        if handle.proc is None:
+            with open(handle.stderr_path, "ab") as err:
+                handle.proc = subprocess.Popen(
+                    [sys.executable, "-m", "phone.agent", "--config", str(handle.config_path)],
+                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=str(REPO_ROOT),
+                    # own process group: a Ctrl-C in the terminal reaches the app only, which then
+                    # ends calls and recordings in order (`mppsim load`); agents still exit with it
+                    process_group=0)
         handle.pid = handle.proc.pid
         threading.Thread(target=self._watch_process, args=(handle, handle.proc),
                          name=f"mppsim-watch-{spec.name}", daemon=True).start()
+
+    def _zygote(self, env: dict[str, str]):
+        """The process agents are forked from (phone/zygote.py): Python start-up and imports
+        paid once instead of per agent. None (one Popen per agent) if it cannot start."""
+        if self.zygote is None and self.use_zygote:
+            try:
+                self.zygote = Zygote(REPO_ROOT, env)
+            except OSError as exc:
+                print(f"mppsim: no agent zygote ({exc}); starting agents one by one", file=sys.stderr)
+                self.use_zygote = False
+        if self.zygote is not None and not self.zygote.alive:
+            self.zygote = None
+            self.use_zygote = False
+        return self.zygote
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
@@ -237,6 +294,7 @@ class Orchestrator:
                     chan.close()
                     return
                 handle = self.agents[msg["agent"]]
+                self._learn_ports(handle, msg)
                 handle.chan = chan
                 handle.status = "up"
                 handle.ready_at = time.monotonic()
@@ -250,6 +308,16 @@ class Orchestrator:
             else:
                 self.publish(msg)
         chan.close()
+
+    @staticmethod
+    def _learn_ports(handle: AgentHandle, hello: dict) -> None:
+        """The SIP port each line bound, from the agent's hello (an older agent that says
+        nothing keeps the planned port)."""
+        bound = {line.get("id"): line for line in hello.get("lines", [])}
+        for line in handle.spec.lines:
+            port = bound.get(line["id"], {}).get("sip_port")
+            if port:
+                line["sip_port"] = int(port)
 
     def _watch_process(self, handle: AgentHandle, proc: subprocess.Popen) -> None:
         code = proc.wait()
@@ -291,9 +359,10 @@ class Orchestrator:
         handle = self.handle(name)
         if handle.status == "up":
             raise AgentError(f"agent {name} is up; stop it first")
-        self._spawn(handle)
+        self._spawn(handle)    # it asks for its old ports again and reports what it got
         if not handle.ready.wait(timeout):
             raise AgentError(f"agent {name} did not restart: {self._stderr_tail(handle)}")
+        self._publish_directory()
         self._announce_unavailable()
 
     def kill(self, name: str) -> None:
@@ -331,6 +400,9 @@ class Orchestrator:
         if self._accept_thread is not None:
             self._accept_thread.join(2.0)
             self._accept_thread = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     # ----- requests ---------------------------------------------------------------------------
     def handle(self, name: str) -> AgentHandle:
@@ -352,6 +424,10 @@ class Orchestrator:
     def request(self, name: str, cmd: str, timeout: float = REQUEST_TIMEOUT, **args) -> dict:
         handle = self.handle(name)
         req_id = self._send(handle, cmd, {k: v for k, v in args.items() if v is not None})
+        return self._await_reply(handle, req_id, cmd, timeout)
+
+    def _await_reply(self, handle: AgentHandle, req_id: int, cmd: str, timeout: float) -> dict:
+        name = handle.name
         deadline = time.monotonic() + timeout
         with self._reply_cv:
             while req_id not in handle.pending:

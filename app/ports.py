@@ -1,4 +1,10 @@
-"""Loopback port plan for one run: a SIP port (UDP and TCP) and an RTP range per line."""
+"""Loopback port plan for one run: an RTP range per line (and the recorder workers' ports).
+
+Agents bind their SIP ports themselves (port 0) and report them; see docs/decisions.md.
+Everything planned here lies below Linux's ephemeral range (32768-60999 by default), which
+every outgoing TCP connection and every port-0 bind draws from: a port planned there can be
+taken by anybody between the check and the bind.
+"""
 from __future__ import annotations
 
 import random
@@ -6,7 +12,7 @@ import socket
 
 BLOCK = 50          # ports per line: SIP at +0, RTP/RTCP pairs from +10 (40 ports)
 RTP_OFFSET = 10
-LOW, HIGH = 20000, 60000
+LOW, HIGH = 10000, 32700
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -43,6 +49,10 @@ class PortPlan:
                 self.used.add(base)
                 return base, base + RTP_OFFSET
         raise RuntimeError("no free loopback ports found for a SIP line")
+
+    def rtp_range(self) -> int:
+        """First port of a line's RTP range (RTP_OFFSET.. of a block)."""
+        return self.line_ports()[1]
 
     def single(self) -> int:
         sip, _ = self.line_ports()

@@ -72,7 +72,8 @@ class RecorderWorkers:
             [sys.executable, "-m", "recording.srs", "--listen", f"127.0.0.1:{w.port}",
              "--store", str(self.store_dir), "--name", w.name, "--exit-with-parent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, cwd=str(REPO_ROOT), env=env)
+            text=True, cwd=str(REPO_ROOT), env=env,
+            process_group=0)   # a terminal's Ctrl-C goes to the app, which stops us in order
         threading.Thread(target=self._pump, args=(w, w.proc), daemon=True,
                          name=f"mppsim-recorder-{w.name}").start()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ class ScenarioError(ValueError):
 
 class StepFailed(AssertionError):
     pass
+
+
+class Stopped(Exception):
+    """The run was stopped from outside (the GUI's Stop) in the middle of a step."""
 
 
 def parse_duration(value: Any) -> float:
@@ -76,6 +81,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "dtmf": ({"who", "digits"}, set()),
     "auto_answer": ({"who"}, {"after"}),
     "wait": (set(), set()),
+    "say": (set(), set()),     # a caption for a demo audience: a scalar text
 }
 
 
@@ -147,6 +153,10 @@ def parse_scenario(data: Any, path: Path, known_who: Callable[[str], bool] | Non
 
 def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
     errs: list[str] = []
+    if name == "say":
+        if not isinstance(args, (str, int, float)) or isinstance(args, bool) or not str(args).strip():
+            errs.append(f"{where}.say: {args!r} not allowed; give the caption text, e.g. say: \"Alice calls Bob\"")
+        return errs
     if name == "wait":
         try:
             parse_duration(args)
@@ -231,7 +241,7 @@ class StepResult:
     index: int
     step: str
     args: Any
-    status: str = "skipped"  # passed | failed | skipped
+    status: str = "skipped"  # passed | failed | skipped (and "running" while it runs)
     error: str | None = None
     seconds: float = 0.0
 
@@ -265,28 +275,72 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, sim: Simulator, scenario: Scenario, echo: Callable[[str], None] | None = None):
+    """Runs a scenario's steps against a Simulator: all at once (`run`), or one at a time
+    (`step` ... `finish`) for a player such as the GUI's, which shows each step's state.
+
+    on_step(result) is called when a step starts (status "running") and when it ends;
+    on_say(text) for a `say` step (a caption; nothing else happens). `speed` divides every
+    `wait`; `stop()` (any thread) ends a `wait` or an `expect` at once and the run after it.
+    """
+
+    def __init__(self, sim: Simulator, scenario: Scenario, echo: Callable[[str], None] | None = None,
+                 on_step: Callable[[StepResult], None] | None = None,
+                 on_say: Callable[[str], None] | None = None):
         self.sim = sim
         self.scenario = scenario
         self.echo = echo or (lambda _line: None)
+        self.on_step = on_step or (lambda _result: None)
+        self.on_say = on_say or (lambda _text: None)
+        self.speed = 1.0
+        self.stopped = threading.Event()
+        self.results = [StepResult(s.index, s.name, s.args) for s in scenario.steps]
+        self.position = 0          # index of the next step to run
+        self._t0: float | None = None
 
-    def run(self) -> RunResult:
-        t0 = time.monotonic()
-        results = [StepResult(s.index, s.name, s.args) for s in self.scenario.steps]
-        for step, result in zip(self.scenario.steps, results):
-            start = time.monotonic()
-            try:
-                getattr(self, f"do_{step.name}")(step.args)
-                result.status = "passed"
-            except (StepFailed, SimulatorError, TimeoutError) as exc:
-                result.status = "failed"
-                result.error = str(exc)
-            result.seconds = round(time.monotonic() - start, 3)
+    @property
+    def done(self) -> bool:
+        """No step left to run: all ran, one failed, or the run was stopped."""
+        return (self.position >= len(self.results) or self.stopped.is_set()
+                or any(r.status == "failed" for r in self.results))
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def step(self) -> StepResult | None:
+        """Run the next step; its result, or None when the run is done."""
+        if self.done:
+            return None
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        step, result = self.scenario.steps[self.position], self.results[self.position]
+        self.position += 1
+        start = time.monotonic()
+        result.status, result.error = "running", None
+        self.on_step(result)
+        try:
+            getattr(self, f"do_{step.name}")(step.args)
+            result.status = "passed"
+        except Stopped:
+            result.status, result.error = "skipped", "stopped"
+        except (StepFailed, SimulatorError, TimeoutError) as exc:
+            result.status = "failed"
+            result.error = str(exc)
+        result.seconds = round(time.monotonic() - start, 3)
+        if result.status != "skipped":
             mark = "ok  " if result.status == "passed" else "FAIL"
             self.echo(f"{mark} {step.index:>3} {step.name} {json.dumps(step.args)}"
                       + (f"\n         -> {result.error}" if result.error else ""))
-            if result.status == "failed":
-                break
+        self.on_step(result)
+        return result
+
+    def run(self) -> RunResult:
+        while self.step() is not None:
+            pass
+        return self.finish()
+
+    def finish(self) -> RunResult:
+        """Hang up what is still up and collect the report (after the last step, a failure or Stop)."""
+        t0 = self._t0 if self._t0 is not None else time.monotonic()
         # Calls still up at the end (or at a failure) are hung up, so every call in the
         # report has its final summary: what each side heard, talk time.
         self.hang_up_all()
@@ -300,7 +354,7 @@ class Runner:
                                              "truncated", "provider", "tier", "retention_expires",
                                              "audio_path", "metadata_files", "dialect", "sip_call_id")}
                       for r in self.sim.recordings()]
-        return RunResult(self.scenario, results, self.sim.call_log(), recordings, str(self.sim.run_dir),
+        return RunResult(self.scenario, self.results, self.sim.call_log(), recordings, str(self.sim.run_dir),
                          time.monotonic() - t0)
 
     def hang_up_all(self) -> None:
@@ -372,7 +426,11 @@ class Runner:
         self.sim.dtmf(str(a["who"]), str(a["digits"]))
 
     def do_wait(self, value: Any) -> None:
-        time.sleep(parse_duration(value))
+        if self.stopped.wait(parse_duration(value) / self.speed):
+            raise Stopped()
+
+    def do_say(self, text: Any) -> None:
+        self.on_say(str(text))
 
     def do_auto_answer(self, a: dict) -> None:
         after = a.get("after")
@@ -435,7 +493,8 @@ class Runner:
                 return
             if time.monotonic() >= deadline:
                 raise StepFailed(f"{who}: {problem} (waited {within:g} s)")
-            time.sleep(0.1)
+            if self.stopped.wait(0.1):
+                raise Stopped()
 
     def check(self, who: str, a: dict) -> str | None:
         if "call" in a and self.sim.call_state(who) != a["call"]:
@@ -487,10 +546,12 @@ class Runner:
 
 
 def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
-             echo: Callable[[str], None] | None = print) -> RunResult:
+             echo: Callable[[str], None] | None = print, speed: float = 1.0) -> RunResult:
     scenario = load_scenario(path)
     with Simulator(scenario.org, run_dir=run_dir) as sim:
-        result = Runner(sim, scenario, echo).run()
+        runner = Runner(sim, scenario, echo)
+        runner.speed = speed
+        result = runner.run()
     if report is not None:
         Path(report).write_text(json.dumps(result.report(), indent=2, default=str))
     return result

@@ -109,6 +109,9 @@ class Simulator:
             self.agent_status.setdefault(name, "up")
         if self.front_door_port is not None:
             self.front_door = FrontDoor("127.0.0.1", self.front_door_port, self.orch.directory).start()
+            # an agent restarted on other ports: the front door redirects to where it is now
+            self.orch.directory_listeners.append(
+                lambda d: self.front_door.update(d) if self.front_door is not None else None)
         self.started = True
         return self
 
@@ -384,7 +387,13 @@ class Simulator:
 
     def listen(self, who: str, seconds: float = 1.0, call: str | None = None) -> dict | None:
         """What `who` hears in their current call over the last `seconds` (numpy analysis)."""
-        return self._req(who, "listen", seconds=seconds, call=call)["heard"]
+        # The agent answers once `seconds` of audio are on file (a young call waits for them)
+        p = self.party(who)
+        try:
+            return self.orch.request(p.agent, "listen", timeout=float(seconds) + 10.0, line=p.line,
+                                     seconds=seconds, call=call)["heard"]
+        except AgentError as exc:
+            raise SimulatorError(str(exc)) from exc
 
     def set_auto_answer(self, who: str, after: float | None) -> None:
         self._agent_req(who, "set_auto_answer", after=after)

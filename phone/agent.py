@@ -23,7 +23,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pjsua2 as pj
 
 from recording.effective import EffectiveSettings
@@ -35,16 +34,21 @@ from .announcer import Announcer
 from .siprec import SiprecClient
 from .transfer import TransferDesk, TransferError
 from .call_waiting import CallWaiting
-from .conference import ConferenceError, Conferences, tones_present
+from .conference import ConferenceError, Conferences, with_tones
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
-from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, create_endpoint,
-                       create_transports, loopback_account)
-from .media import CapturePort, PortPool, Source
+from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
+                       create_endpoint, loopback_account, poll_events)
+from .media import Capture, MediaClock, Source
+from .reaper import Reaper
+from .replies import Deferred
+from .resources import process_resources
+from .listening import listen_poll
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
 MAX_USER_CALLS = 2
+MAX_LISTEN = 600.0    # seconds of audio `listen` analyses at most
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
 # network edge that the compliance announcement already played on this call (R-CMP-3).
 COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
@@ -90,7 +94,12 @@ class Agent:
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
-        self.captures = PortPool(CapturePort)   # what each call's user hears, reused
+        # Held by the main loop while it works (it may create calls); the poller thread takes
+        # it to free ended Call objects (phone/reaper.py)
+        self.lock = threading.Lock()
+        self.reaper = Reaper(self.lock)
+        self.media_clock: MediaClock | None = None   # the bridge's timeline (phone/media.py)
+        self.closing: list = []   # captures whose WAV writer is being closed (end_record)
         self.retired_ports: list = []
         self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -136,9 +145,13 @@ class Agent:
     # ----- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.ep = create_endpoint(self.log_file)
+        self.ep = create_endpoint(self.log_file, own_poller=True)
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
+                         name="pjsua-poll", daemon=True).start()
         for line in self.lines:
-            create_transports(self.ep, line.sip_port)
+            # The agent binds its own SIP port (the one it had before a restart if still free)
+            # and reports it in its hello: the app never plans a port another process binds.
+            line.sip_port = bind_transports(self.ep, line.sip_port)
             acc = LineAccount(self.post, line.id)
             acc.create(account_config(line))
             self.accounts[acc.getId()] = acc
@@ -150,7 +163,8 @@ class Agent:
         host, port = self.control_addr.rsplit(":", 1)
         self.chan = Channel.connect(host, int(port))
         self.emit("hello", pid=os.getpid(), kind=self.kind,
-                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri} for l in self.lines])
+                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
+                          "rtp_port": l.rtp_port} for l in self.lines])
 
     def recording_accounts(self) -> dict[str, pj.Account]:
         """The SIPREC client's identities: RFC 7866 marks the SRC with `+sip.src`, BroadWorks
@@ -169,7 +183,7 @@ class Agent:
     def run(self) -> None:
         assert self.chan is not None
         while True:
-            if self.stopping and not any(r.active for r in self.calls.values()):
+            if self.stopping and not any(r.active for r in self.calls.values()) and not self.closing:
                 break
             timeout = 0.5
             if self.timers:
@@ -179,19 +193,26 @@ class Agent:
                 ready, _, _ = select.select(readers, [], [], timeout)
             except InterruptedError:
                 ready = []
-            self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
-            if self.chan.sock in ready and not self.chan.closed:
-                try:
-                    for msg in self.chan.read_available():
-                        self.handle_request(msg)
-                except ChannelClosed:
-                    self.chan.closed = True
-                    self.shutdown_calls()
-            self.run_timers()
+            with self.lock:
+                self.work(ready)
             if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
                 break
 
     stop_deadline: float | None = None
+
+    def work(self, ready: list) -> None:
+        """One pass of the main loop after select: callbacks, requests, timers."""
+        self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
+        if self.chan.sock in ready and not self.chan.closed:
+            try:
+                for msg in self.chan.read_available():
+                    self.handle_request(msg)
+            except ChannelClosed:
+                self.chan.closed = True
+                self.shutdown_calls()
+        self.run_timers()
+        if self.media_clock is not None:
+            self.media_clock.now()    # read within every loop of the silent file
 
     def shutdown_calls(self) -> None:
         self.stopping = True
@@ -265,6 +286,11 @@ class Agent:
         if not self.voicemail or "@" not in uri:
             return False
         return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
+
+    def clock(self) -> MediaClock:
+        if self.media_clock is None:
+            self.media_clock = MediaClock(self.run_dir / "tones")
+        return self.media_clock
 
     def keep(self, call: AgentCall) -> None:
         if not any(c is call for c in self.call_objects):
@@ -362,27 +388,80 @@ class Agent:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
         rec.source_linked = None
-        if self.kind == "voicemail" and rec.capture is not None and "message_from" in rec.extra:
-            self.mailbox.save_message(rec)
-        if rec.capture is not None:
-            rec.heard = rec.capture.heard().to_dict()
-            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
-            rec.capture.save_wav(path)
-            rec.capture_file = str(path)
-            self.captures.give_back(rec.capture)
-            rec.capture = None
-        rec.aud = None
-        self.report_call(rec)
         keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
         keep = self.conferences.ended(rec) or keep    # a conference's remaining call takes it over
         if self.edge is not None and not keep:
             self.edge.call_ended(rec.key)
         if self.siprec is not None and not keep:
             self.siprec.call_ended(rec.key)
+        capture, rec.capture = rec.capture, None
+        if capture is None:
+            self.call_over(rec, None)
+        else:
+            # What was heard is reported once pjmedia has closed the capture file (a bridge
+            # tick or two), so the summary covers the whole call.
+            capture.close()
+            self.closing.append(capture)
+            self.when_closed(rec, capture, time.monotonic() + 1.0)
+
+    def when_closed(self, rec: CallRecord, capture: Capture, deadline: float) -> None:
+        if capture.closed() or time.monotonic() > deadline:
+            self.closing.remove(capture)
+            self.call_over(rec, capture)
+        else:
+            self.later(0.02, lambda: self.when_closed(rec, capture, deadline))
+
+    def call_over(self, rec: CallRecord, capture: Capture | None) -> None:
+        """The ended call's final report: what its user heard over the whole call."""
+        if capture is not None:
+            rec.heard = capture.heard().to_dict()
+            rec.capture_file = str(capture.path)
+            if self.kind == "voicemail" and "message_from" in rec.extra:
+                self.mailbox.save_message(rec, capture)
+        self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
         if self.muted and not any(r.active for r in self.calls.values()):
             self.set_muted(False)       # the last call is over: the phone un-mutes
+        self.reap(rec)
+        for delay in (0.3, 0.6, 1.0, 2.0, 5.0):   # SIPREC sessions end a little after their call
+            self.later(delay, self.poke_idle_clock)
+
+    def poke_idle_clock(self) -> None:
+        """Let pjsua close the idle sound clock (sndAutoCloseTime, phone/endpoint.py). pjsua
+        checks for idleness only on a disconnect or a call's media teardown, and then needs
+        no live call at all: when the last SIPREC session ends after its call, no check
+        follows. A disconnect of two unlinked ports is such a check (and fails harmlessly)."""
+        if self.media_clock is None or any(r.active for r in self.calls.values()):
+            return
+        try:
+            self.media_clock.player.stopTransmit(self.media_clock.player)
+        except pj.Error:
+            pass
+
+    def reap(self, rec: CallRecord) -> None:
+        """Hand the ended call's pjsua2 objects to the reaper (its own and its SIPREC sessions')."""
+        call = rec.call
+
+        def detach_call() -> None:
+            self.call_objects[:] = [c for c in self.call_objects if c is not call]
+            call.record = None
+            rec.call = None
+        self.reaper.add(call, detach_call)
+        if self.siprec is None:
+            return
+        for skey, session in list(self.siprec.sessions.items()):
+            if skey[0] != rec.key or session.call is None:
+                continue
+            if rec.key in self.transfers.following.values():
+                continue     # a transfer's new leg is taking this recording over (phone/transfer.py)
+
+            def detach_session(skey=skey, session=session) -> None:
+                self.siprec.sessions.pop(skey, None)
+                self.siprec.calls[:] = [c for c in self.siprec.calls if c is not session.call]
+                session.call.session = None
+                session.call = None
+            self.reaper.add(session.call, detach_session)
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
@@ -492,8 +571,9 @@ class Agent:
         if aud is None:
             return
         if rec.capture is None:
-            rec.capture = self.captures.take(rec.key)
-        aud.startTransmit(rec.capture)
+            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
+            rec.capture = Capture(path, self.clock())
+        aud.startTransmit(rec.capture.port)
         if self.sound is not None and not held_local:
             aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
         if self.source.port is not None:
@@ -576,6 +656,9 @@ class Agent:
             if handler is None:
                 raise CommandError(f"cmd: unknown command {cmd!r}")
             result = handler(**msg.get("args", {}))
+            if isinstance(result, Deferred):
+                self.answer_later(req_id, cmd, result)
+                return
             reply = {"reply": req_id, "ok": True, "result": result or {}}
         except CommandError as exc:
             reply = {"reply": req_id, "ok": False, "error": str(exc)}
@@ -586,11 +669,30 @@ class Agent:
         except Exception as exc:  # report, never die on a request
             reply = {"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"}
             self.emit("log", level="error", text=traceback.format_exc())
+        self.send_reply(reply)
+
+    def send_reply(self, reply: dict) -> None:
         if self.chan is not None and not self.chan.closed:
             try:
                 self.chan.send(reply)
             except ChannelClosed:
                 self.stopping = True
+
+    def answer_later(self, req_id, cmd: str, deferred: Deferred) -> None:
+        """Poll a deferred reply from the main loop (timers) until it has its answer."""
+        try:
+            result = deferred.poll()
+        except CommandError as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": str(exc)})
+            return
+        except Exception as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"})
+            self.emit("log", level="error", text=traceback.format_exc())
+            return
+        if result is None:
+            self.later(deferred.every, lambda: self.answer_later(req_id, cmd, deferred))
+        else:
+            self.send_reply({"reply": req_id, "ok": True, "result": result})
 
     def find_line(self, line: str | None) -> LineAccount:
         if line is None:
@@ -654,7 +756,11 @@ class Agent:
         return {"lines": dict(self.line_state), "source": self.source.description, "muted": self.muted,
                 "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
                           for r in self.calls.values()],
-                "auto_answer": self.auto_answer}
+                "auto_answer": self.auto_answer, "resources": self.resources()}
+
+    def resources(self) -> dict:
+        """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
+        return process_resources(self)
 
     def cmd_dial(self, to: str, line: str | None = None) -> dict:
         acc = self.find_line(line)
@@ -904,19 +1010,30 @@ class Agent:
         return {"source": new.description, "started": time.time()}
 
     def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None,
-                   freqs: list | None = None) -> dict:
+                   freqs: list | None = None):
         """What the user hears in a live call over the last `seconds`, or heard in an ended one.
-        With `freqs`: also whether each frequency is present (`present`: {"1000": true, ...})."""
+        With `freqs`: also whether each frequency is present (`present`: {"1000.0": true, ...}).
+
+        The answer waits until the capture file holds the moment of asking (pjmedia writes it
+        in ~0.25 s blocks) and, on a call younger than `seconds`, until `seconds` were heard.
+        A call still ringing without early media has heard nothing: None at once.
+        """
         if call is not None and call in self.calls and not self.calls[call].active:
             return {"call": call, "heard": self.calls[call].heard}
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise CommandError(f"seconds: {seconds!r} is not a number; allowed: 0.02-{MAX_LISTEN:g}") from None
+        if not 0.02 <= seconds <= MAX_LISTEN:
+            raise CommandError(f"seconds: {seconds:g} is out of range; allowed: 0.02-{MAX_LISTEN:g}")
         rec = self.find_call(call, line)
-        if rec.capture is None:
+        if rec.capture is None and rec.state not in ("connected", "held"):
             return {"call": rec.key, "heard": None}
-        result = {"call": rec.key, "heard": rec.capture.heard(float(seconds)).to_dict()}
+        follow = None if call is not None else (lambda: self.find_call(None, line))
+        poll = listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow, CommandError)
         if freqs:
-            samples = rec.capture.samples(time.monotonic() - float(seconds))
-            result["present"] = tones_present(samples, CLOCK_RATE, [float(f) for f in freqs])
-        return result
+            poll = with_tones(poll, lambda: rec.capture, seconds, [float(f) for f in freqs])
+        return Deferred(poll)
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:
@@ -925,12 +1042,12 @@ class Agent:
         rec = self.find_call(call, line)
         if rec.capture is None:
             return {"onset": None}
-        offset = time.time() - time.monotonic()
-        limit = 32768.0 * 10 ** (threshold_dbfs / 20)
-        for t, samples in list(rec.capture.frames):
-            if t + offset >= after and samples.size and float(np.sqrt(np.mean(samples.astype(float) ** 2))) > limit:
-                return {"onset": t + offset}
-        return {"onset": None}
+        from .analysis import first_loud_frame
+        cap = rec.capture
+        now_pos, now = cap.position(), time.time()
+        first = max(0, now_pos - int((now - after) * 8000))
+        found = first_loud_frame(cap.samples(first), 8000, threshold_dbfs)
+        return {"onset": None if found is None else now - (now_pos - first) / 8000 + found}
 
     def cmd_sound_bridge(self, port: int) -> dict:
         """Use the GUI's sound card for this device: microphone frames arrive on our UDP port,
@@ -973,8 +1090,12 @@ class Agent:
         self.unavailable = set(numbers)
         return {"unavailable": sorted(self.unavailable)}
 
-    def cmd_set_directory(self, directory: dict[str, str]) -> dict:
+    def cmd_set_directory(self, directory: dict[str, str], voicemail: str | None = None) -> dict:
+        """The numbers' SIP URIs (the app learns each agent's ports from its hello), and for
+        users the voicemail address (`sip:{mailbox}@host:port`) when given."""
         self.directory = dict(directory)
+        if voicemail is not None:
+            self.voicemail = voicemail
         return {"entries": len(self.directory)}
 
     def cmd_shutdown(self) -> dict:

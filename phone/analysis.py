@@ -76,3 +76,14 @@ def analyse(samples: np.ndarray, rate: int) -> Heard:
         rms_dbfs=dbfs(loud),
         freq_hz=dominant_frequency(loud_part, rate),
     )
+
+
+def first_loud_frame(samples: np.ndarray, rate: int, threshold_dbfs: float, block_ms: int = 20) -> float | None:
+    """Seconds from the start of `samples` to the first block louder than the threshold."""
+    n = rate * block_ms // 1000
+    blocks = samples[: samples.size // n * n].reshape(-1, n).astype(np.float64)
+    if blocks.size == 0:
+        return None
+    rms = np.sqrt(np.mean(np.square(blocks), axis=1))
+    loud = np.nonzero(rms > 32768.0 * 10 ** (threshold_dbfs / 20))[0]
+    return None if loud.size == 0 else float(loud[0]) * n / rate

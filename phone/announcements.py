@@ -29,11 +29,13 @@ Each burst has 5 ms raised-cosine ramps (no clicks) and peaks at -10 dBFS.
 from __future__ import annotations
 
 import os
-import tempfile
 import wave
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # imported where used: an idle agent does not load numpy
+    import numpy as np
 
 __all__ = [
     "ALL_KINDS", "ANNOUNCEMENT_DIR", "DEFAULT_LANGUAGE", "KINDS", "LANGUAGES", "REQUIRED_LANGUAGES",
@@ -222,6 +224,7 @@ def audio_file(kind: str, language: str, audio: str = "announcement",
 
 # ----- tone synthesis ------------------------------------------------------------------------
 def _burst(freq: float, seconds: float, level_dbfs: float, rate: int) -> np.ndarray:
+    import numpy as np
     n = int(round(seconds * rate))
     t = np.arange(n) / rate
     x = np.sin(2 * np.pi * freq * t)
@@ -235,6 +238,7 @@ def _burst(freq: float, seconds: float, level_dbfs: float, rate: int) -> np.ndar
 
 def tone(kind: str, rate: int = SAMPLE_RATE) -> np.ndarray:
     """A tone kind ("beep" | "repeat") as int16 samples at `rate` Hz."""
+    import numpy as np
     _check_kind(kind, TONE_KINDS)
     parts = []
     cadence = TONE_SPEC[kind]
@@ -248,16 +252,19 @@ def tone(kind: str, rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def beep(rate: int = SAMPLE_RATE) -> np.ndarray:
     """R-USR-5 pause/resume notification: one 250 ms 1400 Hz beep, int16."""
+    import numpy as np
     return tone("beep", rate)
 
 
 def repeat_tone(rate: int = SAMPLE_RATE) -> np.ndarray:
     """R-USR-6 reminder tone: one 500 ms 1400 Hz burst (recorder warning tone), int16."""
+    import numpy as np
     return tone("repeat", rate)
 
 
 def _default_tone_dir() -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else 0
+    import tempfile   # here, not at the top: an idle agent stays small
     return Path(tempfile.gettempdir()) / f"mppsim-tones-{uid}"
 
 
@@ -269,6 +276,7 @@ def tone_wav(kind: str, directory: Path | str) -> Path:
 
     Cached per kind and directory; a file already there with the right content is reused, so
     several agent processes can share a directory (writes go through a temp file + rename)."""
+    import numpy as np
     _check_kind(kind, TONE_KINDS)
     directory = Path(directory)
     key = (kind, str(directory.resolve()))
@@ -290,8 +298,10 @@ def tone_wav(kind: str, directory: Path | str) -> Path:
 # ----- WAV helpers ---------------------------------------------------------------------------
 def write_wav(path: Path | str, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
     """Write mono int16 samples atomically (temp file in the same directory, then rename)."""
+    import numpy as np
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
@@ -311,6 +321,7 @@ def write_wav(path: Path | str, samples: np.ndarray, rate: int = SAMPLE_RATE) ->
 
 def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
     """(int16 samples, sample rate) of a mono 16-bit PCM WAV."""
+    import numpy as np
     with wave.open(str(path), "rb") as w:
         if w.getsampwidth() != 2 or w.getnchannels() != 1:
             raise ValueError(f"{path}: not mono 16-bit PCM")

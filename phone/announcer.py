@@ -53,7 +53,7 @@ class Announcer:
         if REMOTE in play.to:
             player.startTransmit(rec.aud)
         if LOCAL in play.to and rec.capture is not None:
-            player.startTransmit(rec.capture)
+            player.startTransmit(rec.capture.port)
         self.players.append(player)
         self.agent.emit("played", call=rec.key, kind=play.kind, to=list(play.to), file=Path(path).name,
                         seconds=round(duration(path), 2))

@@ -74,10 +74,10 @@ class CallWaiting:
         for other in self.agent.calls.values():
             # what the user hears = the capture of the call they are in (not a held one)
             if (other is not rec and other.active and other.line == rec.line and other.state == "connected"
-                    and other.capture is not None):
+                    and other.capture is not None and other.capture.port is not None):
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(str(self.tone_path), pj.PJMEDIA_FILE_NO_LOOP)
-                player.startTransmit(other.capture)
+                player.startTransmit(other.capture.port)
                 if self.agent.sound is not None:
                     player.startTransmit(self.agent.sound)
                 self.players.append(player)

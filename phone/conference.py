@@ -57,6 +57,24 @@ def tones_present(samples: np.ndarray, rate: int, freqs: list[float], share: flo
     return out
 
 
+def with_tones(poll, capture, seconds: float, freqs: list[float]):
+    """Wrap the agent's listen poll (phone/listening.py): once it answers, add `present` for
+    each frequency over the last `seconds` on disk of the call's capture."""
+    def wrapped():
+        result = poll()
+        if result is None:
+            return None
+        cap = capture()
+        if cap is not None:
+            end = cap.available()
+            samples = cap.samples(end - int(round(seconds * 8000)), end)
+            result["present"] = tones_present(samples, 8000, freqs)
+        else:
+            result["present"] = {str(f): False for f in freqs}
+        return result
+    return wrapped
+
+
 class Conferences:
     """The agent's conferences: at most one (pjsua's 4 calls: two calls + one SIPREC + the
     consult's SIPREC until the merge)."""
@@ -130,10 +148,10 @@ class Conferences:
         try:
             a.aud.startTransmit(b.aud)
             b.aud.startTransmit(a.aud)
-            if a.capture is not None:
-                b.aud.startTransmit(a.capture)
-            if b.capture is not None:
-                a.aud.startTransmit(b.capture)
+            if a.capture is not None and a.capture.port is not None:
+                b.aud.startTransmit(a.capture.port)
+            if b.capture is not None and b.capture.port is not None:
+                a.aud.startTransmit(b.capture.port)
             if self.agent.siprec is not None:
                 for (k, _n), session in self.agent.siprec.sessions.items():
                     if k == a.key and len(session.auds) >= 2 and not session.paused:

@@ -31,11 +31,20 @@ class LineConfig:
         return f"sip:{self.extension}@{LOOPBACK}:{self.sip_port}"
 
 
-def create_endpoint(log_file: str | None, log_level: int = 4) -> pj.Endpoint:
+def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False) -> pj.Endpoint:
+    """own_poller=True (agents): pjsua starts no worker threads and SIP and RTP share one
+    ioqueue; the caller runs `poll_events` on a thread of its own. pjsua's worker polls every
+    10 ms and the media endpoint's own ioqueue needs a second polling thread: together ~0.3 %
+    of a core per idle process. Our poller blocks until I/O or pjsip's next timer (at most
+    POLL_MS), so an idle agent wakes ~10 times a second."""
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 1       # pjsua's worker blocks on I/O; callbacks run there
+    cfg.uaConfig.threadCnt = 0 if own_poller else 1   # pjsua's worker blocks on I/O; callbacks run there
+    if own_poller:
+        cfg.medConfig.hasIoqueue = False   # RTP sockets in the SIP ioqueue: one poller for both
+        cfg.medConfig.threadCnt = 0
+        cfg.medConfig.maxMediaPorts = 64   # calls + SIPREC streams + captures + players
     cfg.uaConfig.maxCalls = 4
     cfg.uaConfig.userAgent = "mppsim-agent"
     cfg.medConfig.clockRate = CLOCK_RATE
@@ -44,6 +53,12 @@ def create_endpoint(log_file: str | None, log_level: int = 4) -> pj.Endpoint:
     cfg.medConfig.noVad = True       # keep sending silence: analysis needs a steady stream
     cfg.medConfig.ecTailLen = 0
     cfg.medConfig.sndAutoCloseTime = -1
+    if own_poller:
+        # The (null) sound device is the bridge's clock: 50 wake-ups a second. An agent opens
+        # it with its first link and closes it as soon as its last one goes (0: at pjsua's next
+        # timer poll); every live call keeps a link (call -> capture, silence -> capture), so an
+        # idle agent does not tick and a call never runs without a clock.
+        cfg.medConfig.sndAutoCloseTime = 0
     cfg.logConfig.consoleLevel = 0
     cfg.logConfig.level = log_level if log_file else 0
     cfg.logConfig.msgLogging = bool(log_file)
@@ -58,16 +73,57 @@ def create_endpoint(log_file: str | None, log_level: int = 4) -> pj.Endpoint:
     return ep
 
 
+POLL_MS = 100
+
+
+def poll_events(ep: pj.Endpoint, running, between=None) -> None:
+    """The agent's pjsua thread: SIP and RTP I/O and pjsip timers; callbacks run here.
+    pjsip wakes at its next timer anyway; POLL_MS only bounds a timer set from another thread.
+    `between()` runs after each poll, on this thread (phone/reaper.py)."""
+    ep.libRegisterThread("pjsua-poll")
+    while running():
+        ep.libHandleEvents(POLL_MS)
+        if between is not None:
+            between()
+
+
+def _transport(ep: pj.Endpoint, kind: int, port: int) -> int:
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = LOOPBACK
+    tcfg.publicAddress = LOOPBACK
+    return ep.transportCreate(kind, tcfg)
+
+
 def create_transports(ep: pj.Endpoint, port: int) -> tuple[int, int]:
     """A UDP and a TCP transport on the same port of 127.0.0.1."""
-    ids = []
-    for kind in (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP):
-        tcfg = pj.TransportConfig()
-        tcfg.port = port
-        tcfg.boundAddress = LOOPBACK
-        tcfg.publicAddress = LOOPBACK
-        ids.append(ep.transportCreate(kind, tcfg))
-    return ids[0], ids[1]
+    return _transport(ep, pj.PJSIP_TRANSPORT_UDP, port), _transport(ep, pj.PJSIP_TRANSPORT_TCP, port)
+
+
+def bind_transports(ep: pj.Endpoint, preferred: int = 0, tries: int = 20) -> int:
+    """A UDP and a TCP transport on one port the kernel gives us (or `preferred`, e.g. the
+    port of an agent being restarted, when it is still free): no port is planned by one
+    process and bound by another, so nothing can take it in between. Returns the port."""
+    if preferred:
+        try:
+            udp = _transport(ep, pj.PJSIP_TRANSPORT_UDP, preferred)
+        except pj.Error:
+            pass
+        else:
+            try:
+                _transport(ep, pj.PJSIP_TRANSPORT_TCP, preferred)
+                return preferred
+            except pj.Error:
+                ep.transportClose(udp)
+    for _ in range(tries):
+        udp = _transport(ep, pj.PJSIP_TRANSPORT_UDP, 0)
+        port = ep.transportGetInfo(udp).localName.rsplit(":", 1)[1]
+        try:
+            _transport(ep, pj.PJSIP_TRANSPORT_TCP, int(port))
+            return int(port)
+        except pj.Error:            # its TCP twin is taken (an outgoing connection): again
+            ep.transportClose(udp)
+    raise RuntimeError(f"no loopback port free for both UDP and TCP after {tries} tries")
 
 
 def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,

@@ -1,15 +1,25 @@
-"""Audio a simulated device sends (tone, file, silence) and captures (what its user hears)."""
+"""Audio a simulated device sends (tone, file, silence) and captures (what its user hears).
+
+All of it native pjmedia ports: no Python runs per 20 ms frame in an agent.
+"""
 from __future__ import annotations
 
+import os
 import time
 import wave
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pjsua2 as pj
 
-from .analysis import Heard, analyse
 from .endpoint import CLOCK_RATE
+
+if TYPE_CHECKING:   # numpy is imported when audio is analysed: an idle agent stays small
+    import numpy as np
+
+    from .analysis import Heard
+
+WAV_HEADER = 44   # pjmedia's WAV writer: RIFF + fmt (16) + data header, PCM
 
 FRAME_SAMPLES = CLOCK_RATE // 50  # 20 ms
 
@@ -24,49 +34,115 @@ def audio_format() -> pj.MediaFormatAudio:
     return fmt
 
 
-class CapturePort(pj.AudioMediaPort):
-    """Keeps every frame a call delivers, stamped with the monotonic time it arrived.
+SILENCE_SECONDS = 60   # the silent loop's length: the media clock must be read within it
 
-    onFrameReceived runs on pjmedia's clock thread; the list append is atomic under the GIL.
+
+class MediaClock:
+    """The conference bridge's own timeline, in samples: how far the looped silent player has
+    played. The bridge reads the player once per 20 ms tick while anything listens to it, and
+    every capture listens, so capture sample k was written at tick `capture.start + k`.
+    Wall-clock mapping would drift: a loaded machine's media clock loses a few ticks a minute.
     """
 
-    def __init__(self, name: str):
-        super().__init__()
-        self.frames: list[tuple[float, np.ndarray]] = []
-        self.active = True
-        self.createPort(name, audio_format())
+    def __init__(self, tone_dir: Path):
+        self.player = silent_player(tone_dir)
+        self.total = 0
+        self.last = self.player.getPos()
 
-    def onFrameReceived(self, frame):  # noqa: N802 (pjsua2 name)
-        if not self.active:
-            return   # idle in the pool (the bridge calls every port, linked or not)
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            samples = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        else:
-            samples = np.frombuffer(bytes(frame.buf), dtype=np.int16)
-        self.frames.append((time.monotonic(), samples))
+    def now(self) -> int:
+        """Samples played so far; read at least once per SILENCE_SECONDS (the agent's loop
+        reads it every pass, at least twice a second)."""
+        pos = self.player.getPos()
+        self.total += (pos - self.last) % (SILENCE_SECONDS * CLOCK_RATE)
+        self.last = pos
+        return self.total
 
-    def onFrameRequested(self, frame):  # noqa: N802
-        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
 
-    def samples(self, since: float | None = None) -> np.ndarray:
-        frames = self.frames[:]  # snapshot: the clock thread keeps appending
-        if since is not None:
-            frames = [f for f in frames if f[0] >= since]
-        if not frames:
-            return np.zeros(0, dtype=np.int16)
-        return np.concatenate([f[1] for f in frames])
+class Capture:
+    """What the user of one call hears, written by pjmedia's own WAV writer (no Python per frame).
 
-    def heard(self, seconds: float | None = None) -> Heard:
-        since = None if seconds is None else time.monotonic() - seconds
-        return analyse(self.samples(since), CLOCK_RATE)
+    The silent player is linked to the writer besides the call: the bridge hands a port with
+    nothing linked a NULL frame that the writer skips, so without it the file would have holes.
+    pjmedia and stdio buffer up to ~0.5 s before it reaches the disk; the audio is read back and
+    analysed only when somebody asks (`listen`, `hears`, reports), positions in MediaClock samples.
+    """
 
-    def save_wav(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: MediaClock):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as w:
+        self.path = path
+        self.clock = clock
+        self.recorder: pj.AudioMediaRecorder | None = pj.AudioMediaRecorder()
+        self.recorder.createRecorder(str(path))
+        self.start = clock.now()          # media position of the file's first sample
+        self.wall0 = time.time()
+        clock.player.startTransmit(self.recorder)
+
+    @property
+    def port(self) -> "pj.AudioMedia | None":
+        return self.recorder
+
+    def available(self) -> int:
+        """Samples on disk so far."""
+        try:
+            return max(0, (self.path.stat().st_size - WAV_HEADER) // 2)
+        except OSError:
+            return 0
+
+    def position(self) -> int:
+        """Samples the bridge has written into this capture by now (on disk or buffered)."""
+        return self.clock.now() - self.start
+
+    def samples(self, first: int = 0, last: int | None = None) -> "np.ndarray":
+        """Samples [first, last) of the capture (sample indices; last None = what is on disk)."""
+        import numpy as np
+        n = self.available()
+        first = min(n, max(0, first))
+        last = n if last is None else min(n, max(first, last))
+        if last <= first:
+            return np.zeros(0, dtype=np.int16)
+        with open(self.path, "rb") as f:
+            f.seek(WAV_HEADER + 2 * first)
+            data = f.read(2 * (last - first))
+        return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+
+    def heard(self, seconds: float | None = None, end: int | None = None) -> "Heard":
+        """Analysis of the `seconds` before sample `end` (None = the end on disk)."""
+        from .analysis import analyse
+        end = self.available() if end is None else end
+        first = 0 if seconds is None else end - int(round(seconds * CLOCK_RATE))
+        return analyse(self.samples(first, end), CLOCK_RATE)
+
+    def close(self) -> None:
+        """Stop writing: pjmedia flushes and fixes the header when the port is really removed
+        (asynchronously, within a bridge tick or two: see `closed`)."""
+        self.recorder = None      # dropping the last reference destroys the pjsua recorder
+
+    def closed(self) -> bool:
+        """The writer has flushed and written the final header (data size = file size - 44)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(WAV_HEADER)
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        return len(head) == WAV_HEADER and int.from_bytes(head[40:44], "little") == size - WAV_HEADER
+
+
+def silent_player(tone_dir: Path) -> pj.AudioMediaPlayer:
+    """A looped SILENCE_SECONDS of silence (see MediaClock and Capture)."""
+    path = tone_dir / f"silence-{SILENCE_SECONDS}s.wav"
+    if not path.exists():
+        tone_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with wave.open(str(tmp), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(CLOCK_RATE)
-            w.writeframes(self.samples().tobytes())
+            w.writeframes(bytes(2 * CLOCK_RATE * SILENCE_SECONDS))
+        os.replace(tmp, path)
+    player = pj.AudioMediaPlayer()
+    player.createPlayer(str(path), 0)   # 0 = loop
+    return player
 
 
 class PortPool:

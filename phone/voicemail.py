@@ -124,13 +124,15 @@ class VoicemailService:
         player.createPlayer(str(tone_wav("beep", self.agent.run_dir / "tones")), pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(rec.aud)
         rec.extra["player"] = player
-        rec.extra["message_from"] = time.monotonic() + 0.3   # after the beep
+        if rec.capture is not None:   # capture sample index, after the beep
+            rec.extra["message_from"] = rec.capture.position() + int(0.3 * 8000)
         if self.agent.edge is not None:
             self.agent.edge.voicemail_deposit(rec.key)
 
-    def save_message(self, rec: CallRecord) -> None:
-        """Keep what the caller said after the beep as the message (a WAV per message)."""
-        samples = rec.capture.samples(rec.extra["message_from"])
+    def save_message(self, rec: CallRecord, capture) -> None:
+        """Keep what the caller said after the beep as the message (a WAV per message),
+        cut from the call's closed capture file (phone/media.Capture)."""
+        samples = capture.samples(rec.extra["message_from"])
         mailbox = rec.extra.get("mailbox", "unknown")
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{rec.key.replace(':', '-')}.wav"
         path = self.agent.run_dir / "voicemail" / mailbox / name
@@ -142,5 +144,5 @@ class VoicemailService:
             w.writeframes(samples.tobytes())
         _name, caller = parse_name_addr(rec.remote_uri)
         self.agent.emit("voicemail_message", mailbox=mailbox, caller=caller, file=str(path),
-                        seconds=round(samples.size / 8000, 2), heard=rec.capture.heard(None).to_dict())
+                        seconds=round(samples.size / 8000, 2), heard=capture.heard(None).to_dict())
         self.mwi(mailbox)

@@ -8,7 +8,6 @@ LF line ends, send a preamble or forget the closing delimiter (issue 4, part 3).
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field
 
 METADATA_TYPES = ("application/rs-metadata+xml", "application/rs-metadata")
@@ -45,6 +44,7 @@ def build_multipart(parts: list[tuple[str, dict, str]], boundary: str | None = N
     """(content type, extra headers, body) triples -> (Content-Type header value, CRLF body)."""
     bodies = [body for _, _, body in parts]
     if boundary is None:
+        import secrets   # here: hashlib (OpenSSL) would add ~4 MiB to every idle agent
         boundary = "mppsim-" + secrets.token_hex(8)
         while any(f"--{boundary}" in b for b in bodies):  # astronomically unlikely, but cheap
             boundary = "mppsim-" + secrets.token_hex(8)

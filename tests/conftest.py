@@ -74,6 +74,22 @@ def sim(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _own_qsettings(tmp_path_factory):
+    """The window remembers its size and layout in QSettings: each test keeps them in a fresh
+    temporary folder, never in the user's own settings (and no test sees another's)."""
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        yield
+        return
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for scope in (QSettings.UserScope, QSettings.SystemScope):
+        QSettings.setPath(QSettings.IniFormat, scope, folder)
+        QSettings.setPath(QSettings.NativeFormat, scope, folder)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _clean_calls(request):
     """Tests using `sim` leave no call behind for the next test."""
     yield

@@ -173,3 +173,27 @@ def test_unknown_number_is_refused_with_a_clear_error(sim):
         sim.dial("alice", "5555")
     with pytest.raises(SimulatorError, match="who: 'zed' is not a user"):
         sim.dial("zed", "1001")
+
+
+def test_listen_on_a_young_call_waits_until_the_seconds_asked_were_heard(sim):
+    """README's example: listen(seconds=1.0) right after `connected` answers with a full second
+    of audio (the agent waits for it), not with the few frames heard so far."""
+    sim.dial("alice", "1002")
+    sim.wait_for("bob", "ringing", 3)
+    sim.answer("bob")
+    sim.wait_for("alice", "connected", 3)
+    heard = sim.listen("bob", seconds=1.0)
+    assert heard["seconds"] == 1.0
+    assert heard["freq_hz"] == pytest.approx(TONES["alice"], rel=0.02)
+    assert heard["active_seconds"] >= 0.5
+
+
+def test_listen_says_why_when_the_call_ends_before_the_seconds_asked(sim):
+    import threading
+    connect(sim, "alice", "bob", "1002")
+    threading.Timer(1.0, lambda: sim.hangup("alice")).start()
+    with pytest.raises(SimulatorError, match="ended before 30 s could be heard"):
+        sim.listen("bob", seconds=30)
+    sim.wait_for("bob", "ended", 3)
+    with pytest.raises(SimulatorError, match=r"seconds: 0 is out of range; allowed: 0.02-600"):
+        sim.listen("alice", seconds=0)

@@ -13,7 +13,7 @@ from app.simulator import Simulator
 from .main_window import MainWindow
 
 
-def run_gui(org_path: str, front_door_port: int = 5060) -> int:
+def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("mppsim")
     if front_door_port and not port_free(front_door_port):
@@ -27,6 +27,8 @@ def run_gui(org_path: str, front_door_port: int = 5060) -> int:
         return 2
     window = MainWindow(sim)
     window.show()
+    if scenario:
+        window.player.load(scenario)
     try:
         return app.exec()
     finally:

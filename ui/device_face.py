@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
-                               QPushButton, QToolButton, QVBoxLayout)
+                               QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from recording.policy import SOFTKEY_ORDER
 
@@ -36,6 +36,7 @@ class DeviceFace(QFrame):
         self.setAccessibleName(f"{party.name} ({party.number})")
         self.setFrameShape(QFrame.StyledPanel)
         self.setMinimumWidth(230)
+        self.setFocusPolicy(Qt.StrongFocus)     # digits, Enter and Esc when it has the focus
 
         title = QLabel(f"<b>{party.name}</b>")
         subtitle = QLabel(self.describe_party())
@@ -43,7 +44,7 @@ class DeviceFace(QFrame):
         self.display = QLabel()
         self.display.setObjectName(f"display_{self.key}")
         self.display.setAccessibleName(f"{party.name} display")
-        self.display.setMinimumHeight(52)
+        self.display.setFixedHeight(74)     # up to four lines: the face does not grow in a call
         self.display.setWordWrap(True)
         self.display.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         self.display.setStyleSheet("background: #14202b; color: #e8f1f8; padding: 6px; border-radius: 4px;"
@@ -52,13 +53,15 @@ class DeviceFace(QFrame):
         self.entry.setObjectName(f"entry_{self.key}")
         self.entry.setAccessibleName(f"{party.name} number to dial")
         self.entry.setPlaceholderText("number or extension")
-        self.entry.returnPressed.connect(self.on_call)
+        self.entry.installEventFilter(self)     # Enter in the field calls (and stops there)
         self.status = QLabel("")
         self.status.setObjectName(f"status_{self.key}")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #a33;")
 
-        keypad = QGridLayout()
+        self.keypad = QWidget()
+        keypad = QGridLayout(self.keypad)
+        keypad.setContentsMargins(0, 0, 0, 0)
         keypad.setSpacing(3)
         for i, digit in enumerate(KEYS):
             b = QPushButton(digit)
@@ -93,7 +96,11 @@ class DeviceFace(QFrame):
 
         # Recording controls: MPP softkeys and the Webex App's More menu, shown as the policy allows
         self.softkey_buttons: dict[str, QPushButton] = {}
-        softkeys = QHBoxLayout()
+        # the recording controls come and go in a row of fixed height: the face keeps its size
+        softkey_row = QWidget()
+        softkey_row.setFixedHeight(30)
+        softkeys = QHBoxLayout(softkey_row)
+        softkeys.setContentsMargins(0, 0, 0, 0)
         for label in SOFTKEY_ORDER:
             b = QPushButton(label)
             b.setObjectName(f"softkey_{self.key}_{label}")
@@ -118,9 +125,9 @@ class DeviceFace(QFrame):
         layout.addWidget(title)
         layout.addWidget(subtitle)
         layout.addWidget(self.display)
-        layout.addLayout(softkeys)
+        layout.addWidget(softkey_row)
         layout.addWidget(self.entry)
-        layout.addLayout(keypad)
+        layout.addWidget(self.keypad)
         for h in button_rows:
             layout.addLayout(h)
         layout.addWidget(self.status)
@@ -130,6 +137,43 @@ class DeviceFace(QFrame):
         self.ticker.timeout.connect(self.refresh)
         self.ticker.start()
         self.refresh()
+
+    def set_compact(self, compact: bool) -> None:
+        """The overview's compact face: no keypad (digits typed into the number field or sent
+        as DTMF from the keyboard), at a fixed size."""
+        self.keypad.setVisible(not compact)
+        if compact:
+            # the first compact size is kept: the overview must come back exactly as it was
+            self._compact_size = getattr(self, "_compact_size", None) or self.sizeHint()
+            self.setFixedSize(self._compact_size)
+        else:
+            self.setMinimumSize(230, 0)
+            self.setMaximumSize(16777215, 16777215)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if (obj is self.entry and event.type() == QEvent.KeyPress
+                and event.key() in (Qt.Key_Return, Qt.Key_Enter)):
+            self.on_call()
+            return True     # a QLineEdit passes Enter on to its parent: it would call twice
+        return super().eventFilter(obj, event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """Keyboard on the focused face: digits, Enter = call (answer when ringing), Esc = end."""
+        text, key = event.text(), event.key()
+        state = self.sim.call_state(self.party.id)
+        if text and text in "0123456789*#":
+            self.on_key(text)
+        elif key in (Qt.Key_Return, Qt.Key_Enter):
+            self.on_answer() if state == "ringing" else self.on_call()
+        elif key == Qt.Key_Escape:
+            if state == "ringing":
+                self.on_decline()
+            elif state in ("dialing", "connected", "held"):
+                self.on_end()
+            else:
+                self.entry.clear()
+        else:
+            super().keyPressEvent(event)
 
     def describe_party(self) -> str:
         p = self.party

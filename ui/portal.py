@@ -373,7 +373,7 @@ class Player:
 
     TICK_MS = 50
 
-    def __init__(self, on_tick, on_message):
+    def __init__(self, on_tick, on_message, owner=None):
         self.file: str | None = None
         self.rate, self.audio = 8000, np.zeros((0, 2), dtype=np.int16)
         self.offset = 0.0
@@ -381,7 +381,9 @@ class Player:
         self._sd = None
         self._said_silent = False
         self._on_tick, self._on_message = on_tick, on_message
-        self.timer = QTimer()
+        # The timer belongs to the widget that shows the position: it dies with it, so a tick can
+        # never reach labels already deleted (a parentless timer outlived its portal, issue 14).
+        self.timer = QTimer(owner)
         self.timer.setInterval(self.TICK_MS)
         self.timer.timeout.connect(self._tick)
 
@@ -441,6 +443,18 @@ class Player:
                 pass
             self._sd = None
         self._on_tick(self.offset)
+
+    def release(self, *_args) -> None:
+        """The owner widget is gone: stop the sound without reporting the position to it."""
+        self._on_tick = lambda _pos: None
+        self._on_message = lambda _text: None
+        self._t0 = None
+        if self._sd is not None:
+            try:
+                self._sd.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            self._sd = None
 
     def _tick(self) -> None:
         pos = self.position()
@@ -569,7 +583,8 @@ class RecorderPortal(QWidget):
         lay.addWidget(split, 1)
         lay.addWidget(self.status)
 
-        self.player = Player(self._on_position, self.say)
+        self.player = Player(self._on_position, self.say, owner=self)
+        self.destroyed.connect(self.player.release)
         self.viewer.currentIndexChanged.connect(lambda _i: self.refresh())
         self.owner.currentIndexChanged.connect(lambda _i: self._fill())
         self.filter.textChanged.connect(lambda _t: self._fill())

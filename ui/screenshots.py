@@ -16,6 +16,9 @@ def pump(app, seconds: float) -> None:
 
 def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import tempfile
+
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.simulator import Simulator
@@ -32,7 +35,10 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
         widget.grab().save(str(saved[-1]))
 
     with Simulator(org_path, front_door_port=0) as sim:
-        window = MainWindow(sim)
+        # its own settings file: screenshots never change the user's remembered layout
+        settings = QSettings(str(Path(tempfile.mkdtemp(prefix="mppsim-shots-")) / "s.ini"), QSettings.IniFormat)
+        window = MainWindow(sim, settings=settings)
+        window.resize(1920, 1080)
         window.show()
         pump(app, 0.5)
         grab(window, "main-window-idle.png")

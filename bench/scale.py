@@ -1,0 +1,198 @@
+"""N simultaneous calls with both parties recorded, beside the same N without recording.
+
+For each N: 2N users, call i from user 2i to user 2i+1, every user sending its own tone.
+Printed per N and mode (asserts nothing; issue 10's goals are printed beside the figures):
+
+  - agents ready: launch -> every agent said hello (and the recorder workers, when recording)
+  - idle agent: CPU (% of one core) and RSS before any call, mean over the agents
+  - CPU of all mppsim processes (this process, agents, recorder workers) while the N calls talk
+  - recordings found / expected, and how many have the right tones on the right channels
+    (the owner's own tone on its channel, the other party's on the other)
+  - dropout frames: silent 20 ms frames between the first and last loud frame of a channel
+    that carries a tone (recordings), and of what each party heard (captures, both modes)
+  - worst shortfall: talk time (call log) minus the recording's length
+
+    .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5]
+
+The recorder measured is whatever recording/srs.py is on this branch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.load import CpuMeter, load_org  # noqa: E402
+from app.simulator import Simulator  # noqa: E402
+from phone.analysis import SILENCE_DBFS, dominant_frequency  # noqa: E402
+from recording.wavfile import read  # noqa: E402
+
+RATE = 8000
+FRAME = RATE // 50
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tone_of(i: int) -> float:
+    """User i's tone: 2.5 % apart, so a 1 % tolerance tells every pair apart (300-3540 Hz)."""
+    return round(300 * 1.025 ** i, 1)
+
+
+def frame_levels(x: np.ndarray) -> np.ndarray:
+    blocks = x[: x.size // FRAME * FRAME].reshape(-1, FRAME).astype(np.float64)
+    rms = np.sqrt(np.mean(np.square(blocks), axis=1)) if blocks.size else np.zeros(0)
+    with np.errstate(divide="ignore"):
+        return 20 * np.log10(np.maximum(rms, 1e-9) / 32768.0)
+
+
+def dropouts(x: np.ndarray) -> int:
+    """Silent frames between the first and the last loud frame."""
+    loud = frame_levels(x) > SILENCE_DBFS
+    idx = np.nonzero(loud)[0]
+    if idx.size == 0:
+        return 0
+    return int((~loud[idx[0]: idx[-1] + 1]).sum())
+
+
+def tone_matches(x: np.ndarray, want: float) -> bool:
+    loud = frame_levels(x) > SILENCE_DBFS
+    if not loud.any():
+        return False
+    samples = x[: loud.size * FRAME].reshape(-1, FRAME)[loud].ravel()[: RATE * 4]
+    got = dominant_frequency(samples, RATE)
+    return got is not None and abs(got - want) <= want * 0.01
+
+
+def proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def run(n: int, record: bool, talk: float, idle: float) -> dict:
+    users = 2 * n
+    org = load_org(users, 0, record="Always" if record else "Never")
+    sim = Simulator(org, front_door_port=None, recorder=record)
+    t0 = time.monotonic()
+    sim.start()
+    ready = time.monotonic() - t0
+    out: dict = {"n": n, "record": record, "ready_s": ready}
+    try:
+        ids = [u.id for u in org.users]
+        pids = [sim.orch.agents[i].pid for i in ids]
+        time.sleep(1.0)
+        before = {p: proc_cpu(p) for p in pids}
+        time.sleep(idle)
+        out["idle_cpu_pct"] = float(np.mean([(proc_cpu(p) - before[p]) / idle * 100 for p in pids]))
+        out["idle_rss_mib"] = float(np.mean([proc_rss_mib(p) for p in pids]))
+        for i, uid in enumerate(ids):
+            sim.play(uid, tone=tone_of(i))
+            sim.set_auto_answer(uid, 0.0)
+        for i in range(n):
+            sim.dial(ids[2 * i], org.users[2 * i + 1].extension)
+        sim.wait_until(lambda: sum(1 for c in sim.calls.values() if c["state"] == "connected") >= 2 * n,
+                       60, f"{n} calls connected")
+        meter = CpuMeter()
+        time.sleep(talk)
+        out["cpu_cores"] = meter.sample()
+        for i in range(n):
+            sim.hangup(ids[2 * i])
+        sim.wait_until(lambda: all(c["state"] == "ended" for c in sim.calls.values()), 30, "calls ended")
+        time.sleep(1.5)
+        log = sim.call_log()
+        # what each party heard (captures): dropouts, both modes
+        heard_drop = 0
+        for c in log:
+            for leg in c["legs"].values():
+                if leg.get("capture_file"):
+                    heard_drop += dropouts(read(leg["capture_file"])[1].reshape(-1))
+        out["heard_dropouts"] = heard_drop
+        if record:
+            talk_of = {}
+            for c in log:
+                for party in (c["from"], c["to"]):
+                    talk_of[party["number"]] = c["talk_time"] or 0.0
+            deadline = time.monotonic() + 30
+            recs = []
+            while time.monotonic() < deadline:
+                recs = [r for r in sim.recordings() if r["state"] != "recording"]
+                if len(recs) >= 2 * n:
+                    break
+                time.sleep(0.5)
+            right, drop, worst = 0, 0, 0.0
+            index = {u.extension: i for i, u in enumerate(org.users)}
+            for r in recs:
+                owner = r["owner"].split("@")[0].split(":")[1]
+                i = index[owner]
+                other = i + 1 if i % 2 == 0 else i - 1
+                _rate, audio = read(r["audio_path"])
+                # the channel the metadata names for the owner (left = 0, right = 1)
+                own_ch = next((0 if p["channel"] == "left" else 1 for p in r["participants"] or []
+                               if f"sip:{owner}@" in p.get("aor", "")), 0)
+                own, far = audio[:, own_ch], audio[:, 1 - own_ch]
+                right += tone_matches(own, tone_of(i)) and tone_matches(far, tone_of(other))
+                drop += dropouts(own) + dropouts(far)
+                worst = max(worst, talk_of.get(owner, 0.0) - audio.shape[0] / RATE)
+            out.update(recordings=len(recs), expected=2 * n, right_tones=right, rec_dropouts=drop,
+                       shortfall_ms=worst * 1000)
+    finally:
+        sim.stop()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, nargs="+", default=[10, 25, 50])
+    ap.add_argument("--talk", type=float, default=20.0, help="seconds the calls talk while CPU is measured")
+    ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle sampling before the calls")
+    args = ap.parse_args()
+    print(f"bench/scale.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+          f"talk {args.talk:g} s")
+    rows = []
+    for n in args.calls:
+        for record in (False, True):
+            r = run(n, record, args.talk, args.idle)
+            rows.append(r)
+            print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
+                  f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
+                  + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
+                     f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms" if record else ""),
+                  flush=True)
+    print(f"\n{'calls':>5} {'agents':>6} {'ready s':>10} {'idle %':>7} {'idle MiB':>8} | {'CPU plain':>9} "
+          f"{'CPU rec':>8} {'ratio':>6} | {'recordings':>10} {'right':>6} {'drop':>5} {'heard drop':>12} "
+          f"{'shortfall ms':>12}")
+    for n in args.calls:
+        plain = next(r for r in rows if r["n"] == n and not r["record"])
+        rec = next(r for r in rows if r["n"] == n and r["record"])
+        ratio = rec["cpu_cores"] / plain["cpu_cores"] if plain["cpu_cores"] else float("nan")
+        print(f"{n:>5} {2 * n:>6} {plain['ready_s']:>4.1f}/{rec['ready_s']:<5.1f} {plain['idle_cpu_pct']:>7.2f} {plain['idle_rss_mib']:>8.1f} | "
+              f"{plain['cpu_cores']:>9.2f} {rec['cpu_cores']:>8.2f} {ratio:>6.1f} | "
+              f"{rec['recordings']:>4}/{rec['expected']:<5} {rec['right_tones']:>6} {rec['rec_dropouts']:>5} "
+              f"{str(plain['heard_dropouts']) + '/' + str(rec['heard_dropouts']):>12} {rec['shortfall_ms']:>12.0f}")
+    print("(ready s: plain / recorded, the latter with the recorder workers; heard drop: plain / recorded)")
+    print("\ngoals (issue 10): 50 recorded calls <= 1.2 cores, 0 dropout frames, shortfall <= 60 ms; "
+          "idle agent <= 0.1 % and <= 35 MiB; 100 agents ready <= 8 s")
+    print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on this machine counts in 'ready')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

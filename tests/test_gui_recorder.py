@@ -1,0 +1,167 @@
+"""Issue 14 (2): the recorder of clicks. A session clicked on the faces and in Control Hub is saved
+as a scenario with the time between actions and the `expect` steps of what the devices showed;
+`mppsim run` replays it and passes (R-UX-2, R-UX-3: Record, PauseRec, ResumeRec on bob's MPP)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QComboBox, QPushButton
+
+from app.scenario import load_scenario
+from app.scenario_recorder import set_patch, settings_diff
+from app.simulator import Simulator
+from conftest import ROOT
+from ui.main_window import MainWindow
+
+pytest.importorskip("pytestqt")
+
+DEMO_ORG = ROOT / "examples" / "demo-org.yaml"
+
+
+# ----- pure: what a `set` step sends ------------------------------------------------------------
+
+def test_set_patch_sends_only_what_changed_and_only_enabled_false_to_turn_off():
+    before = {"enabled": True, "record": "Never", "repeat": {"enabled": False, "interval": 20},
+              "serviceProvider": "acme", "externalIdentifier": "carol"}
+    after = {**before, "record": "Always", "repeat": {"enabled": True, "interval": 20},
+             "externalIdentifier": "someone-else"}
+    assert settings_diff(before, after) == {"record": "Always", "repeat": {"enabled": True}}
+    assert set_patch(before, {**after, "enabled": False}) == {"enabled": False}     # R-USR-1
+    assert set_patch({**before, "enabled": False}, after) == {
+        "enabled": True, "record": "Always", "repeat": {"enabled": True, "interval": 20}}
+    assert set_patch(before, before) == {}
+
+
+def test_recorder_merges_keypad_digits_and_replays_hold_menu_decline(sim, tmp_path):
+    """Without the window: intents through the ActionTap (as the faces send them) become steps;
+    *, 4, 8 typed on a keypad are one feature code step (R-UX-5); the file replays on the same
+    org: alice (Always with Pause/Resume) pauses by *48 and resumes from the Webex menu (R-UX-4)."""
+    from app.scenario import Runner
+    from app.scenario_recorder import ScenarioRecorder
+    from ui.action_tap import ActionTap
+    tap = ActionTap(sim)
+    rec = ScenarioRecorder(sim)
+    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap.dial("bob", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    tap.answer("alice")
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
+    tap.hold("alice")
+    sim.wait_for("alice", "held", 3)
+    sim.wait_for("bob", "held", 3)
+    tap.resume("alice")
+    sim.wait_for("alice", "connected", 3)
+    sim.wait_for("bob", "connected", 3)
+    for digit in "*48":
+        tap.dtmf("alice", digit)
+    sim.wait_until(lambda: sim.indicator("alice") == "paused", 3, "alice paused")
+    assert not tap.press("alice", "Record")            # not offered: refused, so not recorded
+    tap.menu("alice", "Resume recording")
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording again")
+    tap.hangup("bob")
+    sim.wait_for("alice", "ended", 3)
+    tap.dial("+14155550100", "1003")
+    sim.wait_for("carol", "ringing", 3)
+    tap.decline("carol")
+    sim.wait_for("+14155550100", "ended", 3)
+    rec.stop()
+    path = rec.save(tmp_path / "keys.yaml")
+    actions = [s for s in yaml.safe_load(path.read_text())["steps"] if next(iter(s)) not in ("wait", "expect")]
+    assert actions == [
+        {"dial": {"from": "bob", "to": "1001"}}, {"answer": {"who": "alice"}}, {"hold": {"who": "alice"}},
+        {"resume": {"who": "alice"}}, {"dtmf": {"who": "alice", "digits": "*48"}},
+        {"menu": {"who": "alice", "item": "Resume recording"}}, {"hangup": {"who": "bob"}},
+        {"dial": {"from": "+14155550100", "to": "1003"}}, {"decline": {"who": "carol"}}]
+    assert {"expect": {"who": "alice", "indicator": "paused", "softkeys": ["ResumeRec"],
+                       "menu": ["Resume recording"], "recording": "paused"}} in yaml.safe_load(path.read_text())["steps"]
+    result = Runner(sim, load_scenario(path)).run()
+    assert result.passed, [(s.index, s.step, s.error) for s in result.steps if s.status != "passed"]
+
+
+# ----- the GUI ------------------------------------------------------------------------------
+
+@pytest.fixture
+def gui(qtbot, tmp_path):
+    sim = Simulator(DEMO_ORG, run_dir=tmp_path / "run").start()
+    w = MainWindow(sim, settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    w.resize(1920, 1080)
+    w.show()
+    yield w
+    sim.stop()
+
+
+def softkey(phone, label):
+    for i in range(4):
+        b = phone.findChild(QPushButton, f"{phone.objectName()}_softkey_{i}")
+        if b is not None and b.text() == label:
+            return b
+    return None
+
+
+def click_softkey(qtbot, phone, label):
+    qtbot.waitUntil(lambda: softkey(phone, label) is not None, timeout=4000)
+    qtbot.mouseClick(softkey(phone, label), Qt.LeftButton)
+
+
+def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_path):
+    w = gui
+    bob, dave = w.users["bob"].phone, w.users["dave"].phone
+    w.record_action.trigger()                          # menu Scenario > Record scenario
+    assert w.recorder is not None and "Recording scenario" in w.recording_label.text()
+    # bob dials dave on his MPP keypad, dave answers with the Answer softkey
+    for digit in "1004":
+        qtbot.mouseClick(bob.findChild(QPushButton, f"mpp_bob_key_{digit}"), Qt.LeftButton)
+    click_softkey(qtbot, bob, "Call")
+    click_softkey(qtbot, dave, "Answer")
+    # bob (On Demand with User Initiated Start) records, pauses, resumes
+    click_softkey(qtbot, bob, "Record")
+    click_softkey(qtbot, bob, "PauseRec")
+    qtbot.wait(400)
+    click_softkey(qtbot, bob, "ResumeRec")
+    qtbot.waitUntil(lambda: softkey(bob, "PauseRec") is not None, timeout=4000)
+    qtbot.wait(300)
+    click_softkey(qtbot, bob, "End call")
+    qtbot.waitUntil(lambda: w.sim.call_state("dave") == "ended", timeout=4000)
+    # a Control Hub change: carol Never -> On Demand with User Initiated Start
+    hub = w.control_hub
+    w.tabs.setCurrentWidget(hub)
+    hub.tabs.setCurrentWidget(hub.users_page)
+    hub.users_page.select("carol")
+    combo = hub.users_page.findChild(QComboBox, "ch_user_record")
+    combo.setCurrentIndex(combo.findData("On Demand with User Initiated Start"))
+    qtbot.mouseClick(hub.users_page.findChild(QPushButton, "ch_save"), Qt.LeftButton)
+    assert w.sim.call_recording("carol")["record"] == "On Demand with User Initiated Start"
+    qtbot.wait(300)
+    saved = w.stop_recording(tmp_path / "clicked.yaml")
+    assert w.recorder is None and w.recording_label.text() == ""
+
+    data = yaml.safe_load(saved.read_text())
+    steps = data["steps"]
+    actions = [s for s in steps if next(iter(s)) not in ("wait", "expect")]
+    assert actions == [
+        {"dial": {"from": "bob", "to": "1004"}},
+        {"answer": {"who": "dave"}},
+        {"press": {"who": "bob", "key": "Record"}},
+        {"press": {"who": "bob", "key": "PauseRec"}},
+        {"press": {"who": "bob", "key": "ResumeRec"}},
+        {"hangup": {"who": "bob"}},
+        {"set": {"user": "carol", "callRecording": {"record": "On Demand with User Initiated Start"}}},
+    ]
+    expects = [s["expect"] for s in steps if "expect" in s]
+    assert {"who": "dave", "call": "ringing"} in expects
+    assert any(e["who"] == "bob" and e.get("indicator") == "paused" and e.get("softkeys") == ["ResumeRec", "StopRec"]
+               for e in expects)
+    assert any(e["who"] == "dave" and e.get("indicator") == "recording" for e in expects)
+    assert any(e == {"who": "bob", "call": "ended"} for e in expects)
+    assert any("wait" in s for s in steps)             # the time between actions
+    load_scenario(saved)                               # a valid scenario file
+
+    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(saved), "--run-dir", str(tmp_path / "replay")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, saved.read_text() + out.stdout[-3000:] + out.stderr[-2000:]
+    assert f"all {len(steps)} steps passed" in out.stdout
