@@ -194,3 +194,31 @@ def test_r_cmp_3_consult_transfer_of_a_recorded_customer_no_replay_new_party_nam
         assert not [e for e in tsim.network_events("dave", "recorder") if e["op"] == "start"]
     finally:
         tsim.settings.set_org({"compliance": {"inboundPSTNCallsEnabled": False}})
+
+
+def test_blind_transfer_the_recording_waits_for_the_new_leg_and_follows(tsim):
+    """Blind: alice's leg with bob ends before carol answers bob's new call; bob's recording
+    (Always) is neither stopped nor reaped meanwhile and goes on with carol: one recording, right
+    channel alice then carol."""
+    mode(tsim, "bob", "Always")
+    mode(tsim, "alice", "Never")
+    mode(tsim, "carol", "Never")
+    before = len(tsim.recordings("bob"))
+    connect(tsim, "alice", "bob", "1002")
+    tsim.wait_until(lambda: tsim.indicator("bob") == "recording", 3, "bob recording")
+    hears(tsim, "bob", TONES["alice"])
+    time.sleep(1.0)
+    tsim.transfer("alice", "1003")
+    tsim.wait_for("alice", "ended", 3)
+    tsim.wait_for("carol", "ringing", 3)
+    time.sleep(1.0)                               # the old leg is over, the new one rings
+    tsim.answer("carol")
+    hears(tsim, "bob", TONES["carol"])
+    tsim.wait_until(lambda: tsim.indicator("bob") == "recording", 3, "bob still recording")
+    time.sleep(1.2)
+    tsim.hangup("carol")
+    recs = finished(tsim, "bob", before + 1)[before:]
+    assert len(recs) == 1
+    _, audio = read(recs[0]["audio_path"])
+    assert freq_of(audio[:RATE, 1]) == pytest.approx(TONES["alice"], rel=0.02)
+    assert freq_of(audio[-RATE:, 1]) == pytest.approx(TONES["carol"], rel=0.02)
