@@ -96,7 +96,52 @@ def gui_org(args) -> str:
 
 def cmd_gui(args) -> int:
     from ui.app import run_gui  # Qt is imported only for the GUI
-    return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario)
+    return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
+                   api_port=None if args.no_api else args.api_port, api_token=args.api_token)
+
+
+def cmd_api(args) -> int:
+    """The simulator headless with the HTTP APIs (Webex /v1 and mppsim's /mppsim/v1), until
+    Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from .http_server import ApiServer
+    from .orchestrator import AgentError
+    from .simulator import Simulator
+    try:
+        org = load_org(args.org)
+    except OrgError as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port)
+    server = ApiServer(sim, host=args.host, port=args.port, token=args.token)
+    try:
+        try:
+            server.start()     # bind first: a taken port fails before any agent starts
+        except OSError as exc:
+            print(f"mppsim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        try:
+            sim.start()
+        except AgentError as exc:
+            print(f"mppsim: {exc}", file=sys.stderr)
+            return 2
+        door = f"sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "off"
+        print(f"listening on {server.url}/v1", flush=True)
+        print(f"token: {server.token}", flush=True)
+        print(f"mppsim control API: {server.url}/mppsim/v1 (docs: {server.url}/mppsim/v1/openapi.yaml); "
+              f"front door: {door}; logs: {sim.run_dir}", flush=True)
+        done.wait()
+        print("mppsim: stopping", flush=True)
+        return 0
+    finally:
+        server.stop()
+        sim.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def cmd_screenshots(args) -> int:
@@ -127,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", help="open this scenario file in the player (Run starts it)")
     p.add_argument("--front-door-port", type=int, default=5060,
                    help="SIP port where external softphones call users by extension (0 = any free port)")
+    p.add_argument("--api-port", type=int, default=0, help="port of the HTTP APIs (default: any free port)")
+    p.add_argument("--api-token", help="Bearer token the HTTP APIs require (default: random)")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP APIs")
+    p = sub.add_parser("api", help="run the simulator headless with the HTTP APIs (Webex /v1, /mppsim/v1)")
+    p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
+    p.add_argument("--port", type=int, default=0, help="HTTP port (default 0: any free port, printed)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--token", help="Bearer token every request needs (default: random, printed)")
+    p.add_argument("--front-door-port", type=int, default=0,
+                   help="SIP port of the front door (default 0: any free port)")
+    p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
@@ -174,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(["gui"])
         else:
             args = parser.parse_args(["demo"])
-    return {"gui": cmd_gui, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
+    return {"gui": cmd_gui, "api": cmd_api, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
             "screenshots": cmd_screenshots, "load": cmd_load}[args.command](args)
 
 

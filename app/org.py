@@ -9,6 +9,7 @@ The format is documented in docs/org-file.md.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ __all__ = [
     "load_org",
     "parse_org",
 ]
+
+log = logging.getLogger("mppsim.org")
 
 # ---------------------------------------------------------------------------------------------
 # Allowed values
@@ -202,6 +205,8 @@ class Org:
     source: Path | None = field(default=None, compare=False)
     # organisation-level call recording settings as written in the file (recording/settings.py)
     recording: dict = field(default_factory=dict, hash=False)
+    # deprecation notices of the file (old field names it still accepts), also warned about
+    notices: tuple[str, ...] = field(default=(), compare=False)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -436,6 +441,7 @@ class _Parser:
         self.id_owner: dict[str, str] = {}  # user / virtual line id -> path of its owner
         self.org_recording: dict = {}
         self.org_voicemail = True
+        self.notices: list[str] = []
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
@@ -519,9 +525,13 @@ class _Parser:
 
         check = {"org": settings.check_org_block, "location": settings.check_location_block,
                  "line": settings.check_call_recording}[kind]
-        errs = check(d[key], f"{path}.{key}")
+        raw = d[key]
+        if kind == "line":    # mppsim's old field names -> the Webex API's, with a notice
+            raw, notices = settings.upgrade_call_recording(raw, f"{path}.{key}")
+            self.notices += notices
+        errs = check(raw, f"{path}.{key}")
         self.errors += errs
-        return d[key] if isinstance(d[key], dict) and not errs else {}
+        return raw if isinstance(raw, dict) and not errs else {}
 
     # -- sections ---------------------------------------------------------------------------
 
@@ -549,6 +559,7 @@ class _Parser:
             voicemail=self.org_voicemail,
             source=self.source,
             recording=self.org_recording,
+            notices=tuple(self.notices),
         )
         # The call recording rules across levels (licence, provider terms and region, virtual
         # line limits...) need the whole org: the same validators SettingsStore.from_org uses.
@@ -557,6 +568,9 @@ class _Parser:
         self.errors += validate_org(org)
         if self.errors:
             raise OrgError(self.errors, self.source)
+        where = f"{self.source}: " if self.source is not None else ""
+        for notice in self.notices:   # logged: a deprecation meant for the file's author, shown as is
+            log.warning("%s%s", where, notice)
         return org
 
     def organisation(self, data: dict) -> tuple[str | None, float | None]:

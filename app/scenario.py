@@ -62,7 +62,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings"}),
+                         "recording", "device", "recordings", "waiting", "messages"}),
     "press": ({"who", "key"}, set()),
     "set": (set(), {"user", "line", "callRecording"}),
     "menu": ({"who", "item"}, set()),
@@ -72,6 +72,12 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "hold": ({"who"}, set()),
     "resume": ({"who"}, set()),
     "transfer": ({"who", "to"}, {"attended", "within"}),
+    "consult": ({"who", "to"}, set()),               # MPP Transfer + number: hold, consult call
+    "complete_transfer": ({"who"}, set()),           # Transfer again (attended / blind after consult)
+    "cancel_transfer": ({"who"}, set()),             # Cancel: consult ends, held call resumes
+    "conference": ({"who", "to"}, {"within"}),      # Conference, dial, the party answers, Conference again
+    "mute": ({"who"}, set()),                        # microphone muted: far end + recording's user channel silent
+    "unmute": ({"who"}, set()),
     "dtmf": ({"who", "digits"}, set()),
     "auto_answer": ({"who"}, {"after"}),
     "wait": (set(), set()),
@@ -180,7 +186,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings") if k in args]
+                              "recordings", "waiting", "messages") if k in args]
+        if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
+                                   or args["messages"] < 0):
+            errs.append(f"{where}.expect.messages: {args['messages']!r} not allowed; allowed: a count, 0 or more")
+        if "waiting" in args and not isinstance(args["waiting"], bool):
+            errs.append(f"{where}.expect.waiting: {args['waiting']!r} not allowed; allowed: true, false")
         if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
@@ -199,9 +210,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         for key in ("call", "line"):
             if key in args and args[key] not in CALL_STATES:
                 errs.append(f"{where}.expect.{key}: {args[key]!r} not allowed; allowed: {', '.join(CALL_STATES)}")
-        if "hears" in args and args["hears"] != "silence" and not (
-                isinstance(args["hears"], (int, float)) and not isinstance(args["hears"], bool)):
-            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz or silence")
+        def is_freq(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+        if "hears" in args and args["hears"] != "silence" and not is_freq(args["hears"]) and not (
+                isinstance(args["hears"], list) and args["hears"] and all(is_freq(v) for v in args["hears"])):
+            errs.append(f"{where}.expect.hears: {args['hears']!r} not allowed; allowed: a frequency in Hz, "
+                        "a list of frequencies (all must be heard) or silence")
         if "recording" in args and args["recording"] not in RECORDING_STATES:
             errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
                         f"allowed: {', '.join(RECORDING_STATES)}")
@@ -363,13 +377,18 @@ class Runner:
     def do_dial(self, a: dict) -> None:
         self.sim.dial(str(a["from"]), str(a["to"]))
 
+    def wait_ringing(self, who: str) -> None:
+        """A person answers when the phone rings: wait for it (a dial step returns at once).
+        A waiting call (call waiting) rings while the line shows the call the user is in."""
+        self.sim.wait_until(lambda: self.sim.call_state(who) == "ringing" or self.sim.waiting_call(who) is not None,
+                            DEFAULT_WITHIN, f"{who}'s phone to ring")
+
     def do_answer(self, a: dict) -> None:
-        # A person answers when the phone rings: wait for it (a dial step returns at once).
-        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
+        self.wait_ringing(str(a["who"]))
         self.sim.answer(str(a["who"]))
 
     def do_decline(self, a: dict) -> None:
-        self.sim.wait_for(str(a["who"]), "ringing", DEFAULT_WITHIN)
+        self.wait_ringing(str(a["who"]))
         self.sim.decline(str(a["who"]))
 
     def do_hangup(self, a: dict) -> None:
@@ -424,14 +443,45 @@ class Runner:
             self.sim.transfer(who, to)
             return
         # Attended: consult the target, who picks up, then complete the transfer.
-        consult = self.sim.consult(who, to)
+        consult = self.sim.start_transfer(who, to)
         target = self.sim.party_by_number(to)
         if target is not None:
             self.sim.wait_for(target.id, "ringing", within)
             self.sim.answer(target.id)
         self.sim.wait_until(lambda: self.sim.calls.get(consult, {}).get("state") == "connected",
                             within, f"{who}'s consult call to {to} to be answered")
-        self.sim.complete_transfer(who, consult)
+        self.sim.complete_transfer(who)
+
+    def do_consult(self, a: dict) -> None:
+        self.sim.start_transfer(str(a["who"]), str(a["to"]))
+
+    def do_complete_transfer(self, a: dict) -> None:
+        self.sim.complete_transfer(str(a["who"]))
+
+    def do_cancel_transfer(self, a: dict) -> None:
+        self.sim.cancel_transfer(str(a["who"]))
+
+    def do_conference(self, a: dict) -> None:
+        """Conference on `who`'s call, dial `to` (a simulated party, who answers), Conference again."""
+        who, to = str(a["who"]), str(a["to"])
+        within = parse_duration(a.get("within", 5))
+        call = self.sim.start_conference(who, to)
+        target = self.sim.party_by_number(to)
+        if target is not None:
+            self.wait_ringing(target.id)
+            self.sim.answer(target.id)
+        self.sim.wait_until(lambda: self.sim.calls.get(call, {}).get("state") == "connected",
+                            within, f"{who}'s call to {to} to be answered")
+        # a person greets the third party before merging: its recording (if any) is under way
+        self.sim.wait_until(lambda: self.sim.recording_state(who, call) != "pending", within,
+                            f"{who}'s recording of the call to {to} to start")
+        self.sim.merge_conference(who)
+
+    def do_mute(self, a: dict) -> None:
+        self.sim.mute(str(a["who"]))
+
+    def do_unmute(self, a: dict) -> None:
+        self.sim.unmute(str(a["who"]))
 
     def do_expect(self, a: dict) -> None:
         who = str(a["who"])
@@ -469,11 +519,20 @@ class Runner:
             got = self.sim.recording_state(who) or "none"
             if got != a["recording"]:
                 return f"recording is {got}, expected {a['recording']}"
+        if "messages" in a and self.sim.messages_waiting(who) != a["messages"]:
+            return f"has {self.sim.messages_waiting(who)} new voicemail messages, expected {a['messages']}"
+        if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
+            return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
         if "recordings" in a:
             done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
             if len(done) != a["recordings"]:
                 return f"has {len(done)} finished recordings, expected {a['recordings']}"
-        if "hears" in a:
+        if "hears" in a and isinstance(a["hears"], list):
+            got = self.sim.hears_all(who, a["hears"])
+            missing = [f for f in a["hears"] if not got.get(str(float(f)))]
+            if missing:
+                return f"does not hear {', '.join(f'{f:g} Hz' for f in missing)} (of {a['hears']})"
+        elif "hears" in a:
             heard = self.sim.listen(who, 0.6)
             freq = heard and heard.get("freq_hz")
             if a["hears"] == "silence":

@@ -89,6 +89,8 @@ class Simulator:
         self.summaries: dict[str, dict] = {}          # call key -> call_summary event
         self.recording: dict[str, dict] = {}          # call key -> latest recording view
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
+        self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
+        self.mwi: dict[str, int] = {}                 # line id -> new voicemail messages (mwi events)
         self.agent_status: dict[str, str] = {}
         self.orch.subscribe(self._on_event)
         self.started = False
@@ -249,6 +251,10 @@ class Simulator:
                 self.recording[ev["call"]] = ev
             elif kind in ("announcement", "recorder", "recording_refused"):
                 self.network.setdefault(ev["call"], []).append(ev)
+            elif kind == "mwi":
+                self.mwi[ev["line"]] = int(ev["new"])
+            elif kind == "mute":
+                self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
             elif kind == "agent_down":
@@ -320,16 +326,67 @@ class Simulator:
         """First half of an attended transfer: hold the current call and call `to`."""
         return self.dial(who, to)
 
+    def start_transfer(self, who: str, to: str) -> str:
+        """MPP Transfer + number: hold `who`'s call and open a consult call to `to` on the same
+        line; returns the consult call's key (finish with complete_transfer or cancel_transfer)."""
+        return self._req(who, "transfer_start", to=str(to))["consult"]
+
+    def cancel_transfer(self, who: str) -> str:
+        """Cancel during a consult: the consult call ends and the held call is resumed."""
+        return self._req(who, "transfer_cancel")["call"]
+
     def complete_transfer(self, who: str, consult: str | None = None) -> str:
-        """Second half: connect the held party with the consult call's party."""
+        """Second half: connect the held party with the consult call's party. After
+        start_transfer: attended once the consult call is answered, blind while it rings."""
         p = self.party(who)
         if consult is None:
+            try:
+                return self._req(who, "transfer_complete")["call"]
+            except SimulatorError as exc:
+                if "no transfer under way" not in str(exc):
+                    raise
             live = [k for k, ev in self.calls.items()
                     if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] == "connected"]
             if not live:
                 raise SimulatorError(f"{who} has no connected consult call to transfer to")
             consult = live[-1]
         return self._req(who, "transfer", consult=consult)["call"]
+
+    def start_conference(self, who: str, to: str) -> str:
+        """MPP Conference + number: hold `who`'s call and call `to`; returns the new call's key."""
+        return self._req(who, "conference_start", to=str(to))["consult"]
+
+    def merge_conference(self, who: str) -> list[str]:
+        """Conference again: the held call and the new one become a three-way conference hosted
+        by `who`'s network edge; returns the member call keys."""
+        return self._req(who, "conference_merge")["members"]
+
+    def hears_all(self, who: str, freqs: list[float], seconds: float = 0.6) -> dict[str, bool]:
+        """Is each frequency present in what `who` hears now? {"1000.0": True, ...}"""
+        return self._req(who, "listen", seconds=seconds, freqs=[float(f) for f in freqs]).get("present", {})
+
+    def call_voicemail(self, who: str) -> str:
+        """Dial *86 from `who`'s line: their mailbox's spoken menu (then dtmf 1/7/9/#)."""
+        return self.dial(who, "*86")
+
+    def messages_waiting(self, who: str) -> int:
+        """New voicemail messages in `who`'s mailbox: the MPP lamp / Webex App badge (0 = off)."""
+        p = self.party(who)
+        with self._cv:
+            return self.mwi.get(p.line, 0)
+
+    def mute(self, who: str, on: bool = True) -> bool:
+        """Mute (or unmute) `who`'s microphone: the other party and the recording's user
+        channel get silence; the recording is not paused. Returns the new state."""
+        return self._req(who, "mute", on=bool(on))["muted"]
+
+    def unmute(self, who: str) -> bool:
+        return self.mute(who, False)
+
+    def muted(self, who: str) -> bool:
+        """True while `who`'s microphone is muted (both faces show it)."""
+        with self._cv:
+            return self.mutes.get(self.party(who).agent, False)
 
     def dtmf(self, who: str, digits: str) -> str:
         return self._req(who, "dtmf", digits=str(digits))["call"]
@@ -367,35 +424,36 @@ class Simulator:
             raise SimulatorError(f"who: {who} has no {device} device; it has: {', '.join(p.devices) or 'none'}")
 
     # ----- recording as the devices show it ----------------------------------------------
-    def recording_view(self, who: str) -> dict | None:
+    def recording_view(self, who: str, call: str | None = None) -> dict | None:
         """The recording view (state, indicator, message, per-device softkeys and menu) of the
-        newest call on `who`'s line, or None when no policy runs for it."""
-        call = self.current_call(who)
+        call `call` (default: the newest call on `who`'s line), or None when no policy runs for it."""
+        ev = self.calls.get(call) if call else self.current_call(who)
         with self._cv:
-            return self.recording.get(call["call"]) if call else None
+            return self.recording.get(ev["call"]) if ev else None
 
-    def recording_state(self, who: str) -> str | None:
-        view = self.recording_view(who)
+    def recording_state(self, who: str, call: str | None = None) -> str | None:
+        view = self.recording_view(who, call)
         return view["state"] if view else None
 
-    def indicator(self, who: str, device: str | None = None) -> str:
-        """R-UX-1: 'recording', 'paused' or 'none' on the device (default: the line's first)."""
-        view = self.recording_view(who)
-        call = self.current_call(who)
+    def indicator(self, who: str, device: str | None = None, call: str | None = None) -> str:
+        """R-UX-1: 'recording', 'paused' or 'none' on the device (default: the line's first),
+        for `call` (default: the newest call on the line)."""
+        view = self.recording_view(who, call)
+        call = self.calls.get(call) if call else self.current_call(who)
         if not view or not call or call["state"] == "ended":
             return "none"
         devices = view["devices"]
         dev = devices.get(device) if device else next(iter(devices.values()), None)
         return dev["indicator"] if dev else "none"
 
-    def softkeys(self, who: str) -> list[str]:
-        """R-UX-3: the recording softkeys `who`'s MPP shows now."""
-        view = self.recording_view(who)
+    def softkeys(self, who: str, call: str | None = None) -> list[str]:
+        """R-UX-3: the recording softkeys `who`'s MPP shows now (for `call`, default the newest)."""
+        view = self.recording_view(who, call)
         return list(view["devices"].get("mpp", {}).get("softkeys", [])) if view else []
 
-    def menu_items(self, who: str) -> list[str]:
-        """R-UX-4: the recording items under More in `who`'s Webex App now."""
-        view = self.recording_view(who)
+    def menu_items(self, who: str, call: str | None = None) -> list[str]:
+        """R-UX-4: the recording items under More in `who`'s Webex App now (for `call`)."""
+        view = self.recording_view(who, call)
         return list(view["devices"].get("webex-app", {}).get("menu", [])) if view else []
 
     def network_events(self, who: str, kind: str | None = None) -> list[dict]:
@@ -412,11 +470,36 @@ class Simulator:
             return self.line_states.get((p.agent, p.line), "idle")
 
     def current_call(self, who: str) -> dict | None:
-        """The newest call on `who`'s line (live or just ended), as last reported."""
+        """The call `who` is in (the connected one), else the newest live call on the line, else
+        the last one reported (just ended), as last reported."""
         p = self.party(who)
         with self._cv:
             key = self.last_call.get((p.agent, p.line))
-            return self.calls.get(key) if key else None
+            ev = self.calls.get(key) if key else None
+            # Two live calls (call waiting, consult, a transfer's old and new legs): the current
+            # one is the call the user is in, else the newest live one.
+            live = [e for e in self.calls.values()
+                    if e["agent"] == p.agent and e["line"] == p.line and e["state"] != "ended"]
+            connected = [e for e in live if e["state"] == "connected"]
+            hosts = [e for e in connected if e.get("conference") == e["call"]]
+            if hosts:
+                return hosts[-1]      # a conference: its first call holds the recording
+            if connected:
+                return connected[-1]
+            if live and (ev is None or ev["state"] == "ended" or len(live) > 1):
+                return live[-1]
+            return ev
+
+    def live_calls(self, who: str) -> list[dict]:
+        """Every live call on `who`'s line, oldest first (call waiting, consult: two)."""
+        p = self.party(who)
+        with self._cv:
+            return [ev for ev in self.calls.values()
+                    if ev["agent"] == p.agent and ev["line"] == p.line and ev["state"] != "ended"]
+
+    def waiting_call(self, who: str) -> dict | None:
+        """The call ringing as a waiting call on `who`'s line (call waiting), if any."""
+        return next((ev for ev in self.live_calls(who) if ev.get("waiting") and ev["state"] == "ringing"), None)
 
     def call_state(self, who: str) -> str:
         """State of the newest call on the line: dialing/ringing/connected/held/ended, or idle."""
@@ -489,6 +572,8 @@ class Simulator:
             p = next((p for p in self.parties if p.agent == agent and p.line == line), None)
             if p is not None:
                 return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
+            if agent == "voicemail":      # the mailbox service (a retrieval call, *86)
+                return {"id": "voicemail", "kind": "voicemail", "name": "Voicemail", "number": ""}
         remote = remote or {}
         user = remote.get("user", "")
         p = self.party_by_number(user)
@@ -554,7 +639,7 @@ class Simulator:
 
 
 def call_type(caller_kind: str, callee_kind: str) -> str:
-    """internal | pstn-in | pstn-out | external-in | external-out (docs/scenarios.md)."""
+    """internal | pstn-in | pstn-out | external-in | external-out | voicemail (docs/scenarios.md)."""
     inside = ("user", "virtual_line")
     if caller_kind in inside and callee_kind in inside:
         return "internal"
@@ -562,6 +647,8 @@ def call_type(caller_kind: str, callee_kind: str) -> str:
         return "pstn-in"
     if caller_kind in inside and callee_kind == "pstn":
         return "pstn-out"
+    if callee_kind == "voicemail":
+        return "voicemail"            # a user listening to their mailbox
     if caller_kind == "external":
         return "external-in"
     if callee_kind == "external":

@@ -32,8 +32,12 @@ from .calls import AgentCall, CallRecord, LineAccount, snapshot
 from .edge import EdgeError, RecordingEdge
 from .announcer import Announcer
 from .siprec import SiprecClient
+from .transfer import TransferDesk, TransferError
+from .call_waiting import CallWaiting
+from .conference import ConferenceError, Conferences, with_tones
+from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
-from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
+from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
 from .reaper import Reaper
@@ -120,6 +124,8 @@ class Agent:
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
+        self.transfers = TransferDesk(self)
+        self.conferences = Conferences(self)
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
@@ -153,6 +159,7 @@ class Agent:
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
             self.announcer = Announcer(self, self.run_dir / "tones")
+            self.waiting = CallWaiting(self, self.run_dir / "tones")
         host, port = self.control_addr.rsplit(":", 1)
         self.chan = Channel.connect(host, int(port))
         self.emit("hello", pid=os.getpid(), kind=self.kind,
@@ -267,10 +274,18 @@ class Agent:
                 rec.extra["mailbox"] = mailbox
                 self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
                                        parse_name_addr(rec.remote_uri)[1], voicemail=True)
-            else:
+            elif self.is_voicemail_uri(rec.remote_uri):
+                pass     # the user listening to their mailbox: a feature call, not recorded
+            elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
                 self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
+
+    def is_voicemail_uri(self, uri: str) -> bool:
+        """A call to the voicemail service (its host:port), e.g. *86 or the voicemail number."""
+        if not self.voicemail or "@" not in uri:
+            return False
+        return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
 
     def clock(self) -> MediaClock:
         if self.media_clock is None:
@@ -287,14 +302,20 @@ class Agent:
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
         if self.kind == "voicemail":
-            self.mailbox.take_message(rec)
+            if self.mailbox.is_retrieval(call.mailbox):
+                self.mailbox.retrieve(rec)       # the owner listens to their messages
+            else:
+                self.mailbox.take_message(rec)
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
+        waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
-        if busy or too_many or self.stopping:
+        if (busy and not waiting) or too_many or self.stopping:
             self.answer_code(rec, 486)
             self.report_call(rec)
             return
+        if waiting:
+            self.waiting.ringing(rec)
         self.answer_code(rec, 180)
         self.report_call(rec)
         if self.edge is not None:
@@ -340,6 +361,7 @@ class Agent:
             self.report_call(rec)
             if first and self.edge is not None:
                 self.edge.call_answered(rec.key)
+                self.transfers.answered(rec)
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
@@ -366,9 +388,11 @@ class Agent:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
         rec.source_linked = None
-        if self.edge is not None:
+        keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
+        keep = self.conferences.ended(rec) or keep    # a conference's remaining call takes it over
+        if self.edge is not None and not keep:
             self.edge.call_ended(rec.key)
-        if self.siprec is not None:
+        if self.siprec is not None and not keep:
             self.siprec.call_ended(rec.key)
         capture, rec.capture = rec.capture, None
         if capture is None:
@@ -397,6 +421,8 @@ class Agent:
         self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
+        if self.muted and not any(r.active for r in self.calls.values()):
+            self.set_muted(False)       # the last call is over: the phone un-mutes
         self.reap(rec)
         for delay in (0.3, 0.6, 1.0, 2.0, 5.0):   # SIPREC sessions end a little after their call
             self.later(delay, self.poke_idle_clock)
@@ -427,6 +453,8 @@ class Agent:
         for skey, session in list(self.siprec.sessions.items()):
             if skey[0] != rec.key or session.call is None:
                 continue
+            if rec.key in self.transfers.following.values():
+                continue     # a transfer's new leg is taking this recording over (phone/transfer.py)
 
             def detach_session(skey=skey, session=session) -> None:
                 self.siprec.sessions.pop(skey, None)
@@ -459,6 +487,7 @@ class Agent:
     def on_siprec_media(self, call, _data) -> None:
         if self.siprec is not None:
             self.siprec.on_media(call, None)
+            self.conferences.relink()    # a re-created SIPREC stream lost the conference mix
 
     def on_dtmf(self, call: AgentCall, digit: str) -> None:
         rec = self.record_for(call)
@@ -472,6 +501,8 @@ class Agent:
         rec.extra["last_digit"] = (digit, now)
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
+        if self.kind == "voicemail":
+            self.mailbox.dtmf(rec, digit)      # the retrieval menu (phone/voicemail_menu.py)
 
     def on_redirected(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
@@ -546,8 +577,9 @@ class Agent:
         if self.sound is not None and not held_local:
             aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
         if self.source.port is not None:
-            # the device sends only once the call is answered (early media is the network's)
-            if held_local or rec.state not in ("connected", "held"):
+            # the device sends only once the call is answered (early media is the network's);
+            # muted, it sends nothing: the far end and the recording's user channel get silence
+            if held_local or self.muted or rec.state not in ("connected", "held"):
                 self.source.port.stopTransmit(aud)
             else:
                 self.source.port.startTransmit(aud)
@@ -558,6 +590,7 @@ class Agent:
             self.announcer.media_ready(rec.key)
         if self.kind == "voicemail" and rec.extra.get("greeting"):
             self.mailbox.greeting(rec)
+        self.conferences.media_changed(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
         """Stop sending the device's audio into a live call (hold)."""
@@ -584,6 +617,10 @@ class Agent:
             "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
             "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
+            "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
+            "consult_kind": rec.extra.get("consult_kind", "transfer") if rec.extra.get("consult_for") else None,
+            "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
+            "conference": rec.extra.get("conference"),      # member of the conference hosted by this agent
         }
 
     def report_call(self, rec: CallRecord) -> None:
@@ -686,6 +723,8 @@ class Agent:
         if target.startswith(("sip:", "sips:")):
             return target
         cleaned = target.replace(" ", "").replace("-", "")
+        if cleaned == RETRIEVAL_CODE and self.voicemail:     # *86: the user's own mailbox
+            return self.voicemail.format(mailbox=RETRIEVAL_CODE)
         for key in (cleaned, "+" + cleaned):
             if key in self.directory:
                 return self.directory[key]
@@ -714,7 +753,7 @@ class Agent:
         return {"pong": True, "pid": os.getpid()}
 
     def cmd_status(self) -> dict:
-        return {"lines": dict(self.line_state), "source": self.source.description,
+        return {"lines": dict(self.line_state), "source": self.source.description, "muted": self.muted,
                 "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
                           for r in self.calls.values()],
                 "auto_answer": self.auto_answer, "resources": self.resources()}
@@ -734,9 +773,7 @@ class Agent:
         rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
                                      "remote_uri": uri, "sip_call_id": ""})
         # Hold the other calls of this user first, as a phone does when you dial mid-call.
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
         self.report_call(rec)
@@ -744,9 +781,7 @@ class Agent:
 
     def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("ringing",))
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         self.answer_code(rec, 200)
         return {"call": rec.key}
 
@@ -766,6 +801,16 @@ class Agent:
         self.unlink_source(rec)
         rec.call.setHold(pj.CallOpParam(True))
 
+    def hold_others(self, rec: CallRecord) -> None:
+        """Hold the user's other connected calls (dial, answer, resume). One that is ending
+        already (its BYE not processed yet) is skipped, not an error."""
+        for other in list(self.calls.values()):
+            if other is not rec and other.state == "connected":
+                try:
+                    self.hold_record(other)
+                except pj.Error:
+                    pass
+
     def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("connected",))
         self.hold_record(rec)
@@ -773,9 +818,7 @@ class Agent:
 
     def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
         rec = self.find_call(call, line, prefer=("held",))
-        for other in self.calls.values():
-            if other is not rec and other.state == "connected":
-                self.hold_record(other)
+        self.hold_others(rec)
         rec.want_hold = False
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
@@ -804,6 +847,68 @@ class Agent:
             target += f"?{COMPLIANCE_HEADER}=played"
         rec.call.xfer(target, pj.CallOpParam(True))
         return {"call": rec.key}
+
+    def cmd_transfer_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Transfer on a call + a number: hold it and open a consult call (phone/transfer.py)."""
+        try:
+            return self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_complete(self, call: str | None = None, line: str | None = None) -> dict:
+        """Transfer pressed again: attended after answer, blind after consult while ringing."""
+        try:
+            return self.transfers.complete(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_cancel(self, call: str | None = None, line: str | None = None) -> dict:
+        try:
+            return self.transfers.cancel(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_conference_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Conference + number: hold the call and call the third party (a consult call)."""
+        if self.conferences.active():
+            raise CommandError("conference: a conference is already under way; allowed: one")
+        try:
+            result = self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+        consult = self.calls[result["consult"]]
+        consult.extra["consult_kind"] = "conference"    # the faces offer Conference, not Transfer
+        consult.extra.pop("last_reported", None)
+        self.report_call(consult)
+        return result
+
+    def cmd_conference_merge(self, call: str | None = None, line: str | None = None) -> dict:
+        """Conference pressed again: the held call and the consult call become one conference."""
+        try:
+            return self.conferences.merge(call, line)
+        except (TransferError, ConferenceError) as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+
+    def cmd_mute(self, on: bool = True, call: str | None = None, line: str | None = None) -> dict:
+        """Mute / unmute the user's microphone for their calls (MPP Mute key, Webex App Mute).
+        Not a recording pause: the recording goes on, its user channel silent (issue 13)."""
+        if not isinstance(on, bool):
+            raise CommandError(f"on: {on!r} not allowed; allowed: true, false")
+        if on and not any(r.active and r.state in ("connected", "held") for r in self.calls.values()):
+            raise CommandError("mute: no call to mute")
+        self.set_muted(on)
+        return {"muted": self.muted}
+
+    def set_muted(self, on: bool) -> None:
+        if self.muted == on:
+            return
+        self.muted = on
+        for rec in self.calls.values():
+            if rec.active:
+                if on:
+                    self.unlink_source(rec)
+                self.link_media(rec)      # relinks the source and the SIPREC fork (or not)
+        self.emit("mute", muted=on)
 
     def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
         allowed = set("0123456789*#ABCD")
@@ -863,6 +968,8 @@ class Agent:
             self.announcer.play(key, play)
 
     announcer = None
+    muted = False       # the user's microphone is muted (cmd_mute)
+    waiting = None      # phone/call_waiting.CallWaiting for users' agents
 
     def cmd_recorder_down(self, target: str) -> dict:
         """The app saw the recorder at `target` die: fail the sessions that used it."""
@@ -902,8 +1009,10 @@ class Agent:
         self.relink_all()
         return {"source": new.description, "started": time.time()}
 
-    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None):
+    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None,
+                   freqs: list | None = None):
         """What the user hears in a live call over the last `seconds`, or heard in an ended one.
+        With `freqs`: also whether each frequency is present (`present`: {"1000.0": true, ...}).
 
         The answer waits until the capture file holds the moment of asking (pjmedia writes it
         in ~0.25 s blocks) and, on a call younger than `seconds`, until `seconds` were heard.
@@ -921,8 +1030,10 @@ class Agent:
         if rec.capture is None and rec.state not in ("connected", "held"):
             return {"call": rec.key, "heard": None}
         follow = None if call is not None else (lambda: self.find_call(None, line))
-        return Deferred(listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow,
-                                    CommandError))
+        poll = listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow, CommandError)
+        if freqs:
+            poll = with_tones(poll, lambda: rec.capture, seconds, [float(f) for f in freqs])
+        return Deferred(poll)
 
     def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
                   threshold_dbfs: float = -40.0) -> dict:

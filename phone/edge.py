@@ -81,6 +81,18 @@ class RecordingEdge:
     def call_ended(self, key: str) -> None:
         self._step(key, lambda p, now: p.hangup(now))
 
+    def move_call(self, old: str, new: str) -> None:
+        """A transfer continues call `old` as call `new`: its policy goes on under the new key
+        (phone/transfer.py), with its timers rescheduled and the devices told."""
+        p = self.policies.pop(old, None)
+        if p is None:
+            return
+        self.policies[new] = p
+        self.lines[new] = self.lines.pop(old)
+        self.scheduled.pop(old, None)
+        self.last_view.pop(old, None)
+        self._drain(new, p, time.monotonic())
+
     def compliance_played(self, key: str) -> bool:
         p = self.policies.get(key)
         return bool(p and p.compliance_played)

@@ -27,16 +27,19 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from . import broadworks as BW
 from . import providers as P
 from . import settings_schema as S
-from .effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_NONE, Compliance, EffectiveSettings,
-                        Selective)
+from .effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, NOTIFY_NONE, Compliance,
+                        EffectiveSettings, Selective)
 
 if TYPE_CHECKING:  # app.org imports this module lazily; no import cycle at run time
     from app.org import Org
 
 __all__ = [
     "LEGAL_NOTICE", "RECORDING_LICENCES", "LineInfo", "SettingsError", "SettingsStore",
-    "check_call_recording", "check_location_block", "check_org_block", "validate_org",
+    "check_call_recording", "check_location_block", "check_org_block", "start_stop_enabled",
+    "upgrade_call_recording", "validate_org",
 ]
+
+upgrade_call_recording = S.upgrade_call_recording   # the org loader's way to the old-name upgrade
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +217,7 @@ def _effective(state: dict, ctx: _Context, line_id: str) -> EffectiveSettings:
         repeat_interval=cr["repeat"]["interval"],
         announce_internal=cr["startStopAnnouncement"]["internalCallsEnabled"],
         announce_pstn=cr["startStopAnnouncement"]["pstnCallsEnabled"],
-        selective=(Selective(sel["recordInboundInternal"], sel["recordInboundExternal"],
-                             sel["recordOutboundInternal"], sel["recordOutboundExternal"])
+        selective=(Selective(*(sel[k] for k in S.SELECTIVE_FLAGS))
                    if sel["enabled"] and mode in SELECTIVE_MODES else None),
         provider=provider,
         provider_tier=org["tier"] if provider == P.DUBBER else None,
@@ -288,6 +290,8 @@ def _apply_location(state: dict, loc_id: str, patch: Any, path: str, r: _Report)
 
 def _apply_line(state: dict, ctx: _Context, info: LineInfo, patch: Any, path: str, view: str, r: _Report) -> None:
     """A person's or virtual line's callRecording, partial like the API's PUT."""
+    patch, deprecated = S.upgrade_call_recording(patch, path)
+    r.notices += deprecated
     if isinstance(patch, dict):
         patch = dict(patch)
         expected = dict(zip(S.READ_ONLY, _platform(ctx, info)))
@@ -300,27 +304,58 @@ def _apply_line(state: dict, ctx: _Context, info: LineInfo, patch: Any, path: st
     if clean is S.BAD:
         return
     cur = _line(state, info)
+    _start_stop_switch(cur, patch if isinstance(patch, dict) else {}, clean, path, r)
     was_on = cur["enabled"]
     on = clean.get("enabled", was_on)
     if on and was_on:
         new = S.merge(cur, clean)
     else:
         # R-USR-1: enabling starts from cleared settings; a line that is (or is turned) off keeps
-        # only cleared settings, so values given with it must be the defaults
+        # only cleared settings, so values given with it must be the defaults (or the current
+        # values echoed back, as a client writing back a GET's body does)
         new = S.merge(S.defaults(S.DEFAULT_CALL_RECORDING), clean)
         if not on:
-            _refuse_settings_while_off(clean, path, "enabled" in clean and was_on, r)
+            _refuse_settings_while_off(clean, cur, path, "enabled" in clean and was_on, r)
             new = S.defaults(S.DEFAULT_CALL_RECORDING)
     new["enabled"] = on
+    given = patch.get("notification") if isinstance(patch, dict) else None
+    if (isinstance(given, dict) and given.get("enabled") is True and given.get("type") is None
+            and new["notification"] == {"enabled": True, "type": NOTIFY_NONE} != cur["notification"]):
+        new["notification"]["type"] = NOTIFY_BEEP   # the API: enabled without a type means Beep (R-USR-5)
     if on and not was_on:
         _check_enabling(state, info, path, r)
     state[_section(info)][info.id] = new
 
 
-def _refuse_settings_while_off(clean: dict, path: str, turning_off: bool, r: _Report) -> None:
+def start_stop_enabled(cr: Mapping[str, Any]) -> bool:
+    """The API's ``startStopAnnouncementEnabled``: on when either switch of R-USR-4 is on."""
+    return any(cr["startStopAnnouncement"].values())
+
+
+def _start_stop_switch(cur: dict, raw: Mapping, clean: dict, path: str, r: _Report) -> None:
+    """``startStopAnnouncementEnabled`` is derived, never stored: a value equal to the current one
+    is an echo of a GET; a changed value sets both switches of ``startStopAnnouncement`` unless the
+    same body changes them to something else (then it is refused)."""
+    if "startStopAnnouncementEnabled" not in clean:
+        return
+    flag = clean.pop("startStopAnnouncementEnabled")
+    if flag == start_stop_enabled(cur):
+        return
+    given = clean.get("startStopAnnouncement")
+    merged = S.merge(cur["startStopAnnouncement"], given or {})
+    if given and merged != cur["startStopAnnouncement"]:
+        if any(merged.values()) != flag:
+            r.errors.append(f"{path}.startStopAnnouncementEnabled: {S.fmt(flag)} contradicts "
+                            f"startStopAnnouncement {merged} given in the same change; give one of them (R-USR-4)")
+        return
+    clean["startStopAnnouncement"] = {"internalCallsEnabled": flag, "pstnCallsEnabled": flag}
+
+
+def _refuse_settings_while_off(clean: dict, cur: dict, path: str, turning_off: bool, r: _Report) -> None:
     default = S.leaves(S.DEFAULT_CALL_RECORDING)
+    current = S.leaves(cur)
     for k, v in S.leaves(clean).items():
-        if k != "enabled" and v != default[k]:
+        if k != "enabled" and v != default[k] and v != current.get(k):
             why = ("turning recording off clears the line's settings" if turning_off
                    else "recording is off for this line; give enabled: true to enable it")
             r.errors.append(f"{path}.{k}: {S.fmt(v)} cannot be set with enabled: false: {why}; "
@@ -497,6 +532,10 @@ class SettingsStore:
         self._version = 0
         self._subscribers: list[Subscriber] = []
         self._lock = threading.RLock()
+        # held from a change until its subscribers ran: concurrent changes (the HTTP API serves
+        # each request on its own thread) reach the agents in the order they were made, so a
+        # slower push of an older state can never overwrite a newer one
+        self._notify_lock = threading.RLock()
         self.notices: list[str] = []     # notices of the last successful change
 
     @classmethod
@@ -548,7 +587,11 @@ class SettingsStore:
             info = self._ctx.lines[line_id]
             out = copy.deepcopy(_line(self._state, info))
         sp, group, ident = _platform(self._ctx, info)
-        return {**out, "serviceProvider": sp, "externalGroup": group, "externalIdentifier": ident}
+        head = {k: out.pop(k) for k in ("enabled", "record", "recordVoicemailEnabled")}
+        head["startStopAnnouncementEnabled"] = start_stop_enabled(out)     # the API's order
+        head.update(notification=out.pop("notification"), repeat=out.pop("repeat"),
+                    serviceProvider=sp, externalGroup=group, externalIdentifier=ident)
+        return {**head, **out}
 
     def platform_info(self, line_id: str) -> tuple[str, str, str]:
         """R-USR-7: (serviceProvider, externalGroup, externalIdentifier)."""
@@ -649,6 +692,10 @@ class SettingsStore:
         return self.set_org({"accounts": {provider: {"users": {line_id: account}}}})
 
     def _commit(self, apply: Callable[[dict, _Report], None], admin: str | None = None) -> list[str]:
+        with self._notify_lock:
+            return self._commit_and_notify(apply, admin)
+
+    def _commit_and_notify(self, apply: Callable[[dict, _Report], None], admin: str | None) -> list[str]:
         with self._lock:
             new = copy.deepcopy(self._state)
             r = _Report()

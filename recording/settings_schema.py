@@ -24,6 +24,17 @@ ORGANISATION = "organisation"               # location value: "use organisation 
 READ_ONLY = ("serviceProvider", "externalGroup", "externalIdentifier")   # R-USR-7 platform info
 LINE_TYPES = ("user", "virtual_line")
 
+# The announcement kinds of the API's `announcements` blocks (person, virtual line, organisation)
+ANNOUNCEMENT_KINDS = ("start", "stop", "pause", "resume", "failureEndWithCall", "failureProceedWithCall")
+ANNOUNCEMENT_TYPES = ("DEFAULT",)   # CUSTOM needs an announcement repository mppsim does not have
+SELECTIVE_FLAGS = ("recordInboundInternalCallsEnabled", "recordInboundExternalCallsEnabled",
+                   "recordOutboundInternalCallsEnabled", "recordOutboundExternalCallsEnabled")
+# Field names mppsim used before it followed the API's (docs/org-file.md): accepted with a notice
+DEPRECATED_SELECTIVE = {"recordInboundInternal": "recordInboundInternalCallsEnabled",
+                        "recordInboundExternal": "recordInboundExternalCallsEnabled",
+                        "recordOutboundInternal": "recordOutboundInternalCallsEnabled",
+                        "recordOutboundExternal": "recordOutboundExternalCallsEnabled"}
+
 # R-USR-1: the cleared settings a line starts from and returns to. Access settings default to
 # the values of the public API's published example (all off).
 DEFAULT_CALL_RECORDING: dict[str, Any] = {
@@ -33,12 +44,13 @@ DEFAULT_CALL_RECORDING: dict[str, Any] = {
     "notification": {"enabled": False, "type": "None"},
     "repeat": {"enabled": False, "interval": DEFAULT_REPEAT_INTERVAL},
     "startStopAnnouncement": {"internalCallsEnabled": False, "pstnCallsEnabled": False},
+    # mppsim's "enabled" switches the R-USR-8 filter on; the four flags are the API's names
     "selectiveCallRecordingSettings": {
         "enabled": False,
-        "recordInboundInternal": True,
-        "recordInboundExternal": True,
-        "recordOutboundInternal": True,
-        "recordOutboundExternal": True,
+        "recordInboundInternalCallsEnabled": True,
+        "recordInboundExternalCallsEnabled": True,
+        "recordOutboundInternalCallsEnabled": True,
+        "recordOutboundExternalCallsEnabled": True,
     },
     "callRecordingAccessSettings": {
         "viewAndPlayRecordingsEnabled": False,
@@ -46,6 +58,11 @@ DEFAULT_CALL_RECORDING: dict[str, Any] = {
         "deleteRecordingsEnabled": False,
         "shareRecordingsEnabled": False,
     },
+    # Webex as provider (R-PRV-9): AI features of the recording; stored and reported, not simulated
+    "postCallRecordingSettings": {"summaryAndActionItemsEnabled": False, "transcriptEnabled": False},
+    # which announcement files play; mppsim has its built-in (DEFAULT) files only
+    "announcements": {"useLocationLevelEnabled": True,
+                      **{k: {"type": "DEFAULT"} for k in ANNOUNCEMENT_KINDS}},
 }
 
 DEFAULT_COMPLIANCE: dict[str, Any] = {      # R-CMP-1: off by default
@@ -65,6 +82,8 @@ DEFAULT_ORG: dict[str, Any] = {
     "failureBehavior": FAILURE_BEHAVIORS[0],  # R-ORG-3
     "region": P.DEFAULT_REGION,
     "compliance": DEFAULT_COMPLIANCE,
+    # GET|PUT /telephony/config/callRecording/announcements
+    "announcements": {k: {"type": "DEFAULT"} for k in ANNOUNCEMENT_KINDS},
     "accounts": {},                         # provider -> {administrators, users: {line: account}}
     "recorders": {},                        # provider -> SIPREC target URI
 }
@@ -216,20 +235,54 @@ def diff(value: Mapping, default: Mapping) -> dict:
 
 _BOOLS = lambda *keys: {k: boolean for k in keys}  # noqa: E731
 
+def notification_type(v: Any, path: str, view: str, errors: list) -> Any:
+    """R-USR-5; the API's PUT sends null for "None" (its GET says "None"), wxc-sdk does so."""
+    return "None" if v is None else one_of(NOTIFICATION_TYPES, "R-USR-5")(v, path, view, errors)
+
+
+ANNOUNCEMENT_SCHEMA: dict[str, Any] = {
+    "type": one_of(ANNOUNCEMENT_TYPES, "custom announcement files are not simulated; mppsim plays its own"),
+}
+ORG_ANNOUNCEMENTS_SCHEMA: dict[str, Any] = {k: ANNOUNCEMENT_SCHEMA for k in ANNOUNCEMENT_KINDS}
+
 CALL_RECORDING_SCHEMA: dict[str, Any] = {
     "enabled": boolean,
     "record": one_of(MODES, "R-USR-2"),
     "recordVoicemailEnabled": boolean,                                           # R-USR-3
-    "notification": {"enabled": boolean, "type": one_of(NOTIFICATION_TYPES, "R-USR-5")},
+    # the API's older single switch: true when either announcement switch is on; settings.py
+    # turns a change of it into both switches (R-USR-4)
+    "startStopAnnouncementEnabled": boolean,
+    "notification": {"enabled": boolean, "type": notification_type},
     "repeat": {"enabled": boolean, "interval": repeat_interval},                 # R-USR-6
     "startStopAnnouncement": _BOOLS("internalCallsEnabled", "pstnCallsEnabled"),  # R-USR-4
-    "selectiveCallRecordingSettings": _BOOLS(                                    # R-USR-8
-        "enabled", "recordInboundInternal", "recordInboundExternal",
-        "recordOutboundInternal", "recordOutboundExternal"),
+    "selectiveCallRecordingSettings": _BOOLS("enabled", *SELECTIVE_FLAGS),        # R-USR-8
     "callRecordingAccessSettings": _BOOLS(
         "viewAndPlayRecordingsEnabled", "downloadRecordingsEnabled",
         "deleteRecordingsEnabled", "shareRecordingsEnabled"),
+    "postCallRecordingSettings": _BOOLS("summaryAndActionItemsEnabled", "transcriptEnabled"),
+    "announcements": {"useLocationLevelEnabled": boolean, **ORG_ANNOUNCEMENTS_SCHEMA},
 }
+
+
+def upgrade_call_recording(raw: Any, path: str) -> tuple[Any, list[str]]:
+    """``raw`` with mppsim's old field names replaced by the API's, and one deprecation notice
+    per old name found. Anything else (including bad shapes) is left for the validators."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("selectiveCallRecordingSettings"), dict):
+        return raw, []
+    sel = raw["selectiveCallRecordingSettings"]
+    notices: list[str] = []
+    new_sel: dict[str, Any] = {}
+    for k, v in sel.items():
+        new = DEPRECATED_SELECTIVE.get(k)
+        if new is None:
+            new_sel[k] = v
+            continue
+        notices.append(f"{path}.selectiveCallRecordingSettings.{k}: deprecated name; write {new} "
+                       f"(the Webex API's name); {k} is still read")
+        if new in sel:
+            continue       # the new name wins when both are given
+        new_sel[new] = v
+    return ({**raw, "selectiveCallRecordingSettings": new_sel} if notices else raw), notices
 # read-only platform info (R-USR-7) is accepted in a PUT only unchanged; settings.py checks it
 PERSON_KEYS = tuple(CALL_RECORDING_SCHEMA) + READ_ONLY
 
@@ -345,6 +398,7 @@ ORG_SCHEMA: dict[str, Any] = {
     "failureBehavior": one_of(FAILURE_BEHAVIORS, "R-ORG-3"),
     "region": one_of(P.REGIONS),
     "compliance": COMPLIANCE_SCHEMA,
+    "announcements": ORG_ANNOUNCEMENTS_SCHEMA,
     "accounts": accounts,
     "recorders": recorders,
 }

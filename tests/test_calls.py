@@ -127,8 +127,12 @@ def test_dtmf_digits_arrive_as_rfc4733_events(sim):
     sim.wait_until(lambda: sim.status("bob")["calls"][-1]["dtmf"] == "159*#", 4, "digits at bob")
 
 
-def test_busy_line_rejects_a_second_caller_with_486(sim):
+def test_busy_line_rejects_a_third_caller_with_486(sim):
+    """The second caller rings as a waiting call (call waiting, tests/test_call_waiting.py);
+    a third one is busy."""
     connect(sim, "alice", "bob", "1002")
+    sim.dial("dave", "1002")
+    sim.wait_until(lambda: sim.waiting_call("bob") is not None, 3, "dave waiting at bob")
     sim.dial("carol", "1002")
     sim.wait_for("carol", "ended", 3)
     assert sim.current_call("carol")["reason"] == "busy"

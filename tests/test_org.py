@@ -533,3 +533,32 @@ def test_recording_rules_across_levels_with_file_paths():
     errs = errors_of(d)
     assert [e.split(":")[0] for e in errs] == ["locations[0].recording.provider", "users[0].callRecording.enabled",
                                                "virtual_lines[0].callRecording.record"]
+
+
+def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path, caplog):
+    """R-USR-8: org files written before mppsim followed the Webex API's names
+    (recordInboundInternal ...) still load, with a deprecation notice naming the new field; the
+    settings read back under the API's names."""
+    d = minimal()
+    d["users"][0]["callRecording"] = {"enabled": True, "record": "Always", "selectiveCallRecordingSettings": {
+        "enabled": True, "recordInboundInternal": False, "recordOutboundExternalCallsEnabled": False}}
+    f = tmp_path / "old.yaml"
+    f.write_text(yaml.safe_dump(d))
+    with caplog.at_level("WARNING", logger="mppsim.org"):
+        org = load_org(f)
+    assert [r.getMessage() for r in caplog.records if r.name == "mppsim.org"] == [
+        f"{f}: users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: deprecated name; "
+        f"write recordInboundInternalCallsEnabled (the Webex API's name); recordInboundInternal is still read"]
+    uid = org.users[0].id
+    assert org.notices == (f"users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: "
+                           f"deprecated name; write recordInboundInternalCallsEnabled (the Webex API's name); "
+                           f"recordInboundInternal is still read",)
+    sel = org.user(uid).call_recording["selectiveCallRecordingSettings"]
+    assert sel == {"enabled": True, "recordInboundInternalCallsEnabled": False,
+                   "recordOutboundExternalCallsEnabled": False}
+    from recording.settings import SettingsStore
+    got = SettingsStore.from_org(org).get_person(uid)["selectiveCallRecordingSettings"]
+    assert got["recordInboundInternalCallsEnabled"] is False and got["recordInboundExternalCallsEnabled"] is True
+    assert "recordInboundInternal" not in got
+    # a file with the new names loads without notices
+    assert parse_org(org.to_dict()).notices == ()

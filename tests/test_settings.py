@@ -560,7 +560,7 @@ def test_r_usr_7_provider_account_errors(store):
 
 def test_r_usr_8_selective_only_for_always_modes(store):
     """R-USR-8: selectiveCallRecordingSettings applies only to Always and Always with Pause/Resume."""
-    sel = {"enabled": True, "recordInboundInternal": False, "recordOutboundExternal": False}
+    sel = {"enabled": True, "recordInboundInternalCallsEnabled": False, "recordOutboundExternalCallsEnabled": False}
     store.put_person("alice", {"enabled": True, "record": "Always", "selectiveCallRecordingSettings": sel})
     assert store.effective("alice").selective == Selective(False, True, True, False)
     store.put_person("alice", {"record": "Always with Pause/Resume"})
@@ -650,7 +650,8 @@ def test_every_error_reported_with_its_path_and_nothing_applied(store):
         "people.alice.callRecording.repeat.interval: 5 is out of range; allowed: 10-90 (Control Hub, R-USR-6)",
         "people.alice.callRecording.notification: 3 is not allowed; must be a mapping with keys enabled, type",
         "people.alice.callRecording.colour: unknown key; allowed: enabled, record, recordVoicemailEnabled, "
-        "notification, repeat, startStopAnnouncement, selectiveCallRecordingSettings, callRecordingAccessSettings",
+        "startStopAnnouncementEnabled, notification, repeat, startStopAnnouncement, "
+        "selectiveCallRecordingSettings, callRecordingAccessSettings, postCallRecordingSettings, announcements",
     ]
     assert dump(store) == before and store.version == 0
     assert str(e).startswith("invalid recording settings:\n  - people.alice")
@@ -766,9 +767,14 @@ _patches = st.fixed_dictionaries({}, optional={
     "startStopAnnouncement": st.fixed_dictionaries({}, optional={
         "internalCallsEnabled": _maybe_bad(st.booleans()), "pstnCallsEnabled": _maybe_bad(st.booleans())}),
     "selectiveCallRecordingSettings": st.fixed_dictionaries({}, optional={
-        "enabled": _maybe_bad(st.booleans()), "recordInboundExternal": _maybe_bad(st.booleans())}),
+        "enabled": _maybe_bad(st.booleans()), "recordInboundExternalCallsEnabled": _maybe_bad(st.booleans())}),
     "callRecordingAccessSettings": st.fixed_dictionaries({}, optional={
         "downloadRecordingsEnabled": _maybe_bad(st.booleans())}),
+    "postCallRecordingSettings": st.fixed_dictionaries({}, optional={
+        "transcriptEnabled": _maybe_bad(st.booleans())}),
+    "announcements": st.fixed_dictionaries({}, optional={
+        "useLocationLevelEnabled": _maybe_bad(st.booleans()),
+        "pause": st.fixed_dictionaries({"type": _maybe_bad(st.sampled_from(["DEFAULT", "CUSTOM"]))})}),
     "externalGroup": st.sampled_from([HQ, BR, "x"]),
 })
 _lines = st.sampled_from(["alice", "bob", "nol", "desk", "app"])
@@ -813,7 +819,12 @@ def test_every_accepted_setting_round_trips_through_put_get(steps):
             continue
         got = _leaves(store.get_person(line))
         for path, value in _leaves(patch).items():
-            assert got[path] == value, path
+            # the API's GET says "None" where its PUT takes null (wxc-sdk sends null); enabled
+            # without a type means Beep
+            want = value
+            if (path, value) == ("notification.type", None):
+                want = "Beep" if got["notification.enabled"] and patch["notification"].get("enabled") else "None"
+            assert got[path] == want, path
         before = dump(store)
         store.put_person(line, json.loads(json.dumps(store.get_person(line))))
         assert dump(store) == before
@@ -859,3 +870,118 @@ def test_invalid_org_or_location_change_applies_nothing(steps):
         except SettingsError:
             assert dump(store) == before
     assert validate_org(store.to_org(base)) == []
+
+
+# -- the Webex API's field names (issue 12) --------------------------------------------------------
+
+
+def test_r_usr_4_start_stop_announcement_enabled_is_the_apis_single_switch(store):
+    """R-USR-4: the API's startStopAnnouncementEnabled reads true when either switch is on; a
+    changed value sets both switches; an unchanged one (a GET written back) changes nothing; a
+    body whose object contradicts its changed flag is refused."""
+    store.put_person("alice", {"enabled": True, "record": "Always"})
+    assert store.get_person("alice")["startStopAnnouncementEnabled"] is False
+    store.put_person("alice", {"startStopAnnouncementEnabled": True})
+    got = store.get_person("alice")
+    assert got["startStopAnnouncement"] == {"internalCallsEnabled": True, "pstnCallsEnabled": True}
+    assert got["startStopAnnouncementEnabled"] is True
+    eff = store.effective("alice")
+    assert eff.announce_internal and eff.announce_pstn
+    # read-modify-write of the object only: the unchanged flag in the body is an echo
+    got["startStopAnnouncement"]["pstnCallsEnabled"] = False
+    store.put_person("alice", got)
+    assert store.get_person("alice")["startStopAnnouncement"] == {"internalCallsEnabled": True,
+                                                                  "pstnCallsEnabled": False}
+    # read-modify-write of the flag only: the unchanged object is an echo
+    got = store.get_person("alice")
+    got["startStopAnnouncementEnabled"] = False
+    store.put_person("alice", got)
+    assert not any(store.get_person("alice")["startStopAnnouncement"].values())
+    store.put_person("alice", {"startStopAnnouncement": {"internalCallsEnabled": True}})
+    e = refused(store.put_person, "alice", {"startStopAnnouncementEnabled": False,
+                                            "startStopAnnouncement": {"pstnCallsEnabled": True}})
+    assert e.errors == ["people.alice.callRecording.startStopAnnouncementEnabled: false contradicts "
+                        "startStopAnnouncement {'internalCallsEnabled': True, 'pstnCallsEnabled': True} "
+                        "given in the same change; give one of them (R-USR-4)"]
+
+
+def test_r_usr_1_turning_off_accepts_the_get_body_written_back(store):
+    """R-USR-1 with the API's read-modify-write: a GET's body with enabled: false is accepted
+    (its values are echoes) and clears the settings; a new value given with enabled: false is
+    still refused."""
+    store.put_person("alice", {"enabled": True, "record": "Always", "recordVoicemailEnabled": True})
+    body = store.get_person("alice")
+    body["enabled"] = False
+    store.put_person("alice", body)
+    assert store.get_person("alice")["record"] == "Never"
+    assert store.get_person("alice")["recordVoicemailEnabled"] is False
+    e = refused(store.put_person, "alice", {"enabled": False, "record": "Always"})
+    assert "(R-USR-1)" in e.errors[0]
+
+
+def test_r_usr_5_null_notification_type_means_none(store):
+    """R-USR-5: the API's PUT takes null where its GET says "None" (wxc-sdk sends null); turning
+    the notification on without a type gives Beep, as the API documents."""
+    store.put_person("alice", {"enabled": True, "record": "Always with Pause/Resume",
+                               "notification": {"enabled": True, "type": "Play Announcement"}})
+    store.put_person("alice", {"notification": {"enabled": False, "type": None}})
+    assert store.get_person("alice")["notification"] == {"enabled": False, "type": "None"}
+    store.put_person("alice", {"notification": {"enabled": True}})
+    assert store.get_person("alice")["notification"] == {"enabled": True, "type": "Beep"}
+    store.put_person("alice", {"notification": {"enabled": True, "type": "None"}})   # said explicitly
+    assert store.get_person("alice")["notification"] == {"enabled": True, "type": "None"}
+
+
+def test_r_usr_8_old_selective_names_accepted_with_notice(store):
+    """R-USR-8: mppsim's old names (recordInboundInternal ...) still work through put_person,
+    with a deprecation notice; the settings read back under the API's names."""
+    notices = store.put_person("alice", {"enabled": True, "record": "Always", "selectiveCallRecordingSettings": {
+        "enabled": True, "recordOutboundExternal": False}})
+    assert any("recordOutboundExternal: deprecated name; write recordOutboundExternalCallsEnabled" in n
+               for n in notices)
+    sel = store.get_person("alice")["selectiveCallRecordingSettings"]
+    assert sel["recordOutboundExternalCallsEnabled"] is False and "recordOutboundExternal" not in sel
+    assert store.effective("alice").selective == Selective(True, True, True, False)
+
+
+def test_post_call_and_announcement_settings_stored_and_validated(store):
+    """postCallRecordingSettings and announcements: the API's blocks, read back; CUSTOM files are
+    refused with the reason."""
+    store.put_person("alice", {"enabled": True, "record": "Always",
+                               "postCallRecordingSettings": {"transcriptEnabled": True},
+                               "announcements": {"useLocationLevelEnabled": False, "start": {"type": "DEFAULT"}}})
+    got = store.get_person("alice")
+    assert got["postCallRecordingSettings"] == {"summaryAndActionItemsEnabled": False, "transcriptEnabled": True}
+    assert got["announcements"]["useLocationLevelEnabled"] is False
+    e = refused(store.put_person, "alice", {"announcements": {"stop": {"type": "CUSTOM"}}})
+    assert e.errors == ["people.alice.callRecording.announcements.stop.type: 'CUSTOM' is not allowed; "
+                        "allowed: DEFAULT (custom announcement files are not simulated; mppsim plays its own)"]
+
+
+def test_concurrent_changes_reach_subscribers_in_commit_order(store):
+    """Two threads change the store at once (the HTTP API serves requests on threads): the
+    subscriber (the simulator's push to the agents) runs for each change in the order the changes
+    were made, so a slow push of the older state never lands after the newer one."""
+    import threading
+    import time
+
+    pushed: list[str] = []
+    first = threading.Event()
+
+    def push(_lines):
+        mode = store.effective("alice").mode       # what the push sends ...
+        if not first.is_set():
+            first.set()
+            time.sleep(0.3)                        # ... slowly, the first time
+        pushed.append(mode)
+
+    store.subscribe(push)
+    a = threading.Thread(target=store.put_person, args=("alice", {"enabled": True, "record": "Always"}))
+    a.start()
+    assert first.wait(2)
+    b = threading.Thread(target=store.put_person, args=("alice", {"record": "Never"}))
+    b.start()
+    a.join(3)
+    b.join(3)
+    assert store.effective("alice").mode == "Never"
+    assert pushed == ["Always", "Never"]

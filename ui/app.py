@@ -13,7 +13,9 @@ from app.simulator import Simulator
 from .main_window import MainWindow
 
 
-def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = None) -> int:
+def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = None,
+            api_port: int | None = 0, api_token: str | None = None) -> int:
+    """api_port None: no HTTP APIs; 0: any free port (shown in the status bar)."""
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("mppsim")
     if front_door_port and not port_free(front_door_port):
@@ -25,11 +27,21 @@ def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = N
         QMessageBox.critical(None, "mppsim cannot start", str(exc))
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
-    window = MainWindow(sim)
+    server = None
+    if api_port is not None:
+        from app.http_server import ApiServer
+        try:
+            server = ApiServer(sim, port=api_port, token=api_token).start()
+            print(f"listening on {server.url}/v1\ntoken: {server.token}", flush=True)
+        except OSError as exc:
+            print(f"mppsim: HTTP APIs off: cannot listen on port {api_port}: {exc.strerror or exc}", file=sys.stderr)
+    window = MainWindow(sim, api_url=server.url if server else None)
     window.show()
     if scenario:
         window.player.load(scenario)
     try:
         return app.exec()
     finally:
+        if server is not None:
+            server.stop()
         sim.stop()

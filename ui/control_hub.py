@@ -513,13 +513,13 @@ USER_FIELDS = [
     ("startStopAnnouncement.pstnCallsEnabled", "announce_pstn", "Start/stop announcement: PSTN calls",
      "check", None),
     ("selectiveCallRecordingSettings.enabled", "selective_enabled", "Selective call recording", "check", None),
-    ("selectiveCallRecordingSettings.recordInboundInternal", "selective_inbound_internal",
+    ("selectiveCallRecordingSettings.recordInboundInternalCallsEnabled", "selective_inbound_internal",
      "Record inbound internal calls", "check", None),
-    ("selectiveCallRecordingSettings.recordInboundExternal", "selective_inbound_external",
+    ("selectiveCallRecordingSettings.recordInboundExternalCallsEnabled", "selective_inbound_external",
      "Record inbound external calls", "check", None),
-    ("selectiveCallRecordingSettings.recordOutboundInternal", "selective_outbound_internal",
+    ("selectiveCallRecordingSettings.recordOutboundInternalCallsEnabled", "selective_outbound_internal",
      "Record outbound internal calls", "check", None),
-    ("selectiveCallRecordingSettings.recordOutboundExternal", "selective_outbound_external",
+    ("selectiveCallRecordingSettings.recordOutboundExternalCallsEnabled", "selective_outbound_external",
      "Record outbound external calls", "check", None),
     ("callRecordingAccessSettings.viewAndPlayRecordingsEnabled", "access_view", "User can view and play recordings",
      "check", None),
@@ -529,11 +529,16 @@ USER_FIELDS = [
      "check", None),
     ("callRecordingAccessSettings.shareRecordingsEnabled", "access_share", "User can share recordings",
      "check", None),
+    ("postCallRecordingSettings.summaryAndActionItemsEnabled", "post_summary",
+     "Summary and action items (Webex provider)", "check", None),
+    ("postCallRecordingSettings.transcriptEnabled", "post_transcript", "Transcript (Webex provider)",
+     "check", None),
 ]
 GROUPS = [("Recording", ("enabled", "record", "recordVoicemailEnabled")),
           ("Notifications", ("notification.", "repeat.", "startStopAnnouncement.")),
           ("Selective call recording (Always modes only)", ("selectiveCallRecordingSettings.",)),
-          ("Recording access", ("callRecordingAccessSettings.",))]
+          ("Recording access", ("callRecordingAccessSettings.",)),
+          ("After the call", ("postCallRecordingSettings.",))]
 
 
 class UsersPage(_Page):

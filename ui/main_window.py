@@ -190,7 +190,8 @@ def default_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, sim: Simulator, parent=None, settings: QSettings | None = None):
+    def __init__(self, sim: Simulator, parent=None, settings: QSettings | None = None,
+                 api_url: str | None = None):
         super().__init__(parent)
         self.sim = sim
         self.settings = settings if settings is not None else default_settings()
@@ -341,7 +342,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.menuBar().setCornerWidget(top_widget, Qt.TopRightCorner)
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
-        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · logs: {sim.run_dir}")
+        api = f"API {api_url}/v1 and /mppsim/v1" if api_url else "API off"
+        self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {api} · logs: {sim.run_dir}")
         self.refresh_recorder()
         self.restore_layout()
 

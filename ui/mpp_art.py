@@ -73,7 +73,8 @@ def nav_rect(part: str) -> QRectF:
 
 # left column: feature keys; bottom row: audio keys
 FEATURE_KEYS = {"transfer": QRectF(92, 312, 84, 28), "conference": QRectF(92, 348, 84, 28),
-                "hold": QRectF(92, 384, 84, 28)}
+                "hold": QRectF(92, 384, 84, 28), "messages": QRectF(198, 414, 80, 22)}
+MWI_LAMP = QRectF(26, 28, 38, 9)      # the message-waiting light on top of the handset
 AUDIO_KEYS = {"headset": QRectF(92, 440, 60, 30), "speaker": QRectF(160, 440, 60, 30),
               "mute": QRectF(228, 440, 60, 30)}
 VOLUME = QRectF(506, 312, 36, 158)
@@ -304,7 +305,13 @@ def paint_phone(p: QPainter, skin: Skin, screen: Screen, model: str, lit: dict[s
         face = QColor("#b71c1c") if name == "hold" and skin.color_screen else None
         _key(p, skin, r, 6, face)
         colour = QColor("#ffffff") if (name == "hold" and skin.color_screen) else skin.key_text
-        _text(p, r, {"transfer": "Transfer", "conference": "Conference", "hold": "Hold"}[name], colour, 11)
+        _text(p, r, {"transfer": "Transfer", "conference": "Conference", "hold": "Hold",
+                     "messages": "Messages"}[name], colour, 10 if name == "messages" else 11)
+    # message-waiting lamp (red while the mailbox has new messages)
+    if lit.get("mwi"):
+        p.setPen(Qt.NoPen)
+        p.setBrush(QColor("#ff3b30"))
+        p.drawRoundedRect(MWI_LAMP, 4, 4)
     # audio keys
     for name, r in AUDIO_KEYS.items():
         on = lit.get(name, False)

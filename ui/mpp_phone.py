@@ -7,7 +7,7 @@ and assistive tech find every control by objectName / accessible name:
     mpp_<user>_softkey_<0..3>       softkeys by position (text = the label shown above it)
     mpp_<user>_linekey_<0..4>       line keys (primary line first, then virtual lines)
     mpp_<user>_key_<0-9|star|hash>  keypad
-    mpp_<user>_hold, _transfer, _conference, _speaker, _mute, _headset,
+    mpp_<user>_hold, _transfer, _conference, _messages, _speaker, _mute, _headset,
     mpp_<user>_nav_up, _nav_down, _nav_left, _nav_right, _nav_select
 
 Keyboard (when the phone has focus): 0-9 * # dial (idle) or send DTMF (connected: *44 etc. are
@@ -72,6 +72,8 @@ class MppPhone(QWidget):
         self.dial_string = ""
         self.composing = False         # New call pressed: the screen asks for a number
         self.pending = ""              # "transfer" while the phone asks for the transfer target
+        self._waiting: dict | None = None  # the call ringing as waiting while another is up
+        self.mwi = 0                       # new voicemail messages (lamp on while > 0)
         self.last_dialled = ""
         self.page = 0
         self.muted = False
@@ -173,7 +175,8 @@ class MppPhone(QWidget):
         p = QPainter(self)
         p.translate(ox, oy)
         p.scale(s, s)
-        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted}
+        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted,
+               "mwi": self.mwi > 0}
         art.paint_phone(p, self.skin, self._screen, self.model, lit)
         p.end()
 
@@ -190,6 +193,10 @@ class MppPhone(QWidget):
         """'recording', 'paused' or 'none': the icon on the Calls screen for the selected line."""
         return self._screen.indicator
 
+    def message_lamp(self) -> bool:
+        """True while the message-waiting lamp is lit (new voicemail messages)."""
+        return self.mwi > 0
+
     def line_icon(self, index: int) -> str:
         """The recording glyph on line key `index` ('recording' / 'paused' / 'none')."""
         rows = self._screen.lines
@@ -202,10 +209,22 @@ class MppPhone(QWidget):
             return "down"
         return self.sim.call_state(line)
 
-    def _indicator(self, line: str, state: str) -> str:
+    def _indicator(self, line: str, state: str, call: dict | None = None) -> str:
         if state in ("down", "idle", "ended"):
             return "none"
-        return self.sim.indicator(line, "mpp")
+        return self.sim.indicator(line, "mpp", call=call["call"] if call else None)
+
+    def _second_call(self, line: str, call: dict | None) -> tuple[dict | None, dict | None]:
+        """(waiting call, other held call) on the line besides the one the user is in."""
+        live = self.sim.live_calls(line)
+        if len(live) < 2 or self._consulting(call) or self._conference(call):
+            return None, None
+        waiting = self.sim.waiting_call(line)
+        if waiting is not None:
+            return waiting, None
+        connected = [c for c in live if c["state"] == "connected"]
+        held = [c for c in live if c["state"] == "held"]
+        return None, (held[0] if connected and held else None)
 
     def refresh(self) -> None:
         now = time.time()
@@ -220,8 +239,16 @@ class MppPhone(QWidget):
         line = self.selected
         state = states[line]
         call = self.sim.current_call(line) if state != "down" else None
-        view = self.sim.recording_view(line) if call else None
-        indicator = self._indicator(line, state)
+        waiting, held_other = self._second_call(line, call)
+        if waiting is not None or held_other is not None:
+            # two calls on the line: the screen shows the one the user is in (call waiting)
+            call = next((c for c in self.sim.live_calls(line)
+                         if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
+        self._waiting = waiting
+        self.muted = self.sim.muted(line) if state != "down" else False
+        self.mwi = self.sim.messages_waiting(self.user_id)   # the lamp: the primary line's mailbox
+        view = self.sim.recording_view(line, call["call"]) if call else None
+        indicator = self._indicator(line, state, call)
 
         # the short message on each recording state change
         if view and call:
@@ -234,7 +261,7 @@ class MppPhone(QWidget):
         scr = Screen()
         scr.header_left = f"{self.user.extension}  {self.user.name}"
         scr.header_right = time.strftime("%H:%M  %a %b %d", time.localtime(now)).replace(" 0", " ")
-        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid]), lid == line)
+        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid], call if lid == line else None), lid == line)
                      for lid, ext, lname in self.lines]
         scr.indicator = indicator
         scr.muted = self.muted and state in ("connected", "held")
@@ -257,7 +284,15 @@ class MppPhone(QWidget):
             scr.title = time.strftime("%H:%M", time.localtime(now))
             scr.subtitle = time.strftime("%A, %B %d", time.localtime(now)).replace(" 0", " ")
         else:
-            if state == "held":
+            if self._conference(call):
+                scr.state = "Conference"
+                members = [c for c in self.sim.live_calls(line) if c.get("conference")]
+                scr.title = "Conference"
+                scr.subtitle = ", ".join(self._remote(c)[0] for c in members)
+                name = number = ""
+            elif self._consulting(call):
+                scr.state = "Consult: ringing" if call["state"] in ("dialing", "ringing") else "Consulting"
+            elif state == "held":
                 scr.state = "On hold" if call.get("held_by") in ("local", "both") else "Held by other party"
             elif state == "ringing" and call.get("direction") == "in":
                 scr.state = "Ringing"
@@ -267,10 +302,21 @@ class MppPhone(QWidget):
                 scr.state = STATE_TEXT.get(state, state.capitalize())
             if state == "ended" and call.get("reason") not in (None, "", "hangup"):
                 scr.state = f"Call ended ({call['reason']})"
-            scr.title = name
-            scr.subtitle = number if number != name else ""
-            if self.pending == "transfer" or (self.dial_string and state in ("connected", "held")):
-                scr.subtitle = f"{'Transfer to' if self.pending else 'Dial'}: {self.dial_string}"
+            if not self._conference(call):
+                scr.title = name
+                scr.subtitle = number if number != name else ""
+            if self.pending or (self.dial_string and state in ("connected", "held")):
+                what = {"transfer": "Transfer to", "conference": "Add"}.get(self.pending, "Dial")
+                scr.subtitle = f"{what}: {self.dial_string}"
+            elif self._consulting(call):
+                held = self.sim.calls.get(call["consult_for"]) or {}
+                scr.subtitle = f"{self._remote(held)[0] or number} on hold"
+            elif self._waiting is not None:
+                wname, wnumber = self._remote(self._waiting)
+                scr.state = "Call waiting"
+                scr.subtitle = f"Waiting: {wname}" + (f" ({wnumber})" if wnumber != wname else "")
+            elif held_other is not None:
+                scr.subtitle = f"{self._remote(held_other)[0]} on hold"
             if state in ("connected", "held") and call.get("connected_at"):
                 secs = max(0, int(now - call["connected_at"]))
                 scr.timer = f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 \
@@ -302,12 +348,23 @@ class MppPhone(QWidget):
             return ["Restart"]
         if self.pending == "transfer":
             return ["Transfer", "Delete", "Cancel"]
+        if self.pending == "conference":
+            return ["Conference", "Delete", "Cancel"]
+        if self._consulting(call):   # Consulting: Transfer (or Conference) again completes, Cancel returns
+            first = "Conference" if call.get("consult_kind") == "conference" else "Transfer"
+            return [first, "Cancel", "End call"]
+        if self._conference(call):   # Conference: the recording keys of the conference, End call
+            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected, call=call["call"])]
+            return rec + ["End call"]
+        if self._waiting is not None:   # Call waiting: answering holds the call we are in
+            return ["Answer", "Decline"] + (["End call", "Hold"] if state == "connected" else ["Resume", "End call"])
         if state == "ringing" and call and call.get("direction") == "in":
             return ["Answer", "Decline"]
         if state in ("dialing", "ringing"):
             return ["End call"]
         if state == "connected":
-            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected)]
+            rec = [k for k in SOFTKEY_ORDER
+                   if k in self.sim.softkeys(self.selected, call=call["call"] if call else None)]
             return rec + ["End call", "Hold", "Transfer", "Conference"]
         if state == "held":
             local = call is not None and call.get("held_by") in ("local", "both")
@@ -315,6 +372,14 @@ class MppPhone(QWidget):
         if self.dial_string or self.composing:
             return ["Call", "Delete", "Cancel"]
         return ["Redial", "New call"]
+
+    def _conference(self, call: dict | None) -> bool:
+        """The selected call is a member of a conference hosted by this user's edge."""
+        return bool(call and call.get("conference") and call.get("state") != "ended")
+
+    def _consulting(self, call: dict | None) -> bool:
+        """The selected call is the consult call of a transfer under way (phone/transfer.py)."""
+        return bool(call and call.get("consult_for") and call.get("state") != "ended")
 
     def _page_of(self, labels: list[str]) -> list[str]:
         if len(labels) <= 4:
@@ -361,7 +426,12 @@ class MppPhone(QWidget):
         elif label == "Decline":
             self.act(self.sim.decline, line)
         elif label == "End call":
-            self.act(self.sim.hangup, line)
+            call = self.sim.current_call(line)
+            if self._conference(call):     # the host leaving ends the three-way call
+                for c in self.sim.live_calls(line):
+                    self.act(self.sim.hangup, line, c["call"])
+            else:
+                self.act(self.sim.hangup, line)
         elif label == "Hold":
             self.act(self.sim.hold, line)
         elif label == "Resume":
@@ -369,8 +439,7 @@ class MppPhone(QWidget):
         elif label == "Transfer":
             self.transfer()
         elif label == "Conference":
-            self.show_error("Conference is not simulated; use Transfer")
-            self.refresh()
+            self.conference()
         elif label in ("Call", "Dial"):
             self.dial()
         elif label == "Redial":
@@ -389,10 +458,17 @@ class MppPhone(QWidget):
             self.dial_string = self.dial_string[:-1]
             self.refresh()
         elif label == "Cancel":
+            was_transfer = self.pending in ("transfer", "conference")
             self.dial_string = ""
             self.pending = ""
             self.composing = False
-            self.refresh()
+            call = self.sim.current_call(line)
+            if self._consulting(call):
+                self.act(self.sim.cancel_transfer, line)     # consult ends, the held call resumes
+            elif was_transfer and self._state(line) == "held":
+                self.act(self.sim.resume, line)              # nothing dialled yet: back to the call
+            else:
+                self.refresh()
         elif label == "Restart":
             self.act(self.sim.restart_agent, self.sim.party(line).agent)
 
@@ -400,6 +476,9 @@ class MppPhone(QWidget):
         number = self.dial_string.strip()
         if self.pending == "transfer":
             self.transfer()
+            return
+        if self.pending == "conference":
+            self.conference()
             return
         if not number:
             self.show_error("Enter a number first")
@@ -411,18 +490,62 @@ class MppPhone(QWidget):
         self.act(self.sim.dial, self.selected, number)
 
     def transfer(self) -> None:
-        state = self._state(self.selected)
+        """The MPP's consult transfer: Transfer holds the call and asks for a number; dialling
+        it opens the consult call; Transfer again completes (attended once answered, blind while
+        it rings). phone/transfer.py does the network side."""
+        line = self.selected
+        state = self._state(line)
+        if self._consulting(self.sim.current_call(line)):
+            self.act(self.sim.complete_transfer, line)
+            return
         if state not in ("connected", "held"):
             self.pending = ""
             self.show_error("No call to transfer")
             self.refresh()
             return
-        if not self.dial_string:
+        if self.pending != "transfer":
             self.pending = "transfer"
+            self.dial_string = ""
+            if state == "connected":
+                self.act(self.sim.hold, line)
+            else:
+                self.refresh()
+            return
+        if not self.dial_string:
+            self.show_error("Enter the number to transfer to")
             self.refresh()
             return
         number, self.dial_string, self.pending = self.dial_string, "", ""
-        self.act(self.sim.transfer, self.selected, number)
+        self.act(self.sim.start_transfer, line, number)
+
+    def conference(self) -> None:
+        """Conference holds the call and asks for a number; dialling calls the third party;
+        Conference again merges the three (phone/conference.py)."""
+        line = self.selected
+        call = self.sim.current_call(line)
+        if self._consulting(call):
+            self.act(self.sim.merge_conference, line)
+            return
+        state = self._state(line)
+        if state not in ("connected", "held") or self._conference(call):
+            self.pending = ""
+            self.show_error("No call to add a party to")
+            self.refresh()
+            return
+        if self.pending != "conference":
+            self.pending = "conference"
+            self.dial_string = ""
+            if state == "connected":
+                self.act(self.sim.hold, line)
+            else:
+                self.refresh()
+            return
+        if not self.dial_string:
+            self.show_error("Enter the number to add")
+            self.refresh()
+            return
+        number, self.dial_string, self.pending = self.dial_string, "", ""
+        self.act(self.sim.start_conference, line, number)
 
     def key_digit(self, digit: str) -> None:
         state = self._state(self.selected)
@@ -450,10 +573,12 @@ class MppPhone(QWidget):
         elif name == "transfer":
             self.transfer()
         elif name == "conference":
-            self.press_label("Conference")
+            self.conference()
+        elif name == "messages":
+            self.act(self.sim.call_voicemail, self.selected)    # *86: the mailbox's spoken menu
         elif name == "mute":
-            self.muted = not self.muted
-            self.refresh()
+            # the agent mutes the microphone: the far end and the recording's user channel get silence
+            self.act(self.sim.mute, self.selected, not self.sim.muted(self.selected))
         elif name in ("speaker", "headset"):
             if state == "ringing":
                 self.audio = name

@@ -306,7 +306,12 @@ class WebexApp(QWidget):
     webex_<user>_menu_start_recording / _pause_recording / _resume_recording / _stop_recording
     webex_<user>_menu_keypad          More-menu actions (recording ones exactly sim.menu_items)
     webex_<user>_dtmf_<d>             the in-call keypad (digits go to sim.dtmf)
-    webex_<user>_transfer_field / _transfer_go                blind transfer target
+    webex_<user>_transfer_field / _transfer_go                transfer target, "Transfer now" (blind)
+    webex_<user>_transfer_consult                             "Consult first" (hold + consult call)
+    webex_<user>_transfer_complete / _transfer_cancel         while consulting
+    webex_<user>_conference_add, then _conference_merge       three-way conference (Add to call, Merge)
+    webex_<user>_voicemail / _voicemail_badge                 voicemail tab (calls *86) and its new-message badge
+    webex_<user>_waiting_label / _waiting_answer / _waiting_decline   call waiting
     webex_<user>_indicator            QLabel: "Recording" / "Recording paused" / ""
     webex_<user>_banner               the recording message, shown for a few seconds
     webex_<user>_caller _number _timer _state _status         labels
@@ -450,7 +455,26 @@ class WebexApp(QWidget):
         row.addStretch(1)
         v.addLayout(row)
         v.addStretch(1)
+        # the voicemail tab: its badge counts new messages; opening it calls the mailbox (*86)
+        vm = QHBoxLayout()
+        self.voicemail_button = self._button("voicemail", "Voicemail", "small", self.on_voicemail)
+        self.voicemail_badge = self._label("voicemail_badge", "")
+        self.voicemail_badge.setStyleSheet("background: #ff3b30; color: white; border-radius: 9px;"
+                                           " padding: 1px 7px; font-weight: bold;")
+        self.voicemail_badge.setVisible(False)
+        vm.addStretch(1)
+        vm.addWidget(self.voicemail_button)
+        vm.addWidget(self.voicemail_badge)
+        vm.addStretch(1)
+        v.addLayout(vm)
         return page
+
+    def on_voicemail(self) -> None:
+        self.act(self.sim.call_voicemail, self.line)
+
+    def voicemail_count(self) -> int:
+        """The badge's number (0 = no badge)."""
+        return int(self.voicemail_badge.text() or 0) if self.voicemail_badge.isVisible() else 0
 
     def _build_toast(self) -> QWidget:
         page = QWidget()
@@ -542,11 +566,42 @@ class WebexApp(QWidget):
         self.transfer_field.setAccessibleName(f"{self.user.name} transfer to")
         self.transfer_field.setPlaceholderText("Transfer to number")
         self.transfer_field.returnPressed.connect(self.on_transfer_go)
-        go = self._button("transfer_go", "Transfer", "small", self.on_transfer_go)
+        # the Webex App's two ways: "Transfer now" (blind) and "Consult first" (phone/transfer.py)
+        go = self._button("transfer_go", "Transfer now", "small", self.on_transfer_go)
+        consult = self._button("transfer_consult", "Consult first", "small", self.on_consult)
+        add = self._button("conference_add", "Add to call", "small", self.on_conference_add)
         tr.addWidget(self.transfer_field, 1)
         tr.addWidget(go)
+        tr.addWidget(consult)
+        tr.addWidget(add)
         self.transfer_row.setVisible(False)
         v.addWidget(self.transfer_row)
+        # while consulting: complete the transfer or go back to the held call
+        self.consult_row = QWidget()
+        cr = QHBoxLayout(self.consult_row)
+        cr.setContentsMargins(0, 0, 0, 0)
+        self.complete_button = self._button("transfer_complete", "Complete transfer", "small",
+                                            self.on_complete)
+        cr.addWidget(self.complete_button)
+        cr.addWidget(self._button("transfer_cancel", "Cancel transfer", "small",
+                                  lambda: self.act(self.sim.cancel_transfer, self.line)))
+        self.consult_row.setVisible(False)
+        v.addWidget(self.consult_row)
+        # call waiting: a second call rings while this one is up (answering holds this one)
+        self.waiting_row = QWidget()
+        wv = QVBoxLayout(self.waiting_row)
+        wv.setContentsMargins(0, 0, 0, 0)
+        self.waiting_label = self._label("waiting_label", "", role="muted")
+        self.waiting_label.setAlignment(Qt.AlignCenter)
+        wv.addWidget(self.waiting_label)
+        wr = QHBoxLayout()
+        wr.addWidget(self._button("waiting_answer", "Answer", "small",
+                                  lambda: self.act(self.sim.answer, self.line)))
+        wr.addWidget(self._button("waiting_decline", "Decline", "small",
+                                  lambda: self.act(self.sim.decline, self.line)))
+        wv.addLayout(wr)
+        self.waiting_row.setVisible(False)
+        v.addWidget(self.waiting_row)
         v.addStretch(1)
 
         # controls
@@ -622,6 +677,26 @@ class WebexApp(QWidget):
         call = sim.current_call(self.line)
         state = sim.call_state(self.line) if up else "down"
         live = state in ("dialing", "connected", "held")
+        # call waiting: the window stays on the call the user is in; the waiting one gets a row
+        waiting = sim.waiting_call(self.line) if up else None
+        others = [c for c in sim.live_calls(self.line) if waiting and c["call"] != waiting["call"]]
+        if waiting is not None and others:
+            call = others[-1]
+        else:
+            waiting = None
+        if waiting is None and call and not call.get("consult_for"):
+            up_now = [c for c in sim.live_calls(self.line) if c["state"] == "connected"]
+            if up_now and call["state"] != "connected":
+                call = up_now[-1]
+        self.waiting_row.setVisible(waiting is not None)
+        if waiting is not None:
+            wname, wnumber = self._remote(waiting)
+            self.waiting_label.setText(f"{wname} ({wnumber}) is calling" if wnumber != wname else f"{wname} is calling")
+        key = call["call"] if call else None
+        waiting_msgs = sim.messages_waiting(self.user_id) if up else 0
+        self.voicemail_badge.setText(str(waiting_msgs) if waiting_msgs else "")
+        self.voicemail_badge.setVisible(waiting_msgs > 0)
+        self._show_mute(sim.muted(self.line) if up else False)
 
         if state == "ringing" and call:
             self.stack.setCurrentWidget(self.toast_page)
@@ -647,12 +722,9 @@ class WebexApp(QWidget):
             self.call_button.setEnabled(up)
             self.keypad.setVisible(False)
             self.transfer_row.setVisible(False)
-            if self.muted:
-                self.muted = False
-                self.mute_button.set_active(False)
 
         # recording: indicator, menu items, message banner (R-UX-1, R-UX-4)
-        ind = sim.indicator(self.line, DEVICE) if live and up else "none"
+        ind = sim.indicator(self.line, DEVICE, call=key) if live and up else "none"
         text = {"recording": "Recording", "paused": "Recording paused"}.get(ind, "")
         self.indicator.setText(text)
         self.indicator.setAccessibleName(text)
@@ -660,10 +732,10 @@ class WebexApp(QWidget):
         self.glyph.set_state(ind)
         self.pill.set_paused(ind == "paused")
         self.pill.setVisible(ind != "none")
-        items = sim.menu_items(self.line) if live and up else []
+        items = sim.menu_items(self.line, call=key) if live and up else []
         if items != self._menu_items:
             self._rebuild_menu(items)
-        view = sim.recording_view(self.line) if call and up else None
+        view = sim.recording_view(self.line, key) if call and up else None
         msg = (view or {}).get("message") or ""
         seen = (call["call"] if call else None, msg, (view or {}).get("state"))
         if msg and seen != self._banner_seen and state != "ended":
@@ -688,6 +760,24 @@ class WebexApp(QWidget):
             self.state_label.setText({"local": "On hold", "both": "On hold",
                                       "remote": "Held by the other party"}.get(held_by, "Connected")
                                      if state == "held" else ("Muted" if self.muted else "Connected"))
+        consulting = bool(call.get("consult_for"))
+        self.consult_row.setVisible(consulting)
+        merging = call.get("consult_kind") == "conference"
+        self.complete_button.setText("Merge" if merging else "Complete transfer")
+        self.complete_button.setObjectName(self.n("conference_merge" if merging else "transfer_complete"))
+        # a transfer may complete while the consult call rings (blind after consult); a merge needs an answer
+        self.complete_button.setEnabled(not merging or call.get("state") == "connected")
+        if call.get("conference"):
+            members = [c for c in self.sim.live_calls(self.line) if c.get("conference")]
+            self.caller.setText("Conference")
+            self.number.setText(", ".join(self._remote(c)[0] for c in members))
+            self.avatar.set_name("Conference")
+        if consulting:
+            held = self.sim.calls.get(call["consult_for"]) or {}
+            held_name = self._remote(held)[0] if held else ""
+            state = call.get("state", state)      # the consult call's own state
+            self.state_label.setText(f"Consulting · {held_name} on hold" if state != "dialing"
+                                     else f"{held_name} on hold")
         held_local = state == "held" and call.get("held_by") in ("local", "both")
         self.hold_button.setVisible(not held_local)
         self.resume_button.setVisible(held_local)
@@ -779,12 +869,16 @@ class WebexApp(QWidget):
         self.act(self.sim.resume, self.line)
 
     def on_mute(self) -> None:
-        """Mute is shown in the app only (the Simulator has no mute of its own)."""
-        self.muted = not self.muted
-        self.mute_button.setText("Unmute" if self.muted else "Mute")
-        self.mute_button.icon_kind = "mic_off" if self.muted else "mic"
-        self.mute_button.set_active(self.muted)
-        self.refresh()
+        """Mute / unmute the microphone at the agent (the far end and the recording's user
+        channel get silence; the recording is not paused)."""
+        self.act(self.sim.mute, self.line, not self.sim.muted(self.line))
+
+    def _show_mute(self, muted: bool) -> None:
+        if muted != self.muted or self.mute_button.text() != ("Unmute" if muted else "Mute"):
+            self.muted = muted
+            self.mute_button.setText("Unmute" if muted else "Mute")
+            self.mute_button.icon_kind = "mic_off" if muted else "mic"
+            self.mute_button.set_active(muted)
 
     def on_transfer(self) -> None:
         self.transfer_row.setVisible(not self.transfer_row.isVisible())
@@ -798,6 +892,33 @@ class WebexApp(QWidget):
             self.status.setText("Type the number to transfer to")
             return
         if self.act(self.sim.transfer, self.line, number):
+            self.transfer_field.clear()
+            self.transfer_row.setVisible(False)
+
+    def on_complete(self) -> None:
+        call = self.sim.current_call(self.line) or {}
+        if call.get("consult_kind") == "conference":
+            self.act(self.sim.merge_conference, self.line)
+        else:
+            self.act(self.sim.complete_transfer, self.line)
+
+    def on_conference_add(self) -> None:
+        """Add to call: the call goes on hold and the new party is called; Merge joins all three."""
+        number = self.transfer_field.text().strip()
+        if not number:
+            self.status.setText("Type the number to add")
+            return
+        if self.act(self.sim.start_conference, self.line, number):
+            self.transfer_field.clear()
+            self.transfer_row.setVisible(False)
+
+    def on_consult(self) -> None:
+        """Consult first: the call goes on hold and a consult call opens on the same line."""
+        number = self.transfer_field.text().strip()
+        if not number:
+            self.status.setText("Type the number to consult")
+            return
+        if self.act(self.sim.start_transfer, self.line, number):
             self.transfer_field.clear()
             self.transfer_row.setVisible(False)
 

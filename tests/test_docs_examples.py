@@ -1,0 +1,157 @@
+"""Every example in README.md and docs/*.md that promises an output is run and its output checked
+(issue 12, build 6). The convention is in tests/docs_examples.py and docs/decisions.md."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.http_server import ApiServer
+from app.simulator import Simulator
+
+from docs_examples import (SHELL_LANGS, Example, HARNESS, find_examples, output_matches,
+                           promised_prints, shell_commands)
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EXAMPLES = [ex for path in DOC_FILES for ex in find_examples(path)]
+DEFAULT_ORG = "examples/demo-org.yaml"
+LISTEN_XFAIL = "listen waits: issue 10 (branch issue-phones)"
+
+
+def org_of(path: Path) -> str:
+    return next((ex.options["org"] for ex in find_examples(path) if "org" in ex.options), DEFAULT_ORG)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """One Simulator + ApiServer per documentation file, started on first use; blocks of a file
+    run in order on it (a PUT in one block is seen by the next)."""
+    started: dict[Path, tuple[Simulator, ApiServer]] = {}
+
+    def server_for(path: Path) -> tuple[Simulator, ApiServer]:
+        if path not in started:
+            sim = Simulator(ROOT / org_of(path), run_dir=tmp_path_factory.mktemp(f"docs-{path.stem}"))
+            sim.start()
+            started[path] = (sim, ApiServer(sim).start())
+        return started[path]
+    yield server_for
+    for sim, server in started.values():
+        server.stop()
+        sim.stop()
+
+
+def test_examples_exist():
+    """The convention is in use: README's Python example, the pytest plugin's example, curl examples."""
+    kinds = {(ex.path.name, ex.lang, "pytest" in ex.options) for ex in EXAMPLES}
+    assert ("README.md", "python", False) in kinds
+    assert ("README.md", "python", True) in kinds
+    assert any(ex.lang in SHELL_LANGS for ex in EXAMPLES)
+
+
+def run_python(ex: Example, tmp_path: Path):
+    script = tmp_path / f"{ex.path.stem}_{ex.line}.py"
+    script.write_text(ex.code)
+    printed_file = tmp_path / "printed.json"
+    harness = tmp_path / "harness.py"
+    harness.write_text(HARNESS)
+    r = subprocess.run([sys.executable, str(harness), str(script), str(printed_file)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=180,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, f"{ex.id}: the example raised:\n{r.stderr[-3000:]}"
+    printed = {line: text for line, text in json.loads(printed_file.read_text())}
+    promised = promised_prints(ex.code)
+    assert promised, f"{ex.id}: a python example marked doctest promises output in `print(...)  # output` comments"
+    for line, want in promised.items():
+        assert line in printed, f"{ex.id}: line {line} printed nothing (promised {want})"
+        got = printed[line]
+        if not output_matches(want, got):
+            if "listen(" in ex.code.splitlines()[line - 1] and "'freq_hz': None" in got:
+                pytest.xfail(f"{LISTEN_XFAIL}: {ex.id} line {line} printed {got}")
+            pytest.fail(f"{ex.id} line {line}:\n  promised: {want}\n  printed:  {got}")
+
+
+def run_pytest_example(ex: Example, tmp_path: Path):
+    test_file = tmp_path / f"test_{ex.path.stem.lower()}_example.py"
+    test_file.write_text(ex.code)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}",
+                        str(test_file)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{ex.id}: the example test did not pass:\n{r.stdout[-3000:]}"
+    assert re.search(r"\b[1-9]\d* passed\b", r.stdout), r.stdout[-2000:]
+
+
+def run_shell(ex: Example, live):
+    sim, server = live(ex.path)
+    commands = shell_commands(ex.code)
+    assert commands, f"{ex.id}: a shell example marked doctest has `$ ` command lines"
+    marks = [f"@@mppsim-doctest-{i}@@" for i in range(len(commands))]
+    script = "exec 2>&1\n" + "".join(f"echo '{m}'\n{cmd}\n" for m, (cmd, _) in zip(marks, commands))
+    env = {**os.environ, "MPPSIM_API": server.url, "MPPSIM_TOKEN": server.token,
+           "MPPSIM_RUN_DIR": str(sim.run_dir), "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    outputs = re.split("|".join(re.escape(m) + r"\n" for m in marks), r.stdout)[1:]
+    assert len(outputs) == len(commands), f"{ex.id}: the block stopped early:\n{r.stdout[-2000:]}"
+    for (cmd, want), got in zip(commands, outputs):
+        assert output_matches(want, got), f"{ex.id}: $ {cmd}\n--- promised:\n{want}\n--- printed:\n{got}"
+
+
+def run_robot(ex: Example, tmp_path: Path, live):
+    sim, server = live(ex.path)
+    suite = tmp_path / f"{ex.path.stem}_{ex.line}.robot"
+    suite.write_text(ex.code)
+    env = {**os.environ, "MPPSIM_API": server.url, "MPPSIM_TOKEN": server.token}
+    r = subprocess.run([sys.executable, "-m", "robot", "--output", "NONE", "--log", "NONE", "--report", "NONE",
+                        "--console", "verbose", str(suite)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=180, env=env)
+    assert r.returncode == 0, f"{ex.id}: the Robot Framework suite failed:\n{r.stdout[-3000:]}{r.stderr[-1000:]}"
+    assert re.search(r"\b[1-9]\d* tests?, [1-9]\d* passed, 0 failed", r.stdout), r.stdout[-2000:]
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[ex.id for ex in EXAMPLES])
+def test_doc_example(ex: Example, tmp_path, live):
+    if "pytest" in ex.options:
+        run_pytest_example(ex, tmp_path)
+    elif "robot" in ex.options:
+        run_robot(ex, tmp_path, live)
+    elif ex.lang in ("python", "py"):
+        run_python(ex, tmp_path)
+    elif ex.lang in SHELL_LANGS:
+        run_shell(ex, live)
+    else:
+        pytest.fail(f"{ex.id}: no runner for ```{ex.lang} blocks; use python, console or a pytest block")
+
+
+# ----- the checker itself (pure logic) ----------------------------------------------------------
+@pytest.mark.parametrize("want, got, ok", [
+    ("{'freq_hz': 1000.0, 'rms_dbfs': -12.3, ...}",
+     "{'seconds': 1.0, 'active_seconds': 1.0, 'rms_dbfs': -12.3, 'freq_hz': 1000.0}", True),
+    ("{'freq_hz': 1000.0, 'rms_dbfs': -12.3, ...}", "{'seconds': 0.0, 'rms_dbfs': None, 'freq_hz': None}", False),
+    ("{'freq_hz': 1000.0}", "{'freq_hz': 1000.0, 'x': 1}", False),                  # no ... : exact keys
+    ('{\n  "id": "alice",\n  ...\n}', '{"id": "alice", "kind": "user"}', True),
+    ('{"devices": [{"id": "alice", ...}, ...]}', '{"devices": [{"id": "alice", "n": 1}, {"id": "bob"}]}', True),
+    ('{"devices": [{"id": "bob", ...}, ...]}', '{"devices": [{"id": "alice"}, {"id": "bob"}]}', False),
+    ('{"trackingId": "MPPSIM_...", "message": ...}', '{"trackingId": "MPPSIM_1-2", "message": "x"}', True),
+    ("listening on http://...:.../v1", "listening on http://127.0.0.1:4242/v1", True),
+    ("HTTP/1.1 401 Unauthorized\n...", "HTTP/1.1 401 Unauthorized\nContent-Type: x\n", True),
+    ("200", "404", False),
+    ("...", "anything at all", True),
+    ("true", "false", False),
+])
+def test_output_matching(want, got, ok):
+    assert output_matches(want, got) is ok
+
+
+def test_finding_examples(tmp_path):
+    doc = tmp_path / "x.md"
+    doc.write_text("text\n<!-- doctest org=examples/o.yaml -->\n```console\n$ echo hi\nhi\n```\n"
+                   "```python\nprint(1)  # 2\n```\n<!-- doctest -->\n\n```python\nprint(1)  # 1\n```\n")
+    found = find_examples(doc)
+    assert [(e.lang, e.line, e.options) for e in found] == [("console", 4, {"org": "examples/o.yaml"}),
+                                                             ("python", 13, {})]
+    assert shell_commands(found[0].code) == [("echo hi", "hi")]
+    assert promised_prints(found[1].code) == {1: "1"}
