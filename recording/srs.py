@@ -544,7 +544,7 @@ class Recorder:
         s.begun = True
         info = self.provider_info()
         md, req = s.metadata, s.invite
-        participants = [{k: v for k, v in e.items() if k not in ("from", "to")} for e in s.timeline]
+        participants = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline]
         kwargs = dict(session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
                       recording_call_id=req.call_id, dialect=md.dialect,
                       owner=next((p["aor"] for p in participants if p.get("channel") == "left"),
@@ -747,7 +747,7 @@ class Recorder:
                 s.timeline.append(dict(p, **{"from": now, "to": None}))
                 changed = True
         if changed:
-            live = [{k: v for k, v in e.items() if k not in ("from", "to")} for e in s.timeline
+            live = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline
                     if e["to"] is None]
             s.lane.submit(self._update_row, s, participants=live,
                           participants_timeline=[dict(e) for e in s.timeline],
