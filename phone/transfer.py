@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataclasses import replace
-
 import pjsua2 as pj
 
-from recording.metadata import Participant, build, new_id, now_iso
+from recording.metadata import now_iso
 
-from .siprec import other_aor, split_target
+from .siprec import other_aor
 from .sipuri import parse_name_addr
 
 if TYPE_CHECKING:
@@ -184,53 +182,16 @@ def update_participants(siprec, key: str, rec: "CallRecord", sessions: list) -> 
 
 
 def send_participants(siprec, key: str, others: list[dict], event) -> None:
-    """The SIPREC client's update_participants (the whole new participant list, by UPDATE as
-    Webex Calling does), except toward mppsim's own pjsua2 recorder: it reads metadata from
-    INVITEs only and drops messages over 4000 bytes (issue 9), so it gets a re-INVITE, and in
-    the rfc7866 dialect an RFC 7865 *partial* document (the participants and the new events):
-    a complete one with every event so far went over the limit (measured: 4021 bytes); in the
-    webex dialect the complete document without names in X-Mppsim-Status (4096 bytes with).
-    `event(session)` -> the dict of mppsim's event to add, or None."""
-    method = participants_method(siprec, key)
-    live = [s for (k, _n), s in siprec.sessions.items() if k == key and s.state not in ("ended", "failed")]
-    for session in live:
-        # Toward mppsim's own recorder the participants event of the client says enough: one
-        # more event pushed a 3-party update over its 4000 bytes (measured: 4054 and 4096 bytes).
-        ev = event(session) if method == "UPDATE" else None
+    """The SIPREC client's update_participants: the whole new participant list by UPDATE, as
+    Webex Calling sends a participant change, to mppsim's own recorder as to any SRS (since
+    issue 9 it takes 64 kB messages and metadata-only UPDATEs). `event(session)` -> the dict of
+    mppsim's event to add, or None."""
+    for (k, _n), session in siprec.sessions.items():
+        if k != key or session.state in ("ended", "failed"):
+            continue
+        ev = event(session)
         if ev:
             session.metadata.events.append({**ev, "time": now_iso()})
-    if method == "UPDATE" or not any(s.dialect == "rfc7866" for s in live):
-        siprec.update_participants(key, others, method)
-        return
-    for session in live:
-        md = session.metadata
-        own = md.participants[0]
-        s1, s2 = own.send[0], own.recv[0]
-        md.participants[1:] = [Participant(new_id(), o.get("name") or o["user"], other_aor(o["user"], session.dialect),
-                                           [s2], [s1]) for o in others]
-        if session.webex is not None:
-            # the complete BroadWorks document, without the names and the participants event in
-            # X-Mppsim-Status: with them a 3-party update was 4096 bytes (the recorder keeps the
-            # names it has; the new party shows by its AoR)
-            session.webex.set_others([other_aor(o["user"], "webex") for o in others])
-            session.names_changed = False
-            siprec._hand_over(session)
-        else:
-            md.events.append({"participants": [o["user"] for o in others], "time": now_iso()})
-            partial = replace(md, datamode="partial", streams=[], events=md.events[session.events_sent:])
-            session.events_sent = len(md.events)
-            session.handed_over = True
-            siprec.src.set_document(session.rid, build(partial)[1], None)
-        if session.state != "starting":
-            siprec.src.update(session.rid, method)
+    siprec.update_participants(key, others, "UPDATE")
 
 
-def participants_method(siprec, key: str) -> str:
-    """UPDATE, as Webex Calling sends a participant change; re-INVITE to mppsim's own recorder,
-    which reads metadata from INVITEs only until it moves off pjsua2 (issue 9)."""
-    own = siprec.agent.recorder_target
-    if own:
-        own_uri = split_target(own)[0]
-        if any(k == key and s.target == own_uri for (k, _n), s in siprec.sessions.items()):
-            return "INVITE"
-    return "UPDATE"

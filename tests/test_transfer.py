@@ -2,6 +2,7 @@
 the recorded user (issue 13, part 1). Audio is measured at each party and in the recorded WAV."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -121,15 +122,23 @@ def test_attended_consult_transfer_recording_follows_the_transferee(tsim, dialec
         changed = [d for d in docs if any(p.aor == "sip:1003@127.0.0.1" for p in d.participants)]
         assert changed, "no metadata document names carol"
         last = changed[-1]
-        # the whole new participant list: bob and carol (a partial document in rfc7866 to
-        # mppsim's pjsua2 recorder, which drops messages over 4000 bytes; docs/decisions.md)
-        assert last.datamode == ("partial" if dialect == "rfc7866" else "complete")
+        # the whole new participant list, bob and carol, in a complete document by UPDATE (as
+        # to any SRS: mppsim's recorder takes it since issue 9)
+        assert last.datamode == "complete"
         assert {p.aor for p in last.participants} == {"sip:1002@127.0.0.1", "sip:1003@127.0.0.1"}
         if dialect == "rfc7866":       # the webex dialect carries mppsim's events in X-Mppsim-Status
             assert any(e.get("participants") == ["1003"] for e in last.events)
         else:
             assert last.broadworks["extTrackingID"] == docs[0].broadworks["extTrackingID"]
         assert time.monotonic() - transferred_at < 10
+        # the index follows the change too (issue 9 item 7): carol joins the right channel
+        # while alice's time there ends; the summary column names the latest other party
+        timeline = json.loads(rec["participants_timeline"]) if isinstance(rec["participants_timeline"], str) \
+            else rec["participants_timeline"]
+        by_aor = {p["aor"]: p for p in timeline}
+        assert by_aor["sip:1003@127.0.0.1"]["channel"] == "right", timeline
+        assert by_aor["sip:1001@127.0.0.1"]["to"] is not None, timeline
+        assert by_aor["sip:1001@127.0.0.1"]["to"] <= by_aor["sip:1003@127.0.0.1"]["from"] + 0.5, timeline
     finally:
         tsim.orch.request("bob", "set_recorder", target=tsim.recorders.workers[0].target)
 
