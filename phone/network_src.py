@@ -377,6 +377,12 @@ class NetworkSrc:
                 inv = relay.local_invite
                 conn.send(W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
                 self._end_remote(relay)
+            else:
+                # the CANCEL crossed our 200: the agent's call is over. RFC 3261 has the agent ACK
+                # and BYE, but pjsua may not once its call is gone, and the SRS would keep the
+                # session until its RTP timeout: end both sides now (a later BYE gets 481)
+                self._bye_agent(relay)
+                self._end_remote(relay)
         else:
             conn.send(W.response(msg.headers, 200, "OK"))
 
@@ -652,6 +658,12 @@ class NetworkSrc:
         if relay.ended:
             return
         relay.ended = True
+        self._bye_agent(relay)
+        if relay.remote is not None:
+            relay.remote.close()
+        self._forget(relay)
+
+    def _bye_agent(self, relay: Relay) -> None:
         inv = relay.local_invite
         relay.local_cseq += 1
         target = W.uri_of(inv.header("contact")) or W.uri_of(inv.header("from"))
@@ -663,9 +675,6 @@ class NetworkSrc:
             f"Call-ID: {inv.call_id}\r\n"
             f"CSeq: {relay.local_cseq} BYE\r\n"
             "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-        if relay.remote is not None:
-            relay.remote.close()
-        self._forget(relay)
 
     def _forget(self, relay: Relay) -> None:
         relay.ended = True
