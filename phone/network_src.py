@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from recording import siprec_status as status_header
 from recording import siprec_wire as W
 from recording.sipmsg import sdp_part, sdp_streams_state, split_multipart
 
@@ -226,7 +227,8 @@ class NetworkSrc:
         with self._lock:
             spec = self._specs.get(rid)
             if spec is not None:
-                spec.metadata, spec.status = metadata, status
+                # a status not sent yet keeps its events: they are not repeated later
+                spec.metadata, spec.status = metadata, status_header.combine(spec.status, status)
 
     def update(self, rid: str, method: str = "UPDATE") -> None:
         """Send the current document to the SRS now, without a media change."""

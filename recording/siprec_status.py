@@ -32,6 +32,32 @@ def encode(sip_session_id: str | None, state: str, new_events: list[dict],
     return value
 
 
+def combine(unsent: str | None, newer: str | None) -> str | None:
+    """One header value for a status not sent yet (``unsent``) followed by a ``newer`` one:
+    the events of both in order, the newer state, the first ``sipSessionID``, the names merged.
+    Two updates handed over before the first message goes out must not lose the first's events
+    (plain On Demand's ``kept`` was lost that way and the recording discarded)."""
+    if not unsent:
+        return newer
+    if not newer:
+        return unsent
+    try:
+        a, b = json.loads(unsent), json.loads(newer)
+    except ValueError:
+        return newer
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return newer
+    out = dict(a)
+    out.update({k: v for k, v in b.items() if k not in ("sipSessionID", "events", "names")})
+    out["events"] = list(a.get("events") or []) + list(b.get("events") or [])
+    if "sipSessionID" in b and "sipSessionID" not in a:
+        out["sipSessionID"] = b["sipSessionID"]
+    names = {**(a.get("names") or {}), **(b.get("names") or {})}
+    if names:
+        out["names"] = names
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=True)
+
+
 def decode(headers: dict[str, list[str]]) -> dict | None:
     """The status from parsed headers (recording/sipmsg.parse_headers), None if absent or bad."""
     values = headers.get(HEADER.lower()) or []

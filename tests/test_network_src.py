@@ -141,3 +141,24 @@ def test_the_agent_hanging_up_sends_bye_to_the_srs(src):
     assert methods == ["INVITE", "ACK", "BYE"]
     assert srs.received[2].header("to").endswith(";tag=srs1")
     assert srs.received[2].start.startswith(f"BYE {srs.uri} ")          # to the SRS's Contact
+
+
+def test_two_documents_handed_over_before_a_message_goes_out_keep_both_status_events():
+    """Plain On Demand's Record hands over {"kept"} then {"announcement": "start"} at once; when
+    both arrive before the SRC sends the first re-INVITE, the first's events must not be lost
+    (the recorder then discarded the recording as never kept: demo-tour flake)."""
+    import json
+    from recording import siprec_status
+    s = NetworkSrc()
+    s.open("r1", Spec("webex", "sip:srs@127.0.0.1:5060;transport=tcp", '"A"<sip:1@127.0.0.1>'))
+    s.set_document("r1", "<a/>", siprec_status.encode("cid", "active", [{"kept": True}], {"x": "A"}))
+    s.set_document("r1", "<b/>", siprec_status.encode(None, "paused", [{"announcement": "start"}]))
+    s.set_document("r1", "<c/>", None)
+    spec = s._specs["r1"]
+    st = json.loads(spec.status)
+    assert spec.metadata == "<c/>"
+    assert st == {"sipSessionID": "cid", "state": "paused", "names": {"x": "A"},
+                  "events": [{"kept": True}, {"announcement": "start"}]}
+    spec.status = None                      # sent (_send_request): the next one starts afresh
+    s.set_document("r1", "<d/>", siprec_status.encode(None, "active", [{"resumed": "t"}]))
+    assert json.loads(spec.status)["events"] == [{"resumed": "t"}]
