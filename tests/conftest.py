@@ -62,13 +62,20 @@ def finished(sim: Simulator, who: str, n: int, timeout: float = 6.0) -> list[dic
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    """The demo org running (no voicemail: unanswered calls end), each party sending its own tone (TONES)."""
-    s = Simulator(demo_org(ring_timeout=3, voicemail=False), run_dir=tmp_path_factory.mktemp("run"))
+def toned_sim(tmp_path_factory, name: str = "run", ring_timeout: float = 3):
+    """A started Simulator of the demo org (no voicemail: unanswered calls end), each party
+    sending its own tone (TONES). Module fixtures that need another ring timeout use it too."""
+    s = Simulator(demo_org(ring_timeout=ring_timeout, voicemail=False), run_dir=tmp_path_factory.mktemp(name))
     s.start()
     for who, freq in TONES.items():
         s.play(who, tone=freq)
+    return s
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """The demo org running (no voicemail: unanswered calls end), each party sending its own tone (TONES)."""
+    s = toned_sim(tmp_path_factory)
     yield s
     s.stop()
 

@@ -9,8 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from app.simulator import Simulator
-from conftest import TONES, connect, demo_org, finished, hang_up_everything
+from conftest import TONES, connect, finished, hang_up_everything, toned_sim
 from phone.analysis import analyse
 from phone.call_waiting import CW_BURST_S, CW_FREQ_HZ, cw_tone, may_wait
 from recording.wavfile import read
@@ -56,10 +55,7 @@ def energy_at(samples: np.ndarray, freq: float) -> float:
 
 @pytest.fixture(scope="module")
 def wsim(tmp_path_factory):
-    s = Simulator(demo_org(ring_timeout=6, voicemail=False), run_dir=tmp_path_factory.mktemp("cw"))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
+    s = toned_sim(tmp_path_factory, "cw", ring_timeout=6)
     yield s
     s.stop()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.simulator import Simulator, SimulatorError
-from conftest import TONES, connect, demo_org, finished
+from app.simulator import SimulatorError
+from conftest import TONES, connect, finished, toned_sim
 from phone.analysis import analyse
 from recording.metadata import parse
 from recording.wavfile import read
@@ -19,10 +19,7 @@ RATE = 8000
 
 @pytest.fixture(scope="module")
 def tsim(tmp_path_factory):
-    s = Simulator(demo_org(ring_timeout=5, voicemail=False), run_dir=tmp_path_factory.mktemp("xfer"))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
+    s = toned_sim(tmp_path_factory, "xfer", ring_timeout=5)
     yield s
     s.stop()
 
