@@ -17,7 +17,7 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
     late end (the BYE comes after the hang-up), this does not. Printed p50 / worst.
   - SIPREC set-up: the agents' `since_answer_ms` (call answered -> recorder answered), p50 / p90
 
-    .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5]
+    .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R]
 
 The recorder measured is whatever recording/srs.py is on this branch.
 """
@@ -106,7 +106,7 @@ def proc_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def run(n: int, record: bool, talk: float, idle: float) -> dict:
+def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> dict:
     users = 2 * n
     org = load_org(users, 0, record="Always" if record else "Never")
     sim = Simulator(org, front_door_port=None, recorder=record)
@@ -128,7 +128,10 @@ def run(n: int, record: bool, talk: float, idle: float) -> dict:
         for i, uid in enumerate(ids):
             sim.play(uid, tone=tone_of(i))
             sim.set_auto_answer(uid, 0.0)
+        t_dial = time.monotonic()
         for i in range(n):
+            if rate:     # paced: call i is placed at i / rate s
+                time.sleep(max(0.0, t_dial + i / rate - time.monotonic()))
             sim.dial(ids[2 * i], org.users[2 * i + 1].extension)
         sim.wait_until(lambda: sum(1 for c in sim.calls.values() if c["state"] == "connected") >= 2 * n,
                        60, f"{n} calls connected")
@@ -210,13 +213,15 @@ def main() -> int:
     ap.add_argument("--calls", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--talk", type=float, default=20.0, help="seconds the calls talk while CPU is measured")
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle sampling before the calls")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="calls placed per second (0 = all at once, the default: the hardest case)")
     args = ap.parse_args()
     print(f"bench/scale.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"talk {args.talk:g} s")
+          f"talk {args.talk:g} s; calls placed {f'{args.rate:g} per second' if args.rate else 'all at once'}")
     rows = []
     for n in args.calls:
         for record in (False, True):
-            r = run(n, record, args.talk, args.idle)
+            r = run(n, record, args.talk, args.idle, args.rate)
             rows.append(r)
             print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
                   f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"

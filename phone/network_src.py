@@ -165,6 +165,7 @@ class Relay:
     ended: bool = False
     oversize_said: bool = False
     sent: list[str] = field(default_factory=list)      # every request sent to the SRS (tests)
+    timing: dict = field(default_factory=dict)         # set-up: connect_ms, srs_ms (the SRS's answer)
 
 
 class Timer:
@@ -235,6 +236,12 @@ class NetworkSrc:
         if method not in ("UPDATE", "INVITE"):
             raise ValueError(f"method: {method!r} not allowed; allowed: UPDATE, INVITE")
         self._post(lambda: self._update(rid, method))
+
+    def timing(self, rid: str) -> dict:
+        """How the session's set-up went: connect_ms (agent's INVITE in -> connected to the SRS),
+        srs_ms (INVITE to the SRS -> its final answer)."""
+        relay = self._by_rid.get(rid)
+        return dict(relay.timing) if relay else {}
 
     def sent(self, rid: str) -> list[str]:
         relay = self._by_rid.get(rid)
@@ -422,9 +429,11 @@ class NetworkSrc:
                               f"<sip:{contact_host}{self.host}:{self.port};transport=tcp>{param}",
                               self.host, sock.getsockname()[1], extra=dict(spec.extra))
             t_out = time.monotonic()
+            relay.timing["connect_ms"] = round((t_out - t_in) * 1000, 1)
 
             def answered(resp: W.Message | None, branch: str) -> None:
                 t_back = time.monotonic()
+                relay.timing["srs_ms"] = round((t_back - t_out) * 1000, 1)
                 if resp is None:
                     self._answer_agent(relay, msg, 408, "Recorder did not answer")
                     self._end_remote(relay, bye=False)

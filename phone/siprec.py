@@ -351,7 +351,7 @@ class SiprecClient:
             s.state = "active"
             self.agent.emit("siprec", call=s.key, recording=s.number, state="active", target=s.target,
                             dialect=s.dialect, setup_ms=round((time.monotonic() - s.started_at) * 1000, 1),
-                            **self._since_answer(s))
+                            **self._since_answer(s), **self.src.timing(s.rid))
             self.agent.edge.recorder_started(s.key)
             if s.paused:
                 self._send_reinvite(s)
