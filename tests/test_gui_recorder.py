@@ -165,3 +165,55 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, saved.read_text() + out.stdout[-3000:] + out.stderr[-2000:]
     assert f"all {len(steps)} steps passed" in out.stdout
+
+
+# ----- calls already up when recording starts -------------------------------------------------
+
+def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim, tmp_path):
+    """Calls already up become the scenario's first steps: bob (On Demand with User Initiated
+    Start) in a call with dave (Always), recorded then paused by bob (R-UX-3); a PSTN caller on
+    hold by alice (Always with Pause/Resume); dave muted. The replay reaches the same state
+    (checked by the expect steps written after the setup) and then replays the clicks."""
+    from app.scenario import Runner
+    from app.scenario_recorder import ScenarioRecorder
+    from conftest import connect, hang_up_everything
+    from ui.action_tap import ActionTap
+    connect(sim, "bob", "dave", "1004")
+    sim.wait_until(lambda: "Record" in sim.softkeys("bob"), 3, "bob offered Record")
+    assert sim.press("bob", "Record")
+    sim.wait_until(lambda: "PauseRec" in sim.softkeys("bob"), 3, "bob recording")
+    assert sim.press("bob", "PauseRec")
+    sim.wait_until(lambda: sim.indicator("bob") == "paused", 3, "bob paused")
+    sim.mute("dave")
+    connect(sim, "+14155550100", "alice", "1001")
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
+    sim.hold("alice")
+    sim.wait_for("alice", "held", 3)
+
+    tap = ActionTap(sim)
+    rec = ScenarioRecorder(sim)
+    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    setup = [s for s in rec.steps if next(iter(s)) != "expect"]
+    assert setup == [
+        {"dial": {"from": "bob", "to": "1004"}}, {"answer": {"who": "dave"}},
+        {"press": {"who": "bob", "key": "Record", "within": "3s"}},
+        {"press": {"who": "bob", "key": "PauseRec", "within": "3s"}},
+        {"dial": {"from": "+14155550100", "to": "1001"}}, {"answer": {"who": "alice"}},
+        {"hold": {"who": "alice"}}, {"mute": {"who": "dave"}}]
+    assert {"expect": {"who": "bob", "call": "connected", "indicator": "paused", "softkeys": ["ResumeRec", "StopRec"],
+                       "recording": "paused", "within": "3s"}} in rec.steps
+    assert not rec.notes
+    tap.resume("alice")
+    sim.wait_for("alice", "connected", 3)
+    tap.mute("dave", False)
+    tap.press("bob", "ResumeRec")
+    sim.wait_until(lambda: sim.indicator("bob") == "recording", 3, "bob recording again")
+    tap.hangup("bob")
+    sim.wait_for("dave", "ended", 3)
+    rec.stop()
+    path = rec.save(tmp_path / "already-up.yaml")
+    assert "calls were up" not in path.read_text()
+    hang_up_everything(sim)
+    sim.unmute("dave") if sim.muted("dave") else None
+    result = Runner(sim, load_scenario(path)).run()
+    assert result.passed, [(s.index, s.step, s.args, s.error) for s in result.steps if s.status != "passed"]
