@@ -36,6 +36,95 @@ def test_set_patch_sends_only_what_changed_and_only_enabled_false_to_turn_off():
     assert set_patch(before, before) == {}
 
 
+def test_r_org_2_r_loc_1_org_and_location_changes_become_set_steps_that_rebuild_the_same_settings(tmp_path):
+    """Organisation and location changes (R-PRV-7 terms + provider, R-PRV-6 an account, R-LOC-1,
+    R-CMP-1 location-specific compliance, R-ORG-2 provider None with its confirmation), made
+    before and while recording, become `set: {org: true, ...}` / `set: {location: ..., ...}`
+    steps; a valid scenario whose set steps, run on a fresh org, give the same settings."""
+    from app.scenario import Runner
+    from app.scenario_recorder import ScenarioRecorder
+    live = Simulator(DEMO_ORG, run_dir=tmp_path / "live")        # not started: settings only
+    live.settings.accept_terms("Imagicle")                       # before recording started
+    live.settings.set_org({"provider": "Imagicle"})
+    rec = ScenarioRecorder(live)
+    live.settings.subscribe(rec.settings_changed)
+    live.settings.set_location("wro", {"provider": "None", "compliance": {"inboundPSTNCallsEnabled": True}})
+    account = {**{k: v for k, v in zip(("serviceProvider", "externalGroup", "externalIdentifier"),
+                                       live.settings.platform_info("alice"))}, "externalGroup": "wrong"}
+    live.settings.set_provider_account("Imagicle", "alice", account)
+    live.settings.set_org({"tier": "Team", "compliance": {"outboundPSTNCallsEnabled": True}})
+    live.settings.put_person("carol", {"record": "Always"}, view="control_hub")
+    live.settings.set_location("wro", {"provider": "organisation"})
+    live.settings.set_org({"provider": "None"}, confirm_off=True)
+    rec.stop()
+    path = rec.save(tmp_path / "settings.yaml")
+    load_scenario(path)                                          # a valid scenario
+    steps = [s["set"] for s in yaml.safe_load(path.read_text())["steps"]]
+    alice = live.settings.get_org()["accounts"]["Imagicle"]["users"]["alice"]
+    assert alice["externalGroup"] == "wrong"
+    assert steps == [
+        {"org": True, "recording": {"provider": "Imagicle", "termsAccepted": ["Dubber", "Imagicle"]}},
+        {"location": "wro", "recording": {"provider": "None", "compliance": {
+            **live.settings.get_org()["compliance"], "inboundPSTNCallsEnabled": True,
+            "outboundPSTNCallsEnabled": False}}},
+        {"org": True, "recording": {"accounts": {"Imagicle": {"users": {"alice": alice}}}}},
+        {"org": True, "recording": {"tier": "Team", "compliance": {"outboundPSTNCallsEnabled": True}}},
+        {"user": "carol", "callRecording": {"record": "Always"}},
+        {"location": "wro", "recording": {"provider": "organisation"}},
+        {"org": True, "recording": {"provider": "None", "confirmOff": True}},     # R-ORG-2
+    ]
+    assert not rec.notes and "# note:" not in path.read_text()
+    replay = Simulator(DEMO_ORG, run_dir=tmp_path / "replay")
+    runner = Runner(replay, load_scenario(path))
+    for step in load_scenario(path).steps:
+        runner.do_set(step.args)
+    assert replay.settings.get_org() == live.settings.get_org()
+    for loc in ("hq", "wro"):
+        assert replay.settings.get_location(loc) == live.settings.get_location(loc)
+    for line in replay.settings.lines():
+        assert replay.settings.get_person(line) == live.settings.get_person(line)
+
+
+def test_set_org_and_location_steps_are_validated_and_a_bad_one_changes_nothing(tmp_path):
+    from app.scenario import Runner, ScenarioError
+    from app.simulator import SimulatorError
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"org": str(DEMO_ORG), "steps": [
+        {"set": {"org": "yes please", "recording": {"provider": "Foo"}}},
+        {"set": {"location": "nowhere", "recording": {"failureBehavior": "x"}}},
+        {"set": {"org": True, "callRecording": {"record": "Always"}}},
+        {"set": {"user": "bob", "location": "hq", "recording": {"provider": "Dubber"}}},
+        {"press": {"who": "bob", "key": "Record", "within": "soon"}},
+    ]}))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    text = str(err.value)
+    assert "steps[1].set.org: 'yes please' not allowed; allowed: true" in text
+    assert "steps[1].set.recording.provider: 'Foo' is not allowed; allowed: Dubber, Imagicle, CallCabinet, Webex, None" in text
+    assert "steps[2].set.location: 'nowhere' is not a location of the org; allowed: hq, wro" in text
+    assert "steps[2].set.recording.failureBehavior: 'x' is not allowed; allowed: organisation, " in text
+    assert "steps[3].set.callRecording: not allowed with org; the org's settings go under recording" in text
+    assert "steps[4].set: give exactly one of user, line, org (true) or location; got user, location" in text
+    assert "steps[5].press.within: 'soon' is not a duration" in text
+    # valid in shape, refused by the rules (Imagicle's terms not accepted, R-PRV-7): nothing applies
+    sim = Simulator(DEMO_ORG, run_dir=tmp_path / "run")
+    before = sim.settings.get_org()
+    runner = Runner(sim, load_scenario(_write(tmp_path, [{"wait": 0}])))
+    with pytest.raises(SimulatorError, match="Imagicle"):
+        runner.do_set({"org": True, "recording": {"tier": "Team", "provider": "Imagicle"}})
+    assert sim.settings.get_org() == before
+    with pytest.raises(SimulatorError, match="Imagicle"):
+        runner.do_set({"location": "hq", "recording": {"failureBehavior": "END_CALL_WITH_ANNOUNCEMENT",
+                                                      "provider": "Imagicle"}})
+    assert sim.settings.get_location("hq")["failureBehavior"] == "organisation"
+
+
+def _write(tmp_path, steps):
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"org": str(DEMO_ORG), "steps": steps}))
+    return path
+
+
 def test_recorder_merges_keypad_digits_and_replays_hold_menu_decline(sim, tmp_path):
     """Without the window: intents through the ActionTap (as the faces send them) become steps;
     *, 4, 8 typed on a keypad are one feature code step (R-UX-5); the file replays on the same
