@@ -62,7 +62,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings", "waiting", "messages"}),
+                         "recording", "device", "recordings", "waiting", "messages", "muted"}),
     "press": ({"who", "key"}, {"within"}),          # within: wait that long for the key to be offered
     # user/line + callRecording; org: true + recording; location + recording (the org file's blocks)
     "set": (set(), {"user", "line", "callRecording", "org", "location", "recording"}),
@@ -204,17 +204,19 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings", "waiting", "messages") if k in args]
+                              "recordings", "waiting", "messages", "muted") if k in args]
         if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
                                    or args["messages"] < 0):
             errs.append(f"{where}.expect.messages: {args['messages']!r} not allowed; allowed: a count, 0 or more")
+        if "muted" in args and not isinstance(args["muted"], bool):
+            errs.append(f"{where}.expect.muted: {args['muted']!r} not allowed; allowed: true, false")
         if "waiting" in args and not isinstance(args["waiting"], bool):
             errs.append(f"{where}.expect.waiting: {args['waiting']!r} not allowed; allowed: true, false")
         if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
             errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
-                        "softkeys, menu, recording")
+                        "softkeys, menu, recording, recordings, waiting, messages, muted")
         if "indicator" in args and args["indicator"] not in INDICATORS:
             errs.append(f"{where}.expect.indicator: {args['indicator']!r} not allowed; allowed: {', '.join(INDICATORS)}")
         for key, allowed in (("softkeys", SOFTKEY_ORDER), ("menu", tuple(MENU.values()))):
@@ -593,6 +595,8 @@ class Runner:
                 return f"recording is {got}, expected {a['recording']}"
         if "messages" in a and self.sim.messages_waiting(who) != a["messages"]:
             return f"has {self.sim.messages_waiting(who)} new voicemail messages, expected {a['messages']}"
+        if "muted" in a and self.sim.muted(who) != a["muted"]:
+            return f"microphone is {'muted' if self.sim.muted(who) else 'not muted'}, expected muted: {a['muted']}"
         if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
             return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
         if "recordings" in a:

@@ -6,8 +6,8 @@ change (the store's subscription; app/recorded_settings.py turns it into `set` s
 virtual line, location or the organisation). Calls already up when recording starts become the
 first steps (app/recorded_calls.py). Before every action, and at stop, it writes
   - `wait` for the time since the previous action (when it is 0.3 s or more), then
-  - `expect` for every line whose observed state changed since the last look: call state, and
-    in a call a recording policy runs for, the indicator, the MPP's recording softkeys, the Webex
+  - `expect` for every line whose observed state changed since the last look: call state, the
+    microphone muted or not, and in a call a recording policy runs for, the indicator, the MPP's recording softkeys, the Webex
     App's recording menu items and the call-control recording state,
 so the replay checks what the person saw at the moment they acted next, after the same delay.
 """
@@ -53,7 +53,8 @@ class ScenarioRecorder:
         self.notes += setup.notes
         self._seen = {p.id: self.observe(p) for p in sim.parties}
         for p in setup.involved:
-            self.steps.append({"expect": {"who": p.id, **self._seen[p.id], "within": "3s"}})
+            seen = {k: v for k, v in self._seen[p.id].items() if k != "muted" or v}
+            self.steps.append({"expect": {"who": p.id, **seen, "within": "3s"}})
 
     # ----- what the person did ------------------------------------------------------------
     def before_action(self, intent: str = "", args: dict | None = None) -> None:
@@ -137,7 +138,7 @@ class ScenarioRecorder:
 
     def observe(self, p: Party) -> dict:
         state = self.sim.call_state(p.id)
-        seen: dict[str, Any] = {"call": state}
+        seen: dict[str, Any] = {"call": state, "muted": self.sim.muted(p.id)}
         if p.kind == "pstn" or state not in ("connected", "held"):
             return seen
         view = self.sim.recording_view(p.id)

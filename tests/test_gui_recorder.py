@@ -197,9 +197,21 @@ def click_softkey(qtbot, phone, label):
     qtbot.mouseClick(softkey(phone, label), Qt.LeftButton)
 
 
+def hard_key(qtbot, phone, name):
+    qtbot.mouseClick(phone.findChild(QPushButton, f"{phone.objectName()}_{name}"), Qt.LeftButton)
+
+
+def choose(combo, value):
+    combo.setCurrentIndex(combo.findData(value))
+    combo.activated.emit(combo.currentIndex())
+
+
 def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_path):
+    """Clicks on the faces (R-UX-3 recording softkeys, the consult transfer, Mute, the Messages
+    key) and Control Hub changes of a user, the organisation (R-PRV-2 tier) and a location
+    (R-ORG-3 failure behaviour) become steps, and `mppsim run` passes on the saved file."""
     w = gui
-    bob, dave = w.users["bob"].phone, w.users["dave"].phone
+    bob, dave, alice = w.users["bob"].phone, w.users["dave"].phone, w.users["alice"].phone
     w.record_action.trigger()                          # menu Scenario > Record scenario
     assert w.recorder is not None and "Recording scenario" in w.recording_label.text()
     # bob dials dave on his MPP keypad, dave answers with the Answer softkey
@@ -213,10 +225,29 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
     qtbot.wait(400)
     click_softkey(qtbot, bob, "ResumeRec")
     qtbot.waitUntil(lambda: softkey(bob, "PauseRec") is not None, timeout=4000)
+    # dave mutes and unmutes with the Mute key
+    hard_key(qtbot, dave, "mute")
+    qtbot.waitUntil(lambda: w.sim.muted("dave"), timeout=3000)
+    hard_key(qtbot, dave, "mute")
+    qtbot.waitUntil(lambda: not w.sim.muted("dave"), timeout=3000)
+    # bob's consult transfer: Transfer (dave held), 1001, Transfer; alice answers; Transfer again
+    hard_key(qtbot, bob, "transfer")
+    qtbot.waitUntil(lambda: w.sim.call_state("dave") == "held", timeout=3000)
+    for digit in "1001":
+        qtbot.mouseClick(bob.findChild(QPushButton, f"mpp_bob_key_{digit}"), Qt.LeftButton)
+    click_softkey(qtbot, bob, "Transfer")
+    click_softkey(qtbot, alice, "Answer")
+    qtbot.waitUntil(lambda: softkey(bob, "Transfer") is not None and w.sim.call_state("alice") == "connected",
+                    timeout=4000)
     qtbot.wait(300)
-    click_softkey(qtbot, bob, "End call")
+    click_softkey(qtbot, bob, "Transfer")
+    qtbot.waitUntil(lambda: w.sim.call_state("bob") == "ended" and w.sim.call_state("dave") == "connected",
+                    timeout=4000)
+    qtbot.wait(300)
+    click_softkey(qtbot, alice, "End call")
     qtbot.waitUntil(lambda: w.sim.call_state("dave") == "ended", timeout=4000)
-    # a Control Hub change: carol Never -> On Demand with User Initiated Start
+    # Control Hub: carol Never -> On Demand with User Initiated Start; the organisation's Dubber
+    # tier Go -> Team; Wroclaw's failure behaviour -> end the call with an announcement
     hub = w.control_hub
     w.tabs.setCurrentWidget(hub)
     hub.tabs.setCurrentWidget(hub.users_page)
@@ -225,6 +256,21 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
     combo.setCurrentIndex(combo.findData("On Demand with User Initiated Start"))
     qtbot.mouseClick(hub.users_page.findChild(QPushButton, "ch_save"), Qt.LeftButton)
     assert w.sim.call_recording("carol")["record"] == "On Demand with User Initiated Start"
+    hub.tabs.setCurrentWidget(hub.org_page)
+    choose(hub.org_page.findChild(QComboBox, "ch_org_tier"), "Team")
+    qtbot.mouseClick(hub.org_page.findChild(QPushButton, "ch_org_save"), Qt.LeftButton)
+    assert w.sim.settings.get_org()["tier"] == "Team"
+    hub.tabs.setCurrentWidget(hub.locations_page)
+    choose(hub.locations_page.findChild(QComboBox, "ch_loc_select"), "wro")
+    choose(hub.locations_page.findChild(QComboBox, "ch_loc_failure"), "END_CALL_WITH_ANNOUNCEMENT")
+    qtbot.mouseClick(hub.locations_page.findChild(QPushButton, "ch_loc_save"), Qt.LeftButton)
+    assert w.sim.settings.get_location("wro")["failureBehavior"] == "END_CALL_WITH_ANNOUNCEMENT"
+    # alice's Messages key calls her mailbox; she hangs up
+    hard_key(qtbot, alice, "messages")
+    qtbot.waitUntil(lambda: w.sim.call_state("alice") == "connected", timeout=4000)
+    qtbot.wait(300)
+    click_softkey(qtbot, alice, "End call")
+    qtbot.waitUntil(lambda: w.sim.call_state("alice") == "ended", timeout=4000)
     qtbot.wait(300)
     saved = w.stop_recording(tmp_path / "clicked.yaml")
     assert w.recorder is None and w.recording_label.text() == ""
@@ -238,10 +284,22 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
         {"press": {"who": "bob", "key": "Record"}},
         {"press": {"who": "bob", "key": "PauseRec"}},
         {"press": {"who": "bob", "key": "ResumeRec"}},
-        {"hangup": {"who": "bob"}},
+        {"mute": {"who": "dave"}},
+        {"unmute": {"who": "dave"}},
+        {"hold": {"who": "bob"}},                      # the Transfer key holds the call first
+        {"consult": {"who": "bob", "to": "1001"}},
+        {"answer": {"who": "alice"}},
+        {"complete_transfer": {"who": "bob"}},
+        {"hangup": {"who": "alice"}},
         {"set": {"user": "carol", "callRecording": {"record": "On Demand with User Initiated Start"}}},
+        {"set": {"org": True, "recording": {"tier": "Team"}}},
+        {"set": {"location": "wro", "recording": {"failureBehavior": "END_CALL_WITH_ANNOUNCEMENT"}}},
+        {"dial": {"from": "alice", "to": "*86"}},
+        {"hangup": {"who": "alice"}},
     ]
+    assert "# note:" not in saved.read_text()
     expects = [s["expect"] for s in steps if "expect" in s]
+    assert {"who": "dave", "muted": True} in expects                 # seen before the unmute
     assert {"who": "dave", "call": "ringing"} in expects
     assert any(e["who"] == "bob" and e.get("indicator") == "paused" and e.get("softkeys") == ["ResumeRec", "StopRec"]
                for e in expects)
@@ -291,6 +349,7 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
         {"hold": {"who": "alice"}}, {"mute": {"who": "dave"}}]
     assert {"expect": {"who": "bob", "call": "connected", "indicator": "paused", "softkeys": ["ResumeRec", "StopRec"],
                        "recording": "paused", "within": "3s"}} in rec.steps
+    assert any(s.get("expect", {}).get("who") == "dave" and s["expect"].get("muted") is True for s in rec.steps)
     assert not rec.notes
     tap.resume("alice")
     sim.wait_for("alice", "connected", 3)
