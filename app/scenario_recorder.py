@@ -20,6 +20,8 @@ from typing import Any, Callable
 
 import yaml
 
+from recording.effective import ALWAYS, ALWAYS_PAUSE
+
 from .recorded_calls import CallSetup
 from .recorded_settings import SettingsSteps, set_patch, settings_diff  # noqa: F401 (public)
 from .simulator import Party, Simulator
@@ -144,6 +146,8 @@ class ScenarioRecorder:
         view = self.sim.recording_view(p.id)
         if not view or view.get("state") == "pending":
             return seen     # none, or a moment between the request and the recorder's answer
+        if view.get("state") is None and self.sim.settings.effective(p.line).mode in (ALWAYS, ALWAYS_PAUSE):
+            return seen     # the moment between connect and the start of an automatic recording
         devices = {d.split()[0] for d in p.devices}
         seen["indicator"] = self.sim.indicator(p.id)
         if "mpp" in devices:

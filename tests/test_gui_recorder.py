@@ -365,3 +365,60 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     sim.unmute("dave") if sim.muted("dave") else None
     result = Runner(sim, load_scenario(path)).run()
     assert result.passed, [(s.index, s.step, s.args, s.error) for s in result.steps if s.status != "passed"]
+
+
+def test_conference_and_cancelled_consult_through_the_tap_become_steps_that_replay(sim, tmp_path):
+    """The conference as a person clicks it (start_conference, the party answers, merge_conference;
+    End call on the host hangs up each member call: no look in between) and a consult cancelled
+    (cancel_transfer) are recorded as steps and replay on the same org."""
+    from app.scenario import Runner
+    from app.scenario_recorder import ScenarioRecorder
+    from ui.action_tap import ActionTap
+    tap = ActionTap(sim)
+    rec = ScenarioRecorder(sim)
+    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap.dial("bob", "1001")
+    sim.wait_for("alice", "ringing", 3)
+    tap.answer("alice")
+    sim.wait_for("bob", "connected", 3)
+    sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")   # as a person sees it
+    tap.start_conference("alice", "1003")
+    sim.wait_for("carol", "ringing", 3)
+    tap.answer("carol")
+    sim.wait_until(lambda: len([c for c in sim.live_calls("alice") if c["state"] == "connected"]) == 1
+                   and sim.call_state("carol") == "connected", 3, "alice's call to carol connected")
+    sim.wait_until(lambda: sim.recording_state("alice") != "pending", 3, "alice's recording under way")
+    tap.merge_conference("alice")
+    sim.wait_until(lambda: any(c.get("conference") for c in sim.live_calls("alice")), 3, "the conference")
+    sim.wait_for("bob", "connected", 3)
+    for c in sim.live_calls("alice"):              # the MPP's End call on the host
+        tap.hangup("alice", c["call"])
+    sim.wait_for("bob", "ended", 3)
+    sim.wait_for("carol", "ended", 3)
+    tap.dial("bob", "1004")
+    sim.wait_for("dave", "ringing", 3)
+    tap.answer("dave")
+    sim.wait_for("bob", "connected", 3)
+    sim.wait_until(lambda: sim.indicator("dave") == "recording", 3, "dave recording")
+    tap.start_transfer("bob", "1003")
+    sim.wait_for("carol", "ringing", 3)
+    tap.cancel_transfer("bob")
+    sim.wait_until(lambda: sim.call_state("carol") == "ended" and sim.call_state("dave") == "connected", 3,
+                   "back to dave")
+    tap.hangup("dave")
+    sim.wait_for("bob", "ended", 3)
+    rec.stop()
+    path = rec.save(tmp_path / "conference.yaml")
+    steps = yaml.safe_load(path.read_text())["steps"]
+    actions = [s for s in steps if next(iter(s)) not in ("wait", "expect")]
+    assert actions == [
+        {"dial": {"from": "bob", "to": "1001"}}, {"answer": {"who": "alice"}},
+        {"start_conference": {"who": "alice", "to": "1003"}}, {"answer": {"who": "carol"}},
+        {"merge_conference": {"who": "alice"}}, {"hangup": {"who": "alice"}}, {"hangup": {"who": "alice"}},
+        {"dial": {"from": "bob", "to": "1004"}}, {"answer": {"who": "dave"}},
+        {"consult": {"who": "bob", "to": "1003"}}, {"cancel_transfer": {"who": "bob"}}, {"hangup": {"who": "dave"}}]
+    i = steps.index({"hangup": {"who": "alice"}})
+    assert steps[i + 1] == {"hangup": {"who": "alice"}}       # no look between the member calls
+    hang_up = Runner(sim, load_scenario(path))
+    result = hang_up.run()
+    assert result.passed, [(s.index, s.step, s.args, s.error) for s in result.steps if s.status != "passed"]
