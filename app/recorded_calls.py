@@ -1,12 +1,13 @@
 """The click recorder's first steps when calls are already up as recording starts: the steps
 that bring a replay, which starts with every line idle, to the same calls.
 
-Per call, oldest first: `dial` (or `consult` / `start_conference` for a consult call), `answer`
+Per call, oldest first: `dial` (or `consult` / `start_conference` for a consult call; `dial *86`
+for a user listening to their mailbox), `answer`
 when it was answered, the recording keys that reach the observed recording state (R-UX-3/R-UX-4:
 Record for the On Demand modes, then PauseRec or StopRec; a Webex App-only line picks the
 menu items), then `hold` for a side that holds a call nothing else explains, and `mute`. What
-cannot be recreated faithfully (a three-way conference, a call with someone outside the org, a
-voicemail session) is left out and named in a note. The recorder then writes the `expect` steps
+cannot be recreated faithfully (a three-way conference, a call with someone outside the org or a
+voicemail deposit) is left out and named in a note. The recorder then writes the `expect` steps
 of what the devices showed, so the replay checks it reached the same state before going on.
 """
 from __future__ import annotations
@@ -76,6 +77,10 @@ class CallSetup:
         if any(l.get("conference") for l in legs):
             self.notes.append("a three-way conference was up when recording started: the replay does not have it")
             return False
+        if caller is not None and callee is None and (out.get("remote") or {}).get("user") == "*86":
+            self.steps.append({"dial": {"from": caller.id, "to": "*86"}})    # the mailbox answers by itself
+            self._involve(caller)
+            return True
         if caller is None or callee is None:
             who = (caller or callee).id if (caller or callee) else "someone"
             self.notes.append(f"{who}'s call with a party outside the org (or voicemail) was up when recording "
