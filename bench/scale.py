@@ -10,7 +10,12 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
     (the owner's own tone on its channel, the other party's on the other)
   - dropout frames: silent 20 ms frames between the first and last loud frame of a channel
     that carries a tone (recordings), and of what each party heard (captures, both modes)
-  - worst shortfall: talk time (call log) minus the recording's length
+  - worst shortfall: talk time (call log) minus the recording's length (the issue's figure)
+  - audio missed: what of the talk time is not in the recording as audio - from the call's
+    connect to the first loud frame stored (recorder start + leading silence), plus from the
+    last loud frame stored to the call's end; the file's length hides a late start behind a
+    late end (the BYE comes after the hang-up), this does not. Printed p50 / worst.
+  - SIPREC set-up: the agents' `since_answer_ms` (call answered -> recorder answered), p50 / p90
 
     .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5]
 
@@ -22,6 +27,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +46,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def tone_of(i: int) -> float:
-    """User i's tone: 2.5 % apart, so a 1 % tolerance tells every pair apart (300-3540 Hz)."""
+    """User i's tone: 2.5 % apart, so a 1 % tolerance tells every pair apart (300-3540 Hz;
+    above 3200 Hz the agents play a looped sine, pjmedia's generator folds those)."""
     return round(300 * 1.025 ** i, 1)
 
 
@@ -69,6 +76,18 @@ def tone_matches(x: np.ndarray, want: float) -> bool:
     return got is not None and abs(got - want) <= want * 0.01
 
 
+def loud_span(x: np.ndarray) -> tuple[float, float] | None:
+    """Seconds from the file's start to the first and to the end of the last loud frame."""
+    idx = np.nonzero(frame_levels(x) > SILENCE_DBFS)[0]
+    if idx.size == 0:
+        return None
+    return idx[0] * FRAME / RATE, (idx[-1] + 1) * FRAME / RATE
+
+
+def iso_seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def proc_cpu(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -91,6 +110,9 @@ def run(n: int, record: bool, talk: float, idle: float) -> dict:
     users = 2 * n
     org = load_org(users, 0, record="Always" if record else "Never")
     sim = Simulator(org, front_door_port=None, recorder=record)
+    setups: list[float] = []
+    sim.subscribe(lambda ev: setups.append(ev["since_answer_ms"])
+                  if ev.get("event") == "siprec" and "since_answer_ms" in ev else None)
     t0 = time.monotonic()
     sim.start()
     ready = time.monotonic() - t0
@@ -126,10 +148,21 @@ def run(n: int, record: bool, talk: float, idle: float) -> dict:
                     heard_drop += dropouts(read(leg["capture_file"])[1].reshape(-1))
         out["heard_dropouts"] = heard_drop
         if record:
-            talk_of = {}
+            talk_of, span_of = {}, {}
             for c in log:
                 for party in (c["from"], c["to"]):
                     talk_of[party["number"]] = c["talk_time"] or 0.0
+            # the call's connect (both legs up) and end (first leg down), wall clock
+            finals = {**sim.calls, **sim.summaries}
+            by_cid: dict = {}
+            for ev in finals.values():
+                by_cid.setdefault(ev.get("sip_call_id"), []).append(ev)
+            for legs in by_cid.values():
+                if all(l.get("connected_at") for l in legs) and all(l.get("ended_at") for l in legs):
+                    span = (max(l["connected_at"] for l in legs), min(l["ended_at"] for l in legs))
+                    for l in legs:
+                        span_of[l["agent"]] = span
+            missed: list[float] = []
             deadline = time.monotonic() + 30
             recs = []
             while time.monotonic() < deadline:
@@ -151,8 +184,22 @@ def run(n: int, record: bool, talk: float, idle: float) -> dict:
                 right += tone_matches(own, tone_of(i)) and tone_matches(far, tone_of(other))
                 drop += dropouts(own) + dropouts(far)
                 worst = max(worst, talk_of.get(owner, 0.0) - audio.shape[0] / RATE)
+                spans = [loud_span(audio[:, ch]) for ch in (0, 1)]
+                span = span_of.get(ids[i])
+                if span is not None and all(spans):
+                    begin = iso_seconds(r["started_at"])
+                    first = begin + max(a for a, _b in spans)     # both parties' audio present
+                    last = begin + min(b for _a, b in spans)
+                    missed.append(max(0.0, first - span[0]) + max(0.0, span[1] - last))
+                    if os.environ.get("SCALE_DEBUG"):
+                        print(f"    {owner}: start {1000 * (first - span[0]):.0f} ms, end {1000 * (span[1] - last):.0f} ms, "
+                              f"lead {1000 * max(a for a, _b in spans):.0f} ms")
             out.update(recordings=len(recs), expected=2 * n, right_tones=right, rec_dropouts=drop,
-                       shortfall_ms=worst * 1000)
+                       shortfall_ms=worst * 1000,
+                       missed_p50_ms=float(np.median(missed)) * 1000 if missed else float("nan"),
+                       missed_max_ms=max(missed) * 1000 if missed else float("nan"),
+                       setup_p50_ms=float(np.percentile(setups, 50)) if setups else float("nan"),
+                       setup_p90_ms=float(np.percentile(setups, 90)) if setups else float("nan"))
     finally:
         sim.stop()
     return out
@@ -174,11 +221,14 @@ def main() -> int:
             print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
                   f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
                   + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
-                     f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms" if record else ""),
+                     f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms, "
+                     f"audio missed p50 {r['missed_p50_ms']:.0f} / worst {r['missed_max_ms']:.0f} ms, "
+                     f"SIPREC set-up after answer p50 {r['setup_p50_ms']:.0f} / p90 {r['setup_p90_ms']:.0f} ms"
+                     if record else ""),
                   flush=True)
     print(f"\n{'calls':>5} {'agents':>6} {'ready s':>10} {'idle %':>7} {'idle MiB':>8} | {'CPU plain':>9} "
           f"{'CPU rec':>8} {'ratio':>6} | {'recordings':>10} {'right':>6} {'drop':>5} {'heard drop':>12} "
-          f"{'shortfall ms':>12}")
+          f"{'shortfall ms':>12} {'missed ms':>11} {'set-up ms':>10}")
     for n in args.calls:
         plain = next(r for r in rows if r["n"] == n and not r["record"])
         rec = next(r for r in rows if r["n"] == n and r["record"])
@@ -186,8 +236,10 @@ def main() -> int:
         print(f"{n:>5} {2 * n:>6} {plain['ready_s']:>4.1f}/{rec['ready_s']:<5.1f} {plain['idle_cpu_pct']:>7.2f} {plain['idle_rss_mib']:>8.1f} | "
               f"{plain['cpu_cores']:>9.2f} {rec['cpu_cores']:>8.2f} {ratio:>6.1f} | "
               f"{rec['recordings']:>4}/{rec['expected']:<5} {rec['right_tones']:>6} {rec['rec_dropouts']:>5} "
-              f"{str(plain['heard_dropouts']) + '/' + str(rec['heard_dropouts']):>12} {rec['shortfall_ms']:>12.0f}")
-    print("(ready s: plain / recorded, the latter with the recorder workers; heard drop: plain / recorded)")
+              f"{str(plain['heard_dropouts']) + '/' + str(rec['heard_dropouts']):>12} {rec['shortfall_ms']:>12.0f} "
+              f"{rec['missed_p50_ms']:>5.0f}/{rec['missed_max_ms']:<5.0f} {rec['setup_p50_ms']:>4.0f}/{rec['setup_p90_ms']:<5.0f}")
+    print("(ready s: plain / recorded, the latter with the recorder; heard drop: plain / recorded; "
+          "missed: audio of the talk not recorded, p50/worst; set-up: answer -> recorder answered, p50/p90)")
     print("\ngoals (issue 10): 50 recorded calls <= 1.2 cores, 0 dropout frames, shortfall <= 60 ms; "
           "idle agent <= 0.1 % and <= 35 MiB; 100 agents ready <= 8 s")
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on this machine counts in 'ready')")

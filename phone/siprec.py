@@ -235,6 +235,7 @@ class SiprecClient:
         session.started_at = time.monotonic()
         try:
             call.makeCall(self.src.uri, self._media_param(session, paused=False))
+            self.agent.wake_poller()
         except pj.Error as exc:
             self._failed(session, f"cannot reach the recorder at {uri}: {exc.info()}")
 
@@ -349,7 +350,8 @@ class SiprecClient:
         if st == pj.PJSIP_INV_STATE_CONFIRMED and s.state == "starting":
             s.state = "active"
             self.agent.emit("siprec", call=s.key, recording=s.number, state="active", target=s.target,
-                            dialect=s.dialect, setup_ms=round((time.monotonic() - s.started_at) * 1000, 1))
+                            dialect=s.dialect, setup_ms=round((time.monotonic() - s.started_at) * 1000, 1),
+                            **self._since_answer(s))
             self.agent.edge.recorder_started(s.key)
             if s.paused:
                 self._send_reinvite(s)
@@ -364,6 +366,16 @@ class SiprecClient:
             else:
                 self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target)
             s.auds = []
+
+    def _since_answer(self, s: Session) -> dict:
+        """How long after the recorded call was answered its recording began (and the SIPREC
+        INVITE left): the audio a recording misses at its start."""
+        rec = self.agent.calls.get(s.key)
+        if rec is None or rec.connected_at is None:
+            return {}
+        now = time.time()
+        return {"since_answer_ms": round((now - rec.connected_at) * 1000, 1),
+                "invite_after_answer_ms": round((now - rec.connected_at - (time.monotonic() - s.started_at)) * 1000, 1)}
 
     def on_media(self, call: SiprecCall, _data) -> None:
         self._link(call.session)

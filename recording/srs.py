@@ -89,6 +89,7 @@ class Session:
     begun: bool = False                      # store row + WAV requested (decide_rate)
     sdp_paused: bool = False                 # every recorded stream inactive
     meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
+    wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
 
     @property
     def at(self) -> float:
@@ -421,7 +422,7 @@ class Recorder:
         dialog = Dialog.from_invite(req, f"{self.host}:{self.port}", peer.transport)
         rate = 16000 if any(self.wideband(m) for _, m in recorded) else 8000
         s = Session(dialog=dialog, peer=peer, source=ip, metadata=md, offer=offer,
-                    t0=time.monotonic(), rate=rate, names=header_names(req), invite=req,
+                    t0=time.monotonic(), wall0=time.time(), rate=rate, names=header_names(req), invite=req,
                     last_sip=time.monotonic(), expires=expires, refreshed=time.monotonic())
         s.lane = self.lanes[self._next_lane % LANES]
         self._next_lane += 1
@@ -553,7 +554,8 @@ class Recorder:
                       tier=info.get("tier", "") or "",
                       correlation=(md.broadworks or {}).get("extTrackingID")
                       or req.get("x-broadworks-correlation-info") or md.group_id,
-                      worker=self.name, rate=s.rate)
+                      worker=self.name, rate=s.rate,
+                      started_at=datetime.fromtimestamp(s.wall0, timezone.utc))
         meta, timeline = s._meta_bytes, [dict(e) for e in s.timeline]
 
         def begin():
