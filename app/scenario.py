@@ -62,10 +62,11 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings", "waiting", "messages"}),
-    "press": ({"who", "key"}, set()),
-    "set": (set(), {"user", "line", "callRecording"}),
-    "menu": ({"who", "item"}, set()),
+                         "recording", "device", "recordings", "waiting", "messages", "muted"}),
+    "press": ({"who", "key"}, {"within"}),          # within: wait that long for the key to be offered
+    # user/line + callRecording; org: true + recording; location + recording (the org file's blocks)
+    "set": (set(), {"user", "line", "callRecording", "org", "location", "recording"}),
+    "menu": ({"who", "item"}, {"within"}),
     "answer": ({"who"}, set()),
     "decline": ({"who"}, set()),
     "hangup": ({"who"}, set()),
@@ -76,6 +77,8 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "complete_transfer": ({"who"}, set()),           # Transfer again (attended / blind after consult)
     "cancel_transfer": ({"who"}, set()),             # Cancel: consult ends, held call resumes
     "conference": ({"who", "to"}, {"within"}),      # Conference, dial, the party answers, Conference again
+    "start_conference": ({"who", "to"}, set()),      # the conference in a person's steps: Conference + number
+    "merge_conference": ({"who"}, set()),            # ... and Conference again once the party answered
     "mute": ({"who"}, set()),                        # microphone muted: far end + recording's user channel silent
     "unmute": ({"who"}, set()),
     "dtmf": ({"who", "digits"}, set()),
@@ -114,6 +117,16 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, path)
 
 
+def org_location_ids(org_path: Path | None) -> list[str] | None:
+    """The location ids of the org file (for `set: {location: ...}`), None when unreadable (the
+    org's own errors are reported when it loads)."""
+    try:
+        data = yaml.safe_load(org_path.read_text()) if org_path else None
+        return [str(loc["id"]) for loc in data["locations"]]
+    except Exception:
+        return None
+
+
 def parse_scenario(data: Any, path: Path, known_who: Callable[[str], bool] | None = None) -> Scenario:
     errors: list[str] = []
     if not isinstance(data, dict):
@@ -144,6 +157,11 @@ def parse_scenario(data: Any, path: Path, known_who: Callable[[str], bool] | Non
             errors.append(f"{where}: unknown step {name!r}; allowed: {', '.join(STEP_FIELDS)}")
             continue
         errors.extend(check_step(where, name, args, path))
+        if name == "set" and isinstance(args, dict) and "location" in args:
+            locations = org_location_ids(org_path)
+            if locations is not None and str(args["location"]) not in locations:
+                errors.append(f"{where}.set.location: {args['location']!r} is not a location of the org; "
+                              f"allowed: {', '.join(locations)}")
         steps.append(Step(i, name, args))
     if errors:
         raise ScenarioError(str(path), errors)
@@ -186,17 +204,19 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.play.file: {args['file']} does not exist")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings", "waiting", "messages") if k in args]
+                              "recordings", "waiting", "messages", "muted") if k in args]
         if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
                                    or args["messages"] < 0):
             errs.append(f"{where}.expect.messages: {args['messages']!r} not allowed; allowed: a count, 0 or more")
+        if "muted" in args and not isinstance(args["muted"], bool):
+            errs.append(f"{where}.expect.muted: {args['muted']!r} not allowed; allowed: true, false")
         if "waiting" in args and not isinstance(args["waiting"], bool):
             errs.append(f"{where}.expect.waiting: {args['waiting']!r} not allowed; allowed: true, false")
         if "recordings" in args and (not isinstance(args["recordings"], int) or args["recordings"] < 0):
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
             errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
-                        "softkeys, menu, recording")
+                        "softkeys, menu, recording, recordings, waiting, messages, muted")
         if "indicator" in args and args["indicator"] not in INDICATORS:
             errs.append(f"{where}.expect.indicator: {args['indicator']!r} not allowed; allowed: {', '.join(INDICATORS)}")
         for key, allowed in (("softkeys", SOFTKEY_ORDER), ("menu", tuple(MENU.values()))):
@@ -220,11 +240,7 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.expect.recording: {args['recording']!r} not allowed; "
                         f"allowed: {', '.join(RECORDING_STATES)}")
     if name == "set":
-        if ("user" in args) == ("line" in args):
-            errs.append(f"{where}.set: give exactly one of user or line")
-        if not isinstance(args.get("callRecording"), dict):
-            errs.append(f"{where}.set.callRecording: missing; a mapping with Webex API field names, "
-                        "e.g. {enabled: true, record: Always}")
+        errs += check_set(where, args)
     if name == "press" and "key" in args and args["key"] not in SOFTKEY_ORDER:
         errs.append(f"{where}.press.key: {args['key']!r} not allowed; allowed: {', '.join(SOFTKEY_ORDER)}")
     if name == "menu" and "item" in args and args["item"] not in MENU.values():
@@ -233,6 +249,41 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         errs.append(f"{where}.dtmf.digits: {args['digits']!r} not allowed; allowed: 0-9 * # A-D")
     if name == "transfer" and "attended" in args and not isinstance(args["attended"], bool):
         errs.append(f"{where}.transfer.attended: {args['attended']!r} not allowed; allowed: true, false")
+    return errs
+
+
+def check_set(where: str, args: dict) -> list[str]:
+    """`set` names one level: a user or virtual line (callRecording, Webex API names), the
+    organisation (org: true) or a location (recording: the org file's blocks, docs/org-file.md)."""
+    from recording.settings import check_location_block, check_org_block
+    levels = [k for k in ("user", "line", "org", "location") if k in args]
+    if len(levels) != 1:
+        return [f"{where}.set: give exactly one of user, line, org (true) or location"
+                + (f"; got {', '.join(levels)}" if levels else "")]
+    level = levels[0]
+    if level in ("user", "line"):
+        if "recording" in args:
+            return [f"{where}.set.recording: not allowed with {level}; a {level}'s settings go under "
+                    "callRecording (Webex API field names)"]
+        if not isinstance(args.get("callRecording"), dict):
+            return [f"{where}.set.callRecording: missing; a mapping with Webex API field names, "
+                    "e.g. {enabled: true, record: Always}"]
+        return []
+    errs: list[str] = []
+    if level == "org" and args["org"] is not True:
+        errs.append(f"{where}.set.org: {args['org']!r} not allowed; allowed: true")
+    if "callRecording" in args:
+        errs.append(f"{where}.set.callRecording: not allowed with {level}; the {level}'s settings go under "
+                    "recording (the org file's " + ("organisation.recording" if level == "org"
+                                                    else "locations[].recording") + " keys)")
+    block = args.get("recording")
+    if not isinstance(block, dict) or not block:
+        example = "{provider: Imagicle}" if level == "org" else "{provider: organisation}"
+        errs.append(f"{where}.set.recording: missing; a mapping with the org file's keys, e.g. {example}")
+    elif level == "org":
+        errs += check_org_block(block, f"{where}.set.recording")
+    else:
+        errs += check_location_block(block, f"{where}.set.recording")
     return errs
 
 
@@ -405,15 +456,32 @@ class Runner:
         self.sim.wait_for(who, "connected", DEFAULT_WITHIN)
 
     def do_set(self, a: dict) -> None:
-        self.sim.set_call_recording(str(a.get("user") or a.get("line")), a["callRecording"])
+        if "org" in a:
+            self.sim.set_org_recording(a["recording"])
+        elif "location" in a:
+            self.sim.set_location_recording(str(a["location"]), a["recording"])
+        else:
+            self.sim.set_call_recording(str(a.get("user") or a.get("line")), a["callRecording"])
+
+    def offered(self, a: dict, shown: Callable[[str], list[str]], item: str) -> None:
+        """`within`: wait that long for the phone to offer the key (or the app the item)."""
+        if "within" in a:
+            who = str(a["who"])
+            try:
+                self.sim.wait_until(lambda: item in shown(who), parse_duration(a["within"]),
+                                    f"{who} to offer {item}")
+            except TimeoutError:
+                pass     # the press below fails and says what is offered
 
     def do_press(self, a: dict) -> None:
         # A person can only press a key the phone shows: a refused press fails the step.
+        self.offered(a, self.sim.softkeys, a["key"])
         if not self.sim.press(str(a["who"]), a["key"]):
             raise StepFailed(f"{a['who']}: {a['key']} is not offered now "
                              f"(softkeys: {self.sim.softkeys(str(a['who']))}); {self.refusal(a['who'])}")
 
     def do_menu(self, a: dict) -> None:
+        self.offered(a, self.sim.menu_items, a["item"])
         if not self.sim.menu(str(a["who"]), a["item"]):
             raise StepFailed(f"{a['who']}: {a['item']!r} is not in the More menu now "
                              f"(menu: {self.sim.menu_items(str(a['who']))}); {self.refusal(a['who'])}")
@@ -477,6 +545,12 @@ class Runner:
                             f"{who}'s recording of the call to {to} to start")
         self.sim.merge_conference(who)
 
+    def do_start_conference(self, a: dict) -> None:
+        self.sim.start_conference(str(a["who"]), str(a["to"]))
+
+    def do_merge_conference(self, a: dict) -> None:
+        self.sim.merge_conference(str(a["who"]))
+
     def do_mute(self, a: dict) -> None:
         self.sim.mute(str(a["who"]))
 
@@ -521,6 +595,8 @@ class Runner:
                 return f"recording is {got}, expected {a['recording']}"
         if "messages" in a and self.sim.messages_waiting(who) != a["messages"]:
             return f"has {self.sim.messages_waiting(who)} new voicemail messages, expected {a['messages']}"
+        if "muted" in a and self.sim.muted(who) != a["muted"]:
+            return f"microphone is {'muted' if self.sim.muted(who) else 'not muted'}, expected muted: {a['muted']}"
         if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
             return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
         if "recordings" in a:

@@ -2,10 +2,12 @@
 scenario (docs/scenarios.md) that `mppsim run` replays.
 
 Plain Python over a Simulator: the GUI feeds it each intent (ui/action_tap.py) and each settings
-change (the store's subscription). Before every action, and at stop, it writes
+change (the store's subscription; app/recorded_settings.py turns it into `set` steps for a user,
+virtual line, location or the organisation). Calls already up when recording starts become the
+first steps (app/recorded_calls.py). Before every action, and at stop, it writes
   - `wait` for the time since the previous action (when it is 0.3 s or more), then
-  - `expect` for every line whose observed state changed since the last look: call state, and
-    in a call a recording policy runs for, the indicator, the MPP's recording softkeys, the Webex
+  - `expect` for every line whose observed state changed since the last look: call state, the
+    microphone muted or not, and in a call a recording policy runs for, the indicator, the MPP's recording softkeys, the Webex
     App's recording menu items and the call-control recording state,
 so the replay checks what the person saw at the moment they acted next, after the same delay.
 """
@@ -18,38 +20,19 @@ from typing import Any, Callable
 
 import yaml
 
-from recording.settings import SettingsStore
+from recording.effective import ALWAYS, ALWAYS_PAUSE
 
+from .recorded_calls import CallSetup
+from .recorded_settings import SettingsSteps, set_patch, settings_diff  # noqa: F401 (public)
 from .simulator import Party, Simulator
 
 MIN_WAIT = 0.3          # shorter gaps are not worth a step
 DTMF_MERGE = 1.0        # keypad digits this close together on one line are one dtmf step (*44)
-READ_ONLY = ("serviceProvider", "externalGroup", "externalIdentifier")
-
-
-def settings_diff(before: dict, after: dict) -> dict:
-    """The fields of `after` that differ from `before` (nested), read-only ones left out."""
-    out: dict[str, Any] = {}
-    for key, value in after.items():
-        if key in READ_ONLY:
-            continue
-        old = before.get(key)
-        if isinstance(value, dict) and isinstance(old, dict):
-            sub = settings_diff(old, value)
-            if sub:
-                out[key] = sub
-        elif value != old:
-            out[key] = value
-    return out
-
-
-def set_patch(before: dict, after: dict) -> dict:
-    """What a `set` step sends to go from `before` to `after` (R-USR-1: off sends only enabled)."""
-    if not after.get("enabled", True):
-        return {"enabled": False}
-    if not before.get("enabled", True):
-        return {k: v for k, v in after.items() if k not in READ_ONLY}
-    return settings_diff(before, after)
+# a face intent -> the step that replays it: (step name, the intent's argument for `to`)
+STEP_OF = {"dial": ("dial", "to"), "transfer": ("transfer", "to"), "start_transfer": ("consult", "to"),
+           "complete_transfer": ("complete_transfer", None), "cancel_transfer": ("cancel_transfer", None),
+           "start_conference": ("start_conference", "to"), "merge_conference": ("merge_conference", None),
+           "unmute": ("unmute", None)}
 
 
 class ScenarioRecorder:
@@ -59,27 +42,35 @@ class ScenarioRecorder:
         self.steps: list[dict] = []
         self.notes: list[str] = []        # what happened that the format cannot replay
         self.started = time.strftime("%Y-%m-%d %H:%M")
-        self._lines = [p for p in sim.parties if p.kind != "pstn"]
-        self._settings = {p.id: sim.settings.get_person(p.id) for p in self._lines}
-        self._org_settings = sim.settings.get_org()
-        self._seen = {p.id: self.observe(p) for p in sim.parties}
+        self._settings = SettingsSteps(sim.settings, sim.org, [p for p in sim.parties if p.kind != "pstn"])
         self._last_time: float | None = None
         self._last_step: dict | None = None
-        # the replay starts from the org file: settings already changed in this run come first
-        fresh = SettingsStore.from_org(sim.org)
-        for p in self._lines:
-            patch = set_patch(fresh.get_person(p.id), self._settings[p.id])
-            if patch:
-                self.steps.append({"set": {self._kind(p): p.id, "callRecording": patch}})
-        if any(s["state"] != "ended" for s in sim.calls.values()):
-            self.notes.append("calls were up when recording started: the replay does not have them")
+        # the replay starts from the org file with every line idle: settings already changed in
+        # this run come first, then the calls already up, then what the devices show of them
+        sets, notes = self._settings.steps()
+        self.steps += sets
+        self.notes += notes
+        setup = CallSetup(sim).build()
+        self.steps += setup.steps
+        self.notes += setup.notes
+        self._seen = {p.id: self.observe(p) for p in sim.parties}
+        for p in setup.involved:
+            seen = {k: v for k, v in self._seen[p.id].items() if k != "muted" or v}
+            self.steps.append({"expect": {"who": p.id, **seen, "within": "3s"}})
 
     # ----- what the person did ------------------------------------------------------------
     def before_action(self, intent: str = "", args: dict | None = None) -> None:
         """A person is about to act: write what the devices show now (and the time since the last
         action). Called before the intent runs, so its effect is not mistaken for the cause."""
-        if not (intent == "dtmf" and self._merges(str((args or {}).get("who")), self.clock())):
-            self._look(self.clock())
+        args = args or {}
+        who, now = str(args.get("who")), self.clock()
+        if intent == "dtmf" and self._merges(who, now):
+            return
+        last = self._last_step
+        if (intent == "hangup" and args.get("call") and last is not None and "hangup" in last
+                and last["hangup"]["who"] == who and now - (self._last_time or 0) < DTMF_MERGE):
+            return      # End call on a conference's host hangs up each member call at once
+        self._look(now)
 
     def _merges(self, who: str, now: float) -> bool:
         """A keypad digit right after another on the same line: part of the same dtmf step."""
@@ -88,7 +79,8 @@ class ScenarioRecorder:
                 and self._last_time is not None and now - self._last_time < DTMF_MERGE)
 
     def action(self, intent: str, args: dict) -> None:
-        """An intent from a face (ui/action_tap.py) that succeeded: dial, answer, ... press, menu."""
+        """An intent from a face (ui/action_tap.py) that succeeded: dial, answer, ... press, menu,
+        transfer and conference steps, mute, the Messages key."""
         who = str(args.get("who"))
         now = self.clock()
         last = self._last_step
@@ -98,8 +90,13 @@ class ScenarioRecorder:
             return
         if intent == "dial":
             step = {"dial": {"from": who, "to": str(args["to"])}}
-        elif intent == "transfer":
-            step = {"transfer": {"who": who, "to": str(args["to"])}}
+        elif intent == "call_voicemail":        # the Messages key / voicemail button: *86
+            step = {"dial": {"from": who, "to": "*86"}}
+        elif intent == "mute":
+            step = {"mute" if args.get("on", True) else "unmute": {"who": who}}
+        elif intent in STEP_OF:
+            name, to = STEP_OF[intent]
+            step = {name: {"who": who, **({"to": str(args[to])} if to else {})}}
         elif intent == "dtmf":
             step = {"dtmf": {"who": who, "digits": str(args["digits"])}}
         elif intent == "press":
@@ -111,20 +108,15 @@ class ScenarioRecorder:
         self._add(step, now)
 
     def settings_changed(self, _line_ids=None) -> None:
-        """The settings store committed a change (Control Hub's Save): one `set` per line changed."""
+        """The settings store committed a change (Control Hub's Save): the `set` steps of each
+        user, virtual line, location or the organisation that changed."""
         now = self.clock()
-        for p in self._lines:
-            after = self.sim.settings.get_person(p.id)
-            patch = set_patch(self._settings[p.id], after)
-            self._settings[p.id] = after
-            if patch:
-                self._look(now)
-                self._add({"set": {self._kind(p): p.id, "callRecording": patch}}, now)
-        org = self.sim.settings.get_org()
-        if org != self._org_settings:
-            self._org_settings = org
-            self.notes.append("organisation or location settings changed: scenarios cannot set "
-                              "those, so the replay runs with the org file's")
+        sets, notes = self._settings.steps()
+        self.notes += notes
+        if sets:
+            self._look(now)
+        for step in sets:
+            self._add(step, now)
 
     def _add(self, step: dict, now: float) -> None:
         self.steps.append(step)
@@ -148,12 +140,14 @@ class ScenarioRecorder:
 
     def observe(self, p: Party) -> dict:
         state = self.sim.call_state(p.id)
-        seen: dict[str, Any] = {"call": state}
+        seen: dict[str, Any] = {"call": state, "muted": self.sim.muted(p.id)}
         if p.kind == "pstn" or state not in ("connected", "held"):
             return seen
         view = self.sim.recording_view(p.id)
         if not view or view.get("state") == "pending":
             return seen     # none, or a moment between the request and the recorder's answer
+        if view.get("state") is None and self.sim.settings.effective(p.line).mode in (ALWAYS, ALWAYS_PAUSE):
+            return seen     # the moment between connect and the start of an automatic recording
         devices = {d.split()[0] for d in p.devices}
         seen["indicator"] = self.sim.indicator(p.id)
         if "mpp" in devices:
@@ -162,10 +156,6 @@ class ScenarioRecorder:
             seen["menu"] = self.sim.menu_items(p.id)
         seen["recording"] = view.get("state") or "none"
         return seen
-
-    @staticmethod
-    def _kind(p: Party) -> str:
-        return "user" if p.kind == "user" else "line"
 
     # ----- the file -----------------------------------------------------------------------
     def stop(self) -> None:

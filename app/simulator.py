@@ -223,6 +223,22 @@ class Simulator:
         except SettingsError as exc:
             raise SimulatorError(str(exc)) from exc
 
+    def set_org_recording(self, patch: dict) -> list[str]:
+        """Change the organisation's recording settings (the org file's organisation.recording
+        keys, as Control Hub's Organisation page does): one atomic change, all or nothing."""
+        try:
+            return self.settings.set_org(patch)
+        except SettingsError as exc:
+            raise SimulatorError(str(exc)) from exc
+
+    def set_location_recording(self, location: str, patch: dict) -> list[str]:
+        """Change a location's recording settings (locations[].recording keys: provider,
+        compliance, failureBehavior), as Control Hub's Locations page does."""
+        try:
+            return self.settings.set_location(str(location), patch)
+        except SettingsError as exc:
+            raise SimulatorError(str(exc)) from exc
+
     def call_recording(self, who: str) -> dict:
         """GET a person's or virtual line's callRecording as the Webex API shows it."""
         return self.settings.get_person(self.party(who).id)

@@ -2,9 +2,9 @@
 
 The main window hands every face an ActionTap instead of the Simulator itself. It forwards
 everything to the Simulator unchanged; each call of an intent that a scenario step can replay
-(dial, answer, ... press, menu) is also reported to the listeners once it succeeded. The faces
-need no change for this, and a face that gains a new control is recorded as long as the control
-calls one of these intents.
+(dial, answer, ... press, menu, the transfer and conference intents, mute, the Messages key) is
+also reported to the listeners once it succeeded. The faces need no change for this, and a face
+that gains a new control is recorded as long as the control calls one of these intents.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from typing import Any, Callable
 from app.simulator import Simulator
 
 # intents a scenario step replays; anything else (listen, status, restart_agent...) just passes
-RECORDED = ("dial", "answer", "decline", "hangup", "hold", "resume", "transfer", "dtmf", "press", "menu")
+RECORDED = ("dial", "answer", "decline", "hangup", "hold", "resume", "transfer", "dtmf", "press", "menu",
+            "start_transfer", "complete_transfer", "cancel_transfer", "start_conference", "merge_conference",
+            "mute", "unmute", "call_voicemail")
 
 Listener = Callable[[str, str, dict], None]     # (phase "before" | "done", intent, arguments)
 

@@ -171,7 +171,7 @@ class ScenarioPlayer(QWidget):
         return True
 
     def check_fits(self, scenario: Scenario) -> None:
-        """Every line a step names must exist in the running org (the window runs one org)."""
+        """Every line (and location) a step names must exist in the running org (the window runs one org)."""
         unknown = []
         for step in scenario.steps:
             if isinstance(step.args, dict):
@@ -181,6 +181,9 @@ class ScenarioPlayer(QWidget):
                             self.sim.party(str(step.args[key]))
                         except SimulatorError:
                             unknown.append(f"steps[{step.index}].{step.name}.{key}: {step.args[key]}")
+                locations = {loc.id for loc in self.sim.org.locations}
+                if step.name == "set" and "location" in step.args and str(step.args["location"]) not in locations:
+                    unknown.append(f"steps[{step.index}].set.location: {step.args['location']}")
         if unknown:
             raise SimulatorError(f"{scenario.source.name} names lines this window's org does not have "
                                  f"({', '.join(unknown)}); start mppsim gui --scenario {scenario.source}")
