@@ -130,6 +130,16 @@ def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
     return out
 
 
+LOAD_AGENTS = 16     # more agents than this can saturate a laptop's cores when their calls start
+
+
+def agent_nice(agents: int) -> int:
+    """The agents' priority (docs/decisions.md): a load-sized org runs them at nice 19, below
+    the recorder and the app, which stand for the service and the tester; a demo org's few
+    agents cannot saturate the machine and keep the default."""
+    return 19 if agents > LOAD_AGENTS else 0
+
+
 class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
@@ -233,6 +243,7 @@ class Orchestrator:
             "names": names_of(self.org),
             "recording": self.recording_for(spec.name) if spec.kind in ("user", "voicemail") else {},
             "recorder": self.recorder_for(spec.name) if spec.kind in ("user", "voicemail") else None,
+            "nice": agent_nice(len(self.specs)),
         }
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
         handle.config_path.write_text(json.dumps(config, indent=2))

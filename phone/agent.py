@@ -1119,22 +1119,22 @@ class Agent:
         return {"stopping": True}
 
 
-AGENT_NICE = 10
-
-
-def yield_to_the_network() -> None:
-    """Run below the recorder and the app (nice +10, or $MPPSIM_AGENT_NICE).
+def yield_to_the_network(config_nice: int) -> None:
+    """Run below the recorder and the app when the app says so (a load-sized org: nice 19) or
+    $MPPSIM_AGENT_NICE does (0-19, it wins).
 
     The agents are the load; the recorder and the app stand for the service and the tester. When
     many calls start at once every agent is busy at the same moment, and at equal priority the
     recorder got 1/N of the CPU: with 100 agents its SIPREC answers took 0.4 s (docs/decisions.md).
-    Lower priority costs an agent nothing while the CPU is not saturated."""
-    raw = os.environ.get("MPPSIM_AGENT_NICE", str(AGENT_NICE))
-    try:
-        step = int(raw)
-    except ValueError:
-        print(f"MPPSIM_AGENT_NICE: {raw!r} is not an integer (0-19); using {AGENT_NICE}", file=sys.stderr)
-        step = AGENT_NICE
+    A lower priority costs an agent nothing while the CPU is not saturated."""
+    step = int(config_nice or 0)
+    raw = os.environ.get("MPPSIM_AGENT_NICE")
+    if raw is not None:
+        try:
+            step = int(raw)
+        except ValueError:
+            print(f"MPPSIM_AGENT_NICE: {raw!r} is not an integer; allowed: 0-19. Using {step}",
+                  file=sys.stderr)
     if step > 0:
         try:
             os.nice(min(step, 19))
@@ -1168,7 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
                 os._exit(3)
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-    yield_to_the_network()    # before pjsua starts its threads: they inherit it
+    yield_to_the_network(config.get("nice", 0))   # before pjsua starts its threads: they inherit it
     try:
         agent.start()
         agent.run()

@@ -462,10 +462,22 @@ class Recorder:
 
     # Provider-side accounts, written by the app (R-PRV-6, R-USR-7)
     def provider_info(self) -> dict:
+        """The app rewrites the file (atomically) when settings change: read it again only then,
+        not twice per INVITE."""
+        path = self.store_dir / "provider.json"
         try:
-            return json.loads((self.store_dir / "provider.json").read_text())
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if key != self._provider_key:
+                self._provider = json.loads(path.read_text())
+                self._provider_key = key
+            return self._provider
         except (OSError, ValueError):
+            self._provider_key = None
             return {}
+
+    _provider: dict = {}
+    _provider_key: tuple | None = None
 
     def check_provisioning(self, md: Metadata) -> None:
         info = self.provider_info()

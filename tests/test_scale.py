@@ -6,6 +6,7 @@ behind.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -28,6 +29,9 @@ def start_hundred(tmp_path, name: str) -> dict[str, int]:
         assert len(ports) == 100 and 0 not in ports
         assert len(set(ports)) == 100, "two agents reported the same SIP port"
         assert not [p for p in ports if port_free(p)], "a reported port is not bound by its agent"
+        # a load-sized org's agents run below the recorder and the app (docs/decisions.md)
+        if "MPPSIM_AGENT_NICE" not in os.environ:
+            assert {os.getpriority(os.PRIO_PROCESS, pid) - os.nice(0) for pid in pids.values()} == {19}
         # the directory every agent got is made of the ports they reported
         assert sim.orch.directory["2000"] == f"sip:2000@127.0.0.1:{ports[0]}"
         # and it works: the last user reaches the last PSTN party
@@ -50,6 +54,11 @@ def test_hundred_agents_start_twice_in_a_row_without_a_port_error(tmp_path):
         # (their ports are not checked free afterwards: port 0 draws from the ephemeral
         # range, where the next run or anybody's outgoing connection may take them at once)
         assert not [n for n, pid in pids.items() if alive(pid)], "agents left running after stop"
+
+
+def test_a_demo_sized_org_keeps_the_agents_priority_a_load_sized_one_lowers_it():
+    from app.orchestrator import LOAD_AGENTS, agent_nice
+    assert agent_nice(7) == 0 and agent_nice(LOAD_AGENTS) == 0 and agent_nice(LOAD_AGENTS + 1) == 19
 
 
 def alive(pid: int) -> bool:
