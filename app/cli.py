@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from .org import OrgError, load_org
 from .orchestrator import REPO_ROOT

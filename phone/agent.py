@@ -38,7 +38,7 @@ from .call_waiting import CallWaiting
 from .conference import ConferenceError, Conferences, with_tones
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
-from .endpoint import (CLOCK_RATE, RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
+from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
 from .reaper import Reaper

@@ -252,13 +252,11 @@ def tone(kind: str, rate: int = SAMPLE_RATE) -> np.ndarray:
 
 def beep(rate: int = SAMPLE_RATE) -> np.ndarray:
     """R-USR-5 pause/resume notification: one 250 ms 1400 Hz beep, int16."""
-    import numpy as np
     return tone("beep", rate)
 
 
 def repeat_tone(rate: int = SAMPLE_RATE) -> np.ndarray:
     """R-USR-6 reminder tone: one 500 ms 1400 Hz burst (recorder warning tone), int16."""
-    import numpy as np
     return tone("repeat", rate)
 
 

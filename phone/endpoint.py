@@ -6,7 +6,6 @@ device needs sndAutoCloseTime = -1 so the media clock keeps running.
 """
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 
 import pjsua2 as pj

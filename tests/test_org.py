@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import pytest
@@ -550,9 +549,9 @@ def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path, 
         f"{f}: users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: deprecated name; "
         f"write recordInboundInternalCallsEnabled (the Webex API's name); recordInboundInternal is still read"]
     uid = org.users[0].id
-    assert org.notices == (f"users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: "
-                           f"deprecated name; write recordInboundInternalCallsEnabled (the Webex API's name); "
-                           f"recordInboundInternal is still read",)
+    assert org.notices == ("users[0].callRecording.selectiveCallRecordingSettings.recordInboundInternal: "
+                           "deprecated name; write recordInboundInternalCallsEnabled (the Webex API's name); "
+                           "recordInboundInternal is still read",)
     sel = org.user(uid).call_recording["selectiveCallRecordingSettings"]
     assert sel == {"enabled": True, "recordInboundInternalCallsEnabled": False,
                    "recordOutboundExternalCallsEnabled": False}

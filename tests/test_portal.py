@@ -2,7 +2,6 @@
 played and managed with the provider's access rules (R-PRV-2, R-PRV-3, R-PRV-9, R-VL-4)."""
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest

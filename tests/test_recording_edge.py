@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from conftest import connect
 from recording.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, ON_DEMAND,

@@ -5,7 +5,6 @@ formats, SDP, and every message of a recording's life. Also the size: a 6 kB met
 from __future__ import annotations
 
 import re
-import socket
 import time
 import xml.etree.ElementTree as ET
 

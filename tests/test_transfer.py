@@ -88,7 +88,7 @@ def test_attended_consult_transfer_recording_follows_the_transferee(tsim, dialec
         tsim.wait_until(lambda: tsim.indicator("bob") == "recording", 3, "bob recording")
         hears(tsim, "bob", TONES["alice"])
         time.sleep(1.0)
-        consult = consult_and_answer(tsim, "alice", "1003", "carol")
+        consult_and_answer(tsim, "alice", "1003", "carol")
         assert tsim.call_state("bob") == "held"            # the transferee waits on hold
         hears(tsim, "carol", TONES["alice"])                # alice and carol talk first
         tsim.complete_transfer("alice")

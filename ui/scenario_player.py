@@ -22,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from app.scenario import Runner, RunResult, Scenario, ScenarioError, StepResult, load_scenario
+from app.scenario import Runner, RunResult, Scenario, ScenarioError, load_scenario
 from app.simulator import Simulator, SimulatorError
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0)
