@@ -815,7 +815,20 @@ class Agent:
     def hold_record(self, rec: CallRecord) -> None:
         rec.want_hold = True
         self.unlink_source(rec)
-        rec.call.setHold(pj.CallOpParam(True))
+        self.reinvite_when_free(rec, lambda: rec.call.setHold(pj.CallOpParam(True)), hold=True)
+
+    def reinvite_when_free(self, rec: CallRecord, send: Callable[[], None], hold: bool,
+                           tries: int = 60) -> None:
+        """Hold and resume are re-INVITEs, and pjsip refuses one while the call's previous
+        re-INVITE is still open (a person pressing Transfer, then Cancel, at once): try again
+        every 50 ms for 3 s, unless the user changed their mind meanwhile."""
+        try:
+            send()
+        except pj.Error:
+            if tries <= 0 or not rec.active:
+                raise
+            self.later(0.05, lambda: (rec.active and rec.want_hold == hold
+                                      and self.reinvite_when_free(rec, send, hold, tries - 1)))
 
     def hold_others(self, rec: CallRecord) -> None:
         """Hold the user's other connected calls (dial, answer, resume). One that is ending
@@ -833,12 +846,17 @@ class Agent:
         return {"call": rec.key}
 
     def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
+        if call is None:    # a call whose hold is still on the way counts as held
+            rec = next((r for r in reversed(list(self.calls.values())) if r.active and r.want_hold
+                        and r.state == "connected" and (line is None or r.line == line)), None)
+            if rec is not None:
+                call = rec.key
         rec = self.find_call(call, line, prefer=("held",))
         self.hold_others(rec)
         rec.want_hold = False
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-        rec.call.reinvite(prm)
+        self.reinvite_when_free(rec, lambda: rec.call.reinvite(prm), hold=False)
         return {"call": rec.key}
 
     def cmd_transfer(self, to: str | None = None, call: str | None = None,

@@ -212,3 +212,19 @@ def test_tones_up_to_3800_hz_are_heard_at_their_own_frequency(sim):
         sim.play("alice", tone=TONES["alice"])
         sim.hangup("alice")
         sim.wait_for("bob", "ended", 3)
+
+
+def test_resume_pressed_while_the_hold_is_still_on_the_way_brings_the_call_back(sim):
+    """Hold and resume are re-INVITEs and pjsip refuses one while the previous is open: a person
+    pressing Transfer then Cancel at once got a call stuck on hold (MPP test, 1 run in 6)."""
+    connect(sim, "alice", "bob", "1002")
+    try:
+        for _ in range(3):
+            sim.hold("alice")
+            sim.resume("alice")          # the hold's 200 has not come back yet
+            sim.wait_for("bob", "connected", 3)
+            sim.wait_until(lambda: sim.call_state("alice") == "connected", 3, "alice connected")
+        assert_hears(sim, "bob", TONES["alice"])
+    finally:
+        sim.hangup("alice")
+        sim.wait_for("bob", "ended", 3)

@@ -465,8 +465,9 @@ class MppPhone(QWidget):
             call = self.sim.current_call(line)
             if self._consulting(call):
                 self.act(self.sim.cancel_transfer, line)     # consult ends, the held call resumes
-            elif was_transfer and self._state(line) == "held":
-                self.act(self.sim.resume, line)              # nothing dialled yet: back to the call
+            elif was_transfer and self._state(line) in ("held", "connected"):
+                # nothing dialled yet: back to the call (its hold may still be on the way)
+                self.act(self.sim.resume, line)
             else:
                 self.refresh()
         elif label == "Restart":
