@@ -109,7 +109,7 @@ class Conferences:
             held.want_hold = False
             prm = pj.CallOpParam(True)
             prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-            held.call.reinvite(prm)
+            agent.reinvite_when_free(held, lambda: held.call.reinvite(prm), hold=False)
         self.relink()
         self._participants(joined=consult)
         for rec in (held, consult):
