@@ -336,6 +336,9 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
     sim.hold("alice")
     sim.wait_for("alice", "held", 3)
+    # and the far end has seen the hold too: the recorder writes what each device shows when
+    # it starts (CI once caught the PSTN side still "connected" and wrote that)
+    sim.wait_for("+14155550100", "held", 3)
 
     tap = ActionTap(sim)
     rec = ScenarioRecorder(sim)
