@@ -398,6 +398,10 @@ def test_conference_and_cancelled_consult_through_the_tap_become_steps_that_repl
         tap.hangup("alice", c["call"])
     sim.wait_for("bob", "ended", 3)
     sim.wait_for("carol", "ended", 3)
+    # as a person would, act again once alice's phone has settled: the recorder writes what the
+    # devices show at the next action, and the conference's end passes through a moment where
+    # the remaining call shows PauseRec (CI's shuffled pass caught that moment and wrote it)
+    sim.wait_until(lambda: not sim.live_calls("alice") and not sim.softkeys("alice"), 3, "alice idle")
     tap.dial("bob", "1004")
     sim.wait_for("dave", "ringing", 3)
     tap.answer("dave")
