@@ -24,6 +24,17 @@ DEMO_ORG = ROOT / "examples" / "demo-org.yaml"
 
 # ----- pure: what a `set` step sends ------------------------------------------------------------
 
+
+def recording_tap(sim):
+    """A tap on the faces' intents wired to a click recorder, as the GUI's Record scenario does."""
+    from app.scenario_recorder import ScenarioRecorder
+    from ui.action_tap import ActionTap
+    tap = ActionTap(sim)
+    rec = ScenarioRecorder(sim)
+    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before"
+               else rec.action(intent, args))
+    return tap, rec
+
 def test_set_patch_sends_only_what_changed_and_only_enabled_false_to_turn_off():
     before = {"enabled": True, "record": "Never", "repeat": {"enabled": False, "interval": 20},
               "serviceProvider": "acme", "externalIdentifier": "carol"}
@@ -130,11 +141,7 @@ def test_recorder_merges_keypad_digits_and_replays_hold_menu_decline(sim, tmp_pa
     *, 4, 8 typed on a keypad are one feature code step (R-UX-5); the file replays on the same
     org: alice (Always with Pause/Resume) pauses by *48 and resumes from the Webex menu (R-UX-4)."""
     from app.scenario import Runner
-    from app.scenario_recorder import ScenarioRecorder
-    from ui.action_tap import ActionTap
-    tap = ActionTap(sim)
-    rec = ScenarioRecorder(sim)
-    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap, rec = recording_tap(sim)
     tap.dial("bob", "1001")
     sim.wait_for("alice", "ringing", 3)
     tap.answer("alice")
@@ -322,9 +329,7 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     hold by alice (Always with Pause/Resume); dave muted. The replay reaches the same state
     (checked by the expect steps written after the setup) and then replays the clicks."""
     from app.scenario import Runner
-    from app.scenario_recorder import ScenarioRecorder
     from conftest import connect, hang_up_everything
-    from ui.action_tap import ActionTap
     connect(sim, "bob", "dave", "1004")
     sim.wait_until(lambda: "Record" in sim.softkeys("bob"), 3, "bob offered Record")
     assert sim.press("bob", "Record")
@@ -340,9 +345,7 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     # it starts (CI once caught the PSTN side still "connected" and wrote that)
     sim.wait_for("+14155550100", "held", 3)
 
-    tap = ActionTap(sim)
-    rec = ScenarioRecorder(sim)
-    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap, rec = recording_tap(sim)
     setup = [s for s in rec.steps if next(iter(s)) != "expect"]
     assert setup == [
         {"dial": {"from": "bob", "to": "1004"}}, {"answer": {"who": "dave"}},
@@ -375,11 +378,7 @@ def test_conference_and_cancelled_consult_through_the_tap_become_steps_that_repl
     End call on the host hangs up each member call: no look in between) and a consult cancelled
     (cancel_transfer) are recorded as steps and replay on the same org."""
     from app.scenario import Runner
-    from app.scenario_recorder import ScenarioRecorder
-    from ui.action_tap import ActionTap
-    tap = ActionTap(sim)
-    rec = ScenarioRecorder(sim)
-    tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before" else rec.action(intent, args))
+    tap, rec = recording_tap(sim)
     tap.dial("bob", "1001")
     sim.wait_for("alice", "ringing", 3)
     tap.answer("alice")

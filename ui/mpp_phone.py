@@ -504,20 +504,8 @@ class MppPhone(QWidget):
             self.show_error("No call to transfer")
             self.refresh()
             return
-        if self.pending != "transfer":
-            self.pending = "transfer"
-            self.dial_string = ""
-            if state == "connected":
-                self.act(self.sim.hold, line)
-            else:
-                self.refresh()
-            return
-        if not self.dial_string:
-            self.show_error("Enter the number to transfer to")
-            self.refresh()
-            return
-        number, self.dial_string, self.pending = self.dial_string, "", ""
-        self.act(self.sim.start_transfer, line, number)
+        self._hold_then_number("transfer", line, state, "Enter the number to transfer to",
+                               self.sim.start_transfer)
 
     def conference(self) -> None:
         """Conference holds the call and asks for a number; dialling calls the third party;
@@ -533,8 +521,14 @@ class MppPhone(QWidget):
             self.show_error("No call to add a party to")
             self.refresh()
             return
-        if self.pending != "conference":
-            self.pending = "conference"
+        self._hold_then_number("conference", line, state, "Enter the number to add",
+                               self.sim.start_conference)
+
+    def _hold_then_number(self, kind: str, line: str, state: str, ask: str, start) -> None:
+        """Transfer and Conference alike: the first press holds the call and asks for a number,
+        the next one (with digits) calls it through `start`."""
+        if self.pending != kind:
+            self.pending = kind
             self.dial_string = ""
             if state == "connected":
                 self.act(self.sim.hold, line)
@@ -542,11 +536,11 @@ class MppPhone(QWidget):
                 self.refresh()
             return
         if not self.dial_string:
-            self.show_error("Enter the number to add")
+            self.show_error(ask)
             self.refresh()
             return
         number, self.dial_string, self.pending = self.dial_string, "", ""
-        self.act(self.sim.start_conference, line, number)
+        self.act(start, line, number)
 
     def key_digit(self, digit: str) -> None:
         state = self._state(self.selected)
