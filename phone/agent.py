@@ -1189,7 +1189,16 @@ def main(argv: list[str] | None = None) -> int:
     yield_to_the_network(config.get("nice", 0))   # before pjsua starts its threads: they inherit it
     try:
         agent.start()
-        agent.run()
+        profile_dir = os.environ.get("MPPSIM_AGENT_PROFILE")   # cProfile dumps, for tuning
+        if profile_dir:
+            import cProfile
+            profiler = cProfile.Profile()
+            try:
+                profiler.runcall(agent.run)
+            finally:
+                profiler.dump_stats(str(Path(profile_dir) / f"{agent.name}.prof"))
+        else:
+            agent.run()
     except Exception:
         traceback.print_exc()
         sys.stderr.flush()

@@ -101,15 +101,18 @@ class StreamReceiver(asyncio.DatagramProtocol):
         """The payload types the SRC announced for this m-line: pt -> (encoding, clock)."""
         old, self.payload_types = self.payload_types, dict(formats)
         self.events = {pt for pt, (enc, _c) in formats.items() if enc.upper() == codecs.TELEPHONE_EVENT}
-        keep = {}
-        for pt, (enc, _clock) in formats.items():
-            if pt in self.decoders and old.get(pt) == (enc, _clock):
-                keep[pt] = self.decoders[pt]   # same codec: keep its state
-            elif enc.upper() != codecs.TELEPHONE_EVENT:
-                dec = codecs.decoder(enc, self.rate or 16000)
-                if dec is not None:
-                    keep[pt] = dec
-        self.decoders = keep
+        # same codec: keep its state; new ones are made at their first packet (_decoder): an
+        # offer lists formats never sent, and a G.722 or opus decoder costs ~0.2 ms to make
+        self.decoders = {pt: dec for pt, dec in self.decoders.items()
+                         if pt in formats and old.get(pt) == formats[pt]}
+
+    def _decoder(self, pt: int) -> codecs.Decoder | None:
+        dec = self.decoders.get(pt)
+        if dec is None and pt in self.payload_types and pt not in self.events:
+            dec = codecs.decoder(self.payload_types[pt][0], self.rate or 16000)
+            if dec is not None:
+                self.decoders[pt] = dec
+        return dec
 
     # -- asyncio protocol --------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -158,7 +161,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
         if pkt.pt in self.events:
             st.dtmf += 1
             return
-        dec = self.decoders.get(pkt.pt)
+        dec = self._decoder(pkt.pt)
         if dec is None:
             st.wrong_pt += 1
             return
