@@ -25,6 +25,7 @@ _BOUNDARY = re.compile(r'(?:^|;)\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.I
 _TOKEN = re.compile(r"^[A-Za-z0-9'()+_,\-./:=?]+$")  # RFC 2046 bchars that need no quoting
 _SRC_PARAM = re.compile(r";\s*(?:\+sip\.src|src)\s*(?=$|[;>,=\s])", re.I)
 _LINE_SPLIT = re.compile(r"\r?\n")
+_HEAD_END = re.compile(r"\r?\n\r?\n")
 
 
 class MultipartError(ValueError):
@@ -146,7 +147,7 @@ def parse_headers(message: str | bytes) -> tuple[str, dict[str, list[str]], str]
     """
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     text = text.lstrip("\r\n")  # CRLF keep-alives before the start line
-    m = re.search(r"\r?\n\r?\n", text)
+    m = _HEAD_END.search(text)
     head, body = (text[:m.start()], text[m.end():]) if m else (text, "")
     lines = _LINE_SPLIT.split(head)
     start_line, unfolded = lines[0].strip(), []

@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 
 from .sipmsg import build_multipart, parse_headers
 
+# compiled on import (in the agents' zygote), not at first use in every agent
+_LINES = re.compile(r"\r?\n")
+_SENDING = re.compile(r"a=(sendonly|sendrecv|recvonly)")
+_TAG = re.compile(r";\s*tag=([^;>\s]+)")
+_ANGLE_URI = re.compile(r"<([^>]*)>")
+
 WEBEX_BOUNDARY = "UniqueBroadWorksBoundary"
 WEBEX_ALLOW = "ACK,BYE,CANCEL,INFO,INVITE,OPTIONS,PRACK,REFER,NOTIFY"
 WEBEX_ACCEPT = "application/media_control+xml,application/sdp,application/x-broadworks-call-center+xml"
@@ -53,7 +59,7 @@ def parse_sdp(sdp: str) -> tuple[str, list[MLine]]:
         if cur is not None:
             cur.formats = [(pt, rtpmap.get(pt, _static(pt)), fmtp.get(pt)) for pt, _, _ in cur.formats]
 
-    for raw in re.split(r"\r?\n", sdp):
+    for raw in _LINES.split(sdp):
         line = raw.strip()
         if line.startswith("m="):
             close()
@@ -134,7 +140,7 @@ def rfc7866_offer(agent_sdp: str, paused: bool) -> str:
     """The standard dialect relays the agent's own offer (pjsua's a=inactive when paused)."""
     sdp = agent_sdp.replace("\r\n", "\n").replace("\n", "\r\n")
     if paused and "a=inactive" not in sdp:
-        sdp = re.sub(r"a=(sendonly|sendrecv|recvonly)", "a=inactive", sdp)
+        sdp = _SENDING.sub("a=inactive", sdp)
     return sdp
 
 
@@ -325,7 +331,7 @@ class Message:
         return values[0] if values else ""
 
     def tag(self, name: str) -> str:
-        m = re.search(r";\s*tag=([^;>\s]+)", self.header(name))
+        m = _TAG.search(self.header(name))
         return m.group(1) if m else ""
 
 
@@ -337,7 +343,7 @@ def parse(raw: bytes | str) -> Message:
 
 def uri_of(name_addr: str) -> str:
     """'"X" <sip:a@b;p>;tag=1' -> 'sip:a@b;p'."""
-    m = re.search(r"<([^>]*)>", name_addr)
+    m = _ANGLE_URI.search(name_addr)
     return m.group(1) if m else name_addr.split(";", 1)[0].strip()
 
 
