@@ -41,6 +41,7 @@ RID_HEADER = "X-Mppsim-Recording"
 TIMER_B = 32.0        # RFC 3261 transaction timeout
 CONNECT_TIMEOUT = 5.0
 BYE_TIMEOUT = 2.0
+ORPHAN_TIMEOUT = 10.0  # an early offer's INVITE from the agent: it comes within ms, or never
 MAX_MESSAGE = 1 << 20
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
 
@@ -148,8 +149,8 @@ class Conn:
 class Relay:
     rid: str
     spec: Spec
-    local: Conn                           # the agent's pjsua2 connection
-    local_invite: W.Message               # the agent's initial INVITE (dialog identifiers)
+    local: Conn | None                    # the agent's pjsua2 connection (None until its INVITE)
+    local_invite: W.Message | None        # the agent's initial INVITE (dialog identifiers)
     local_tag: str = field(default_factory=lambda: secrets.token_hex(6))
     local_cseq: int = 1
     agent_sdp: str = ""
@@ -166,6 +167,11 @@ class Relay:
     oversize_said: bool = False
     sent: list[str] = field(default_factory=list)      # every request sent to the SRS (tests)
     timing: dict = field(default_factory=dict)         # set-up: connect_ms, srs_ms (the SRS's answer)
+    result: tuple | None = None           # the SRS's outcome for the agent: (code, reason, SRS SDP)
+    answered: bool = False                # the agent's INVITE has its final answer
+    srs_ended: bool = False               # the SRS hung up before the agent's INVITE came
+    orphan: "Timer | None" = None         # early relays: give up if the agent's INVITE never comes
+    began: float = 0.0                    # early relays: when the agent's offer came
 
 
 class Timer:
@@ -189,6 +195,7 @@ class NetworkSrc:
         self._lock = threading.Lock()
         self._by_local: dict[str, Relay] = {}     # agent leg Call-ID -> relay
         self._by_rid: dict[str, Relay] = {}
+        self._early: dict[str, Relay] = {}        # rid -> relay whose agent INVITE is not here yet
         self.overhead_ms: list[float] = []        # answer latency this component adds
         self.sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, Timer]] = []
@@ -223,6 +230,12 @@ class NetworkSrc:
         with self._lock:
             self._specs[rid] = spec
 
+    def early_offer(self, rid: str, agent_sdp: str) -> None:
+        """The agent's offer for an opened session, from pjsua2 while it builds the INVITE
+        (onCallSdpCreated): the SRS's INVITE leaves now, not after the agent's INVITE has made
+        its way here over a new TCP connection (the largest step of a set-up under load)."""
+        self._post(lambda: self._begin_early(rid, agent_sdp))
+
     def set_document(self, rid: str, metadata: str, status: str | None) -> None:
         """The metadata (and status header) for the next message of this session."""
         with self._lock:
@@ -238,8 +251,9 @@ class NetworkSrc:
         self._post(lambda: self._update(rid, method))
 
     def timing(self, rid: str) -> dict:
-        """How the session's set-up went: connect_ms (agent's INVITE in -> connected to the SRS),
-        srs_ms (INVITE to the SRS -> its final answer)."""
+        """How the session's set-up went: connect_ms (agent's offer in -> connected to the SRS),
+        srs_ms (INVITE to the SRS -> its final answer), offer_ahead_ms (early offers: how long
+        before the agent's own INVITE arrived the SRS leg began)."""
         relay = self._by_rid.get(rid)
         return dict(relay.timing) if relay else {}
 
@@ -382,11 +396,12 @@ class NetworkSrc:
             self._end_remote(relay)
         elif method == "CANCEL":
             conn.send(W.response(msg.headers, 200, "OK"))
-            if not relay.established:
+            if not relay.answered:
+                relay.answered = True
                 inv = relay.local_invite
                 conn.send(W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
                 self._end_remote(relay)
-            else:
+            elif relay.established:
                 # the CANCEL crossed our 200: the agent's call is over. RFC 3261 has the agent ACK
                 # and BYE, but pjsua may not once its call is gone, and the SRS would keep the
                 # session until its RTP timeout: end both sides now (a later BYE gets 481)
@@ -401,15 +416,51 @@ class NetworkSrc:
 
     def _start(self, msg: W.Message, conn: Conn) -> None:
         rid = msg.header(RID_HEADER)
+        relay = self._early.pop(rid, None)
+        if relay is not None:     # the SRS leg is already on its way (early_offer)
+            relay.orphan.cancel()
+            relay.timing["offer_ahead_ms"] = round((time.monotonic() - relay.began) * 1000, 1)
+            self._attach(relay, msg, conn)
+            self._answer_when_ready(relay)
+            return
         with self._lock:
             spec = self._specs.get(rid)
         if spec is None:
             conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
             return
-        relay = Relay(rid, spec, conn, msg, agent_sdp=msg.body)
-        self._by_local[msg.call_id] = relay
+        relay = Relay(rid, spec, None, None, agent_sdp=msg.body)
         self._by_rid[rid] = relay
+        self._attach(relay, msg, conn)
+        self._invite_srs(relay)
+
+    def _attach(self, relay: Relay, msg: W.Message, conn: Conn) -> None:
+        """The agent's INVITE for this session arrived: the agent's side of the relay."""
+        relay.local, relay.local_invite, relay.agent_sdp = conn, msg, msg.body
+        self._by_local[msg.call_id] = relay
         conn.send(W.response(msg.headers, 100, "Trying"))
+
+    def _begin_early(self, rid: str, agent_sdp: str) -> None:
+        with self._lock:
+            spec = self._specs.get(rid)
+        if spec is None or rid in self._by_rid:
+            return        # unknown, or the agent's INVITE came first: _start has it
+        relay = Relay(rid, spec, None, None, agent_sdp=agent_sdp)
+        relay.began = time.monotonic()
+        self._by_rid[rid] = relay
+        self._early[rid] = relay
+        relay.orphan = self.later(ORPHAN_TIMEOUT, lambda: self._orphaned(relay))
+        self._invite_srs(relay)
+
+    def _orphaned(self, relay: Relay) -> None:
+        """The agent's INVITE never followed its offer (its makeCall failed): end the SRS leg."""
+        if self._early.pop(relay.rid, None) is relay:
+            self.log("network SRC: the agent's INVITE never came; ending the recording session")
+            self._end_remote(relay)
+
+    def _invite_srs(self, relay: Relay) -> None:
+        """Connect to the SRS and send the dialect's INVITE for the agent's offer; the agent is
+        answered (``_answer_when_ready``) once both the SRS's answer and its INVITE are here."""
+        spec = relay.spec
         t_in = time.monotonic()
 
         def connected(sock, error: str) -> None:
@@ -418,8 +469,9 @@ class NetworkSrc:
                     sock.close()
                 return
             if sock is None:
-                self._answer_agent(relay, msg, 503, f"Recorder unreachable ({error})")
+                relay.result = (503, f"Recorder unreachable ({error})", None)
                 self._forget(relay)
+                self._answer_when_ready(relay)
                 return
             relay.remote = Conn(self, sock, lambda c, m: self._on_srs_message(relay, m),
                                 lambda c: self._on_srs_close(relay))
@@ -435,30 +487,45 @@ class NetworkSrc:
                 t_back = time.monotonic()
                 relay.timing["srs_ms"] = round((t_back - t_out) * 1000, 1)
                 if resp is None:
-                    self._answer_agent(relay, msg, 408, "Recorder did not answer")
+                    relay.result = (408, "Recorder did not answer", None)
                     self._end_remote(relay, bye=False)
-                    return
-                if resp.code >= 300:
+                elif resp.code >= 300:
                     self._ack(relay, resp, branch)
-                    self._answer_agent(relay, msg, resp.code, resp.reason or "Refused")
+                    relay.result = (resp.code, resp.reason or "Refused", None)
                     self._end_remote(relay, bye=False)
-                    return
-                self._confirm(relay, resp)
-                self._ack(relay, resp)
-                relay.established = True
-                try:
-                    answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
-                except ValueError as exc:
-                    self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
-                    self._end_remote(relay)
-                    return
-                self._answer_agent(relay, msg, 200, "OK", sdp=answer)
+                else:
+                    self._confirm(relay, resp)
+                    self._ack(relay, resp)
+                    relay.established = True
+                    relay.result = (200, "OK", self._sdp_of(resp))
+                self._answer_when_ready(relay)
                 self.overhead_ms.append(round(((t_out - t_in) + (time.monotonic() - t_back)) * 1000, 3))
 
-            self._job(relay, lambda: self._send_request(relay, "INVITE", self._offer(relay, msg.body), answered))
+            self._job(relay, lambda: self._send_request(relay, "INVITE", self._offer(relay, relay.agent_sdp),
+                                                        answered))
 
         host, port = W.host_port(spec.target)
         self._connect(host, port, connected)
+
+    def _answer_when_ready(self, relay: Relay) -> None:
+        """Answer the agent's INVITE with the SRS's outcome, once both are known."""
+        msg = relay.local_invite
+        if msg is None or relay.result is None or relay.answered:
+            return
+        relay.answered = True
+        code, reason, srs_sdp = relay.result
+        if code >= 300:
+            self._answer_agent(relay, msg, code, reason)
+            return
+        try:
+            answer = W.agent_answer(msg.body, srs_sdp, relay.answer_origin)
+        except ValueError as exc:
+            self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
+            self._end_remote(relay)
+            return
+        self._answer_agent(relay, msg, 200, "OK", sdp=answer)
+        if relay.srs_ended:          # the SRS hung up before the agent's INVITE was here
+            self._bye_agent(relay)
 
     def _reinvite(self, relay: Relay, msg: W.Message) -> None:
         """The agent re-offers (pause/resume): the SRS gets the dialect's re-INVITE."""
@@ -669,7 +736,10 @@ class NetworkSrc:
         if relay.ended:
             return
         relay.ended = True
-        self._bye_agent(relay)
+        if relay.local_invite is None or not relay.answered:
+            relay.srs_ended = True      # _answer_when_ready says goodbye after answering
+        else:
+            self._bye_agent(relay)
         if relay.remote is not None:
             relay.remote.close()
         self._forget(relay)
@@ -689,7 +759,8 @@ class NetworkSrc:
 
     def _forget(self, relay: Relay) -> None:
         relay.ended = True
-        self._by_local.pop(relay.local_invite.call_id, None)
+        if relay.local_invite is not None:
+            self._by_local.pop(relay.local_invite.call_id, None)
         if not self.keep_sent:
             self._by_rid.pop(relay.rid, None)
         with self._lock:

@@ -75,6 +75,7 @@ class SiprecCall(pj.Call):
         super().__init__(account)
         self._post = post
         self.session = session
+        self.on_first_offer = None    # set by start(): the network SRC's early_offer
 
     def onCallState(self, prm):  # noqa: N802
         snap = snapshot(self)
@@ -88,6 +89,9 @@ class SiprecCall(pj.Call):
         """Runs synchronously while pjsua builds our SDP: label the streams. The dialect's SDP
         (o=BroadWorks, codecs, pause by c=0.0.0.0) is the network SRC's business."""
         prm.sdp.wholeSdp = add_labels(prm.sdp.wholeSdp, list(LABELS))
+        hand_over, self.on_first_offer = self.on_first_offer, None
+        if hand_over is not None:     # the initial INVITE's offer: the SRS's INVITE can leave now
+            hand_over(prm.sdp.wholeSdp)
 
 
 @dataclass
@@ -229,6 +233,7 @@ class SiprecClient:
         spec.metadata, spec.status = self._document(session)
         self.src.open(session.rid, spec)
         call = SiprecCall(self.agent.post, self.accounts[dialect], session)
+        call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
         session.call = call
         self.calls.append(call)
         self.sessions[(rec.key, number)] = session

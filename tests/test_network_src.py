@@ -143,6 +143,60 @@ def test_the_agent_hanging_up_sends_bye_to_the_srs(src):
     assert srs.received[2].start.startswith(f"BYE {srs.uri} ")          # to the SRS's Contact
 
 
+def wait_until(predicate, timeout: float = 5.0) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_an_early_offer_invites_the_srs_before_the_agents_invite_arrives(src):
+    """The offer from pjsua2's onCallSdpCreated starts the SRS leg; the agent's INVITE, when it
+    comes, gets the SRS's answer (docs/decisions.md: the SRS's INVITE leaves with the offer)."""
+    srs = ScriptedSrs()
+    leg = open_session(src, srs.uri, "r-early")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    src.early_offer("r-early", offer)
+    wait_until(lambda: [m.method for m in srs.received] == ["INVITE", "ACK"])   # answered and ACKed
+    resp = leg.request("INVITE", 1, offer)
+    assert resp.code == 200 and "m=audio" in resp.body
+    assert src.timing("r-early")["offer_ahead_ms"] > 0
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]   # one SRS leg, not two
+
+
+def test_an_early_offer_refused_gives_the_agents_invite_the_refusal(src):
+    srs = ScriptedSrs(code=403)
+    leg = open_session(src, srs.uri, "r-early-403")
+    src.early_offer("r-early-403", AGENT_SDP.format(p1=40000, p2=40002))
+    srs.thread.join(5)                       # INVITE refused and ACKed before the agent asks
+    resp = leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
+    assert (resp.code, resp.reason) == (403, "Forbidden here")
+
+
+def test_an_srs_hanging_up_before_the_agents_invite_came_still_ends_the_agents_leg(src):
+    srs = ScriptedSrs(then="bye")
+    leg = open_session(src, srs.uri, "r-early-bye")
+    src.early_offer("r-early-bye", AGENT_SDP.format(p1=40000, p2=40002))
+    srs.thread.join(5)                       # answered, ACKed, then the SRS's BYE answered
+    assert leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 200
+    leg.request("ACK", 1)
+    assert wait_for_request(leg, "BYE").call_id == leg.call_id
+
+
+def test_an_early_offer_whose_invite_never_comes_releases_the_srs(src, monkeypatch):
+    import phone.network_src as network_src
+    monkeypatch.setattr(network_src, "ORPHAN_TIMEOUT", 0.3)
+    srs = ScriptedSrs()
+    src.open("r-orphan", Spec("webex", srs.uri, '"A"<sip:+15550001001@127.0.0.1;user=phone>', metadata="<x/>"))
+    src.early_offer("r-orphan", AGENT_SDP.format(p1=40000, p2=40002))
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]
+
+
 def test_two_documents_handed_over_before_a_message_goes_out_keep_both_status_events():
     """Plain On Demand's Record hands over {"kept"} then {"announcement": "start"} at once; when
     both arrive before the SRC sends the first re-INVITE, the first's events must not be lost
