@@ -17,7 +17,7 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
     late end (the BYE comes after the hang-up), this does not. Printed p50 / worst.
   - SIPREC set-up: the agents' `since_answer_ms` (call answered -> recorder answered), p50 / p90
 
-    .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R]
+    .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R] [--repeat K]
 
 The recorder measured is whatever recording/srs.py is on this branch.
 """
@@ -215,28 +215,32 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=5.0, help="seconds of idle sampling before the calls")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="calls placed per second (0 = all at once, the default: the hardest case)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each N (plain and recorded each time): all at once, which call waits "
+                         "longest is luck of scheduling, so the worst figures spread from run to run")
     args = ap.parse_args()
     print(f"bench/scale.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"talk {args.talk:g} s; calls placed {f'{args.rate:g} per second' if args.rate else 'all at once'}")
     rows = []
-    for n in args.calls:
-        for record in (False, True):
-            r = run(n, record, args.talk, args.idle, args.rate)
-            rows.append(r)
-            print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
-                  f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
-                  + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
-                     f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms, "
-                     f"audio missed p50 {r['missed_p50_ms']:.0f} / worst {r['missed_max_ms']:.0f} ms, "
-                     f"SIPREC set-up after answer p50 {r['setup_p50_ms']:.0f} / p90 {r['setup_p90_ms']:.0f} ms"
-                     if record else ""),
-                  flush=True)
+    runs = [(n, rep, record) for n in args.calls for rep in range(args.repeat) for record in (False, True)]
+    for n, rep, record in runs:
+        r = run(n, record, args.talk, args.idle, args.rate)
+        r["rep"] = rep
+        rows.append(r)
+        print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
+              f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
+              + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
+                 f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms, "
+                 f"audio missed p50 {r['missed_p50_ms']:.0f} / worst {r['missed_max_ms']:.0f} ms, "
+                 f"SIPREC set-up after answer p50 {r['setup_p50_ms']:.0f} / p90 {r['setup_p90_ms']:.0f} ms"
+                 if record else ""),
+              flush=True)
     print(f"\n{'calls':>5} {'agents':>6} {'ready s':>10} {'idle %':>7} {'idle MiB':>8} | {'CPU plain':>9} "
           f"{'CPU rec':>8} {'ratio':>6} | {'recordings':>10} {'right':>6} {'drop':>5} {'heard drop':>12} "
           f"{'shortfall ms':>12} {'missed ms':>11} {'set-up ms':>10}")
-    for n in args.calls:
-        plain = next(r for r in rows if r["n"] == n and not r["record"])
-        rec = next(r for r in rows if r["n"] == n and r["record"])
+    for n, rep in ((n, rep) for n in args.calls for rep in range(args.repeat)):
+        plain = next(r for r in rows if r["n"] == n and r["rep"] == rep and not r["record"])
+        rec = next(r for r in rows if r["n"] == n and r["rep"] == rep and r["record"])
         ratio = rec["cpu_cores"] / plain["cpu_cores"] if plain["cpu_cores"] else float("nan")
         print(f"{n:>5} {2 * n:>6} {plain['ready_s']:>4.1f}/{rec['ready_s']:<5.1f} {plain['idle_cpu_pct']:>7.2f} {plain['idle_rss_mib']:>8.1f} | "
               f"{plain['cpu_cores']:>9.2f} {rec['cpu_cores']:>8.2f} {ratio:>6.1f} | "
@@ -245,6 +249,11 @@ def main() -> int:
               f"{rec['missed_p50_ms']:>5.0f}/{rec['missed_max_ms']:<5.0f} {rec['setup_p50_ms']:>4.0f}/{rec['setup_p90_ms']:<5.0f}")
     print("(ready s: plain / recorded, the latter with the recorder; heard drop: plain / recorded; "
           "missed: audio of the talk not recorded, p50/worst; set-up: answer -> recorder answered, p50/p90)")
+    if args.repeat > 1:
+        for n in args.calls:
+            worst = sorted(r["shortfall_ms"] for r in rows if r["n"] == n and r["record"])
+            print(f"N={n}: worst shortfall over {args.repeat} runs: min {worst[0]:.0f}, "
+                  f"median {float(np.median(worst)):.0f}, max {worst[-1]:.0f} ms")
     print("\ngoals (issue 10): 50 recorded calls <= 1.2 cores, 0 dropout frames, shortfall <= 60 ms; "
           "idle agent <= 0.1 % and <= 35 MiB; 100 agents ready <= 8 s")
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on this machine counts in 'ready')")
