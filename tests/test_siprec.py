@@ -44,12 +44,22 @@ def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_tim
     the recorded length is within 100 ms of the talk time."""
     mode(rsim, "dave", "Always")
     before = len(rsim.recordings("dave"))
-    connect(rsim, "carol", "dave", "1004")
-    start = time.monotonic()
-    time.sleep(2.0)
-    rsim.hangup("carol")
-    talk = time.monotonic() - start
-    rsim.wait_for("dave", "ended", 3)
+    started = []
+    watch = lambda ev: started.append(ev) if ev.get("event") == "siprec" and ev.get("state") == "active" else None  # noqa: E731
+    rsim.subscribe(watch)
+    try:
+        connect(rsim, "carol", "dave", "1004")
+        start = time.monotonic()
+        time.sleep(2.0)
+        rsim.hangup("carol")
+        talk = time.monotonic() - start
+        rsim.wait_for("dave", "ended", 3)
+    finally:
+        rsim.unsubscribe(watch)
+    # dave's first recording: the SRS's INVITE left with pjsua2's offer, before the agent's own
+    # INVITE reached the network SRC over its new TCP connection (docs/decisions.md)
+    (active,) = [ev for ev in started if ev["agent"] == "dave"]
+    assert active["offer_ahead_ms"] >= 0, active
     (rec,) = finished(rsim, "dave", before + 1)[before:]
     assert rec["participants"][0]["aor"] == "sip:1004@127.0.0.1" and rec["participants"][0]["channel"] == "left"
     rate, audio = read(rec["audio_path"])
