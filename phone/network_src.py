@@ -171,7 +171,7 @@ class Relay:
     answered: bool = False                # the agent's INVITE has its final answer
     srs_ended: bool = False               # the SRS hung up before the agent's INVITE came
     orphan: "Timer | None" = None         # early relays: give up if the agent's INVITE never comes
-    began: float = 0.0                    # early relays: when the agent's offer came
+    began: float = 0.0                    # when the relay began (early relays: the agent's offer came)
 
 
 class Timer:
@@ -426,15 +426,22 @@ class NetworkSrc:
             self._attach(relay, msg, conn)
             self._answer_when_ready(relay)
             return
+        relay = self._new_relay(rid, msg.body)
+        if relay is None:
+            conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
+            return
+        self._attach(relay, msg, conn)
+        self._invite_srs(relay)
+
+    def _new_relay(self, rid: str, agent_sdp: str) -> Relay | None:
+        """A relay for an opened session (None: no such session)."""
         with self._lock:
             spec = self._specs.get(rid)
         if spec is None:
-            conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
-            return
-        relay = Relay(rid, spec, None, None, agent_sdp=msg.body)
+            return None
+        relay = Relay(rid, spec, None, None, agent_sdp=agent_sdp, began=time.monotonic())
         self._by_rid[rid] = relay
-        self._attach(relay, msg, conn)
-        self._invite_srs(relay)
+        return relay
 
     def _attach(self, relay: Relay, msg: W.Message, conn: Conn) -> None:
         """The agent's INVITE for this session arrived: the agent's side of the relay."""
@@ -443,13 +450,11 @@ class NetworkSrc:
         conn.send(W.response(msg.headers, 100, "Trying"))
 
     def _begin_early(self, rid: str, agent_sdp: str) -> None:
-        with self._lock:
-            spec = self._specs.get(rid)
-        if spec is None or rid in self._by_rid:
-            return        # unknown, or the agent's INVITE came first: _start has it
-        relay = Relay(rid, spec, None, None, agent_sdp=agent_sdp)
-        relay.began = time.monotonic()
-        self._by_rid[rid] = relay
+        if rid in self._by_rid:
+            return        # the agent's INVITE came first: _start has it
+        relay = self._new_relay(rid, agent_sdp)
+        if relay is None:
+            return
         self._early[rid] = relay
         relay.orphan = self.later(ORPHAN_TIMEOUT, lambda: self._orphaned(relay))
         self._invite_srs(relay)
@@ -739,7 +744,7 @@ class NetworkSrc:
         if relay.ended:
             return
         relay.ended = True
-        if relay.local_invite is None or not relay.answered:
+        if not relay.answered:
             relay.srs_ended = True      # _answer_when_ready says goodbye after answering
         else:
             self._bye_agent(relay)
