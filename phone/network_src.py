@@ -201,7 +201,6 @@ class NetworkSrc:
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._posted: collections.deque = collections.deque()
-        self._offers: collections.deque = collections.deque()   # (rid, agent SDP): early_offer
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -235,8 +234,7 @@ class NetworkSrc:
         """The agent's offer for an opened session, from pjsua2 while it builds the INVITE
         (onCallSdpCreated): the SRS's INVITE leaves now, not after the agent's INVITE has made
         its way here over a new TCP connection (the largest step of a set-up under load)."""
-        self._offers.append((rid, agent_sdp))
-        self._wake()
+        self._post(lambda: self._begin_early(rid, agent_sdp))
 
     def set_document(self, rid: str, metadata: str, status: str | None) -> None:
         """The metadata (and status header) for the next message of this session."""
@@ -302,11 +300,10 @@ class NetworkSrc:
                 if self._timers:
                     timeout = max(0.0, self._timers[0][0] - time.monotonic())
                 events = self.sel.select(timeout)
-                # early offers before the I/O that woke us: each was made before pjsua sent the
-                # INVITE it belongs to (other posted work keeps its place, after the I/O)
-                while self._offers:
-                    rid, sdp = self._offers.popleft()
-                    self._guard(lambda: self._begin_early(rid, sdp))
+                # what the agent's threads posted first: it was asked before the I/O that woke us
+                # arrived (an early offer is posted before pjsua sends the INVITE it belongs to)
+                while self._posted:
+                    self._guard(self._posted.popleft())
                 for key, mask in events:
                     key.data(mask)
                 now = time.monotonic()
@@ -314,8 +311,6 @@ class NetworkSrc:
                     _when, _n, timer = heapq.heappop(self._timers)
                     if not timer.cancelled:
                         self._guard(timer.fn)
-                while self._posted:
-                    self._guard(self._posted.popleft())
         finally:
             for key in list(self.sel.get_map().values()):
                 try:
