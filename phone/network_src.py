@@ -299,18 +299,15 @@ class NetworkSrc:
                 timeout = None
                 if self._timers:
                     timeout = max(0.0, self._timers[0][0] - time.monotonic())
-                events = self.sel.select(timeout)
-                # what the agent's threads posted first: it was asked before the I/O that woke us
-                # arrived (an early offer is posted before pjsua sends the INVITE it belongs to)
-                while self._posted:
-                    self._guard(self._posted.popleft())
-                for key, mask in events:
+                for key, mask in self.sel.select(timeout):
                     key.data(mask)
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     _when, _n, timer = heapq.heappop(self._timers)
                     if not timer.cancelled:
                         self._guard(timer.fn)
+                while self._posted:
+                    self._guard(self._posted.popleft())
         finally:
             for key in list(self.sel.get_map().values()):
                 try:
