@@ -196,6 +196,7 @@ class NetworkSrc:
         self._by_local: dict[str, Relay] = {}     # agent leg Call-ID -> relay
         self._by_rid: dict[str, Relay] = {}
         self._early: dict[str, Relay] = {}        # rid -> relay whose agent INVITE is not here yet
+        self._offers: dict[str, str] = {}         # rid -> early offer posted, not yet taken (lock)
         self.overhead_ms: list[float] = []        # answer latency this component adds
         self.sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, Timer]] = []
@@ -233,8 +234,14 @@ class NetworkSrc:
     def early_offer(self, rid: str, agent_sdp: str) -> None:
         """The agent's offer for an opened session, from pjsua2 while it builds the INVITE
         (onCallSdpCreated): the SRS's INVITE leaves now, not after the agent's INVITE has made
-        its way here over a new TCP connection (the largest step of a set-up under load)."""
-        self._post(lambda: self._begin_early(rid, agent_sdp))
+        its way here over a new TCP connection (the largest step of a set-up under load).
+
+        The offer is also left where the agent's INVITE can find it: on a reused connection the
+        INVITE is often read in the same pass of the loop as this post, and I/O runs before
+        posted work; `_start` then takes the offer itself. Nothing else changes order."""
+        with self._lock:
+            self._offers[rid] = agent_sdp
+        self._post(lambda: self._take_offer(rid))
 
     def set_document(self, rid: str, metadata: str, status: str | None) -> None:
         """The metadata (and status header) for the next message of this session."""
@@ -414,8 +421,17 @@ class NetworkSrc:
         relay.local.send(W.response(req.headers, code, reason, to_tag=relay.local_tag,
                                     contact=f"<{self.uri}>" if code < 300 else None, sdp=sdp))
 
+    def _take_offer(self, rid: str) -> None:
+        """Begin the SRS leg of an early offer not begun yet (whichever comes first: its post, or
+        the agent's INVITE that followed it)."""
+        with self._lock:
+            agent_sdp = self._offers.pop(rid, None)
+        if agent_sdp is not None:
+            self._begin_early(rid, agent_sdp)
+
     def _start(self, msg: W.Message, conn: Conn) -> None:
         rid = msg.header(RID_HEADER)
+        self._take_offer(rid)       # posted before this INVITE was sent, maybe not run yet
         relay = self._early.pop(rid, None)
         if relay is not None:     # the SRS leg is already on its way (early_offer)
             relay.orphan.cancel()

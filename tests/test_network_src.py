@@ -168,6 +168,29 @@ def test_an_early_offer_invites_the_srs_before_the_agents_invite_arrives(src):
     assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]   # one SRS leg, not two
 
 
+def test_an_offer_whose_post_has_not_run_when_its_invite_is_read_still_takes_the_early_path(src, monkeypatch):
+    """On a reused connection pjsua's INVITE follows its offer so closely that the loop often
+    reads both in one pass, and I/O runs before posted work: the INVITE takes the waiting
+    offer and the session is set up once, through the early path (offer_ahead_ms reported).
+    The race is made certain here by holding the offer's post back until the INVITE is read."""
+    srs = ScriptedSrs()
+    leg = open_session(src, srs.uri, "r-race")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    held_back: list = []
+    monkeypatch.setattr(src, "_post", held_back.append)
+    src.early_offer("r-race", offer)
+    monkeypatch.undo()
+    resp = leg.request("INVITE", 1, offer)          # read and answered before the post runs
+    assert resp.code == 200 and "m=audio" in resp.body
+    assert src.timing("r-race")["offer_ahead_ms"] >= 0      # taken through the early path
+    for fn in held_back:                            # the post, late: nothing left to do
+        src._post(fn)
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]   # one SRS leg, not two
+
+
 def test_an_early_offer_refused_gives_the_agents_invite_the_refusal(src):
     srs = ScriptedSrs(code=403)
     leg = open_session(src, srs.uri, "r-early-403")

@@ -56,8 +56,9 @@ def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_tim
         rsim.wait_for("dave", "ended", 3)
     finally:
         rsim.unsubscribe(watch)
-    # dave's first recording: the SRS's INVITE left with pjsua2's offer, before the agent's own
-    # INVITE reached the network SRC over its new TCP connection (docs/decisions.md)
+    # the SRS's INVITE left with pjsua2's offer (onCallSdpCreated), not after the agent's own
+    # INVITE reached the network SRC; on a reused connection the INVITE takes the waiting offer
+    # (docs/decisions.md): every recording, not just an agent's first, reports its head start
     (active,) = [ev for ev in started if ev["agent"] == "dave"]
     assert active["offer_ahead_ms"] >= 0, active
     (rec,) = finished(rsim, "dave", before + 1)[before:]
