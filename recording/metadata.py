@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .xmltext import to_text
+
 CONTENT_TYPE = "application/rs-metadata+xml"  # RFC 7865 / RFC 9806; RFC 7866's examples say rs-metadata
 NS_RECORDING = "urn:ietf:params:xml:ns:recording:1"
 NS_RECORDING_OLD = "urn:ietf:params:xml:ns:recording"  # sent by SRCs built from late drafts
@@ -123,7 +125,7 @@ def build(md: Metadata, pretty: bool = False) -> tuple[str, str]:
     root = _build_rfc7866(md) if md.dialect == "rfc7866" else _build_webex(md)
     if pretty:
         ET.indent(root, space="  ")
-    xml = ET.tostring(root, encoding="unicode")
+    xml = to_text(root)
     return CONTENT_TYPE, '<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n"
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 from . import broadworks as BW
 from .effective import ALWAYS, ALWAYS_PAUSE, ON_DEMAND, ON_DEMAND_USER_START
+from .xmltext import to_text
 
 NS_SIPREC = "urn:ietf:params:xml:ns:siprec"
 NS_BROADWORKS = "http://schema.broadsoft.com/broadworksCallRecording"
@@ -127,7 +128,7 @@ def build(rec: WebexRecording) -> str:
         if bw.get(key):
             _sub(call, key, bw[key])
     _sub(block, "recordingType", bw["recordingType"])
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + to_text(root) + "\n"
 
 
 # ----- party URIs ------------------------------------------------------------------------------
