@@ -1192,7 +1192,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir = os.environ.get("MPPSIM_AGENT_PROFILE")   # cProfile dumps, for tuning
         if profile_dir:
             import cProfile
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.thread_time)   # CPU of this thread, not wall time
             try:
                 profiler.runcall(agent.run)
             finally:
