@@ -10,6 +10,7 @@ callbacks only post snapshots to it through a queue and a wake-up pipe (phone/ca
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import itertools
 import json
@@ -45,6 +46,7 @@ from .reaper import Reaper
 from .replies import Deferred
 from .resources import process_resources
 from .listening import listen_poll
+from .warmup import rehearse
 from .protocol import Channel, ChannelClosed
 from .sipuri import parse_name_addr, uri_user
 
@@ -135,10 +137,38 @@ class Agent:
     def emit(self, event: str, **fields) -> None:
         if self.chan is None or self.chan.closed:
             return
+        msg = {"event": event, "agent": self.name, "ts": time.time(), **fields}
+        if self._held is not None and threading.get_ident() == self._held_by:
+            self._held.append(msg)
+            return
         try:
-            self.chan.send({"event": event, "agent": self.name, "ts": time.time(), **fields})
+            self.chan.send(msg)
         except ChannelClosed:
             self.stopping = True
+
+    _held: list | None = None
+    _held_by: int | None = None
+
+    @contextlib.contextmanager
+    def emits_held(self):
+        """This thread's events wait until the block is done, then go in order in one write.
+        Every event wakes the app, which runs above a load-sized org's agents (nice 19) and so
+        takes the core from the agent at once; held from a call's answer until its recorder's
+        INVITE is on its way, that step went from p50 10 to 4 ms with 50 calls starting at once.
+        Events of other threads are not held."""
+        if self._held is not None:
+            yield
+            return
+        self._held, self._held_by = [], threading.get_ident()
+        try:
+            yield
+        finally:
+            held, self._held, self._held_by = self._held, None, None
+            if held and self.chan is not None and not self.chan.closed:
+                try:
+                    self.chan.send_many(held)
+                except ChannelClosed:
+                    self.stopping = True
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self.seq), fn))
@@ -166,6 +196,11 @@ class Agent:
         self.emit("hello", pid=os.getpid(), kind=self.kind,
                   lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
                           "rtp_port": l.rtp_port} for l in self.lines])
+        if self.siprec is not None:
+            try:    # phone/warmup.py: the first recording's pure code, while nothing waits for it
+                rehearse(self.edge.settings.values())
+            except Exception:   # a rehearsal is never worth an agent
+                self.emit("log", level="warning", text="warm-up failed:\n" + traceback.format_exc())
 
     def wake_poller(self) -> None:
         """Make the pjsua thread look at sockets opened since it began waiting. pjlib's select
@@ -372,12 +407,13 @@ class Agent:
             if first:
                 rec.connected_at = time.time()
             rec.state = "held" if rec.held_by else "connected"
-            if first and rec.aud is not None:
-                self.link_media(rec)      # media came with early media: start sending now
-            self.report_call(rec)
-            if first and self.edge is not None:
-                self.edge.call_answered(rec.key)
-                self.transfers.answered(rec)
+            with self.emits_held():       # the recorder's INVITE first, then wake the app
+                if first and rec.aud is not None:
+                    self.link_media(rec)      # media came with early media: start sending now
+                self.report_call(rec)
+                if first and self.edge is not None:
+                    self.edge.call_answered(rec.key)
+                    self.transfers.answered(rec)
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)

@@ -41,7 +41,11 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, obj: dict[str, Any]) -> None:
-        data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+        self.send_many([obj])
+
+    def send_many(self, objs: list[dict[str, Any]]) -> None:
+        """Several messages in one write (one wake-up of the reader)."""
+        data = "".join(json.dumps(obj, separators=(",", ":")) + "\n" for obj in objs).encode()
         with self._send_lock:
             if self.closed:
                 raise ChannelClosed("channel closed")
