@@ -19,6 +19,9 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
 
     .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R] [--repeat K]
 
+SCALE_DEBUG=1 also prints, per recording, how late its audio starts and ends, and where any
+dropout frames are (seconds into the file) with the recorder's late / lost counters per stream.
+
 The recorder measured is whatever recording/srs.py is on this branch.
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def tone_of(i: int) -> float:
     """User i's tone: 2.5 % apart, so a 1 % tolerance tells every pair apart (300-3540 Hz;
-    above 3200 Hz the agents play a looped sine, pjmedia's generator folds those)."""
+    above 3200 Hz the agents use a 16 kHz tone generator: at 8 kHz pjmedia's folds those)."""
     return round(300 * 1.025 ** i, 1)
 
 
@@ -186,6 +189,15 @@ def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> di
                 own, far = audio[:, own_ch], audio[:, 1 - own_ch]
                 right += tone_matches(own, tone_of(i)) and tone_matches(far, tone_of(other))
                 drop += dropouts(own) + dropouts(far)
+                if os.environ.get("SCALE_DEBUG"):
+                    for name, x in (("own", own), ("far", far)):
+                        if dropouts(x):
+                            loud = frame_levels(x) > SILENCE_DBFS
+                            idx = np.nonzero(loud)[0]
+                            holes = np.nonzero(~loud[idx[0]: idx[-1] + 1])[0] + idx[0]
+                            print(f"    dropout {owner} {name}: {dropouts(x)} frames at "
+                                  f"{[round(h * FRAME / RATE, 2) for h in holes[:10]]} s of {x.size / RATE:.2f} s; "
+                                  f"late/lost per stream {[(st.get('late'), st.get('lost')) for st in r.get('stream_stats') or []]}")
                 worst = max(worst, talk_of.get(owner, 0.0) - audio.shape[0] / RATE)
                 spans = [loud_span(audio[:, ch]) for ch in (0, 1)]
                 span = span_of.get(ids[i])

@@ -146,28 +146,7 @@ def silent_player(tone_dir: Path) -> pj.AudioMediaPlayer:
 
 
 TONEGEN_MAX_HZ = 3200   # pjmedia's ToneGenerator is right up to here at 8 kHz (measured)
-
-
-def tone_file(tone_dir: Path, freq: int, volume_db: float) -> Path:
-    """One second of a `freq` Hz sine: a whole number of periods, so it loops without a click."""
-    path = tone_dir / f"tone-{freq}hz-{volume_db:g}db.wav"
-    if not path.exists():
-        tone_dir.mkdir(parents=True, exist_ok=True)
-        amp = 32767 * 10 ** (volume_db / 20)
-        n = CLOCK_RATE
-        # plain Python: numpy stays out of an agent that never analyses audio
-        import math
-        frames = bytearray()
-        for k in range(n):
-            frames += int(round(amp * math.sin(2 * math.pi * freq * k / n))).to_bytes(2, "little", signed=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(CLOCK_RATE)
-            w.writeframes(bytes(frames))
-        os.replace(tmp, path)
-    return path
+HIGH_TONE_RATE = 16000  # above it, a generator at this rate; the bridge resamples it to 8 kHz
 
 
 class PortPool:
@@ -204,16 +183,12 @@ class Source:
         self.description: dict = {"kind": "silence"}
 
     def set_tone(self, freq: float, volume_db: float = -10.0, tone_dir: Path | None = None) -> None:
-        if freq > TONEGEN_MAX_HZ and tone_dir is not None:
-            # pjmedia's generator folds these at 8 kHz (3300 Hz comes out at 1900 Hz): a looped
-            # second of the exact sine instead, still a native port
-            player = pj.AudioMediaPlayer()
-            player.createPlayer(str(tone_file(tone_dir, int(freq), volume_db)), 0)
-            self.port = player
-            self.description = {"kind": "tone", "freq_hz": freq}
-            return
+        """A steady tone from pjmedia's own generator. ``tone_dir`` is no longer used (tones above
+        3200 Hz were a looped file, and pjmedia's file player adds a silent frame at every loop)."""
         gen = pj.ToneGenerator()
-        gen.createToneGenerator(CLOCK_RATE, 1)
+        # pjmedia's generator folds tones above 3200 Hz at 8 kHz (3300 Hz comes out at 1900 Hz);
+        # at 16 kHz they are exact, and the bridge's resampler brings them to 8 kHz
+        gen.createToneGenerator(HIGH_TONE_RATE if freq > TONEGEN_MAX_HZ else CLOCK_RATE, 1)
         desc = pj.ToneDesc()
         desc.freq1 = int(freq)
         desc.freq2 = 0

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from app.simulator import SimulatorError
 from conftest import TONES
+from phone.analysis import dominant_frequency
+from recording.wavfile import read
 
 
 def connect(sim, caller, callee_id, number):
@@ -201,7 +204,7 @@ def test_listen_says_why_when_the_call_ends_before_the_seconds_asked(sim):
 
 def test_tones_up_to_3800_hz_are_heard_at_their_own_frequency(sim):
     """pjmedia's tone generator folds tones above 3200 Hz at 8 kHz (3300 Hz came out at 1900 Hz,
-    bench/scale.py's top users had the 'wrong' tones): those play from an exact looped sine."""
+    bench/scale.py's top users had the 'wrong' tones): those come from a 16 kHz generator."""
     connect(sim, "alice", "bob", "1002")
     try:
         for freq in (3200, 3373, 3800):
@@ -214,6 +217,30 @@ def test_tones_up_to_3800_hz_are_heard_at_their_own_frequency(sim):
         sim.wait_for("bob", "ended", 3)
 
 
+def test_a_high_tone_has_no_gap(sim):
+    """Tones above 3200 Hz used to loop a one-second file, and pjmedia's file player sends one
+    silent 20 ms frame each time it loops (bench/scale.py counted those as dropout frames):
+    no 5 ms of what bob hears over 2.5 s of alice's 3455 Hz tone may be quiet."""
+    before = {k for k, s in sim.summaries.items() if s["agent"] == "bob"}
+    connect(sim, "alice", "bob", "1002")
+    sim.play("alice", tone=3455)
+    time.sleep(2.5)
+    sim.hangup("alice")
+    sim.wait_for("bob", "ended", 3)
+    sim.play("alice", tone=TONES["alice"])
+
+    def bobs_call():
+        return [s for k, s in sim.summaries.items() if s["agent"] == "bob" and k not in before and s.get("capture_file")]
+    sim.wait_until(lambda: bobs_call(), 3, "bob's call summary")
+    _rate, heard = read(bobs_call()[-1]["capture_file"])
+    x = (heard[:, 0] if heard.ndim > 1 else heard).astype(np.float64)
+    rms = np.sqrt(np.mean(x[: x.size // 40 * 40].reshape(-1, 40) ** 2, axis=1))   # 5 ms windows
+    tone = rms > 1000
+    assert tone.sum() * 40 / 8000 > 2.0, "bob heard too little of the tone"
+    inside = rms[np.nonzero(tone)[0][0]: np.nonzero(tone)[0][-1] + 1]
+    assert int((inside < 300).sum()) == 0, f"quiet 5 ms windows inside the tone: {np.nonzero(inside < 300)[0][:10]}"
+    freq = dominant_frequency(x[np.repeat(tone, 40)[: x.size]], 8000)
+    assert freq == pytest.approx(3455, rel=0.005)
 def test_resume_pressed_while_the_hold_is_still_on_the_way_brings_the_call_back(sim):
     """Hold and resume are re-INVITEs and pjsip refuses one while the previous is open: a person
     pressing Transfer then Cancel at once got a call stuck on hold (MPP test, 1 run in 6)."""
