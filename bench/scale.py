@@ -61,17 +61,23 @@ def frame_levels(x: np.ndarray) -> np.ndarray:
         return 20 * np.log10(np.maximum(rms, 1e-9) / 32768.0)
 
 
-def dropouts(x: np.ndarray) -> int:
-    """Silent 20 ms frames between the first and the last loud frame. Counted with the frames
-    starting at 0, 5, 10 and 15 ms and the most kept: a 20 ms gap that straddles two frames
-    leaves both loud, and would be missed at a single phase."""
-    worst = 0
+def dropout_frames(x: np.ndarray) -> list[float]:
+    """Where silent 20 ms frames lie between the first and the last loud frame (s into ``x``).
+    Counted with the frames starting at 0, 5, 10 and 15 ms and the phase with the most kept: a
+    20 ms gap that straddles two frames leaves both loud, and would be missed at a single phase."""
+    worst: list[float] = []
     for phase in range(0, FRAME, FRAME // 4):
         loud = frame_levels(x[phase:]) > SILENCE_DBFS
         idx = np.nonzero(loud)[0]
         if idx.size:
-            worst = max(worst, int((~loud[idx[0]: idx[-1] + 1]).sum()))
+            holes = np.nonzero(~loud[idx[0]: idx[-1] + 1])[0] + idx[0]
+            if holes.size > len(worst):
+                worst = [round(float(phase + h * FRAME) / RATE, 3) for h in holes]
     return worst
+
+
+def dropouts(x: np.ndarray) -> int:
+    return len(dropout_frames(x))
 
 
 def tone_matches(x: np.ndarray, want: float) -> bool:
@@ -195,13 +201,11 @@ def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> di
                 drop += dropouts(own) + dropouts(far)
                 if os.environ.get("SCALE_DEBUG"):
                     for name, x in (("own", own), ("far", far)):
-                        if dropouts(x):
-                            loud = frame_levels(x) > SILENCE_DBFS
-                            idx = np.nonzero(loud)[0]
-                            holes = np.nonzero(~loud[idx[0]: idx[-1] + 1])[0] + idx[0]
-                            print(f"    dropout {owner} {name}: {dropouts(x)} frames at "
-                                  f"{[round(h * FRAME / RATE, 2) for h in holes[:10]]} s of {x.size / RATE:.2f} s; "
-                                  f"late/lost per stream {[(st.get('late'), st.get('lost')) for st in r.get('stream_stats') or []]}")
+                        holes = dropout_frames(x)
+                        if holes:
+                            print(f"    dropout {owner} {name}: {len(holes)} frames at {holes[:10]} s of "
+                                  f"{x.size / RATE:.2f} s; late/lost per stream "
+                                  f"{[(st.get('late'), st.get('lost')) for st in r.get('stream_stats') or []]}")
                 worst = max(worst, talk_of.get(owner, 0.0) - audio.shape[0] / RATE)
                 spans = [loud_span(audio[:, ch]) for ch in (0, 1)]
                 span = span_of.get(ids[i])

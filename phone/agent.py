@@ -1064,7 +1064,7 @@ class Agent:
         if tone is not None:
             if not 50 <= float(tone) <= 3800:
                 raise CommandError(f"tone: {tone} Hz is out of range; allowed: 50-3800 Hz")
-            new.set_tone(float(tone), tone_dir=self.run_dir / "tones")
+            new.set_tone(float(tone))
         elif file is not None:
             try:
                 new.set_file(str(file))

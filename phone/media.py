@@ -182,9 +182,9 @@ class Source:
         self.port: pj.AudioMedia | None = None
         self.description: dict = {"kind": "silence"}
 
-    def set_tone(self, freq: float, volume_db: float = -10.0, tone_dir: Path | None = None) -> None:
-        """A steady tone from pjmedia's own generator. ``tone_dir`` is no longer used (tones above
-        3200 Hz were a looped file, and pjmedia's file player adds a silent frame at every loop)."""
+    def set_tone(self, freq: float, volume_db: float = -10.0) -> None:
+        """A steady tone from pjmedia's own generator (not a looped file: pjmedia's file player
+        adds a silent frame at every loop)."""
         gen = pj.ToneGenerator()
         # pjmedia's generator folds tones above 3200 Hz at 8 kHz (3300 Hz comes out at 1900 Hz);
         # at 16 kHz they are exact, and the bridge's resampler brings them to 8 kHz
