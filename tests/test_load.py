@@ -71,9 +71,12 @@ def test_bad_load_options_are_refused_naming_the_option(tmp_path):
 
 def test_ctrl_c_ends_the_calls_cleanly_and_still_writes_the_report(tmp_path):
     report = tmp_path / "r.json"
+    # A terminal's foreground job takes Ctrl-C; a job started with '&' by a non-interactive shell
+    # ignores SIGINT and passes that on, which would leave nothing for this test to see.
     proc = mppsim_load("--calls", "2", "--rate", "2", "--duration", "60", "--hold", "30",
                        "--report", str(report), "--run-dir", str(tmp_path / "run"),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
