@@ -371,6 +371,7 @@ class Agent:
         self.report_call(rec)
         if self.edge is not None:
             self.edge.call_offered(rec.key)
+        self.prepare_recording(rec)
         self.later(self.ring_timeout, lambda: self.ring_timeout_hit(rec))
         if self.auto_answer is not None:
             self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
@@ -414,6 +415,8 @@ class Agent:
                 if first and self.edge is not None:
                     self.edge.call_answered(rec.key)
                     self.transfers.answered(rec)
+                if first and self.siprec is not None:
+                    self.siprec.answered(rec.key)   # a ready leg the answer did not use goes now
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
@@ -514,6 +517,14 @@ class Agent:
                 session.call.session = None
                 session.call = None
             self.reaper.add(session.call, detach_session)
+        standby = self.siprec.dropped.pop(rec.key, None)
+        if standby is not None:      # a SIPREC leg made ready for a call never answered
+
+            def detach_standby(session=standby) -> None:
+                self.siprec.calls[:] = [c for c in self.siprec.calls if c is not session.call]
+                session.call.session = None
+                session.call = None
+            self.reaper.add(standby.call, detach_standby)
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
@@ -829,6 +840,7 @@ class Agent:
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
         self.report_call(rec)
+        self.prepare_recording(rec)
         return {"call": rec.key}
 
     def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
@@ -1018,6 +1030,18 @@ class Agent:
             self.find_line(line)
         self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
         return {"line": line}
+
+    def prepare_recording(self, rec: CallRecord) -> None:
+        """A lone call whose answer will start a recording gets its SIPREC leg while it rings
+        (SiprecClient.standby). Only a lone call: a waiting, consulting or conferenced call
+        leaves pjsua's 4 calls per process to the calls themselves and takes the ordinary way."""
+        if self.siprec is None or self.edge is None or self.stopping:
+            return
+        settings = self.edge.records_on_answer(rec.key)
+        target = settings and (settings.recorder or self.recorder_target)
+        if not target or any(r.active for r in self.calls.values() if r is not rec):
+            return
+        self.siprec.standby(rec, settings, target)
 
     def recorder(self, key: str, action, settings: EffectiveSettings) -> bool:
         """A recorder action of the policy: run it over SIPREC when a recorder is configured

@@ -93,6 +93,11 @@ class RecordingEdge:
         self.last_view.pop(old, None)
         self._drain(new, p, time.monotonic())
 
+    def records_on_answer(self, key: str) -> EffectiveSettings | None:
+        """The call's settings when its answer will start a recording, else None."""
+        p = self.policies.get(key)
+        return p.s if p is not None and p.records_on_answer() else None
+
     def compliance_played(self, key: str) -> bool:
         p = self.policies.get(key)
         return bool(p and p.compliance_played)

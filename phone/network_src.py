@@ -58,6 +58,7 @@ class Spec:
     metadata: str = ""                # latest metadata document
     status: str | None = None         # latest X-Mppsim-Status value (new events only)
     max_size: int | None = None       # the SRS's message limit, if it has one (see _send_request)
+    standby: bool = False             # made ready while the call rings: nothing to the SRS until go()
 
 
 class Conn:
@@ -172,6 +173,7 @@ class Relay:
     answered: bool = False                # the agent's INVITE has its final answer
     srs_ended: bool = False               # the SRS hung up before the agent's INVITE came
     orphan: "Timer | None" = None         # early relays: give up if the agent's INVITE never comes
+    invited: bool = False                 # the SRS's INVITE is on its way (or was sent)
     began: float = 0.0                    # when the relay began (early relays: the agent's offer came)
 
 
@@ -244,6 +246,21 @@ class NetworkSrc:
             self._offers[rid] = agent_sdp
         self._post(lambda: self._take_offer(rid))
 
+    def go(self, rid: str) -> None:
+        """A standby session's call was answered: its SRS leg begins now (the spec given to
+        `open` since, without `standby`, is the one used)."""
+        self._post(lambda: self._go(rid))
+
+    def discard(self, rid: str) -> None:
+        """A standby session that will not be used (its call ended unanswered). Its agent INVITE,
+        if here, is cancelled by the agent; this forgets what never got that far."""
+        def run() -> None:
+            if rid not in self._by_rid:
+                with self._lock:
+                    self._specs.pop(rid, None)
+                    self._offers.pop(rid, None)
+        self._post(run)
+
     def set_document(self, rid: str, metadata: str, status: str | None) -> None:
         """The metadata (and status header) for the next message of this session."""
         with self._lock:
@@ -261,7 +278,8 @@ class NetworkSrc:
     def timing(self, rid: str) -> dict:
         """How the session's set-up went: connect_ms (agent's offer in -> connected to the SRS),
         srs_ms (INVITE to the SRS -> its final answer), offer_ahead_ms (early offers: how long
-        before the agent's own INVITE arrived the SRS leg began)."""
+        before the agent's own INVITE arrived the SRS leg began), standby_ms (standby sessions:
+        how long the agent's INVITE waited for go)."""
         relay = self._by_rid.get(rid)
         return dict(relay.timing) if relay else {}
 
@@ -433,6 +451,9 @@ class NetworkSrc:
         """Begin the SRS leg of an early offer not begun yet (whichever comes first: its post, or
         the agent's INVITE that followed it)."""
         with self._lock:
+            spec = self._specs.get(rid)
+            if spec is not None and spec.standby:
+                return                 # kept until go()
             agent_sdp = self._offers.pop(rid, None)
         if agent_sdp is not None:
             self._begin_early(rid, agent_sdp)
@@ -452,6 +473,26 @@ class NetworkSrc:
             conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
             return
         self._attach(relay, msg, conn)
+        if relay.spec.standby:
+            return                     # parked (100 Trying sent) until go()
+        self._invite_srs(relay)
+
+    def _go(self, rid: str) -> None:
+        with self._lock:
+            spec = self._specs.get(rid)
+            if spec is None:
+                return                 # ended meanwhile
+            spec.standby = False
+        relay = self._by_rid.get(rid)
+        if relay is None:
+            self._take_offer(rid)      # the agent's INVITE is not here yet: begin from its offer
+            return
+        if relay.ended or relay.invited:
+            return
+        with self._lock:
+            self._offers.pop(rid, None)
+        relay.spec = spec
+        relay.timing["standby_ms"] = round((time.monotonic() - relay.began) * 1000, 1)   # parked this long
         self._invite_srs(relay)
 
     def _new_relay(self, rid: str, agent_sdp: str) -> Relay | None:
@@ -489,6 +530,7 @@ class NetworkSrc:
     def _invite_srs(self, relay: Relay) -> None:
         """Connect to the SRS and send the dialect's INVITE for the agent's offer; the agent is
         answered (``_answer_when_ready``) once both the SRS's answer and its INVITE are here."""
+        relay.invited = True
         spec = relay.spec
         t_in = time.monotonic()
 
@@ -794,3 +836,4 @@ class NetworkSrc:
             self._by_rid.pop(relay.rid, None)
         with self._lock:
             self._specs.pop(relay.rid, None)
+            self._offers.pop(relay.rid, None)

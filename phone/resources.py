@@ -39,6 +39,7 @@ def process_resources(agent) -> dict:
     return {"call_objects": len(agent.call_objects),
             "siprec_calls": len(siprec.calls) if siprec else 0,
             "siprec_sessions": len(siprec.sessions) if siprec else 0,
+            "siprec_standbys": len(siprec.standbys) + len(siprec.dropped) if siprec else 0,
             "reaper_queue": len(agent.reaper.queue), "freed_calls": agent.reaper.freed,
             "captures_closing": len(agent.closing), **conference(agent.ep),
             "fds": _count("/proc/self/fd"), "threads": _count("/proc/self/task"), "rss_kib": _rss_kib()}

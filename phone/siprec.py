@@ -105,7 +105,7 @@ class Session:
     webex: WebexRecording | None = None   # the document in the webex dialect
     rid: str = ""                 # the network SRC's name for this session
     call: SiprecCall | None = None
-    state: str = "starting"       # starting | active | paused | ended | failed
+    state: str = "starting"       # standby | starting | active | paused | ended | failed
     paused: bool = False
     started_at: float = 0.0
     first_media_at: float | None = None
@@ -125,6 +125,8 @@ class SiprecClient:
         self.ep = ep
         self.accounts = accounts            # dialect -> account with the right Contact param
         self.sessions: dict[tuple[str, int], Session] = {}
+        self.standbys: dict[str, Session] = {}   # call key -> its leg made ready while ringing
+        self.dropped: dict[str, Session] = {}    # call key -> its standby, cancelled unused (reaped)
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
         self.src = NetworkSrc(log=lambda text: agent.post(("siprec_log", None, text)))
         self.src.start()
@@ -231,6 +233,17 @@ class SiprecClient:
         if target == self.agent.recorder_target:
             spec.max_size = EMBEDDED_RECORDER_MAX   # mppsim's own pjsua2 recorder (issue 9)
         spec.metadata, spec.status = self._document(session)
+        standby = self.standbys.pop(rec.key, None)
+        if standby is not None:
+            if (standby.rid, standby.target, standby.dialect) == (session.rid, uri, dialect):
+                self.src.open(session.rid, spec)      # the real headers and document
+                session.call, standby.call.session = standby.call, session
+                self.sessions[(rec.key, number)] = session
+                session.started_at = time.monotonic()
+                self.src.go(session.rid)
+                return
+            self._drop_standby(standby)   # made for another recorder: the ordinary way
+            self.dropped[rec.key] = standby
         self.src.open(session.rid, spec)
         call = SiprecCall(self.agent.post, self.accounts[dialect], session)
         call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
@@ -243,6 +256,45 @@ class SiprecClient:
             self.agent.wake_poller()
         except pj.Error as exc:
             self._failed(session, f"cannot reach the recorder at {uri}: {exc.info()}")
+
+    def standby(self, rec: "CallRecord", settings, target: str) -> None:
+        """Make ready, while the call rings, the pjsua2 leg of the recording its answer will
+        start: at the answer only the SRS's INVITE is left to send, not makeCall's media
+        transports and SDP (p50 5 ms, up to 45 ms under a burst; docs/decisions.md). The network
+        SRC keeps the leg's INVITE and sends nothing to the SRS until `start` says go; the leg
+        of a call that ends unanswered is cancelled (`call_ended`) and the SRS never hears of it."""
+        if rec.key in self.standbys or any(k == rec.key for k, _n in self.sessions):
+            return
+        uri, dialect = split_target(target)
+        session = Session(rec.key, 1, uri, dialect, self._metadata(rec, 1, settings, dialect),
+                          rid=f"{self.agent.name}:{rec.key}:1", state="standby")
+        self.src.open(session.rid, Spec(dialect, uri, "", standby=True))
+        call = SiprecCall(self.agent.post, self.accounts[dialect], session)
+        call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
+        session.call = call
+        self.calls.append(call)
+        try:
+            call.makeCall(self.src.uri, self._media_param(session, paused=False))
+            self.agent.wake_poller()
+        except pj.Error:
+            self.src.discard(session.rid)
+            return
+        self.standbys[rec.key] = session
+
+    def answered(self, key: str) -> None:
+        """The call was answered and its recording, if any, has started: a standby still here was
+        not used (a transfer's leg carries the recording on, say); it gives back its pjsua call."""
+        standby = self.standbys.pop(key, None)
+        if standby is not None:
+            self._drop_standby(standby)
+            self.dropped[key] = standby
+
+    def _drop_standby(self, session: Session) -> None:
+        try:
+            session.call.hangup(pj.CallOpParam(True))   # a CANCEL: the network SRC answers 487
+        except pj.Error:
+            pass
+        self.src.discard(session.rid)
 
     def update(self, key: str, number: int, op: str, detail: dict) -> None:
         session = self.sessions.get((key, number))
@@ -335,6 +387,10 @@ class SiprecClient:
 
     def call_ended(self, key: str) -> None:
         """The recorded call is over: end its recording sessions (the policy said stop too)."""
+        standby = self.standbys.pop(key, None)
+        if standby is not None:
+            self._drop_standby(standby)
+            self.dropped[key] = standby
         for (k, _n), session in list(self.sessions.items()):
             if k == key and session.state in ("starting", "active", "paused"):
                 session.metadata.stop_time = now_iso()
@@ -352,6 +408,12 @@ class SiprecClient:
     def on_state(self, call: SiprecCall, snap: dict) -> None:
         s = call.session
         st = snap["pj_state"]
+        if s is None:
+            return                         # reaped (phone/agent.py reap): nothing is left to tell
+        if s.state == "standby":           # never used, or cancelled unused: nothing to report
+            if st == pj.PJSIP_INV_STATE_DISCONNECTED and self.standbys.get(s.key) is s:
+                self.standbys.pop(s.key)    # refused before it was used: the ordinary way then
+            return
         if st == pj.PJSIP_INV_STATE_CONFIRMED and s.state == "starting":
             s.state = "active"
             self.agent.emit("siprec", call=s.key, recording=s.number, state="active", target=s.target,
@@ -383,7 +445,8 @@ class SiprecClient:
                 "invite_after_answer_ms": round((now - rec.connected_at - (time.monotonic() - s.started_at)) * 1000, 1)}
 
     def on_media(self, call: SiprecCall, _data) -> None:
-        self._link(call.session)
+        if call.session is not None:
+            self._link(call.session)
 
     def _failed(self, session: Session, reason: str) -> None:
         if session.state == "failed":
@@ -397,7 +460,7 @@ class SiprecClient:
         """Fork: the user's own audio -> stream 1, what the other party sends -> stream 2."""
         rec = self.agent.calls.get(session.key)
         call = session.call
-        if rec is None or call is None or session.state in ("ended", "failed"):
+        if rec is None or call is None or session.state in ("standby", "ended", "failed"):
             return
         try:
             ci = call.getInfo()

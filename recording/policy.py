@@ -232,6 +232,12 @@ class CallPolicy:
             self._play("compliance", (REMOTE,))
             self.compliance_played = self.compliance_heard = True
 
+    def records_on_answer(self) -> bool:
+        """Whether `answered` will start a recording: the SIPREC leg may be made ready while the
+        call rings (phone/siprec.py standby). The same conditions as below."""
+        return (not self.call.voicemail and self.s.records and self._selected()
+                and self.s.mode in (ALWAYS, ALWAYS_PAUSE, ON_DEMAND))
+
     def answered(self, now: float) -> None:
         """R-CMP-6: recording starts after the recording-enabled user answers."""
         self.connected = True

@@ -239,3 +239,94 @@ def test_two_documents_handed_over_before_a_message_goes_out_keep_both_status_ev
     spec.status = None                      # sent (_send_request): the next one starts afresh
     s.set_document("r1", "<d/>", siprec_status.encode(None, "active", [{"resumed": "t"}]))
     assert json.loads(spec.status)["events"] == [{"resumed": "t"}]
+
+
+# --- standby: a leg made ready while the recorded call rings (phone/siprec.py standby) ---------
+
+def standby_session(src, srs, rid: str) -> AgentLeg:
+    src.open(rid, Spec("webex", srs.uri, "", standby=True))
+    return AgentLeg(src, rid)
+
+
+def test_a_standby_sessions_invite_waits_until_go_then_the_srs_is_invited_at_once(src):
+    """While the call rings the agent's INVITE is kept (100 Trying) and the SRS hears nothing;
+    `go` (the answer) sends the SRS's INVITE with the spec given since, and the agent gets the
+    SRS's answer."""
+    import time
+    srs = ScriptedSrs()
+    leg = standby_session(src, srs, "r-standby")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    src.early_offer("r-standby", offer)
+    answers: list = []
+    asking = threading.Thread(target=lambda: answers.append(leg.request("INVITE", 1, offer)))
+    asking.start()
+    wait_until(lambda: "r-standby" in src._by_rid)          # the agent's INVITE is here, parked
+    time.sleep(0.3)
+    assert srs.received == [] and answers == []
+    src.open("r-standby", Spec("webex", srs.uri, '"A"<sip:+15550001001@127.0.0.1;user=phone>',
+                               metadata="<x/>"))
+    src.go("r-standby")
+    asking.join(5)
+    (resp,) = answers
+    assert resp.code == 200 and "m=audio" in resp.body
+    assert src.timing("r-standby")["standby_ms"] >= 300
+    assert "offer_ahead_ms" not in src.timing("r-standby")
+    invite = srs.received[0]
+    assert invite.method == "INVITE" and "+15550001001" in invite.header("from")   # the new spec's
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]
+
+
+def test_a_standby_cancelled_while_ringing_never_reaches_the_srs_and_is_forgotten(src):
+    """The call ended unanswered: pjsua CANCELs the parked INVITE (200, then 487) and the SRS
+    never hears of the session; nothing of it stays in the network SRC."""
+    import time
+    srs = ScriptedSrs()
+    leg = standby_session(src, srs, "r-cancel")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    src.early_offer("r-cancel", offer)
+    leg.sock.sendall((f"INVITE sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK1INVITE\r\n"
+                      f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: <sip:src@127.0.0.1>\r\n"
+                      f"Call-ID: {leg.call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:src-1001@127.0.0.1:9;transport=tcp>\r\n"
+                      f"X-Mppsim-Recording: r-cancel\r\nContent-Type: application/sdp\r\n"
+                      f"Content-Length: {len(offer)}\r\n\r\n{offer}").encode())
+    trying = leg._read()
+    assert trying.is_response and trying.code == 100
+    leg.sock.sendall((f"CANCEL sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK1INVITE\r\n"
+                      f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: <sip:src@127.0.0.1>\r\n"
+                      f"Call-ID: {leg.call_id}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n").encode())
+    answers = [leg._read(), leg._read()]
+    assert sorted((m.code, m.header("cseq").split()[1]) for m in answers) == [(200, "CANCEL"), (487, "INVITE")]
+    src.discard("r-cancel")
+    time.sleep(0.3)
+    assert srs.received == []
+    with src._lock:
+        assert "r-cancel" not in src._specs and "r-cancel" not in src._offers
+
+
+def test_a_standby_whose_agent_invite_is_not_here_yet_goes_the_early_way(src):
+    """`go` before the agent's INVITE arrived: the SRS's INVITE leaves with the kept offer and the
+    agent's INVITE, when it comes, gets the SRS's answer; one SRS leg, not two."""
+    srs = ScriptedSrs()
+    leg = standby_session(src, srs, "r-standby-early")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    src.early_offer("r-standby-early", offer)
+    src.go("r-standby-early")
+    wait_until(lambda: [m.method for m in srs.received] == ["INVITE", "ACK"])
+    resp = leg.request("INVITE", 1, offer)
+    assert resp.code == 200 and "m=audio" in resp.body
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    srs.thread.join(5)
+    assert [m.method for m in srs.received] == ["INVITE", "ACK", "BYE"]
+
+
+def test_discard_of_an_unused_standby_leaves_nothing(src):
+    src.open("r-gone", Spec("webex", "sip:srs@127.0.0.1:9;transport=tcp", "", standby=True))
+    src.early_offer("r-gone", AGENT_SDP.format(p1=40000, p2=40002))
+    src.discard("r-gone")
+    wait_until(lambda: "r-gone" not in src._specs)
+    with src._lock:
+        assert "r-gone" not in src._offers

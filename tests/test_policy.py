@@ -441,3 +441,19 @@ def test_invariants_keys_modes_compliance_and_announcements(case):
     assert len(compliance_plays) <= 1                              # R-CMP-3 once per call
     assert all(not a.into_recording for a in actions if isinstance(a, Play))   # never into the recording
     assert all("audio" not in a.detail for a in actions if isinstance(a, RecorderAction))
+
+
+@given(mode=st.sampled_from(MODES), direction=st.sampled_from(["in", "out"]),
+       remote=st.sampled_from(["internal", "pstn", "external"]), voicemail=st.booleans(),
+       selective=st.one_of(st.none(), st.builds(Selective, st.booleans(), st.booleans(), st.booleans(), st.booleans())))
+@hsettings(max_examples=200, deadline=None)
+def test_records_on_answer_says_exactly_whether_the_answer_starts_a_recording(mode, direction, remote, voicemail, selective):
+    """phone/siprec.py makes a SIPREC leg ready while a call rings when the policy says its answer
+    will record (docs/decisions.md, "standby"): that must agree with what `answered` does."""
+    p = CallPolicy(eff(mode, selective=selective), CallInfo(direction, remote, voicemail=voicemail))
+    if direction == "in":
+        p.offered(0.0)
+    predicted = p.records_on_answer()
+    p.take_actions()
+    p.answered(1.0)
+    assert predicted is ("start" in recorder_ops(p.take_actions()))

@@ -39,6 +39,30 @@ def channel_freq(audio, channel):
     return analyse(audio[:, channel], RATE).freq_hz
 
 
+def test_a_ringing_call_gets_its_siprec_leg_ready_and_an_unanswered_one_reaches_no_recorder(rsim):
+    """A lone call that its answer will record has its SIPREC leg made ready while it rings
+    (docs/decisions.md, "standby"); the caller giving up leaves no recording, no session at the
+    recorder and nothing behind in the agent once its objects are reaped."""
+    mode(rsim, "dave", "Always")
+    before_rows = len(rsim.recordings("dave"))
+    before = rsim.status("dave")["resources"]
+    rsim.dial("carol", "1004")
+    rsim.wait_for("dave", "ringing", 3)
+    ringing = rsim.status("dave")["resources"]
+    assert ringing["siprec_standbys"] == before["siprec_standbys"] + 1, ringing
+    assert ringing["siprec_calls"] == before["siprec_calls"] + 1 and ringing["siprec_sessions"] == before["siprec_sessions"]
+    rsim.hangup("carol")
+    rsim.wait_for("dave", "ended", 3)
+    deadline = time.monotonic() + 6       # the reaper frees a Call 2 s after its end
+    while time.monotonic() < deadline:
+        now = rsim.status("dave")["resources"]
+        if now["siprec_standbys"] == before["siprec_standbys"] and now["siprec_calls"] == before["siprec_calls"]:
+            break
+        time.sleep(0.2)
+    assert now["siprec_standbys"] == before["siprec_standbys"] and now["siprec_calls"] == before["siprec_calls"], now
+    assert len(rsim.recordings("dave")) == before_rows          # the recorder never heard of it
+
+
 def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_time(rsim):
     """R-REC-1: both directions recorded, left = the recorded user's send, right = the other's;
     the recorded length is within 100 ms of the talk time."""
@@ -56,11 +80,11 @@ def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_tim
         rsim.wait_for("dave", "ended", 3)
     finally:
         rsim.unsubscribe(watch)
-    # the SRS's INVITE left with pjsua2's offer (onCallSdpCreated), not after the agent's own
-    # INVITE reached the network SRC; on a reused connection the INVITE takes the waiting offer
-    # (docs/decisions.md): every recording, not just an agent's first, reports its head start
+    # a lone call recorded from its answer had its SIPREC leg made ready while it rang: at the
+    # answer the network SRC sent the SRS's INVITE at once, the agent's own INVITE had been
+    # waiting there (docs/decisions.md, "standby")
     (active,) = [ev for ev in started if ev["agent"] == "dave"]
-    assert active["offer_ahead_ms"] >= 0, active
+    assert active["standby_ms"] >= 0 and "offer_ahead_ms" not in active, active
     (rec,) = finished(rsim, "dave", before + 1)[before:]
     assert rec["participants"][0]["aor"] == "sip:1004@127.0.0.1" and rec["participants"][0]["channel"] == "left"
     rate, audio = read(rec["audio_path"])
