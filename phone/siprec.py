@@ -114,6 +114,7 @@ class Session:
     handed_over: bool = False     # a document went to the network SRC already
     names_changed: bool = False   # participants changed: their names go in the next status
     retry_queued: bool = False
+    update_pending: str | None = None   # participants changed while starting: UPDATE/INVITE once active
 
 
 class SiprecClient:
@@ -354,6 +355,8 @@ class SiprecClient:
             self._hand_over(session)          # complete: the participant list changed
             if session.state != "starting":
                 self.src.update(session.rid, method)
+            else:    # the INVITE may have left with the old list: send the new one once answered
+                session.update_pending = method
 
     def _send_reinvite(self, session: Session) -> None:
         """re-INVITE toward the network SRC with the new media direction; the document goes with
@@ -420,11 +423,15 @@ class SiprecClient:
                             dialect=s.dialect, setup_ms=round((time.monotonic() - s.started_at) * 1000, 1),
                             **self._since_answer(s), **self.src.timing(s.rid))
             self.agent.edge.recorder_started(s.key)
+            pending, s.update_pending = s.update_pending, None
             if s.paused:
                 self._send_reinvite(s)
             elif len(s.metadata.events) > s.events_sent:
                 self._hand_over(s, partial=True)
                 self.src.update(s.rid, "INVITE")
+            if pending:
+                self._hand_over(s)
+                self.src.update(s.rid, pending)
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             if s.state == "starting":
                 self._failed(s, f"recorder answered {snap['status_code']} {snap['status_text']}")

@@ -140,6 +140,32 @@ def test_attended_consult_transfer_recording_follows_the_transferee(tsim, dialec
         tsim.orch.request("bob", "set_recorder", target=tsim.recorders.workers[0].target)
 
 
+def test_the_consulted_partys_recording_names_the_transferee_when_the_transfer_follows_at_once(tsim):
+    """Carol (Always) answers alice's consultation and alice transfers bob to her at once, while
+    carol's SIPREC session may still be starting: carol's one recording names alice, then bob
+    (the participant change made while the INVITE was on its way is sent once it is answered)."""
+    mode(tsim, "carol", "Always")
+    mode(tsim, "alice", "Never")
+    mode(tsim, "bob", "Never")
+    before = len(tsim.recordings("carol"))
+    connect(tsim, "alice", "bob", "1002")
+    consult_and_answer(tsim, "alice", "1003", "carol")
+    tsim.complete_transfer("alice")
+    tsim.wait_for("alice", "ended", 4)
+    tsim.wait_until(lambda: tsim.call_state("carol") == "connected" and tsim.call_state("bob") == "connected",
+                    3, "bob and carol connected")
+    hears(tsim, "carol", TONES["bob"])
+    time.sleep(0.5)
+    tsim.hangup("bob")
+    tsim.wait_for("carol", "ended", 3)
+    (rec,) = finished(tsim, "carol", before + 1)[before:]
+    right = [p["aor"] for p in rec["participants"] if p["channel"] == "right"]
+    assert right == ["sip:1002@127.0.0.1"], rec["participants"]          # bob, at the end
+    timeline = [(p["aor"], p["from"], p["to"]) for p in rec["participants_timeline"] if p["channel"] == "right"]
+    assert [aor for aor, *_ in timeline] == ["sip:1001@127.0.0.1", "sip:1002@127.0.0.1"], timeline
+    assert timeline[0][2] == timeline[1][1] < 1.0, timeline                # alice until the transfer
+
+
 def test_blind_after_consult_while_ringing_and_cancel_returns(tsim):
     """Transfer pressed while the consult call still rings: the consult is cancelled and the held
     party goes to the target (the MPP's blind after consult). Cancel resumes the held call."""
