@@ -416,7 +416,7 @@ class Agent:
                     self.edge.call_answered(rec.key)
                     self.transfers.answered(rec)
                 if first and self.siprec is not None:
-                    self.siprec.answered(rec.key)   # a ready leg the answer did not use goes now
+                    self.siprec.release_standby(rec.key)   # a ready leg the answer did not use
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
@@ -510,21 +510,10 @@ class Agent:
                 continue
             if rec.key in self.transfers.following.values():
                 continue     # a transfer's new leg is taking this recording over (phone/transfer.py)
-
-            def detach_session(skey=skey, session=session) -> None:
-                self.siprec.sessions.pop(skey, None)
-                self.siprec.calls[:] = [c for c in self.siprec.calls if c is not session.call]
-                session.call.session = None
-                session.call = None
-            self.reaper.add(session.call, detach_session)
+            self.reaper.add(session.call, lambda skey=skey, session=session: self.siprec.detach(session, skey))
         standby = self.siprec.dropped.pop(rec.key, None)
-        if standby is not None:      # a SIPREC leg made ready for a call never answered
-
-            def detach_standby(session=standby) -> None:
-                self.siprec.calls[:] = [c for c in self.siprec.calls if c is not session.call]
-                session.call.session = None
-                session.call = None
-            self.reaper.add(standby.call, detach_standby)
+        if standby is not None:      # a SIPREC leg made ready, then not used
+            self.reaper.add(standby.call, lambda session=standby: self.siprec.detach(session))
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)

@@ -244,19 +244,23 @@ class SiprecClient:
                 self.src.go(session.rid)
                 return
             self._drop_standby(standby)   # made for another recorder: the ordinary way
-            self.dropped[rec.key] = standby
         self.src.open(session.rid, spec)
-        call = SiprecCall(self.agent.post, self.accounts[dialect], session)
-        call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
-        session.call = call
-        self.calls.append(call)
         self.sessions[(rec.key, number)] = session
         session.started_at = time.monotonic()
         try:
-            call.makeCall(self.src.uri, self._media_param(session, paused=False))
-            self.agent.wake_poller()
+            self._make_leg(session)
         except pj.Error as exc:
             self._failed(session, f"cannot reach the recorder at {uri}: {exc.info()}")
+
+    def _make_leg(self, session: Session) -> None:
+        """The session's pjsua2 call toward the network SRC; its offer goes on to the SRS as
+        soon as pjsua2 has built it (`early_offer`), unless the session is on standby."""
+        call = SiprecCall(self.agent.post, self.accounts[session.dialect], session)
+        call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
+        session.call = call
+        self.calls.append(call)
+        call.makeCall(self.src.uri, self._media_param(session, paused=False))
+        self.agent.wake_poller()
 
     def standby(self, rec: "CallRecord", settings, target: str) -> None:
         """Make ready, while the call rings, the pjsua2 leg of the recording its answer will
@@ -270,32 +274,37 @@ class SiprecClient:
         session = Session(rec.key, 1, uri, dialect, self._metadata(rec, 1, settings, dialect),
                           rid=f"{self.agent.name}:{rec.key}:1", state="standby")
         self.src.open(session.rid, Spec(dialect, uri, "", standby=True))
-        call = SiprecCall(self.agent.post, self.accounts[dialect], session)
-        call.on_first_offer = lambda sdp: self.src.early_offer(session.rid, sdp)
-        session.call = call
-        self.calls.append(call)
         try:
-            call.makeCall(self.src.uri, self._media_param(session, paused=False))
-            self.agent.wake_poller()
+            self._make_leg(session)
         except pj.Error:
             self.src.discard(session.rid)
             return
         self.standbys[rec.key] = session
 
-    def answered(self, key: str) -> None:
-        """The call was answered and its recording, if any, has started: a standby still here was
-        not used (a transfer's leg carries the recording on, say); it gives back its pjsua call."""
+    def release_standby(self, key: str) -> None:
+        """The call was answered (its recording, if any, has started) or has ended: a standby
+        still here will not be used (a transfer's leg carries the recording on, say, or nobody
+        answered); it gives back its pjsua call."""
         standby = self.standbys.pop(key, None)
         if standby is not None:
             self._drop_standby(standby)
-            self.dropped[key] = standby
+
+    def detach(self, session: Session, skey: tuple[str, int] | None = None) -> None:
+        """The reaper frees the session's pjsua2 call next: drop every reference to it."""
+        if skey is not None:
+            self.sessions.pop(skey, None)
+        self.calls[:] = [c for c in self.calls if c is not session.call]
+        session.call.session = None
+        session.call = None
 
     def _drop_standby(self, session: Session) -> None:
+        """Cancel an unused standby leg; its pjsua2 objects are reaped with its call's."""
         try:
             session.call.hangup(pj.CallOpParam(True))   # a CANCEL: the network SRC answers 487
         except pj.Error:
             pass
         self.src.discard(session.rid)
+        self.dropped[session.key] = session
 
     def update(self, key: str, number: int, op: str, detail: dict) -> None:
         session = self.sessions.get((key, number))
@@ -390,10 +399,7 @@ class SiprecClient:
 
     def call_ended(self, key: str) -> None:
         """The recorded call is over: end its recording sessions (the policy said stop too)."""
-        standby = self.standbys.pop(key, None)
-        if standby is not None:
-            self._drop_standby(standby)
-            self.dropped[key] = standby
+        self.release_standby(key)
         for (k, _n), session in list(self.sessions.items()):
             if k == key and session.state in ("starting", "active", "paused"):
                 session.metadata.stop_time = now_iso()
