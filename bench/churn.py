@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.load import LoadConfig, LoadRunner, load_org, org_resources  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
+from mppsim.app.load import LoadConfig, LoadRunner, load_org, org_resources  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
 
 
 def main() -> int:
@@ -31,7 +31,7 @@ def main() -> int:
     t0 = time.monotonic()
     sim.start()
     print(f"{len(sim.orch.agents)} agents ready in {time.monotonic() - t0:.1f} s "
-          f"(load average {os.getloadavg()[0]:.1f}); recorder: recording/srs.py of this branch")
+          f"(load average {os.getloadavg()[0]:.1f}); recorder: recorder/srs.py of this branch")
     try:
         users, pstn = [u.id for u in org.users], [p.number for p in org.pstn]
         for who in users + pstn:

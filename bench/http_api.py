@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from app.device_view import device_state  # noqa: E402
-from app.http_server import ApiServer  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
+from mppsim.app.device_view import device_state  # noqa: E402
+from mppsim.app.http_server import ApiServer  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
 
 
 def timed(fn, n: int) -> tuple[float, float]:

@@ -43,8 +43,8 @@ mode, idle, uri, n = sys.argv[2], float(sys.argv[3]), sys.argv[4], int(sys.argv[
 if mode == "baseline":
     c0 = cpu(); time.sleep(idle); out["idle_cpu"] = (cpu() - c0) / idle
     print(json.dumps(out)); sys.exit()
-from phone.network_src import NetworkSrc, Spec
-from recording.siprec_webex import build, new_recording
+from mppsim.phone.network_src import NetworkSrc, Spec
+from mppsim.siprec.webex import build, new_recording
 from sipp_srs import AGENT_SDP, AgentLeg
 out["rss_imported"] = rss()
 src = NetworkSrc(); src.start()

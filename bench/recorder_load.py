@@ -40,8 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from phone.analysis import active_blocks, dominant_frequency  # noqa: E402
-from recording.wavfile import read  # noqa: E402
+from mppsim.phone.analysis import active_blocks, dominant_frequency  # noqa: E402
+from mppsim.recorder.wavfile import read  # noqa: E402
 from tests.peers.recorder_proc import Recorder, start_recorder  # noqa: E402
 from tests.peers.rtp_pcap import PTIME, Stream  # noqa: E402
 from tests.peers.sipp_runner import SIPP, command  # noqa: E402

@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.org import parse_org  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
-from recording.wavfile import read  # noqa: E402
+from mppsim.app.org import parse_org  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
+from mppsim.recorder.wavfile import read  # noqa: E402
 
 RATE = 8000
 

@@ -22,7 +22,7 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
 SCALE_DEBUG=1 also prints, per recording, how late its audio starts and ends, and where any
 dropout frames are (seconds into the file) with the recorder's late / lost counters per stream.
 
-The recorder measured is whatever recording/srs.py is on this branch.
+The recorder measured is whatever recorder/srs.py is on this branch.
 """
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.load import CpuMeter, load_org  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
-from phone.analysis import SILENCE_DBFS, dominant_frequency  # noqa: E402
-from recording.wavfile import read  # noqa: E402
+from mppsim.app.load import CpuMeter, load_org  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
+from mppsim.phone.analysis import SILENCE_DBFS, dominant_frequency  # noqa: E402
+from mppsim.recorder.wavfile import read  # noqa: E402
 
 RATE = 8000
 FRAME = RATE // 50

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.simulator import Simulator  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

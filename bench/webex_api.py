@@ -25,8 +25,8 @@ import requests  # noqa: E402
 from wxc_sdk import WebexSimpleApi  # noqa: E402
 from wxc_sdk.rest import RestSession  # noqa: E402
 
-from app.http_server import ApiServer  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
+from mppsim.app.http_server import ApiServer  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
 
 MODES = ("Always", "Always with Pause/Resume")
 

@@ -12,8 +12,8 @@ import yaml
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.org import parse_org  # noqa: E402
-from app.simulator import Simulator  # noqa: E402
+from mppsim.app.org import parse_org  # noqa: E402
+from mppsim.app.simulator import Simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_ORG = ROOT / "examples" / "demo-org.yaml"

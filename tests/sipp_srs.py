@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from recording import siprec_wire as W
+from mppsim.siprec import wire as W
 
 SCENARIO = Path(__file__).parent / "data" / "sipp" / "srs-uas.xml"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -80,7 +80,7 @@ class SippSrs:
         return out
 
 
-# ----- a raw agent leg toward phone/network_src.NetworkSrc (no pjsua2) ---------------------
+# ----- a raw agent leg toward src/mppsim/phone/network_src.NetworkSrc (no pjsua2) ---------------------
 
 AGENT_SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=pjmedia\r\nt=0 0\r\n"
              "m=audio {p1} RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\na=sendonly\r\na=rtpmap:0 PCMU/8000\r\n"

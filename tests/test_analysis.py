@@ -1,8 +1,8 @@
-"""What-was-heard analysis (phone/analysis.py): pure numpy, no SIP."""
+"""What-was-heard analysis (src/mppsim/phone/analysis.py): pure numpy, no SIP."""
 import numpy as np
 import pytest
 
-from phone.analysis import SILENCE_DBFS, analyse, dbfs, dominant_frequency
+from mppsim.phone.analysis import SILENCE_DBFS, analyse, dbfs, dominant_frequency
 
 RATE = 8000
 

@@ -1,4 +1,4 @@
-"""Spoken announcements (committed WAVs) and synthesised tones (phone/announcements.py).
+"""Spoken announcements (committed WAVs) and synthesised tones (src/mppsim/phone/announcements.py).
 
 R-CMP-1..5 compliance, R-USR-4 start/stop, R-USR-5 paused/resumed + beep, R-USR-6 repeat tone,
 R-ORG-3 failed. Pure file/numpy checks: no SIP, no Qt.
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.org import LANGUAGES as ORG_LANGUAGES
-from phone import announcements as ann
-from recording.policy import Play
+from mppsim.app.org import LANGUAGES as ORG_LANGUAGES
+from mppsim.phone import announcements as ann
+from mppsim.rules.policy import Play
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "assets" / "announcements"
+ASSETS = ROOT / "src" / "mppsim" / "assets" / "announcements"
 DBFS = lambda x: 20 * np.log10(max(float(x), 1e-12) / 32768)  # noqa: E731
 
 
@@ -39,7 +39,7 @@ def test_tables_cover_every_org_language_and_kind():
     assert ann.KINDS == ("compliance", "start", "stop", "paused", "resumed", "failed")
     assert ann.TONE_KINDS == ("beep", "repeat")
     assert set(ann.ALL_KINDS) == {"compliance", "start", "stop", "paused", "resumed", "beep",
-                                  "repeat", "failed"}   # every recording.policy.Play kind
+                                  "repeat", "failed"}   # every mppsim.rules.policy.Play kind
     assert ann.LANGUAGES == ORG_LANGUAGES
     assert set(ann.REQUIRED_LANGUAGES) <= set(ann.TEXTS)
     for lang in ORG_LANGUAGES:

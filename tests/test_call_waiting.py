@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import TONES, connect, finished, hang_up_everything, toned_sim
-from phone.analysis import analyse
-from phone.call_waiting import CW_BURST_S, CW_FREQ_HZ, cw_tone, may_wait
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.phone.call_waiting import CW_BURST_S, CW_FREQ_HZ, cw_tone, may_wait
+from mppsim.recorder.wavfile import read
 
 RATE = 8000
 

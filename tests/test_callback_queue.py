@@ -1,10 +1,10 @@
-"""phone/callback_queue.py: how pjsua2 callbacks reach the thread that handles them."""
+"""src/mppsim/phone/callback_queue.py: how pjsua2 callbacks reach the thread that handles them."""
 from __future__ import annotations
 
 import select
 import threading
 
-from phone.callback_queue import CallbackQueue
+from mppsim.phone.callback_queue import CallbackQueue
 
 
 class Target:

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from app.simulator import SimulatorError
+from mppsim.app.simulator import SimulatorError
 from conftest import TONES
-from phone.analysis import dominant_frequency
-from recording.wavfile import read
+from mppsim.phone.analysis import dominant_frequency
+from mppsim.recorder.wavfile import read
 
 
 def connect(sim, caller, callee_id, number):

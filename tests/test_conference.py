@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import TONES, connect, demo_org, finished, hang_up_everything
-from phone.conference import tones_present
-from recording.metadata import parse
-from recording.wavfile import read
+from mppsim.phone.conference import tones_present
+from mppsim.siprec.metadata import parse
+from mppsim.recorder.wavfile import read
 
 RATE = 8000
 

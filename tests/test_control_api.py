@@ -15,7 +15,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from app.http_server import ApiServer
+from mppsim.app.http_server import ApiServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "docs" / "openapi.yaml"

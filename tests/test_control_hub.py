@@ -1,4 +1,4 @@
-"""pytest-qt: the Control Hub view (ui/control_hub.py) over a real Simulator's settings store.
+"""pytest-qt: the Control Hub view (src/mppsim/ui/control_hub.py) over a real Simulator's settings store.
 
 Changes made in the view apply live to the running agents; every refused change shows the
 store's reason next to its field and in ``ch_errors``, and changes nothing.
@@ -11,12 +11,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox
 
-from app.org import parse_org
-from app.simulator import Simulator
+from mppsim.app.org import parse_org
+from mppsim.app.simulator import Simulator
 from conftest import DEMO_ORG, demo_org
-from recording import providers as P
-from recording.settings import CONFIRM_OFF_TEXT, LEGAL_NOTICE
-from ui.control_hub import ControlHub
+from mppsim.rules import providers as P
+from mppsim.rules.settings import CONFIRM_OFF_TEXT, LEGAL_NOTICE
+from mppsim.ui.control_hub import ControlHub
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.http_server import ApiServer
-from app.simulator import Simulator
+from mppsim.app.http_server import ApiServer
+from mppsim.app.simulator import Simulator
 
 from docs_examples import (SHELL_LANGS, Example, HARNESS, find_examples, output_matches,
                            promised_prints, shell_commands)

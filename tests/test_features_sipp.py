@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import TONES, connect, demo_org, hang_up_everything
-from recording.metadata import parse
-from recording.sipmsg import metadata_part, split_multipart
+from mppsim.siprec.metadata import parse
+from mppsim.siprec.sipmsg import metadata_part, split_multipart
 from sipp_srs import SippSrs
 
 A, B, C = "sip:1001@127.0.0.1", "sip:1002@127.0.0.1", "sip:1003@127.0.0.1"

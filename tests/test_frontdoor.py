@@ -1,4 +1,4 @@
-"""Tests for phone.frontdoor (the stateless SIP redirect server)."""
+"""Tests for mppsim.phone.frontdoor (the stateless SIP redirect server)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from phone.frontdoor import FrontDoor, lookup_user, parse_request, request_user
+from mppsim.phone.frontdoor import FrontDoor, lookup_user, parse_request, request_user
 
 DIRECTORY = {
     "1002": "sip:1002@127.0.0.1:40123",
@@ -333,7 +333,7 @@ def test_main_process_end_to_end(tmp_path):
     dfile = tmp_path / "dir.json"
     dfile.write_text(json.dumps({"1002": "sip:1002@127.0.0.1:40123"}))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "phone.frontdoor", "--listen", "127.0.0.1:0", "--directory", str(dfile)],
+        [sys.executable, "-m", "mppsim.phone.frontdoor", "--listen", "127.0.0.1:0", "--directory", str(dfile)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()

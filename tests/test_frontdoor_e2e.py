@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import TONES
-from phone.analysis import analyse
+from mppsim.phone.analysis import analyse
 
 PEER = Path(__file__).parent / "peers" / "sip_caller.py"
 

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, QSettings, Qt
 from PySide6.QtWidgets import QWidget
 
-from ui.main_window import MainWindow
+from mppsim.ui.main_window import MainWindow
 
 pytest.importorskip("pytestqt")
 

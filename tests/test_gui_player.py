@@ -1,6 +1,6 @@
 """Issue 14: the scenario player in the main window (pytest-qt, real agents behind the faces).
 
-The player runs app/scenario.py's Runner one step at a time: the step list shows each step's
+The player runs src/mppsim/app/scenario.py's Runner one step at a time: the step list shows each step's
 state, the faces follow the agents, a failed step stops the run with its device highlighted and
 the report saved; a `say` step shows a caption over the window.
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import ROOT
-from ui.main_window import MainWindow
-from ui.scenario_player import SPEEDS
+from mppsim.ui.main_window import MainWindow
+from mppsim.ui.scenario_player import SPEEDS
 
 pytest.importorskip("pytestqt")
 
@@ -156,7 +156,7 @@ def test_a_scenario_naming_lines_the_org_lacks_is_refused_with_the_reason(qtbot,
 
 
 def test_mppsim_gui_takes_a_scenario_and_runs_its_org():
-    from app import cli
+    from mppsim.app import cli
     args = cli.build_parser().parse_args(["gui", "--scenario", str(ROOT / "examples" / "demo-tour.yaml")])
     assert Path(cli.gui_org(args)) == DEMO_ORG.resolve()
     args = cli.build_parser().parse_args(["gui", "--org", "x.yaml", "--scenario", "y.yaml"])
@@ -168,7 +168,7 @@ def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
     headless: `say` is accepted and does nothing there."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
+    out = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
                           "--report", str(tmp_path / "r.json"), "--run-dir", str(tmp_path / "run"),
                           "--speed", "8"],           # the presenter's pauses, 8x shorter
                          cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -11,11 +11,11 @@ import yaml
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QPushButton
 
-from app.scenario import load_scenario
-from app.scenario_recorder import set_patch, settings_diff
-from app.simulator import Simulator
+from mppsim.app.scenario import load_scenario
+from mppsim.app.scenario_recorder import set_patch, settings_diff
+from mppsim.app.simulator import Simulator
 from conftest import ROOT
-from ui.main_window import MainWindow
+from mppsim.ui.main_window import MainWindow
 
 pytest.importorskip("pytestqt")
 
@@ -27,8 +27,8 @@ DEMO_ORG = ROOT / "examples" / "demo-org.yaml"
 
 def recording_tap(sim):
     """A tap on the faces' intents wired to a click recorder, as the GUI's Record scenario does."""
-    from app.scenario_recorder import ScenarioRecorder
-    from ui.action_tap import ActionTap
+    from mppsim.app.scenario_recorder import ScenarioRecorder
+    from mppsim.ui.action_tap import ActionTap
     tap = ActionTap(sim)
     rec = ScenarioRecorder(sim)
     tap.listen(lambda phase, intent, args: rec.before_action(intent, args) if phase == "before"
@@ -52,8 +52,8 @@ def test_r_org_2_r_loc_1_org_and_location_changes_become_set_steps_that_rebuild_
     R-CMP-1 location-specific compliance, R-ORG-2 provider None with its confirmation), made
     before and while recording, become `set: {org: true, ...}` / `set: {location: ..., ...}`
     steps; a valid scenario whose set steps, run on a fresh org, give the same settings."""
-    from app.scenario import Runner
-    from app.scenario_recorder import ScenarioRecorder
+    from mppsim.app.scenario import Runner
+    from mppsim.app.scenario_recorder import ScenarioRecorder
     live = Simulator(DEMO_ORG, run_dir=tmp_path / "live")        # not started: settings only
     live.settings.accept_terms("Imagicle")                       # before recording started
     live.settings.set_org({"provider": "Imagicle"})
@@ -97,8 +97,8 @@ def test_r_org_2_r_loc_1_org_and_location_changes_become_set_steps_that_rebuild_
 
 
 def test_set_org_and_location_steps_are_validated_and_a_bad_one_changes_nothing(tmp_path):
-    from app.scenario import Runner, ScenarioError
-    from app.simulator import SimulatorError
+    from mppsim.app.scenario import Runner, ScenarioError
+    from mppsim.app.simulator import SimulatorError
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"org": str(DEMO_ORG), "steps": [
         {"set": {"org": "yes please", "recording": {"provider": "Foo"}}},
@@ -140,7 +140,7 @@ def test_recorder_merges_keypad_digits_and_replays_hold_menu_decline(sim, tmp_pa
     """Without the window: intents through the ActionTap (as the faces send them) become steps;
     *, 4, 8 typed on a keypad are one feature code step (R-UX-5); the file replays on the same
     org: alice (Always with Pause/Resume) pauses by *48 and resumes from the Webex menu (R-UX-4)."""
-    from app.scenario import Runner
+    from mppsim.app.scenario import Runner
     tap, rec = recording_tap(sim)
     tap.dial("bob", "1001")
     sim.wait_for("alice", "ringing", 3)
@@ -193,7 +193,7 @@ def gui(qtbot, tmp_path):
 
 def softkey(phone, label):
     for i in range(4):
-        b = phone.findChild(QPushButton, f"{phone.objectName()}_softkey_{i}")
+        b = phone.findChild(QPushButton, f"{mppsim.phone.objectName()}_softkey_{i}")
         if b is not None and b.text() == label:
             return b
     return None
@@ -205,7 +205,7 @@ def click_softkey(qtbot, phone, label):
 
 
 def hard_key(qtbot, phone, name):
-    qtbot.mouseClick(phone.findChild(QPushButton, f"{phone.objectName()}_{name}"), Qt.LeftButton)
+    qtbot.mouseClick(phone.findChild(QPushButton, f"{mppsim.phone.objectName()}_{name}"), Qt.LeftButton)
 
 
 def choose(combo, value):
@@ -315,7 +315,7 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
     assert any("wait" in s for s in steps)             # the time between actions
     load_scenario(saved)                               # a valid scenario file
 
-    out = subprocess.run([sys.executable, "-m", "app.cli", "run", str(saved), "--run-dir", str(tmp_path / "replay")],
+    out = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(saved), "--run-dir", str(tmp_path / "replay")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, saved.read_text() + out.stdout[-3000:] + out.stderr[-2000:]
     assert f"all {len(steps)} steps passed" in out.stdout
@@ -328,7 +328,7 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     Start) in a call with dave (Always), recorded then paused by bob (R-UX-3); a PSTN caller on
     hold by alice (Always with Pause/Resume); dave muted. The replay reaches the same state
     (checked by the expect steps written after the setup) and then replays the clicks."""
-    from app.scenario import Runner
+    from mppsim.app.scenario import Runner
     from conftest import connect, hang_up_everything
     connect(sim, "bob", "dave", "1004")
     sim.wait_until(lambda: "Record" in sim.softkeys("bob"), 3, "bob offered Record")
@@ -377,7 +377,7 @@ def test_conference_and_cancelled_consult_through_the_tap_become_steps_that_repl
     """The conference as a person clicks it (start_conference, the party answers, merge_conference;
     End call on the host hangs up each member call: no look in between) and a consult cancelled
     (cancel_transfer) are recorded as steps and replay on the same org."""
-    from app.scenario import Runner
+    from mppsim.app.scenario import Runner
     tap, rec = recording_tap(sim)
     tap.dial("bob", "1001")
     sim.wait_for("alice", "ringing", 3)

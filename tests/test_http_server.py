@@ -1,4 +1,4 @@
-"""app/http_server.py: the HTTP server both APIs share (issue 12). Real sockets on loopback;
+"""src/mppsim/app/http_server.py: the HTTP server both APIs share (issue 12). Real sockets on loopback;
 the routes are tiny handlers registered here, no simulator needed."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.http_server import ApiServer, HttpError, Request, Response, Router
+from mppsim.app.http_server import ApiServer, HttpError, Request, Response, Router
 
 TOKEN = "test-token"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.ports import port_free
-from app.simulator import Simulator, SimulatorError
+from mppsim.app.ports import port_free
+from mppsim.app.simulator import Simulator, SimulatorError
 from conftest import demo_org
 
 
@@ -108,7 +108,7 @@ def test_a_crashed_app_leaves_no_agents_or_recorders_behind(tmp_path):
     code = (
         "import json, os, sys; sys.path.insert(0, 'tests')\n"
         "from conftest import demo_org\n"
-        "from app.simulator import Simulator\n"
+        "from mppsim.app.simulator import Simulator\n"
         f"sim = Simulator(demo_org(), run_dir={str(tmp_path)!r}).start()\n"
         "pids = list(sim.agent_pids().values()) + [w.proc.pid for w in sim.recorders.workers]\n"
         "print(json.dumps(pids), flush=True)\n"

@@ -14,14 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from app.ports import PortPlan
+from mppsim.app.ports import PortPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def mppsim_load(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "load", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mppsim.app.cli", "load", *args], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, text=True, **kw)
 
 
@@ -133,7 +133,7 @@ def test_load_records_to_an_external_recorder(tmp_path):
     store.mkdir()
     port = PortPlan().single()
     log = open(tmp_path / "recorder.out", "w")
-    rec = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen", f"127.0.0.1:{port}",
+    rec = subprocess.Popen([sys.executable, "-m", "mppsim.recorder.cli", "--listen", f"127.0.0.1:{port}",
                             "--store", str(store)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -167,7 +167,7 @@ def test_load_records_to_an_external_recorder(tmp_path):
 def test_cpu_meter_reads_no_short_interval_and_sees_a_busy_core():
     """/proc counts 10 ms ticks per process: a first sample 0.1 s after start read 2.5 cores on a
     2-core machine. Intervals under 0.5 s give no sample; a busy loop reads as about one core."""
-    from app.load import CpuMeter
+    from mppsim.app.load import CpuMeter
     meter = CpuMeter()
     assert meter.sample() == 0.0 and meter.samples == []
     end = time.monotonic() + 0.8

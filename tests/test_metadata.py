@@ -1,4 +1,4 @@
-"""SIPREC recording metadata (recording/metadata.py): one test per RFC 7865 / R-REC rule, both
+"""SIPREC recording metadata (src/mppsim/siprec/metadata.py): one test per RFC 7865 / R-REC rule, both
 dialects, the quirks a tolerant SRS accepts, and a hypothesis round trip. Pure, no SIP stack."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from recording import sipmsg
-from recording.metadata import (
+from mppsim.siprec import sipmsg
+from mppsim.siprec.metadata import (
     CONTENT_TYPE, NS_BROADWORKS, NS_MPPSIM, NS_RECORDING, NS_SIPREC, Metadata, MetadataError,
     Participant, Stream, build, new_id, now_iso, parse,
 )

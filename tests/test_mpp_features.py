@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import TONES, demo_org
-from ui.bridge import SimBridge
-from ui.mpp_phone import MppPhone
+from mppsim.ui.bridge import SimBridge
+from mppsim.ui.mpp_phone import MppPhone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,7 @@ def test_webex_app_consult_first_then_complete_transfer(qtbot, running):
     """Webex App: Transfer offers 'Transfer now' and 'Consult first'; consulting shows Complete
     transfer / Cancel transfer; completing connects bob with dave (audio measured)."""
     from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton
-    from ui.webex_app import WebexApp
+    from mppsim.ui.webex_app import WebexApp
     app = WebexApp(running, "alice")
     qtbot.addWidget(app)
     app.show()
@@ -204,7 +204,7 @@ def test_webex_app_call_waiting_row_answer_holds_the_first(qtbot, running):
     """Webex App: a waiting call shows '<name> is calling' with Answer / Decline under the call
     the user is in; Answer holds that call and the window follows the answered one."""
     from PySide6.QtWidgets import QLabel
-    from ui.webex_app import WebexApp
+    from mppsim.ui.webex_app import WebexApp
     app = WebexApp(running, "alice")
     qtbot.addWidget(app)
     app.show()
@@ -230,7 +230,7 @@ def test_mute_key_on_the_mpp_and_the_webex_app_silences_the_far_end(qtbot, phone
     """Mute on the MPP: bob hears silence, the screen says Muted, the key is lit; the Webex App
     of the same user shows Unmute; Unmute there brings alice's tone back to bob."""
     from PySide6.QtWidgets import QToolButton
-    from ui.webex_app import WebexApp
+    from mppsim.ui.webex_app import WebexApp
     w = phone("alice")
     connected_to(qtbot, running, w, "bob", "1001")
     heard(running, "bob", TONES["alice"])
@@ -286,7 +286,7 @@ def test_conference_key_on_the_mpp_adds_a_party_and_merges(qtbot, phone, running
 
 def test_webex_app_add_to_call_and_merge(qtbot, running):
     from PySide6.QtWidgets import QLabel, QLineEdit, QToolButton
-    from ui.webex_app import WebexApp
+    from mppsim.ui.webex_app import WebexApp
     app = WebexApp(running, "alice")
     qtbot.addWidget(app)
     app.show()
@@ -321,7 +321,7 @@ def test_softkey_sets_per_state_connected_holding(qtbot, phone, running):
     """MPP softkeys per state (issue 13): Connected and Holding (Consulting, Conference and Call
     waiting are checked in their own tests above); the Webex App shows Resume while holding."""
     from PySide6.QtWidgets import QToolButton
-    from ui.webex_app import WebexApp
+    from mppsim.ui.webex_app import WebexApp
     running.set_call_recording("alice", {"enabled": True, "record": "Always"})
     w = phone("alice")
     connected_to(qtbot, running, w, "bob", "1001")

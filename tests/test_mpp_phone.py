@@ -1,4 +1,4 @@
-"""pytest-qt: the MPP desk phone face (ui/mpp_phone.py) driven in every recording mode, with real
+"""pytest-qt: the MPP desk phone face (src/mppsim/ui/mpp_phone.py) driven in every recording mode, with real
 agents behind it. Demo org modes: alice Always with Pause/Resume (8865, plus virtual line sales
 1100 which is Always), bob On Demand with User Initiated Start (8851), carol Never (Webex App
 only), dave Always (6871: monochrome skin)."""
@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import demo_org
-from ui.bridge import SimBridge
-from ui.mpp_phone import MppPhone, skin_for_model
+from mppsim.ui.bridge import SimBridge
+from mppsim.ui.mpp_phone import MppPhone, skin_for_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REC_KEYS = {"Record", "PauseRec", "ResumeRec", "StopRec"}

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from app.simulator import Simulator, SimulatorError
+from mppsim.app.simulator import Simulator, SimulatorError
 from conftest import TONES, connect, demo_org, finished, hang_up_everything
-from phone.analysis import active_blocks
-from recording.wavfile import read
+from mppsim.phone.analysis import active_blocks
+from mppsim.recorder.wavfile import read
 
 RATE = 8000
 
@@ -63,7 +63,7 @@ def test_r_usr_2_mute_silences_the_far_end_and_the_user_channel_recording_goes_o
 
 def test_mute_is_refused_with_a_clear_error_for_a_bad_value(msim):
     connect(msim, "alice", "bob", "1002")
-    from app.orchestrator import AgentError
+    from mppsim.app.orchestrator import AgentError
     with pytest.raises(AgentError, match="on: .yes. not allowed; allowed: true, false"):
         msim.orch.request("alice", "mute", on="yes")
     hang_up_everything(msim)

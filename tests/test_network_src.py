@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from phone.network_src import NetworkSrc, Spec
-from recording import siprec_wire as W
+from mppsim.phone.network_src import NetworkSrc, Spec
+from mppsim.siprec import wire as W
 from sipp_srs import AGENT_SDP, AgentLeg
 
 SRS_SDP = ("v=0\r\no=srs 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -211,7 +211,7 @@ def test_an_srs_hanging_up_before_the_agents_invite_came_still_ends_the_agents_l
 
 
 def test_an_early_offer_whose_invite_never_comes_releases_the_srs(src, monkeypatch):
-    import phone.network_src as network_src
+    import mppsim.phone.network_src as network_src
     monkeypatch.setattr(network_src, "ORPHAN_TIMEOUT", 0.3)
     srs = ScriptedSrs()
     src.open("r-orphan", Spec("webex", srs.uri, '"A"<sip:+15550001001@127.0.0.1;user=phone>', metadata="<x/>"))
@@ -225,7 +225,7 @@ def test_two_documents_handed_over_before_a_message_goes_out_keep_both_status_ev
     both arrive before the SRC sends the first re-INVITE, the first's events must not be lost
     (the recorder then discarded the recording as never kept: demo-tour flake)."""
     import json
-    from recording import siprec_status
+    from mppsim.siprec import status as siprec_status
     s = NetworkSrc()
     s.open("r1", Spec("webex", "sip:srs@127.0.0.1:5060;transport=tcp", '"A"<sip:1@127.0.0.1>'))
     s.set_document("r1", "<a/>", siprec_status.encode("cid", "active", [{"kept": True}], {"x": "A"}))
@@ -241,7 +241,7 @@ def test_two_documents_handed_over_before_a_message_goes_out_keep_both_status_ev
     assert json.loads(spec.status)["events"] == [{"resumed": "t"}]
 
 
-# --- standby: a leg made ready while the recorded call rings (phone/siprec.py standby) ---------
+# --- standby: a leg made ready while the recorded call rings (src/mppsim/phone/siprec.py standby) ---------
 
 def standby_session(src, srs, rid: str) -> AgentLeg:
     src.open(rid, Spec("webex", srs.uri, "", standby=True))

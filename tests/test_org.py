@@ -1,4 +1,4 @@
-"""Tests for the org file model (app/org.py): pure logic, no Qt, no pjsua2."""
+"""Tests for the org file model (src/mppsim/app/org.py): pure logic, no Qt, no pjsua2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from app.org import Device, Org, OrgError, Target, load_org, parse_org
+from mppsim.app.org import Device, Org, OrgError, Target, load_org, parse_org
 
 DEMO = ROOT / "examples" / "demo-org.yaml"
 
@@ -430,7 +430,7 @@ def test_at_most_three_virtual_lines_per_user():
     assert any(e.startswith("virtual_lines[3].assigned_to.user: ") and "at most 3" in e for e in errs)
 
 
-# -- call recording blocks (recording/settings.py validates them) ------------------------------
+# -- call recording blocks (src/mppsim/rules/settings.py validates them) ------------------------------
 
 
 def test_demo_recording_blocks():
@@ -555,7 +555,7 @@ def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path, 
     sel = org.user(uid).call_recording["selectiveCallRecordingSettings"]
     assert sel == {"enabled": True, "recordInboundInternalCallsEnabled": False,
                    "recordOutboundExternalCallsEnabled": False}
-    from recording.settings import SettingsStore
+    from mppsim.rules.settings import SettingsStore
     got = SettingsStore.from_org(org).get_person(uid)["selectiveCallRecordingSettings"]
     assert got["recordInboundInternalCallsEnabled"] is False and got["recordInboundExternalCallsEnabled"] is True
     assert "recordInboundInternal" not in got

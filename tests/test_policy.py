@@ -1,4 +1,4 @@
-"""The per-call recording policy (recording/policy.py): pure logic, table-driven + hypothesis.
+"""The per-call recording policy (src/mppsim/rules/policy.py): pure logic, table-driven + hypothesis.
 
 Each test names the spec rules it proves (shared/spec/recording-behaviour.md).
 """
@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from recording.effective import (ALWAYS, ALWAYS_PAUSE, MODES, NEVER, NOTIFY_ANNOUNCEMENT,
+from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, MODES, NEVER, NOTIFY_ANNOUNCEMENT,
                                  NOTIFY_BEEP, ON_DEMAND, ON_DEMAND_USER_START, Compliance,
                                  EffectiveSettings, Selective)
-from recording.policy import (FEATURE_CODES, MODE_KEYS, PAUSE_REC, RECORD, RESUME_REC, STOP_REC,
+from mppsim.rules.policy import (FEATURE_CODES, MODE_KEYS, PAUSE_REC, RECORD, RESUME_REC, STOP_REC,
                               CallAction, CallInfo, CallPolicy, Play, RecorderAction, Refused)
 
 BOTH = ("mpp", "webex-app")
@@ -448,7 +448,7 @@ def test_invariants_keys_modes_compliance_and_announcements(case):
        selective=st.one_of(st.none(), st.builds(Selective, st.booleans(), st.booleans(), st.booleans(), st.booleans())))
 @hsettings(max_examples=200, deadline=None)
 def test_records_on_answer_says_exactly_whether_the_answer_starts_a_recording(mode, direction, remote, voicemail, selective):
-    """phone/siprec.py makes a SIPREC leg ready while a call rings when the policy says its answer
+    """src/mppsim/phone/siprec.py makes a SIPREC leg ready while a call rings when the policy says its answer
     will record (docs/decisions.md, "standby"): that must agree with what `answered` does."""
     p = CallPolicy(eff(mode, selective=selective), CallInfo(direction, remote, voicemail=voicemail))
     if direction == "in":

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import connect, finished, TONES, demo_org
-from recording.store import Store
-from recording.wavfile import read
-from ui.portal import ADMIN, RecorderPortal, Rights, audio_position, pause_markers, rights
+from mppsim.recorder.store import Store
+from mppsim.recorder.wavfile import read
+from mppsim.ui.portal import ADMIN, RecorderPortal, Rights, audio_position, pause_markers, rights
 
 pytest.importorskip("pytestqt")
 
@@ -290,7 +290,7 @@ def test_issue_9_suspect_recording_is_flagged_in_the_portal(psim, portal, tmp_pa
     cell = portal.table.item(i, portal.table.columnCount() - 1)
     assert cell.text() == "complete · SUSPECT" and cell.toolTip() == reason
     portal.table.selectRow(i)
-    from ui.portal import metadata_summary
+    from mppsim.ui.portal import metadata_summary
     text = metadata_summary(portal.rows[i], [])
     assert "SUSPECT: " + reason in text and "50 packets, 0 lost" in text and "ended by bye" in text
     portal.grab().save(str(tmp_path / "portal-suspect.png"))
@@ -314,5 +314,5 @@ def test_the_player_timer_dies_with_its_portal(psim, qtbot):
 
 
 def w_tick() -> int:
-    from ui.portal import Player
+    from mppsim.ui.portal import Player
     return Player.TICK_MS

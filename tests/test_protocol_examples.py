@@ -1,12 +1,12 @@
 """docs/protocol.md shows every SIPREC message of both dialects as the code sends it (issue 11):
-the examples there must equal what recording/siprec_examples.py makes with the sending code."""
+the examples there must equal what src/mppsim/siprec/examples.py makes with the sending code."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from recording.siprec_examples import STEPS, examples
-from recording.sipmsg import parse_headers
+from mppsim.siprec.examples import STEPS, examples
+from mppsim.siprec.sipmsg import parse_headers
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -21,7 +21,7 @@ def test_docs_show_each_message_of_each_dialect_as_the_code_sends_it():
     made = examples()
     docs = documented()
     assert set(made) == {(d, s) for d in ("webex", "rfc7866") for s in STEPS}
-    assert set(docs) == set(made), "regenerate with: python -m recording.siprec_examples"
+    assert set(docs) == set(made), "regenerate with: python -m mppsim.siprec.examples"
     for key, text in made.items():
         assert docs[key] == text.replace("\r", ""), f"{key} differs from the code: regenerate the docs"
 

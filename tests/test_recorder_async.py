@@ -1,4 +1,4 @@
-"""The asyncio recorder (recording/srs.py) end to end over real UDP/TCP/TLS sockets, fed by a
+"""The asyncio recorder (src/mppsim/recorder/srs.py) end to end over real UDP/TCP/TLS sockets, fed by a
 hand-written SRC (not mppsim's agents): the issue 9 quirk classes, refusals with reasons, limits,
 quality counters, `suspect`, `--stats`. SIPp scenarios of the same shapes: tests/test_sipp_*.py."""
 from __future__ import annotations
@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phone.analysis import analyse
-from recording.rtp import codecs
-from recording.store import Store
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.rtp import codecs
+from mppsim.recorder.store import Store
+from mppsim.recorder.wavfile import read
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def start(store: Path, *extra: str):
-    proc = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.recorder.cli", "--listen", "127.0.0.1:0",
                              "--store", str(store), *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     seen = []
@@ -412,7 +412,7 @@ def test_capacity_limit_refuses_new_sessions_with_486_and_never_drops_admitted_o
         for s in live:
             assert s.bye() == 200
         time.sleep(1.2)                                # the status file is rewritten every second
-        out = subprocess.run([sys.executable, "-m", "recording.recorder", "--stats", "--store", str(tmp_path)],
+        out = subprocess.run([sys.executable, "-m", "mppsim.recorder.cli", "--stats", "--store", str(tmp_path)],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
         status = json.loads(out.splitlines()[0])
         assert status["refused"] == {"486 Recorder busy": 1} and status["sessions_total"] == 2

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from phone.analysis import analyse
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.wavfile import read
 from tests.peers.raw_sip import (SipClient, metadata, multipart, request, sdp, siprec_body,
                                  start_session)
 from tests.peers.recorder_proc import start_recorder
@@ -470,7 +470,7 @@ def test_after_all_that_a_valid_session_is_recorded_and_nothing_was_written_outs
 def recorder_stats(recorder) -> dict:
     """This recorder's line of `mppsim-recorder --stats` (its status file is rewritten every second)."""
     time.sleep(1.5)
-    out = subprocess.run([sys.executable, "-m", "recording.recorder", "--stats", "--store", str(recorder.store)],
+    out = subprocess.run([sys.executable, "-m", "mppsim.recorder.cli", "--stats", "--store", str(recorder.store)],
                          capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[1])
     (mine,) = [s for s in map(json.loads, out.stdout.split("\n")[:-1]) if s["pid"] == recorder.ready["pid"]]
     return mine

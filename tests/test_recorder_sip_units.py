@@ -1,4 +1,4 @@
-"""Unit tests of the recorder's own SIP/RTP layer (recording/sip, recording/rtp), one per rule
+"""Unit tests of the recorder's own SIP/RTP layer (src/mppsim/sip, src/mppsim/recorder/rtp), one per rule
 of RFC 3261 / 3264 / 3550 / 4028 it relies on, plus the issue 9 quirk classes they fix."""
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from recording.rtp import codecs
-from recording.rtp.packet import is_rtcp, parse as parse_rtp
-from recording.rtp.receiver import StreamReceiver
-from recording.sip import message as m
-from recording.sip.dialog import Dialog, Transactions
-from recording.sip.sdp import SdpError, build_answer, parse_offer
+from mppsim.recorder.rtp import codecs
+from mppsim.recorder.rtp.packet import is_rtcp, parse as parse_rtp
+from mppsim.recorder.rtp.receiver import StreamReceiver
+from mppsim.sip import message as m
+from mppsim.sip.dialog import Dialog, Transactions
+from mppsim.sip.sdp import SdpError, build_answer, parse_offer
 
 INVITE = ("INVITE sip:srs@127.0.0.1:5070 SIP/2.0\r\n"
           "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.ports import PortPlan
-from phone.analysis import analyse
-from recording.store import Store
-from recording.wavfile import read
+from mppsim.app.ports import PortPlan
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.store import Store
+from mppsim.recorder.wavfile import read
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "siprec"
@@ -41,7 +41,7 @@ def recorder(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     port = PortPlan().single()
     log = open(store / "recorder.out", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen", f"127.0.0.1:{port}",
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.recorder.cli", "--listen", f"127.0.0.1:{port}",
                              "--store", str(store)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -184,7 +184,7 @@ def test_r_prv_2_mppsim_recorder_applies_retention_at_start_with_now(tmp_path):
         w.finish()
     assert len(store.list()) == 2
     later = "2100-01-01T00:00:00+00:00"
-    proc = subprocess.Popen([sys.executable, "-m", "recording.recorder", "--listen",
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.recorder.cli", "--listen",
                              f"127.0.0.1:{PortPlan().single()}", "--store", str(tmp_path), "--now", later],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

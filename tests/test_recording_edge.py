@@ -9,7 +9,7 @@ import time
 
 
 from conftest import connect
-from recording.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, ON_DEMAND,
+from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, ON_DEMAND,
                                  ON_DEMAND_USER_START, Compliance, EffectiveSettings)
 
 
@@ -143,7 +143,7 @@ def test_r_cmp_3_compliance_not_replayed_after_a_blind_transfer(sim):
 def test_r_usr_7_platform_mismatch_fails_recording_until_the_provider_account_is_fixed(tmp_path):
     """R-PRV-6 + R-USR-7 over real calls: Imagicle (manual provisioning) records alice only once
     its account for her carries her platform info; a wrong External Group makes it fail."""
-    from app.simulator import Simulator
+    from mppsim.app.simulator import Simulator
     from conftest import demo_org
     with Simulator(demo_org(), run_dir=tmp_path) as sim:
         sim.settings.accept_terms("Imagicle")

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from app.load import LoadConfig, LoadRunner, load_org, org_resources
-from app.ports import port_free
-from app.simulator import Simulator
+from mppsim.app.load import LoadConfig, LoadRunner, load_org, org_resources
+from mppsim.app.ports import port_free
+from mppsim.app.simulator import Simulator
 
 CHURN_RATE = 20          # recorded calls started (and ended) per second, as the issue asks
 CHURN_SECONDS = 8        # the suite's share; bench/churn.py runs the full 60 s
@@ -57,7 +57,7 @@ def test_hundred_agents_start_twice_in_a_row_without_a_port_error(tmp_path):
 
 
 def test_a_demo_sized_org_keeps_the_agents_priority_a_load_sized_one_lowers_it():
-    from app.orchestrator import LOAD_AGENTS, agent_nice
+    from mppsim.app.orchestrator import LOAD_AGENTS, agent_nice
     assert agent_nice(7) == 0 and agent_nice(LOAD_AGENTS) == 0 and agent_nice(LOAD_AGENTS + 1) == 19
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.scenario import ScenarioError, load_scenario, parse_duration
+from mppsim.app.scenario import ScenarioError, load_scenario, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-call.yaml"
@@ -24,7 +24,7 @@ def write(tmp_path, steps, org="../examples/demo-org.yaml"):
 
 
 def mppsim(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "mppsim.app.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

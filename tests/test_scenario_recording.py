@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.scenario import ScenarioError, load_scenario
-from app.simulator import SimulatorError
+from mppsim.app.scenario import ScenarioError, load_scenario
+from mppsim.app.simulator import SimulatorError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_r_ux_3_r_ux_4_recording_modes_example_passes_and_reports_recordings(tmp_path):
     """R-UX-3 softkeys and R-UX-4 menu items as the demo org's modes allow."""
     report = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "run", str(ROOT / "examples" / "recording-modes.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(ROOT / "examples" / "recording-modes.yaml"),
                            "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = json.loads(report.read_text())["calls"]
@@ -39,7 +39,7 @@ def test_a_press_the_phone_does_not_offer_fails_the_step(tmp_path):
         {"expect": {"who": "dave", "indicator": "recording"}},
         {"press": {"who": "dave", "key": "PauseRec"}},
     ]}))
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "run", str(path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "FAILED at step 4 (press): dave: PauseRec is not offered now (softkeys: [])" in proc.stdout
@@ -72,12 +72,12 @@ def test_r_usr_6_a_refused_setting_names_the_field_and_changes_nothing(sim):
 
 
 def test_r_vl_3_webex_app_virtual_line_refuses_on_demand(tmp_path):
-    from app.simulator import Simulator
+    from mppsim.app.simulator import Simulator
     from conftest import demo_org
     org = demo_org()
     data = org.to_dict()
     data["virtual_lines"][0]["assigned_to"]["device"] = "webex-app"
-    from app.org import parse_org
+    from mppsim.app.org import parse_org
     sim = Simulator(parse_org(data), run_dir=tmp_path)   # not started: settings only
     with pytest.raises(SimulatorError, match="R-VL-3|Always"):
         sim.set_call_recording("sales", {"enabled": True, "record": "On Demand with User Initiated Start"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.scenario import Runner, ScenarioError, parse_scenario
+from mppsim.app.scenario import Runner, ScenarioError, parse_scenario
 from conftest import DEMO_ORG
 
 

@@ -1,4 +1,4 @@
-"""Call recording settings (recording/settings.py): the rules of spec sections 1-3, the store,
+"""Call recording settings (src/mppsim/rules/settings.py): the rules of spec sections 1-3, the store,
 GET/PUT of a person's settings. Pure Python, no Qt, no pjsua2."""
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.org import OrgError, load_org, parse_org
-from recording import broadworks as BW
-from recording import providers as P
-from recording.effective import (ALWAYS, ALWAYS_PAUSE, FAILURE_BEHAVIORS, MODES, NEVER, ON_DEMAND,
+from mppsim.app.org import OrgError, load_org, parse_org
+from mppsim.siprec import broadworks as BW
+from mppsim.rules import providers as P
+from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, FAILURE_BEHAVIORS, MODES, NEVER, ON_DEMAND,
                                  ON_DEMAND_USER_START, EffectiveSettings, Selective)
-from recording.settings import LEGAL_NOTICE, SettingsError, SettingsStore, validate_org
+from mppsim.rules.settings import LEGAL_NOTICE, SettingsError, SettingsStore, validate_org
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-org.yaml"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-# R-USR-7 platform info = the BroadWorks ids generated for the test org (recording/broadworks.py)
+# R-USR-7 platform info = the BroadWorks ids generated for the test org (src/mppsim/siprec/broadworks.py)
 SP, HQ, BR = BW.service_provider_id("test-org"), BW.group_id("test-org", "hq"), BW.group_id("test-org", "br")
 
 

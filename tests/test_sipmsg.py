@@ -1,4 +1,4 @@
-"""SIPREC message helpers (recording/sipmsg.py): multipart bodies (RFC 2046), SIP headers
+"""SIPREC message helpers (src/mppsim/siprec/sipmsg.py): multipart bodies (RFC 2046), SIP headers
 (RFC 3261), SRC detection (RFC 7866 / R-REC-4) and SDP labels and pauses. Pure text, no SIP stack."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from recording import metadata
-from recording.sipmsg import (
+from mppsim.siprec import metadata
+from mppsim.siprec.sipmsg import (
     MultipartError, Part, add_labels, boundary_of, build_multipart, is_siprec_src, metadata_part,
     parse_headers, sdp_labels, sdp_part, sdp_paused, sdp_streams_state, set_connection_address,
     set_origin_user, split_multipart,

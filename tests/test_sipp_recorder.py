@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phone.analysis import analyse
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.wavfile import read
 from tests.peers.recorder_proc import start_recorder
 from tests.peers.rtp_pcap import Stream
 from tests.peers.sipp_runner import SIPP, SippRun, run_sipp

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import connect, finished, demo_org
-from phone.analysis import analyse
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.wavfile import read
 
 RATE = 8000
 

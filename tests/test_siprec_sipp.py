@@ -10,12 +10,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import connect, demo_org, finished
-from phone.network_src import NetworkSrc, Spec
-from recording import siprec_wire as W
-from recording.sipmsg import metadata_part, sdp_part, split_multipart
-from recording.siprec_webex import build, new_recording
+from mppsim.phone.network_src import NetworkSrc, Spec
+from mppsim.siprec import wire as W
+from mppsim.siprec.sipmsg import metadata_part, sdp_part, split_multipart
+from mppsim.siprec.webex import build, new_recording
 from sipp_srs import AGENT_SDP, AgentLeg, SippSrs
 
 NS = "{urn:ietf:params:xml:ns:siprec}"
@@ -263,7 +263,7 @@ def test_a_6_kb_metadata_update_reaches_mppsims_recorder_and_is_stored(ssim):
     try:
         rec = big_conference("sip:1001@127.0.0.1", 1)
         before = len(ssim.recordings("alice"))
-        from recording import siprec_status
+        from mppsim.siprec import status as siprec_status
         src.open("r6", Spec("webex", target, '"Alice Smith"<sip:+15550001001@127.0.0.1;user=phone>',
                             extra={"X-BroadWorks-Correlation-Info": rec.broadworks["extTrackingID"]},
                             metadata=build(rec), status=siprec_status.encode("conf-call@127.0.0.1", "active", [])))

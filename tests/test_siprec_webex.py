@@ -8,12 +8,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from recording import broadworks as BW
-from recording import siprec_status as status
-from recording import siprec_wire as W
-from recording.metadata import parse
-from recording.sipmsg import parse_headers, sdp_streams_state
-from recording.siprec_webex import RECORDING_TYPES, build, new_recording
+from mppsim.siprec import broadworks as BW
+from mppsim.siprec import status as status
+from mppsim.siprec import wire as W
+from mppsim.siprec.metadata import parse
+from mppsim.siprec.sipmsg import parse_headers, sdp_streams_state
+from mppsim.siprec.webex import RECORDING_TYPES, build, new_recording
 
 AGENT_SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=pjmedia\r\nt=0 0\r\n"
              "m=audio 40000 RTP/AVP 0 120\r\nc=IN IP4 127.0.0.1\r\na=rtcp:40001\r\na=sendonly\r\n"
@@ -68,7 +68,7 @@ def test_r_rec_4_metadata_document_has_webex_callings_shape():
 
 
 def test_every_recording_mode_has_a_recording_type():
-    from recording.effective import MODES, NEVER
+    from mppsim.rules.effective import MODES, NEVER
     assert set(RECORDING_TYPES) == set(MODES) - {NEVER}
     assert recording(mode="On Demand").broadworks["recordingType"] == "on-demand"
 
@@ -158,8 +158,8 @@ def test_status_header_names_the_participants_webex_metadata_does_not():
 def test_update_participants_hands_the_whole_new_list_to_the_network_src():
     """The call-feature API (docs/protocol.md): a conference's parties reach the SRS by UPDATE in
     a complete document, each other party sending stream 2, names in the status header."""
-    from phone.siprec import Session, SiprecClient
-    from recording.metadata import Metadata, Participant, Stream
+    from mppsim.phone.siprec import Session, SiprecClient
+    from mppsim.siprec.metadata import Metadata, Participant, Stream
 
     class Src:
         def __init__(self):

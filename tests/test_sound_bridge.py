@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from phone.analysis import analyse
+from mppsim.phone.analysis import analyse
 
 
 def test_the_chosen_device_talks_and_listens_through_the_sound_card_link(sim):
@@ -50,7 +50,7 @@ def test_the_chosen_device_talks_and_listens_through_the_sound_card_link(sim):
 
 def test_without_an_audio_device_the_app_runs_silent_and_says_so_once(sim):
     """This machine has no sound card: choosing real audio says so once, nothing breaks."""
-    from ui.real_audio import RealAudio, audio_devices
+    from mppsim.ui.real_audio import RealAudio, audio_devices
     names, why = audio_devices()
     if names:
         pytest.skip("this machine has an audio device")

@@ -1,4 +1,4 @@
-"""recording/store.py: the recorder's store, with real files, real SQLite and real processes."""
+"""src/mppsim/recorder/store.py: the recorder's store, with real files, real SQLite and real processes."""
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recording import wavfile
-from recording.store import Store
+from mppsim.recorder import wavfile
+from mppsim.recorder.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 8000
@@ -65,7 +65,7 @@ def store(tmp_path):
 CHILD = textwrap.dedent('''
     import sys, time
     import numpy as np
-    from recording.store import Store
+    from mppsim.recorder.store import Store
     RATE = 8000
     def tone(freq, start, n):
         i = np.arange(start, start + n)

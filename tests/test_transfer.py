@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from app.simulator import SimulatorError
+from mppsim.app.simulator import SimulatorError
 from conftest import TONES, connect, finished, toned_sim
-from phone.analysis import analyse
-from recording.metadata import parse
-from recording.wavfile import read
+from mppsim.phone.analysis import analyse
+from mppsim.siprec.metadata import parse
+from mppsim.recorder.wavfile import read
 
 RATE = 8000
 
@@ -201,7 +201,7 @@ def test_r_cmp_3_consult_transfer_of_a_recorded_customer_no_replay_new_party_nam
     """R-CMP-3: the customer heard the compliance announcement at alice; alice consults dave
     (Always) and transfers: dave's recording goes on with the customer and nobody hears the
     announcement again."""
-    from recording.effective import Compliance  # noqa: F401  (documents the setting below)
+    from mppsim.rules.effective import Compliance  # noqa: F401  (documents the setting below)
     tsim.settings.set_org({"compliance": {"inboundPSTNCallsEnabled": True}})
     try:
         mode(tsim, "alice", "Always")

@@ -5,9 +5,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import demo_org
-from ui.main_window import MainWindow
+from mppsim.ui.main_window import MainWindow
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_r_ux_3_recording_softkeys_follow_the_policy_on_phone_and_app(qtbot, win
 
 
 def test_real_audio_without_a_sound_card_says_so_once(qtbot, window):
-    from ui.real_audio import audio_devices
+    from mppsim.ui.real_audio import audio_devices
     if audio_devices()[0]:
         pytest.skip("this machine has an audio device")
     window.audio_choice.setCurrentIndex(1)
@@ -124,7 +124,7 @@ def test_real_audio_without_a_sound_card_says_so_once(qtbot, window):
 def test_the_gui_process_never_imports_pjsua2():
     import subprocess
     import sys
-    code = ("import ui.app, ui.main_window, ui.device_face, app.simulator, app.scenario, app.cli, sys; "
+    code = ("import mppsim.ui.app, mppsim.ui.main_window, mppsim.ui.device_face, mppsim.app.simulator, mppsim.app.scenario, mppsim.app.cli, sys; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -170,5 +170,5 @@ def test_r_usr_2_control_hub_to_phone_to_portal(qtbot, window):
     qtbot.mouseClick(find(window, QPushButton, "portal_play"), Qt.LeftButton)
     qtbot.waitUntil(lambda: portal.player_position() > 0.2, timeout=3000)
     assert portal.player_file() == rec["audio_path"]
-    from ui.portal import Waveform
+    from mppsim.ui.portal import Waveform
     assert find(window, Waveform, "portal_waveform").lanes == 2

@@ -7,9 +7,9 @@ import wave
 import numpy as np
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import demo_org
-from phone.analysis import analyse
+from mppsim.phone.analysis import analyse
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,6 @@ def test_r_usr_3_record_voicemail_sends_the_deposit_over_siprec(vsim):
     assert len(recs) == 1
     rec = recs[0]
     assert rec["participants"][0]["aor"] == "sip:1002@127.0.0.1"   # bob's recording
-    from recording.wavfile import read
+    from mppsim.recorder.wavfile import read
     rate, audio = read(rec["audio_path"])
     assert analyse(audio[:, 1], rate).freq_hz == pytest.approx(900, rel=0.02)   # the caller's message

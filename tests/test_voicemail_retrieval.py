@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import demo_org
-from phone.voicemail_menu import PROMPTS, TEXTS, Mailbox, MenuSession, prompt_file
+from mppsim.phone.voicemail_menu import PROMPTS, TEXTS, Mailbox, MenuSession, prompt_file
 
 
 def write_msg(folder: Path, name: str) -> None:
@@ -112,8 +112,8 @@ def test_mpp_lamp_and_messages_key_webex_badge_and_voicemail_tab(qtbot, vsim):
     import os
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QPushButton
-    from ui.mpp_phone import MppPhone
-    from ui.webex_app import WebexApp
+    from mppsim.ui.mpp_phone import MppPhone
+    from mppsim.ui.webex_app import WebexApp
     sim = vsim
     w = MppPhone(sim, "alice")
     app = WebexApp(sim, "alice")

@@ -1,5 +1,5 @@
 """Two small things an agent does for a burst of calls (issue 10): the warm-up rehearsal of a
-recording's set-up (phone/warmup.py) and the events held from a call's answer until its
+recording's set-up (src/mppsim/phone/warmup.py) and the events held from a call's answer until its
 recorder's INVITE is on its way (Agent.emits_held). Pure logic; the burst figures are in
 docs/scaling.md (bench/scale.py)."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from phone.agent import Agent
-from phone.protocol import Channel
-from phone.warmup import rehearse
-from recording.effective import MODES, EffectiveSettings
+from mppsim.phone.agent import Agent
+from mppsim.phone.protocol import Channel
+from mppsim.phone.warmup import rehearse
+from mppsim.rules.effective import MODES, EffectiveSettings
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,4 +1,4 @@
-"""recording/wavfile.py: the crash-safe WAV writer, repair and reader, on real files."""
+"""src/mppsim/recorder/wavfile.py: the crash-safe WAV writer, repair and reader, on real files."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from recording import wavfile
+from mppsim.recorder import wavfile
 
 
 def ramp(start: int, n: int, channels: int = 2) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The Webex Calling API subset (app/webex_api.py) driven by Cisco's own SDK, wxc-sdk, unchanged:
+"""The Webex Calling API subset (src/mppsim/app/webex_api.py) driven by Cisco's own SDK, wxc-sdk, unchanged:
 only ``RestSession.BASE`` points at the simulator. One real Simulator (agent processes, SIP and
 RTP on loopback) behind one ApiServer for the module; each test puts back what it changed.
 
@@ -18,10 +18,10 @@ from wxc_sdk.person_settings.call_recording import CallRecordingSetting
 from wxc_sdk.rest import RestError, RestSession
 from wxc_sdk.telephony.call_recording import FailureBehavior
 
-from app.http_server import ApiServer
-from app.simulator import Simulator
+from mppsim.app.http_server import ApiServer
+from mppsim.app.simulator import Simulator
 from conftest import connect, demo_org, hang_up_everything
-from recording.settings import SettingsError
+from mppsim.rules.settings import SettingsError
 
 TOKEN = "test-token-d1"
 HQ_USERS = ["Alice Smith", "Bob Jones"]
@@ -402,7 +402,7 @@ def test_one_store_behind_the_view_python_and_the_api(qtbot, live, api):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QCheckBox, QComboBox, QPushButton
 
-    from ui.control_hub import ControlHub
+    from mppsim.ui.control_hub import ControlHub
 
     hub = ControlHub(live)
     qtbot.addWidget(hub)
@@ -482,8 +482,8 @@ def test_custom_compliance_announcement_file_round_trip(monkeypatch, tmp_path):
     file is refused. Store only (no agents): a second server on its own org."""
     from types import SimpleNamespace
 
-    from app.org import parse_org
-    from recording.settings import SettingsStore
+    from mppsim.app.org import parse_org
+    from mppsim.rules.settings import SettingsStore
 
     data = demo_org().to_dict()
     data["organisation"]["recording"]["compliance"] = {"inboundPSTNCallsEnabled": True,
@@ -538,7 +538,7 @@ def test_random_person_puts_apply_whole_or_not_at_all(tmp_path):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from recording.settings import SettingsStore
+    from mppsim.rules.settings import SettingsStore
     from test_settings import _leaves, _patches
 
     org = demo_org()
@@ -583,7 +583,7 @@ def test_async_wxc_sdk_with_concurrent_requests(monkeypatch):
     from wxc_sdk.as_api import AsWebexSimpleApi
     from wxc_sdk.as_rest import AsRestSession
 
-    from recording.settings import SettingsStore
+    from mppsim.rules.settings import SettingsStore
 
     org = demo_org()
     store_only = SimpleNamespace(org=org, settings=SettingsStore.from_org(org))
@@ -613,7 +613,7 @@ def test_api_and_control_hub_refuse_with_the_same_words(qtbot, live, server, api
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
 
-    from ui.control_hub import ControlHub
+    from mppsim.ui.control_hub import ControlHub
 
     pid = person_id(api, "alice@acme-demo.example")
     url = f"/v1/people/{pid}/features/callRecording"

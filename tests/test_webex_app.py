@@ -1,4 +1,4 @@
-"""pytest-qt: the Webex App face (ui/webex_app.py) driven against real agents.
+"""pytest-qt: the Webex App face (src/mppsim/ui/webex_app.py) driven against real agents.
 
 Each recording mode on the app: the indicator (R-UX-1), the recording items under More
 (R-UX-4) and the in-call keypad's feature access codes (R-UX-5). After the Simulator reaches a
@@ -11,10 +11,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QToolButton
 
-from app.simulator import Simulator
+from mppsim.app.simulator import Simulator
 from conftest import demo_org
-from ui.bridge import SimBridge
-from ui.webex_app import WebexApp
+from mppsim.ui.bridge import SimBridge
+from mppsim.ui.webex_app import WebexApp
 
 ON_DEMAND_USER_START = {"enabled": True, "record": "On Demand with User Initiated Start"}
 
@@ -43,7 +43,7 @@ def find(w, cls, name):
 def recording_actions(app):
     """The recording QActions in the More menu (everything but Keypad)."""
     return [a for a in app.more_menu.actions()
-            if a.objectName().startswith(f"webex_{app.key}_menu_") and not a.objectName().endswith("_keypad")]
+            if a.objectName().startswith(f"webex_{mppsim.app.key}_menu_") and not a.objectName().endswith("_keypad")]
 
 
 def settle(sim, app, who, indicator, items):
@@ -54,7 +54,7 @@ def settle(sim, app, who, indicator, items):
     assert app.indicator_state() == indicator
     assert app.menu_labels() == items
     assert [a.text() for a in recording_actions(app)] == items
-    label = find(app, QLabel, f"webex_{app.key}_indicator")
+    label = find(app, QLabel, f"webex_{mppsim.app.key}_indicator")
     expected = {"recording": "Recording", "paused": "Recording paused", "none": ""}[indicator]
     assert label.text() == expected and label.accessibleName() == expected
 
@@ -62,12 +62,12 @@ def settle(sim, app, who, indicator, items):
 def menu_action(app, name) -> QAction:
     """The QAction named `name` among those the More menu shows now."""
     found = [a for a in app.more_menu.actions() if a.objectName() == name]
-    assert found, f"no action {name} under More; it has {[a.text() for a in app.more_menu.actions()]}"
+    assert found, f"no action {name} under More; it has {[a.text() for a in mppsim.app.more_menu.actions()]}"
     return found[0]
 
 
 def trigger(app, label):
-    action = menu_action(app, f"webex_{app.key}_menu_{label.lower().replace(' ', '_')}")
+    action = menu_action(app, f"webex_{mppsim.app.key}_menu_{label.lower().replace(' ', '_')}")
     assert action.text() == label
     action.trigger()
 

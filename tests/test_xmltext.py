@@ -1,4 +1,4 @@
-"""recording/xmltext.py writes the same text as ET.tostring(elem, encoding="unicode"): random
+"""src/mppsim/siprec/xmltext.py writes the same text as ET.tostring(elem, encoding="unicode"): random
 trees with text that needs escaping, and the metadata documents both dialects send."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from recording import metadata as M
-from recording.siprec_webex import new_recording
-from recording.xmltext import to_text
+from mppsim.siprec import metadata as M
+from mppsim.siprec.webex import new_recording
+from mppsim.siprec.xmltext import to_text
 from test_metadata import metadata, sample
 
 _names = st.sampled_from(["a", "dataMode", "start-time", "broadWorksRecordingMetadata", "x_1"])
@@ -52,7 +52,7 @@ def test_pretty_documents_keep_their_indentation(dialect):
 
 
 def test_a_broadworks_document_is_the_same_text_and_reads_back(monkeypatch):
-    from recording import siprec_webex
+    from mppsim.siprec import webex as siprec_webex
     compared = []
 
     def both(root):

@@ -4,7 +4,7 @@ bench/recorder_load.py point their clients at.
 
     rec = start_recorder(tmp_path / "store", "--rtp-timeout", "2")
     rec.sip            # "127.0.0.1:40123" (UDP and TCP)
-    rec.rows()         # the store's index, as recording.store.Store.list() gives it
+    rec.rows()         # the store's index, as mppsim.recorder.store.Store.list() gives it
     rec.stop()
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Recorder:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def rows(self) -> list[dict]:
-        from recording.store import Store
+        from mppsim.recorder.store import Store
         return Store(self.store).list()
 
     def wait_rows(self, predicate, timeout: float = 10.0, what: str = "recordings") -> list[dict]:
@@ -85,16 +85,16 @@ class Recorder:
 
 
 def start_recorder(store: Path, *args: str, timeout: float = 20.0, cwd: Path | None = None) -> Recorder:
-    """`python -m recording.recorder --listen 127.0.0.1:0 --store STORE ARGS...`, ready to take calls.
+    """`python -m mppsim.recorder.cli --listen 127.0.0.1:0 --store STORE ARGS...`, ready to take calls.
 
-    MPPSIM_RECORDER_CMD replaces `python -m recording.recorder` (another build of the recorder)."""
+    MPPSIM_RECORDER_CMD replaces `python -m mppsim.recorder.cli` (another build of the recorder)."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
     log_path = store.parent / f"{store.name}-recorder.log"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     log = open(log_path, "w")
-    program = os.environ.get("MPPSIM_RECORDER_CMD", f"{sys.executable} -m recording.recorder").split()
+    program = os.environ.get("MPPSIM_RECORDER_CMD", f"{sys.executable} -m mppsim.recorder.cli").split()
     proc = subprocess.Popen([*program, "--listen", "127.0.0.1:0",
                              "--store", str(store), *args], cwd=cwd or ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)

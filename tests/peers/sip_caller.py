@@ -16,7 +16,7 @@ import numpy as np
 import pjsua2 as pj
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from phone.analysis import analyse  # noqa: E402
+from mppsim.phone.analysis import analyse  # noqa: E402
 
 
 class Capture(pj.AudioMediaPort):
@@ -126,7 +126,7 @@ def main() -> int:
     out["heard_hz"] = heard.freq_hz
     out["heard_active_seconds"] = heard.active_seconds
     print(json.dumps(out), flush=True)
-    os._exit(0)  # see phone/agent.py destroy(): no pjsua teardown
+    os._exit(0)  # see src/mppsim/phone/agent.py destroy(): no pjsua teardown
 
 
 if __name__ == "__main__":

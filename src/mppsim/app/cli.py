@@ -1,0 +1,289 @@
+"""`mppsim`: the app (GUI), or the same simulator headless (scenario runner, demo)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .org import OrgError, load_org
+from mppsim import PACKAGE_DIR, __version__
+from .scenario import RunResult, ScenarioError, load_scenario, run_file
+
+DEMO_ORG = PACKAGE_DIR / "examples" / "demo-org.yaml"
+DEMO_SCENARIO = PACKAGE_DIR / "examples" / "demo-call.yaml"
+
+
+def has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def print_calls(result: RunResult) -> None:
+    print(f"\n{len(result.calls)} calls:")
+    for c in result.calls:
+        heard = ", ".join(
+            f"{agent} heard {leg['heard']['freq_hz']:.0f} Hz" if leg.get("heard") and leg["heard"].get("freq_hz")
+            else f"{agent} heard silence"
+            for agent, leg in c["legs"].items())
+        talk = f"{c['talk_time']:.1f} s" if c["talk_time"] is not None else "-"
+        print(f"  {c['type']:<9} {c['from']['name']} ({c['from']['number']}) -> "
+              f"{c['to']['name']} ({c['to']['number']}): "
+              f"{'answered' if c['answered'] else 'not answered'}, talk {talk}, "
+              f"ended: {c['reason']}; {heard}")
+
+
+def print_recordings(result: RunResult) -> None:
+    if not result.recordings:
+        return
+    print(f"\n{len(result.recordings)} recordings:")
+    for r in result.recordings:
+        who = " / ".join(f"{p['name']} ({p['channel']})" for p in r["participants"] or [])
+        paused = ", ".join(f"{p['duration']:.1f} s at {p['start']:.1f} s" for p in r["paused_segments"] or []
+                           if p.get("duration") is not None)
+        print(f"  {r['owner']}: {who}; {r['talk_seconds']:.1f} s recorded, {r['state']}"
+              + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
+
+
+def cmd_run(args) -> int:
+    try:
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
+    except (ScenarioError, OrgError) as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    print_calls(result)
+    print_recordings(result)
+    failed = result.failed_step
+    if failed is not None:
+        print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
+        return 1
+    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s"
+          + (f"; report: {args.report}" if args.report else "")
+          + f"; logs and captured audio: {result.run_dir}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    print("mppsim: no display, so running the demo headless: "
+          f"{DEMO_SCENARIO.relative_to(PACKAGE_DIR)} with org {DEMO_ORG.relative_to(PACKAGE_DIR)}\n")
+    args.file = str(DEMO_SCENARIO)
+    return cmd_run(args)
+
+
+def cmd_check_org(args) -> int:
+    try:
+        org = load_org(args.file)
+    except OrgError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok: {len(org.locations)} locations, {len(org.users)} users, "
+          f"{len(org.virtual_lines)} virtual lines, {len(org.pstn)} PSTN parties")
+    return 0
+
+
+def gui_org(args) -> str:
+    """The org the window runs: --org, else the scenario's own org, else the demo org."""
+    if args.org is None and args.scenario:
+        try:
+            return str(load_scenario(args.scenario).org)
+        except ScenarioError:
+            pass            # the window shows why the scenario cannot be loaded
+    return args.org or str(DEMO_ORG)
+
+
+def cmd_gui(args) -> int:
+    from mppsim.ui.app import run_gui  # Qt is imported only for the GUI
+    return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
+                   api_port=None if args.no_api else args.api_port, api_token=args.api_token)
+
+
+def cmd_api(args) -> int:
+    """The simulator headless with the HTTP APIs (Webex /v1 and mppsim's /mppsim/v1), until
+    Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from .http_server import ApiServer
+    from .orchestrator import AgentError
+    from .simulator import Simulator
+    try:
+        org = load_org(args.org)
+    except OrgError as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port)
+    server = ApiServer(sim, host=args.host, port=args.port, token=args.token)
+    try:
+        try:
+            server.start()     # bind first: a taken port fails before any agent starts
+        except OSError as exc:
+            print(f"mppsim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        try:
+            sim.start()
+        except AgentError as exc:
+            print(f"mppsim: {exc}", file=sys.stderr)
+            return 2
+        door = f"sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "off"
+        print(f"listening on {server.url}/v1", flush=True)
+        print(f"token: {server.token}", flush=True)
+        print(f"mppsim control API: {server.url}/mppsim/v1 (docs: {server.url}/mppsim/v1/openapi.yaml); "
+              f"front door: {door}; logs: {sim.run_dir}", flush=True)
+        done.wait()
+        print("mppsim: stopping", flush=True)
+        return 0
+    finally:
+        server.stop()
+        sim.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def cmd_screenshots(args) -> int:
+    from mppsim.ui.screenshots import save_screenshots
+    for path in save_screenshots(args.org, args.dir):
+        print(f"saved {path}")
+    return 0
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} not allowed; allowed: a number above 0, up to 100")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mppsim",
+        description="Simulated Cisco MPP phones and Webex App for Webex Calling call recording. "
+                    "With no command: the GUI, or the demo scenario headless when there is no display.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("gui", help="open the app window")
+    p.add_argument("--org", default=None, help="org file (default: the scenario's org, else the demo org)")
+    p.add_argument("--scenario", help="open this scenario file in the player (Run starts it)")
+    p.add_argument("--front-door-port", type=int, default=5060,
+                   help="SIP port where external softphones call users by extension (0 = any free port)")
+    p.add_argument("--api-port", type=int, default=0, help="port of the HTTP APIs (default: any free port)")
+    p.add_argument("--api-token", help="Bearer token the HTTP APIs require (default: random)")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP APIs")
+    p = sub.add_parser("api", help="run the simulator headless with the HTTP APIs (Webex /v1, /mppsim/v1)")
+    p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
+    p.add_argument("--port", type=int, default=0, help="HTTP port (default 0: any free port, printed)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--token", help="Bearer token every request needs (default: random, printed)")
+    p.add_argument("--front-door-port", type=int, default=0,
+                   help="SIP port of the front door (default 0: any free port)")
+    p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
+    p = sub.add_parser("run", help="run a scenario file headless")
+    p.add_argument("file")
+    p.add_argument("--report", help="write a JSON report here")
+    p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
+    p.add_argument("--speed", type=positive_float, default=1.0,
+                   help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
+    p = sub.add_parser("demo", help="run the demo scenario headless")
+    p.add_argument("--report")
+    p.add_argument("--run-dir")
+    p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
+    p.add_argument("dir")
+    p.add_argument("--org", default=str(DEMO_ORG))
+    p = sub.add_parser("load", help="many recorded calls at once, with a live table (like SIPp)",
+                       description="Places calls between simulated users and PSTN parties at RATE new "
+                                   "calls per second, at most CALLS at once, for DURATION seconds; each "
+                                   "is held HOLD seconds and recorded as the org says. Ctrl-C ends the "
+                                   "calls cleanly and still writes the report.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--org", help="org file (PSTN parties are added as needed)")
+    src.add_argument("--users", type=int, help="a generated org of N users, all recorded Always "
+                                               "(default: as many as --calls)")
+    p.add_argument("--calls", type=int, required=True, help="calls at once, at most")
+    p.add_argument("--rate", type=float, required=True, help="new calls per second")
+    p.add_argument("--duration", type=float, required=True, help="seconds during which calls are offered")
+    p.add_argument("--hold", type=float, help="seconds each call lasts (default: calls / rate)")
+    p.add_argument("--recorder", help="external SRS, e.g. 'sip:127.0.0.1:5080;transport=tcp' "
+                                      "(default: the embedded recorder)")
+    p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
+    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
+    p = sub.add_parser("check-org", help="validate an org file")
+    p.add_argument("file")
+    p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
+                       description="Copies the example org file and scenarios that ship inside the "
+                                   "package into DIR (made if missing), so the README's commands "
+                                   "work from an installed wheel: `mppsim examples . && mppsim run "
+                                   "examples/demo-call.yaml`. Existing files are kept unless --force.")
+    p.add_argument("dir", help="where to put the examples/ folder (e.g. '.')")
+    p.add_argument("--force", action="store_true", help="overwrite example files already there")
+    parser.add_argument("--version", action="version", version=f"mppsim {__version__}")
+    parser.add_argument("--screenshots", metavar="DIR", help="save a PNG of every window (headless) and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    if args.command is None and args.screenshots:
+        args = parser.parse_args(["screenshots", args.screenshots])
+    if args.command is None:
+        if has_display():
+            args = parser.parse_args(["gui"])
+        else:
+            args = parser.parse_args(["demo"])
+    return {"gui": cmd_gui, "api": cmd_api, "run": cmd_run, "demo": cmd_demo, "check-org": cmd_check_org,
+            "screenshots": cmd_screenshots, "load": cmd_load, "examples": cmd_examples}[args.command](args)
+
+
+def cmd_examples(args) -> int:
+    """Copy the packaged examples into DIR/examples; the org file's relative paths stay valid."""
+    import shutil
+    target = Path(args.dir).expanduser().resolve() / "examples"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        copied, kept = [], []
+        for src in sorted((PACKAGE_DIR / "examples").glob("*.yaml")):
+            dst = target / src.name
+            if dst.exists() and not args.force:
+                kept.append(dst.name)
+                continue
+            shutil.copyfile(src, dst)
+            copied.append(dst.name)
+    except OSError as exc:
+        print(f"mppsim examples: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"mppsim examples: {len(copied)} file(s) copied to {target}"
+          + (f"; kept {len(kept)} already there (--force overwrites): {', '.join(kept)}" if kept else ""))
+    return 0
+
+
+def cmd_load(args) -> int:
+    from .load import LoadConfig, LoadError, live_view, run_load, summary
+    try:
+        cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
+                         recorder=args.recorder, dialect=args.dialect)
+        report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
+                          run_dir=args.run_dir, show=live_view())
+    except (LoadError, OrgError) as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mppsim load: interrupted while starting", file=sys.stderr)
+        return 130
+    print(summary(report))
+    if args.report:
+        print(f"  report: {args.report}")
+    if report["agents_down"]:
+        return 1
+    return 130 if report["interrupted"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1260 @@
+"""The user agent process: one per simulated user or PSTN party (../shared/DESIGN.md).
+
+Run as `python -m mppsim.phone.agent --config agent.json`. It owns one pjsua2 endpoint with one
+account per line, connects to the app's control channel, says hello, then serves requests and
+reports events (docs/protocol.md) until told to shut down or until the channel closes.
+
+Threads: the main thread runs everything (control requests, pjsua calls, timers); pjsua's
+callbacks only post snapshots to it through a queue and a wake-up pipe (phone/calls.py).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import itertools
+import json
+import os
+import select
+import socket
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import pjsua2 as pj
+
+from mppsim.rules.effective import EffectiveSettings
+
+from .callback_queue import CallbackQueue
+from .calls import AgentCall, CallRecord, LineAccount, snapshot
+from .edge import EdgeError, RecordingEdge
+from .announcer import Announcer
+from .siprec import SiprecClient
+from .transfer import TransferDesk, TransferError
+from .call_waiting import CallWaiting
+from .conference import ConferenceError, Conferences, with_tones
+from .voicemail_menu import RETRIEVAL_CODE
+from .voicemail import VoicemailService
+from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
+                       create_endpoint, loopback_account, poll_events)
+from .media import Capture, MediaClock, Source
+from .reaper import Reaper
+from .replies import Deferred
+from .resources import process_resources
+from .listening import listen_poll
+from .warmup import rehearse
+from .protocol import Channel, ChannelClosed
+from .sipuri import parse_name_addr, uri_user
+
+MAX_USER_CALLS = 2
+MAX_LISTEN = 600.0    # seconds of audio `listen` analyses at most
+# Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
+# network edge that the compliance announcement already played on this call (R-CMP-3).
+COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
+
+END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
+               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+
+
+def request_user(msg: str) -> str:
+    """User part of a request's Request-URI: 'INVITE sip:1002@h:p SIP/2.0' -> '1002'."""
+    first = msg.split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    return uri_user(parts[1]) if len(parts) >= 2 else ""
+
+
+def has_header(msg: str, name: str, value: str) -> bool:
+    """True when a SIP message (headers only) has `name: value` (case-insensitive name)."""
+    head = msg.split("\r\n\r\n", 1)[0]
+    for line in head.splitlines()[1:]:
+        key, _, val = line.partition(":")
+        if key.strip().lower() == name.lower() and val.strip() == value:
+            return True
+    return False
+
+
+class CommandError(Exception):
+    """A request the agent refuses; the text goes back to the app as is."""
+
+
+class Agent:
+    def __init__(self, config: dict[str, Any]):
+        self.name: str = config["agent"]
+        self.kind: str = config.get("kind", "user")
+        self.run_dir = Path(config.get("run_dir", "."))
+        self.ring_timeout: float = float(config.get("ring_timeout", 20))
+        self.directory: dict[str, str] = dict(config.get("directory", {}))
+        self.auto_answer: float | None = config.get("auto_answer")
+        self.unavailable: set[str] = set()  # numbers whose agent the app reports down
+        self.lines = [LineConfig(**line) for line in config["lines"]]
+        if not 1 <= len(self.lines) <= MAX_LINES:
+            raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
+        self.control_addr: str = config["control"]
+        self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
+
+        self.callbacks = CallbackQueue()
+        # Held by the main loop while it works (it may create calls); the poller thread takes
+        # it to free ended Call objects (phone/reaper.py)
+        self.lock = threading.Lock()
+        self.reaper = Reaper(self.lock)
+        self.media_clock: MediaClock | None = None   # the bridge's timeline (phone/media.py)
+        self.closing: list = []   # captures whose WAV writer is being closed (end_record)
+        self.retired_ports: list = []
+        self.post = self.callbacks.post   # what pjsua2 callbacks call, from their threads
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.seq = itertools.count(1)
+        self.calls: dict[str, CallRecord] = {}   # live and recently ended, by key
+        # Every pjsua2 Call object ever made, freed only at shutdown: ~Call() of an ended
+        # call hangs up whatever call pjsua has since given the same id (docs/decisions.md).
+        self.call_objects: list[AgentCall] = []
+        self.accounts: dict[int, LineAccount] = {}
+        self.line_state: dict[str, str] = {}
+        self.stopping = False
+        self.chan: Channel | None = None
+        self.ep: pj.Endpoint | None = None
+        self.source = Source()
+        self.sound = None   # phone/sound_bridge.SoundBridge while this device uses the real sound card
+        # Users' agents and the voicemail agent play the network edge (R-USR-3 records deposits)
+        self.edge = (RecordingEdge(self, config.get("kinds", {}))
+                     if self.kind in ("user", "voicemail") else None)
+        self.voicemail: str | None = config.get("voicemail")    # "sip:{mailbox}@127.0.0.1:PORT"
+        self.mailboxes: dict[str, str] = dict(config.get("mailboxes", {}))  # extension -> line id
+        self.mailbox = VoicemailService(self) if self.kind == "voicemail" else None
+        self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
+        self.names: dict[str, str] = dict(config.get("names", {}))
+        self.siprec: SiprecClient | None = None
+        self.transfers = TransferDesk(self)
+        self.conferences = Conferences(self)
+        for line_id, eff in (config.get("recording") or {}).items():
+            if self.edge is not None:
+                self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
+
+    # ----- plumbing -------------------------------------------------------------------------
+    def emit(self, event: str, **fields) -> None:
+        if self.chan is None or self.chan.closed:
+            return
+        msg = {"event": event, "agent": self.name, "ts": time.time(), **fields}
+        if self._held is not None and threading.get_ident() == self._held_by:
+            self._held.append(msg)
+            return
+        try:
+            self.chan.send(msg)
+        except ChannelClosed:
+            self.stopping = True
+
+    _held: list | None = None
+    _held_by: int | None = None
+
+    @contextlib.contextmanager
+    def emits_held(self):
+        """This thread's events wait until the block is done, then go in order in one write.
+        Every event wakes the app, which runs above a load-sized org's agents (nice 19) and so
+        takes the core from the agent at once; held from a call's answer until its recorder's
+        INVITE is on its way, that step went from p50 10 to 4 ms with 50 calls starting at once.
+        Events of other threads are not held."""
+        if self._held is not None:
+            yield
+            return
+        self._held, self._held_by = [], threading.get_ident()
+        try:
+            yield
+        finally:
+            held, self._held, self._held_by = self._held, None, None
+            if held and self.chan is not None and not self.chan.closed:
+                try:
+                    self.chan.send_many(held)
+                except ChannelClosed:
+                    self.stopping = True
+
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self.seq), fn))
+
+    # ----- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.ep = create_endpoint(self.log_file, own_poller=True)
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
+                         name="pjsua-poll", daemon=True).start()
+        for line in self.lines:
+            # The agent binds its own SIP port (the one it had before a restart if still free)
+            # and reports it in its hello: the app never plans a port another process binds.
+            line.sip_port = bind_transports(self.ep, line.sip_port)
+            acc = LineAccount(self.post, line.id)
+            acc.create(account_config(line))
+            self.accounts[acc.getId()] = acc
+            self.line_state[line.id] = "idle"
+        if self.edge is not None:
+            self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
+            self.announcer = Announcer(self, self.run_dir / "tones")
+            self.waiting = CallWaiting(self, self.run_dir / "tones")
+        host, port = self.control_addr.rsplit(":", 1)
+        self.chan = Channel.connect(host, int(port))
+        self.emit("hello", pid=os.getpid(), kind=self.kind,
+                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
+                          "rtp_port": l.rtp_port} for l in self.lines])
+        if self.siprec is not None:
+            try:    # phone/warmup.py: the first recording's pure code, while nothing waits for it
+                rehearse(self.edge.settings.values())
+            except Exception:   # a rehearsal is never worth an agent
+                self.emit("log", level="warning", text="warm-up failed:\n" + traceback.format_exc())
+
+    def wake_poller(self) -> None:
+        """Make the pjsua thread look at sockets opened since it began waiting. pjlib's select
+        ioqueue builds its socket set before waiting and is not told of a socket registered
+        meanwhile (makeCall's new TCP connection): without this, the INVITE waits for whatever
+        wakes the poller next (an RTP packet, up to 20 ms; 100 ms idle). A CRLF to our own UDP
+        SIP port is a keep-alive pjsip drops (RFC 5626 §3.5.1)."""
+        if self._wake_sock is None:
+            self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._wake_sock.sendto(b"\r\n\r\n", ("127.0.0.1", self.lines[0].sip_port))
+        except OSError:
+            pass
+
+    _wake_sock: socket.socket | None = None
+
+    def recording_accounts(self) -> dict[str, pj.Account]:
+        """The SIPREC client's identities: RFC 7866 marks the SRC with `+sip.src`, BroadWorks
+        with `;src` (R-REC-4). Contact on the first line's port, over TCP."""
+        accounts = {}
+        port = self.lines[0].sip_port
+        for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
+            user = f"src-{self.lines[0].extension}"
+            acfg = loopback_account(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port};transport=tcp>{param}",
+                                    self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
+            acc = pj.Account()
+            acc.create(acfg)
+            accounts[dialect] = acc
+        return accounts
+
+    def run(self) -> None:
+        assert self.chan is not None
+        while True:
+            if self.stopping and not any(r.active for r in self.calls.values()) and not self.closing:
+                break
+            timeout = 0.5
+            if self.timers:
+                timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
+            readers = [self.callbacks] + ([self.chan.sock] if not self.chan.closed else [])
+            try:
+                ready, _, _ = select.select(readers, [], [], timeout)
+            except InterruptedError:
+                ready = []
+            with self.lock:
+                self.work(ready)
+            if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
+                break
+
+    stop_deadline: float | None = None
+
+    def work(self, ready: list) -> None:
+        """One pass of the main loop after select: callbacks, requests, timers."""
+        self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
+        if self.chan.sock in ready and not self.chan.closed:
+            try:
+                for msg in self.chan.read_available():
+                    self.handle_request(msg)
+            except ChannelClosed:
+                self.chan.closed = True
+                self.shutdown_calls()
+        self.run_timers()
+        if self.media_clock is not None:
+            self.media_clock.now()    # read within every loop of the silent file
+
+    def shutdown_calls(self) -> None:
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + 3.0
+        for rec in list(self.calls.values()):
+            if rec.active:
+                self.hangup_record(rec)
+
+    def destroy(self) -> None:
+        """End the process once every call is over.
+
+        pjsua2 objects must not outlive libDestroy (their destructors then abort the process),
+        and a Call destroyed while pjsua runs hangs up whatever call now has its id. So the
+        agent does not tear pjsua down: calls are hung up first (run() waits for them), the
+        control channel and the log are flushed, and the OS reclaims the rest (os._exit).
+        """
+        if self.chan is not None:
+            self.chan.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def run_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self.timers)
+            try:
+                fn()
+            except Exception:  # a timer must never kill the agent
+                self.emit("log", level="error", text=traceback.format_exc())
+
+    # ----- callbacks, in the main thread -----------------------------------------------------
+    def on_noop(self, _call, _data) -> None:
+        """Posted by the SIGTERM handler only to wake the main loop."""
+
+    def record_for(self, call: AgentCall, snap: dict | None = None) -> CallRecord:
+        if call.record is None:
+            snap = snap or snapshot(call) or {}
+            acc = self.accounts.get(snap.get("acc_id", -1)) or call.account
+            direction = "out" if snap.get("role", pj.PJSIP_ROLE_UAC) == pj.PJSIP_ROLE_UAC else "in"
+            key = f"{self.name}:{next(self.seq)}"
+            self.keep(call)
+            call.record = CallRecord(key=key, call=call, line=acc.line_id, direction=direction,
+                                     created=time.time(), related=call.related,
+                                     state="dialing" if direction == "out" else "ringing")
+            self.calls[key] = call.record
+            new = True
+        else:
+            new = False
+        rec = call.record
+        if snap:
+            rec.remote_uri = snap["remote_uri"] or rec.remote_uri
+            rec.sip_call_id = snap["sip_call_id"] or rec.sip_call_id
+        if new and self.edge is not None:
+            # R-CMP-3: a call that continues another one (transfer) keeps its compliance flag
+            carried = call.compliance_played or bool(rec.related and self.edge.compliance_played(rec.related))
+            mailbox = getattr(call, "mailbox", None)
+            if mailbox is not None:     # a deposit: the mailbox owner's settings apply
+                rec.extra["mailbox"] = mailbox
+                self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
+                                       parse_name_addr(rec.remote_uri)[1], voicemail=True)
+            elif self.is_voicemail_uri(rec.remote_uri):
+                pass     # the user listening to their mailbox: a feature call, not recorded
+            elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
+                self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
+                                       compliance_played=carried)
+        return rec
+
+    def is_voicemail_uri(self, uri: str) -> bool:
+        """A call to the voicemail service (its host:port), e.g. *86 or the voicemail number."""
+        if not self.voicemail or "@" not in uri:
+            return False
+        return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
+
+    def clock(self) -> MediaClock:
+        if self.media_clock is None:
+            self.media_clock = MediaClock(self.run_dir / "tones")
+        return self.media_clock
+
+    def keep(self, call: AgentCall) -> None:
+        if not any(c is call for c in self.call_objects):
+            self.call_objects.append(call)
+
+    def on_incoming(self, call: AgentCall, data: dict) -> None:
+        call.compliance_played = has_header(data.get("msg", ""), COMPLIANCE_HEADER, "played")
+        if self.kind == "voicemail":
+            call.mailbox = request_user(data.get("msg", ""))
+        rec = self.record_for(call)
+        if self.kind == "voicemail":
+            if self.mailbox.is_retrieval(call.mailbox):
+                self.mailbox.retrieve(rec)       # the owner listens to their messages
+            else:
+                self.mailbox.take_message(rec)
+            return
+        busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
+        waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
+        too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
+        if (busy and not waiting) or too_many or self.stopping:
+            self.answer_code(rec, 486)
+            self.report_call(rec)
+            return
+        if waiting:
+            self.waiting.ringing(rec)
+        self.answer_code(rec, 180)
+        self.report_call(rec)
+        if self.edge is not None:
+            self.edge.call_offered(rec.key)
+        self.prepare_recording(rec)
+        self.later(self.ring_timeout, lambda: self.ring_timeout_hit(rec))
+        if self.auto_answer is not None:
+            self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
+
+    def ring_timeout_hit(self, rec: CallRecord) -> None:
+        if rec.state == "ringing":
+            rec.extra["timeout"] = True
+            if not self.to_voicemail(rec):
+                self.answer_code(rec, 480, "No Answer")
+
+    def to_voicemail(self, rec: CallRecord) -> bool:
+        """Unanswered or declined: the network sends the caller to the line's voicemail (302)."""
+        if not self.voicemail:
+            return False
+        extension = next(l.extension for l in self.lines if l.id == rec.line)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 302
+        contact = pj.SipHeader()
+        contact.hName, contact.hValue = "Contact", f"<{self.voicemail.format(mailbox=extension)}>"
+        prm.txOption.headers.append(contact)
+        rec.local_hangup = True
+        rec.extra["to_voicemail"] = True
+        rec.call.hangup(prm)
+        return True
+
+    def on_state(self, call: AgentCall, snap: dict) -> None:
+        rec = self.record_for(call, snap)
+        st = snap["pj_state"]
+        rec.status_code = snap["status_code"]
+        if st == pj.PJSIP_INV_STATE_EARLY and rec.direction == "out":
+            rec.ringback = True
+        elif st == pj.PJSIP_INV_STATE_CONFIRMED:
+            first = rec.connected_at is None
+            if first:
+                rec.connected_at = time.time()
+            rec.state = "held" if rec.held_by else "connected"
+            with self.emits_held():       # the recorder's INVITE first, then wake the app
+                if first and rec.aud is not None:
+                    self.link_media(rec)      # media came with early media: start sending now
+                self.report_call(rec)
+                if first and self.edge is not None:
+                    self.edge.call_answered(rec.key)
+                    self.transfers.answered(rec)
+                if first and self.siprec is not None:
+                    self.siprec.release_standby(rec.key)   # a ready leg the answer did not use
+            return
+        elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.end_record(rec, snap)
+            return
+        self.report_call(rec)
+
+    def end_record(self, rec: CallRecord, snap: dict) -> None:
+        if rec.state == "ended":
+            return
+        was_connected = rec.connected_at is not None
+        rec.state = "ended"
+        rec.ended_at = time.time()
+        code = snap.get("status_code", 0)
+        if rec.extra.get("to_voicemail"):
+            rec.reason = "voicemail"
+        elif rec.extra.get("timeout"):
+            rec.reason = "no-answer"
+        elif was_connected:
+            rec.reason = "hangup"
+        else:
+            rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
+        rec.extra["ended_by"] = "local" if rec.local_hangup else "remote"
+        # The stream is gone and its conference slot may already serve another call:
+        # drop references only, never stopTransmit on the old slot.
+        rec.aud = None
+        rec.source_linked = None
+        keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
+        keep = self.conferences.ended(rec) or keep    # a conference's remaining call takes it over
+        if self.edge is not None and not keep:
+            self.edge.call_ended(rec.key)
+        if self.siprec is not None and not keep:
+            self.siprec.call_ended(rec.key)
+        capture, rec.capture = rec.capture, None
+        if capture is None:
+            self.call_over(rec, None)
+        else:
+            # What was heard is reported once pjmedia has closed the capture file (a bridge
+            # tick or two), so the summary covers the whole call.
+            capture.close()
+            self.closing.append(capture)
+            self.when_closed(rec, capture, time.monotonic() + 1.0)
+
+    def when_closed(self, rec: CallRecord, capture: Capture, deadline: float) -> None:
+        if capture.closed() or time.monotonic() > deadline:
+            self.closing.remove(capture)
+            self.call_over(rec, capture)
+        else:
+            self.later(0.02, lambda: self.when_closed(rec, capture, deadline))
+
+    def call_over(self, rec: CallRecord, capture: Capture | None) -> None:
+        """The ended call's final report: what its user heard over the whole call."""
+        if capture is not None:
+            rec.heard = capture.heard().to_dict()
+            rec.capture_file = str(capture.path)
+            if self.kind == "voicemail" and "message_from" in rec.extra:
+                self.mailbox.save_message(rec, capture)
+        self.report_call(rec)
+        self.emit("call_summary", **self.describe(rec))
+        self.later(1.5, self.refresh_idle_lines)
+        if self.muted and not any(r.active for r in self.calls.values()):
+            self.set_muted(False)       # the last call is over: the phone un-mutes
+        self.reap(rec)
+        for delay in (0.3, 0.6, 1.0, 2.0, 5.0):   # SIPREC sessions end a little after their call
+            self.later(delay, self.poke_idle_clock)
+
+    def poke_idle_clock(self) -> None:
+        """Let pjsua close the idle sound clock (sndAutoCloseTime, phone/endpoint.py). pjsua
+        checks for idleness only on a disconnect or a call's media teardown, and then needs
+        no live call at all: when the last SIPREC session ends after its call, no check
+        follows. A disconnect of two unlinked ports is such a check (and fails harmlessly)."""
+        if self.media_clock is None or any(r.active for r in self.calls.values()):
+            return
+        try:
+            self.media_clock.player.stopTransmit(self.media_clock.player)
+        except pj.Error:
+            pass
+
+    def reap(self, rec: CallRecord) -> None:
+        """Hand the ended call's pjsua2 objects to the reaper (its own and its SIPREC sessions')."""
+        call = rec.call
+
+        def detach_call() -> None:
+            self.call_objects[:] = [c for c in self.call_objects if c is not call]
+            call.record = None
+            rec.call = None
+        self.reaper.add(call, detach_call)
+        if self.siprec is None:
+            return
+        for skey, session in list(self.siprec.sessions.items()):
+            if skey[0] != rec.key or session.call is None:
+                continue
+            if rec.key in self.transfers.following.values():
+                continue     # a transfer's new leg is taking this recording over (phone/transfer.py)
+            self.reaper.add(session.call, lambda skey=skey, session=session: self.siprec.detach(session, skey))
+        standby = self.siprec.dropped.pop(rec.key, None)
+        if standby is not None:      # a SIPREC leg made ready, then not used
+            self.reaper.add(standby.call, lambda session=standby: self.siprec.detach(session))
+        ended = [r for r in self.calls.values() if not r.active]
+        for old in ended[:-20]:  # keep the last 20 ended calls for queries
+            self.calls.pop(old.key, None)
+
+    def on_media(self, call: AgentCall, _data) -> None:
+        if call.getId() < 0:
+            return
+        rec = self.record_for(call)
+        if rec.state == "ended":
+            return
+        rec.extra["media_changed_at"] = time.monotonic()
+        self.link_media(rec)
+        self.report_call(rec)
+
+    def on_siprec_state(self, call, snap: dict) -> None:
+        if self.siprec is not None:
+            self.siprec.on_state(call, snap)
+
+    def on_siprec_log(self, _call, text: str) -> None:
+        if self.siprec is not None:   # from the network SRC's thread (phone/network_src.py)
+            self.siprec.on_log(text)
+
+    def on_siprec_media(self, call, _data) -> None:
+        if self.siprec is not None:
+            self.siprec.on_media(call, None)
+            self.conferences.relink()    # a re-created SIPREC stream lost the conference mix
+
+    def on_dtmf(self, call: AgentCall, digit: str) -> None:
+        rec = self.record_for(call)
+        now = time.monotonic()
+        last_digit, last_at = rec.extra.get("last_digit", ("", 0.0))
+        # A re-INVITE re-creates the stream; the RFC 4733 end packets of a digit still under
+        # way then look like a new event to the new stream. Drop that echo.
+        if (digit == last_digit and now - last_at < 0.5
+                and now - rec.extra.get("media_changed_at", 0.0) < 0.5):
+            return
+        rec.extra["last_digit"] = (digit, now)
+        rec.dtmf += digit
+        self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
+        if self.kind == "voicemail":
+            self.mailbox.dtmf(rec, digit)      # the retrieval menu (phone/voicemail_menu.py)
+
+    def on_redirected(self, call: AgentCall, data: dict) -> None:
+        rec = self.record_for(call)
+        rec.extra["redirected_to"] = data["target"]
+        self.emit("redirected", call=rec.key, target=data["target"])
+
+    def on_transfer_request(self, call: AgentCall, data: dict) -> None:
+        # The new call has no pjsua id yet: its record is made at its first state change.
+        old = self.record_for(call)
+        data["new_call"].related = old.key
+        self.keep(data["new_call"])
+        self.emit("transferred", call=old.key, target=data["target"])
+
+    def on_transfer_status(self, call: AgentCall, data: dict) -> None:
+        rec = self.record_for(call)
+        code = data["code"]
+        self.emit("transfer_status", call=rec.key, code=code, final=data["final"])
+        ok = 200 <= code < 300
+        if rec.transfer == "blind" and code < 300 and rec.active:
+            # Any progress (pjsua reports the 202 as the first NOTIFY's 100 Trying) means the
+            # REFER was accepted: a phone leaves a blind transfer at that point.
+            self.hangup_record(rec)
+        elif rec.transfer == "attended" and data["final"] and ok and rec.active:
+            self.hangup_record(rec)
+        elif data["final"] and not ok:
+            rec.transfer = None
+            self.emit("log", level="warning", text=f"transfer of {rec.key} failed: {code}")
+
+    def on_replaced(self, call: AgentCall, data: dict) -> None:
+        old = self.record_for(call)
+        data["new_call"].related = old.key
+        self.keep(data["new_call"])
+        self.emit("replaced", call=old.key)
+
+    # ----- media ------------------------------------------------------------------------------
+    def link_media(self, rec: CallRecord) -> None:
+        """(Re)connect a call's audio: every re-INVITE re-creates the streams and drops links."""
+        try:
+            ci = rec.call.getInfo()
+        except pj.Error:
+            return
+        aud, slot = None, -1
+        held_local = rec.want_hold
+        held_remote = False
+        for idx in range(len(ci.media)):
+            mi = ci.media[idx]
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if mi.status in (pj.PJSUA_CALL_MEDIA_LOCAL_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
+                held_local = held_local or mi.status == pj.PJSUA_CALL_MEDIA_LOCAL_HOLD
+            if mi.status in (pj.PJSUA_CALL_MEDIA_REMOTE_HOLD, pj.PJSUA_CALL_MEDIA_NONE):
+                held_remote = True
+            if mi.audioConfSlot >= 0 and aud is None:
+                try:
+                    aud, slot = rec.call.getAudioMedia(idx), mi.audioConfSlot
+                except pj.Error:
+                    pass   # the stream is being re-created: the next media callback links it
+        rec.held_by = ("both" if held_local and held_remote else "local" if held_local
+                       else "remote" if held_remote else None)
+        if self.edge is not None and rec.state != "ended":
+            self.edge.call_held(rec.key, held_local)
+        if rec.state in ("connected", "held"):
+            rec.state = "held" if rec.held_by else "connected"
+        rec.aud, rec.aud_slot = aud, slot
+        rec.source_linked = None
+        if aud is None:
+            return
+        if rec.capture is None:
+            path = self.run_dir / "captures" / self.name / f"{rec.key.replace(':', '-')}-heard.wav"
+            rec.capture = Capture(path, self.clock())
+        aud.startTransmit(rec.capture.port)
+        if self.sound is not None and not held_local:
+            aud.startTransmit(self.sound)      # what the user hears -> the computer's speaker
+        if self.source.port is not None:
+            # the device sends only once the call is answered (early media is the network's);
+            # muted, it sends nothing: the far end and the recording's user channel get silence
+            if held_local or self.muted or rec.state not in ("connected", "held"):
+                self.source.port.stopTransmit(aud)
+            else:
+                self.source.port.startTransmit(aud)
+                rec.source_linked = self.source.port
+        if self.siprec is not None:
+            self.siprec.relink(rec.key)
+        if self.announcer is not None:
+            self.announcer.media_ready(rec.key)
+        if self.kind == "voicemail" and rec.extra.get("greeting"):
+            self.mailbox.greeting(rec)
+        self.conferences.media_changed(rec)
+
+    def unlink_source(self, rec: CallRecord) -> None:
+        """Stop sending the device's audio into a live call (hold)."""
+        if rec.source_linked is not None and rec.aud is not None and rec.state != "ended":
+            try:
+                rec.source_linked.stopTransmit(rec.aud)
+            except pj.Error:
+                pass
+        rec.source_linked = None
+
+    def relink_all(self) -> None:
+        for rec in self.calls.values():
+            if rec.active:
+                self.link_media(rec)
+
+    # ----- reporting --------------------------------------------------------------------------
+    def describe(self, rec: CallRecord) -> dict[str, Any]:
+        name, user = parse_name_addr(rec.remote_uri)
+        return {
+            "call": rec.key, "line": rec.line, "direction": rec.direction, "state": rec.state,
+            "remote": {"uri": rec.remote_uri, "user": user, "name": name},
+            "sip_call_id": rec.sip_call_id, "held_by": rec.held_by, "ringback": rec.ringback,
+            "created": rec.created, "connected_at": rec.connected_at, "ended_at": rec.ended_at,
+            "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
+            "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
+            "heard": rec.heard, "capture_file": rec.capture_file,
+            "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
+            "consult_kind": rec.extra.get("consult_kind", "transfer") if rec.extra.get("consult_for") else None,
+            "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
+            "conference": rec.extra.get("conference"),      # member of the conference hosted by this agent
+        }
+
+    def report_call(self, rec: CallRecord) -> None:
+        desc = self.describe(rec)
+        if rec.extra.get("last_reported") != (rec.state, rec.held_by, rec.ringback, rec.remote_uri):
+            rec.extra["last_reported"] = (rec.state, rec.held_by, rec.ringback, rec.remote_uri)
+            self.emit("call", **desc)
+        self.update_line(rec.line)
+
+    def update_line(self, line_id: str) -> None:
+        order = ["connected", "held", "ringing", "dialing"]
+        states = [r.state for r in self.calls.values() if r.line == line_id and r.active]
+        if states:
+            state = min(states, key=order.index)
+        else:
+            state = "ended" if self.line_state.get(line_id) not in ("idle", "ended") else self.line_state[line_id]
+        if self.line_state.get(line_id) != state:
+            self.line_state[line_id] = state
+            self.emit("line", line=line_id, state=state)
+
+    def refresh_idle_lines(self) -> None:
+        for line_id, state in self.line_state.items():
+            if state == "ended" and not any(r.active and r.line == line_id for r in self.calls.values()):
+                self.line_state[line_id] = "idle"
+                self.emit("line", line=line_id, state="idle")
+
+    # ----- requests ---------------------------------------------------------------------------
+    def handle_request(self, msg: dict[str, Any]) -> None:
+        req_id = msg.get("id")
+        cmd = msg.get("cmd", "")
+        handler = getattr(self, f"cmd_{cmd}", None)
+        try:
+            if handler is None:
+                raise CommandError(f"cmd: unknown command {cmd!r}")
+            result = handler(**msg.get("args", {}))
+            if isinstance(result, Deferred):
+                self.answer_later(req_id, cmd, result)
+                return
+            reply = {"reply": req_id, "ok": True, "result": result or {}}
+        except CommandError as exc:
+            reply = {"reply": req_id, "ok": False, "error": str(exc)}
+        except TypeError as exc:
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: bad arguments: {exc}"}
+        except pj.Error as exc:
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: {exc.info()}"}
+        except Exception as exc:  # report, never die on a request
+            reply = {"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"}
+            self.emit("log", level="error", text=traceback.format_exc())
+        self.send_reply(reply)
+
+    def send_reply(self, reply: dict) -> None:
+        if self.chan is not None and not self.chan.closed:
+            try:
+                self.chan.send(reply)
+            except ChannelClosed:
+                self.stopping = True
+
+    def answer_later(self, req_id, cmd: str, deferred: Deferred) -> None:
+        """Poll a deferred reply from the main loop (timers) until it has its answer."""
+        try:
+            result = deferred.poll()
+        except CommandError as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": str(exc)})
+            return
+        except Exception as exc:
+            self.send_reply({"reply": req_id, "ok": False, "error": f"{cmd}: internal error {exc!r}"})
+            self.emit("log", level="error", text=traceback.format_exc())
+            return
+        if result is None:
+            self.later(deferred.every, lambda: self.answer_later(req_id, cmd, deferred))
+        else:
+            self.send_reply({"reply": req_id, "ok": True, "result": result})
+
+    def find_line(self, line: str | None) -> LineAccount:
+        if line is None:
+            return next(iter(self.accounts.values()))
+        for acc in self.accounts.values():
+            if acc.line_id == line:
+                return acc
+        raise CommandError(f"line: {line!r} is not a line of {self.name}; lines: "
+                           + ", ".join(a.line_id for a in self.accounts.values()))
+
+    def find_call(self, call: str | None, line: str | None = None,
+                  prefer: tuple[str, ...] = ("connected", "held", "ringing", "dialing")) -> CallRecord:
+        if call is not None:
+            rec = self.calls.get(call)
+            if rec is None or not rec.active:
+                raise CommandError(f"call: {call!r} is not a live call of {self.name}")
+            return rec
+        live = [r for r in self.calls.values() if r.active and (line is None or r.line == line)]
+        for state in prefer:
+            for rec in reversed(live):  # newest first
+                if rec.state == state:
+                    return rec
+        raise CommandError(f"{self.name} has no call" + (f" on line {line}" if line else "")
+                           + " in state " + " or ".join(prefer))
+
+    def resolve(self, to: str) -> str:
+        target = str(to).strip()
+        if target.startswith(("sip:", "sips:")):
+            return target
+        cleaned = target.replace(" ", "").replace("-", "")
+        if cleaned == RETRIEVAL_CODE and self.voicemail:     # *86: the user's own mailbox
+            return self.voicemail.format(mailbox=RETRIEVAL_CODE)
+        for key in (cleaned, "+" + cleaned):
+            if key in self.directory:
+                return self.directory[key]
+        raise CommandError(f"to: {to!r} is not a known extension or number")
+
+    def answer_code(self, rec: CallRecord, code: int, reason: str = "") -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        if reason:
+            prm.reason = reason
+        if code >= 300:
+            rec.local_hangup = True
+            rec.call.hangup(prm)
+        else:
+            rec.call.answer(prm)
+
+    def hangup_record(self, rec: CallRecord) -> None:
+        rec.local_hangup = True
+        prm = pj.CallOpParam()
+        try:
+            rec.call.hangup(prm)
+        except pj.Error:
+            pass
+
+    def cmd_ping(self) -> dict:
+        return {"pong": True, "pid": os.getpid()}
+
+    def cmd_status(self) -> dict:
+        return {"lines": dict(self.line_state), "source": self.source.description, "muted": self.muted,
+                "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
+                          for r in self.calls.values()],
+                "auto_answer": self.auto_answer, "resources": self.resources()}
+
+    def resources(self) -> dict:
+        """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
+        return process_resources(self)
+
+    def cmd_dial(self, to: str, line: str | None = None) -> dict:
+        acc = self.find_line(line)
+        uri = self.resolve(to)
+        if uri_user(uri) in self.unavailable:
+            raise CommandError(f"to: {to} is unavailable: its agent is down")
+        if sum(r.active for r in self.calls.values()) >= MAX_USER_CALLS:
+            raise CommandError(f"{self.name} already has {MAX_USER_CALLS} calls")
+        call = AgentCall(self.post, acc)
+        rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
+                                     "remote_uri": uri, "sip_call_id": ""})
+        # Hold the other calls of this user first, as a phone does when you dial mid-call.
+        self.hold_others(rec)
+        prm = pj.CallOpParam(True)
+        call.makeCall(uri, prm)
+        self.report_call(rec)
+        self.prepare_recording(rec)
+        return {"call": rec.key}
+
+    def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("ringing",))
+        self.hold_others(rec)
+        self.answer_code(rec, 200)
+        return {"call": rec.key}
+
+    def cmd_decline(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("ringing",))
+        if not self.to_voicemail(rec):
+            self.answer_code(rec, 603, "Decline")
+        return {"call": rec.key}
+
+    def cmd_hangup(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line)
+        self.hangup_record(rec)
+        return {"call": rec.key}
+
+    def hold_record(self, rec: CallRecord) -> None:
+        rec.want_hold = True
+        self.unlink_source(rec)
+        self.reinvite_when_free(rec, lambda: rec.call.setHold(pj.CallOpParam(True)), hold=True)
+
+    def reinvite_when_free(self, rec: CallRecord, send: Callable[[], None], hold: bool,
+                           tries: int = 60) -> None:
+        """Hold and resume are re-INVITEs, and pjsip refuses one while the call's previous
+        re-INVITE is still open (a person pressing Transfer, then Cancel, at once): try again
+        every 50 ms for 3 s, unless the user changed their mind meanwhile."""
+        try:
+            send()
+        except pj.Error:
+            if tries <= 0 or not rec.active:
+                raise
+            self.later(0.05, lambda: (rec.active and rec.want_hold == hold
+                                      and self.reinvite_when_free(rec, send, hold, tries - 1)))
+
+    def hold_others(self, rec: CallRecord) -> None:
+        """Hold the user's other connected calls (dial, answer, resume). One that is ending
+        already (its BYE not processed yet) is skipped, not an error."""
+        for other in list(self.calls.values()):
+            if other is not rec and other.state == "connected":
+                try:
+                    self.hold_record(other)
+                except pj.Error:
+                    pass
+
+    def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
+        rec = self.find_call(call, line, prefer=("connected",))
+        self.hold_record(rec)
+        return {"call": rec.key}
+
+    def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
+        if call is None:    # a call whose hold is still on the way counts as held
+            rec = next((r for r in reversed(list(self.calls.values())) if r.active and r.want_hold
+                        and r.state == "connected" and (line is None or r.line == line)), None)
+            if rec is not None:
+                call = rec.key
+        rec = self.find_call(call, line, prefer=("held",))
+        self.hold_others(rec)
+        rec.want_hold = False
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self.reinvite_when_free(rec, lambda: rec.call.reinvite(prm), hold=False)
+        return {"call": rec.key}
+
+    def cmd_transfer(self, to: str | None = None, call: str | None = None,
+                     consult: str | None = None, line: str | None = None) -> dict:
+        """Blind transfer (to=...) or attended transfer onto an existing consult call."""
+        if consult is not None:
+            target = self.find_call(consult)
+            rec = self.find_call(call, line, prefer=("held", "connected")) if call else next(
+                (r for r in reversed(list(self.calls.values()))
+                 if r.active and r is not target and r.line == target.line), None)
+            if rec is None:
+                raise CommandError("transfer: no other call to connect with the consult call")
+            rec.transfer = "attended"
+            rec.call.xferReplaces(target.call, pj.CallOpParam(True))
+            return {"call": rec.key, "consult": target.key}
+        if to is None:
+            raise CommandError("transfer: give to (blind) or consult (attended)")
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        rec.transfer = "blind"
+        target = self.resolve(to)
+        if self.edge is not None and self.edge.compliance_played(rec.key):
+            target += f"?{COMPLIANCE_HEADER}=played"
+        rec.call.xfer(target, pj.CallOpParam(True))
+        return {"call": rec.key}
+
+    def cmd_transfer_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Transfer on a call + a number: hold it and open a consult call (phone/transfer.py)."""
+        try:
+            return self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_complete(self, call: str | None = None, line: str | None = None) -> dict:
+        """Transfer pressed again: attended after answer, blind after consult while ringing."""
+        try:
+            return self.transfers.complete(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_transfer_cancel(self, call: str | None = None, line: str | None = None) -> dict:
+        try:
+            return self.transfers.cancel(call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def cmd_conference_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Conference + number: hold the call and call the third party (a consult call)."""
+        if self.conferences.active():
+            raise CommandError("conference: a conference is already under way; allowed: one")
+        try:
+            result = self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+        consult = self.calls[result["consult"]]
+        consult.extra["consult_kind"] = "conference"    # the faces offer Conference, not Transfer
+        consult.extra.pop("last_reported", None)
+        self.report_call(consult)
+        return result
+
+    def cmd_conference_merge(self, call: str | None = None, line: str | None = None) -> dict:
+        """Conference pressed again: the held call and the consult call become one conference."""
+        try:
+            return self.conferences.merge(call, line)
+        except (TransferError, ConferenceError) as exc:
+            raise CommandError(str(exc).replace("transfer", "conference")) from exc
+
+    def cmd_mute(self, on: bool = True, call: str | None = None, line: str | None = None) -> dict:
+        """Mute / unmute the user's microphone for their calls (MPP Mute key, Webex App Mute).
+        Not a recording pause: the recording goes on, its user channel silent (issue 13)."""
+        if not isinstance(on, bool):
+            raise CommandError(f"on: {on!r} not allowed; allowed: true, false")
+        if on and not any(r.active and r.state in ("connected", "held") for r in self.calls.values()):
+            raise CommandError("mute: no call to mute")
+        self.set_muted(on)
+        return {"muted": self.muted}
+
+    def set_muted(self, on: bool) -> None:
+        if self.muted == on:
+            return
+        self.muted = on
+        for rec in self.calls.values():
+            if rec.active:
+                if on:
+                    self.unlink_source(rec)
+                self.link_media(rec)      # relinks the source and the SIPREC fork (or not)
+        self.emit("mute", muted=on)
+
+    def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
+        allowed = set("0123456789*#ABCD")
+        bad = sorted(set(str(digits).upper()) - allowed)
+        if bad:
+            raise CommandError(f"digits: {''.join(bad)!r} not allowed; allowed: 0-9 * # A-D")
+        rec = self.find_call(call, line, prefer=("connected",))
+        digits = str(digits).upper()
+        if self.edge is not None and self.edge.dtmf_sent(rec.key, digits):
+            return {"call": rec.key, "feature_code": True}   # R-UX-5: taken by the network
+        rec.call.dialDtmf(digits)
+        return {"call": rec.key}
+
+    def cmd_press(self, key: str, call: str | None = None, line: str | None = None) -> dict:
+        """A recording softkey on the MPP: Record, PauseRec, ResumeRec, StopRec."""
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        try:
+            done = self.edge.press(rec.key, key) if self.edge else False
+        except EdgeError as exc:
+            raise CommandError(str(exc)) from exc
+        return {"call": rec.key, "done": done}
+
+    def cmd_menu(self, item: str, call: str | None = None, line: str | None = None) -> dict:
+        """A recording item under More in the Webex App call window."""
+        rec = self.find_call(call, line, prefer=("connected", "held"))
+        try:
+            done = self.edge.menu(rec.key, item) if self.edge else False
+        except EdgeError as exc:
+            raise CommandError(str(exc)) from exc
+        return {"call": rec.key, "done": done}
+
+    def cmd_set_recording(self, line: str, settings: dict) -> dict:
+        """Effective recording settings of a line, for calls that start from now on."""
+        if self.edge is None:
+            raise CommandError(f"{self.name} is a PSTN party: it has no recording settings")
+        if self.kind != "voicemail":      # the voicemail agent keeps every line's settings
+            self.find_line(line)
+        self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
+        return {"line": line}
+
+    def prepare_recording(self, rec: CallRecord) -> None:
+        """A lone call whose answer will start a recording gets its SIPREC leg while it rings
+        (SiprecClient.standby). Only a lone call: a waiting, consulting or conferenced call
+        leaves pjsua's 4 calls per process to the calls themselves and takes the ordinary way."""
+        if self.siprec is None or self.edge is None or self.stopping:
+            return
+        settings = self.edge.records_on_answer(rec.key)
+        target = settings and (settings.recorder or self.recorder_target)
+        if not target or any(r.active for r in self.calls.values() if r is not rec):
+            return
+        self.siprec.standby(rec, settings, target)
+
+    def recorder(self, key: str, action, settings: EffectiveSettings) -> bool:
+        """A recorder action of the policy: run it over SIPREC when a recorder is configured
+        (the provider's own target, else the embedded recorder). False = no recorder."""
+        target = settings.recorder or self.recorder_target
+        rec = self.calls.get(key)
+        if self.siprec is None or target is None or rec is None:
+            return False
+        if action.op == "start":
+            self.siprec.start(rec, action.recording, settings, target, action.detail)
+        else:
+            self.siprec.update(key, action.recording, action.op, action.detail)
+        return True
+
+    def play(self, key: str, play) -> None:
+        """An announcement or tone to parties of the call (audio: phone/announcements.py)."""
+        if self.announcer is not None:
+            self.announcer.play(key, play)
+
+    announcer = None
+    muted = False       # the user's microphone is muted (cmd_mute)
+    waiting = None      # phone/call_waiting.CallWaiting for users' agents
+
+    def cmd_recorder_down(self, target: str) -> dict:
+        """The app saw the recorder at `target` die: fail the sessions that used it."""
+        if self.siprec is not None:
+            self.siprec.target_down(target)
+        return {}
+
+    def cmd_set_recorder(self, target: str | None) -> dict:
+        self.recorder_target = target
+        return {"recorder": target}
+
+    def end_call(self, key: str, reason: str) -> None:
+        """The network ends a call (failureBehavior END_CALL_WITH_ANNOUNCEMENT)."""
+        rec = self.calls.get(key)
+        if rec is not None and rec.active:
+            rec.extra["ended_by_network"] = reason
+            self.hangup_record(rec)
+
+    def cmd_play(self, tone: float | None = None, file: str | None = None,
+                 silence: bool = False) -> dict:
+        new = Source()
+        if tone is not None:
+            if not 50 <= float(tone) <= 3800:
+                raise CommandError(f"tone: {tone} Hz is out of range; allowed: 50-3800 Hz")
+            new.set_tone(float(tone))
+        elif file is not None:
+            try:
+                new.set_file(str(file))
+            except (ValueError, pj.Error) as exc:
+                raise CommandError(f"file: cannot play {file}: {exc}") from exc
+        elif not silence:
+            raise CommandError("play: give tone (Hz), file (WAV path) or silence: true")
+        # Dropping the old source port removes it, and its links, from the bridge.
+        for rec in self.calls.values():
+            rec.source_linked = None
+        self.source = new
+        self.relink_all()
+        return {"source": new.description, "started": time.time()}
+
+    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None,
+                   freqs: list | None = None):
+        """What the user hears in a live call over the last `seconds`, or heard in an ended one.
+        With `freqs`: also whether each frequency is present (`present`: {"1000.0": true, ...}).
+
+        The answer waits until the capture file holds the moment of asking (pjmedia writes it
+        in ~0.25 s blocks) and, on a call younger than `seconds`, until `seconds` were heard.
+        A call still ringing without early media has heard nothing: None at once.
+        """
+        if call is not None and call in self.calls and not self.calls[call].active:
+            return {"call": call, "heard": self.calls[call].heard}
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise CommandError(f"seconds: {seconds!r} is not a number; allowed: 0.02-{MAX_LISTEN:g}") from None
+        if not 0.02 <= seconds <= MAX_LISTEN:
+            raise CommandError(f"seconds: {seconds:g} is out of range; allowed: 0.02-{MAX_LISTEN:g}")
+        rec = self.find_call(call, line)
+        if rec.capture is None and rec.state not in ("connected", "held"):
+            return {"call": rec.key, "heard": None}
+        follow = None if call is not None else (lambda: self.find_call(None, line))
+        poll = listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow, CommandError)
+        if freqs:
+            poll = with_tones(poll, lambda: rec.capture, seconds, [float(f) for f in freqs])
+        return Deferred(poll)
+
+    def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
+                  threshold_dbfs: float = -40.0) -> dict:
+        """Wall-clock time of the first received 20 ms frame louder than the threshold after
+        `after` (Unix time): for measuring audio delay (bench/recording.py, R-REC-3)."""
+        rec = self.find_call(call, line)
+        if rec.capture is None:
+            return {"onset": None}
+        from .analysis import first_loud_frame
+        cap = rec.capture
+        now_pos, now = cap.position(), time.time()
+        first = max(0, now_pos - int((now - after) * 8000))
+        found = first_loud_frame(cap.samples(first), 8000, threshold_dbfs)
+        return {"onset": None if found is None else now - (now_pos - first) / 8000 + found}
+
+    def cmd_sound_bridge(self, port: int) -> dict:
+        """Use the GUI's sound card for this device: microphone frames arrive on our UDP port,
+        what the user hears goes to the GUI's `port` (phone/sound_bridge.py)."""
+        from .sound_bridge import SoundBridge
+        self.cmd_sound_bridge_off()
+        self.sound = SoundBridge(int(port))
+        source = Source()
+        source.port = self.sound
+        source.description = {"kind": "soundcard", "port": self.sound.port}
+        for rec in self.calls.values():
+            rec.source_linked = None
+        self.source = source
+        self.relink_all()
+        return {"port": self.sound.port}
+
+    def cmd_sound_bridge_off(self) -> dict:
+        if self.sound is not None:
+            for rec in self.calls.values():
+                rec.source_linked = None
+            self.source = Source()
+            for rec in self.calls.values():
+                if rec.active and rec.aud is not None:
+                    try:
+                        rec.aud.stopTransmit(self.sound)
+                    except pj.Error:
+                        pass
+            self.sound.close()
+            # kept, not freed: a callback port must outlive pjsua's asynchronous removal
+            self.retired_ports.append(self.sound)
+            self.sound = None
+            self.relink_all()
+        return {}
+
+    def cmd_set_auto_answer(self, after: float | None = None) -> dict:
+        self.auto_answer = None if after is None else float(after)
+        return {"auto_answer": self.auto_answer}
+
+    def cmd_set_unavailable(self, numbers: list[str]) -> dict:
+        self.unavailable = set(numbers)
+        return {"unavailable": sorted(self.unavailable)}
+
+    def cmd_set_directory(self, directory: dict[str, str], voicemail: str | None = None) -> dict:
+        """The numbers' SIP URIs (the app learns each agent's ports from its hello), and for
+        users the voicemail address (`sip:{mailbox}@host:port`) when given."""
+        self.directory = dict(directory)
+        if voicemail is not None:
+            self.voicemail = voicemail
+        return {"entries": len(self.directory)}
+
+    def cmd_shutdown(self) -> dict:
+        self.shutdown_calls()
+        return {"stopping": True}
+
+
+def yield_to_the_network(config_nice: int) -> None:
+    """Run below the recorder and the app when the app says so (a load-sized org: nice 19) or
+    $MPPSIM_AGENT_NICE does (0-19, it wins).
+
+    The agents are the load; the recorder and the app stand for the service and the tester. When
+    many calls start at once every agent is busy at the same moment, and at equal priority the
+    recorder got 1/N of the CPU: with 100 agents its SIPREC answers took 0.4 s (docs/decisions.md).
+    A lower priority costs an agent nothing while the CPU is not saturated."""
+    step = int(config_nice or 0)
+    raw = os.environ.get("MPPSIM_AGENT_NICE")
+    if raw is not None:
+        try:
+            step = int(raw)
+        except ValueError:
+            print(f"MPPSIM_AGENT_NICE: {raw!r} is not an integer; allowed: 0-19. Using {step}",
+                  file=sys.stderr)
+    if step > 0:
+        try:
+            os.nice(min(step, 19))
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mppsim-agent", description=__doc__)
+    parser.add_argument("--config", required=True, help="agent JSON config written by the app")
+    args = parser.parse_args(argv)
+    config = json.loads(Path(args.config).read_text())
+    agent = Agent(config)
+
+    def on_term(_sig, _frame):
+        agent.stopping = True
+        agent.post(("noop", None, None))
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    parent = os.getppid()
+
+    def watch_parent():
+        # The agent also ends when its control channel closes; this covers a main loop that
+        # cannot notice (the app died and we were re-parented): ask nicely, then go.
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                on_term(None, None)
+                time.sleep(3.0)
+                os._exit(3)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    yield_to_the_network(config.get("nice", 0))   # before pjsua starts its threads: they inherit it
+    try:
+        agent.start()
+        profile_dir = os.environ.get("MPPSIM_AGENT_PROFILE")   # cProfile dumps, for tuning
+        if profile_dir:
+            import cProfile
+            profiler = cProfile.Profile(time.thread_time)   # CPU of this thread, not wall time
+            try:
+                profiler.runcall(agent.run)
+            finally:
+                profiler.dump_stats(str(Path(profile_dir) / f"{agent.name}.prof"))
+        else:
+            agent.run()
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    agent.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,981 @@
+"""mppsim's SIPREC Session Recording Server (RFC 7866): one asyncio process, hundreds of sessions.
+
+    python -m mppsim.recorder.cli --listen 127.0.0.1:0 --store DIR     (the CLI; this is the engine)
+
+It answers recording sessions from any SRC (mppsim's agents in either dialect, a SIPp scenario,
+a tester's own SBC) over UDP, TCP and - with ``--tls`` - TLS, and writes each to the store
+(recorder/store.py): a stereo WAV (left = the first recorded m-line, the recorded user's send
+stream; right = the other party's), the metadata documents as received and an SQLite index row.
+What it cannot record it refuses with a final answer and a reason, logs the offending header or
+element, counts it, and stays up (issue 9). It never originates a call: the only request it
+sends is a BYE for a session it ends itself (RTP timeout, session-timer expiry, missing ACK).
+
+Threads: the event loop does SIP, RTP and timing; the store (SQLite, fsync) runs on a few
+single-thread lanes so it never stalls the loop, one lane per session so its writes stay ordered.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import resource
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mppsim.siprec import metadata as md_mod
+from mppsim.siprec.metadata import Metadata, MetadataError
+from mppsim.recorder.rtp import codecs
+from mppsim.recorder.rtp.ports import rtp_sockets
+from mppsim.recorder.rtp.receiver import SILENCE, StreamReceiver
+from mppsim.sip import message as sipm
+from mppsim.sip.dialog import Dialog, Transactions
+from mppsim.sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
+from mppsim.sip.message import ParseError, Request, uri_user
+from mppsim.sip.sdp import Offer, SdpError, build_answer, parse_offer
+from mppsim.sip.transport import Peer, StreamServer, self_signed_context, start_udp
+from mppsim.siprec.sipmsg import is_siprec_src
+from mppsim.siprec.request import (ACCEPT, STATUS_HEADER, Refusal, bodies, header_names,
+                             merge_status)
+from mppsim.recorder.store import Store
+
+log = logging.getLogger("mppsim.recorder")
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
+SUPPORTED = "siprec, timer"
+TICK = 0.2                  # s between audio moves to the store and timer checks
+JITTER = 0.2                # s of audio held back so late packets still find their place
+STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
+MIN_SE = 90                 # RFC 4028 Min-SE
+PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
+LANES = 4
+
+# limits (docs/protocol.md "Recorder limits")
+MAX_SESSIONS = 1000
+MAX_SESSIONS_PER_SOURCE = 500
+MAX_HALF_OPEN_PER_SOURCE = 100
+
+
+@dataclass(eq=False)
+class Session:
+    dialog: Dialog
+    peer: Peer
+    source: str
+    metadata: Metadata
+    offer: Offer
+    t0: float
+    rate: int
+    names: dict[str, str]                    # URI user part -> display name from the headers
+    invite: Request
+    receivers: list[StreamReceiver] = field(default_factory=list)   # [left, right]
+    writer: object = None
+    lane: ThreadPoolExecutor | None = None
+    state: str = "pending"                   # pending | live | ended
+    paused: bool = False
+    cancelled: bool = False
+    last_sip: float = 0.0
+    expires: int = 0                         # negotiated session interval (s), 0 = none
+    refreshed: float = 0.0
+    timeline: list[dict] = field(default_factory=list)
+    sdp_version: int = 1
+    ended_by: str = ""
+    begun: bool = False                      # store row + WAV requested (decide_rate)
+    sdp_paused: bool = False                 # every recorded stream inactive
+    meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
+    wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
+
+    @property
+    def at(self) -> float:
+        return time.monotonic() - self.t0
+
+
+_CATEGORY_END = re.compile("[:(\'\"]")
+
+
+class Stats:
+    def __init__(self):
+        self.requests = 0
+        self.responses_ignored = 0
+        self.unanswerable = 0
+        self.sessions_total = 0
+        self.refused: dict[str, int] = {}
+        self.ended: dict[str, int] = {}
+        self.rtp_packets = 0              # of finished sessions (live ones: rtp_packets_active)
+        self.rtp_lost = 0
+
+    def refuse(self, code: int, reason: str) -> None:
+        # a category, not the details: what follows ':', '(' or a quote may quote the input
+        key = f"{code} {_CATEGORY_END.split(reason, maxsplit=1)[0].strip()[:40]}"
+        if key not in self.refused and len(self.refused) >= 100:
+            key = f"{code} other"
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+
+class Recorder:
+    def __init__(self, host: str, port: int, store_dir: Path, name: str = "w0",
+                 rtp_timeout: float = 30.0, max_sessions: int = MAX_SESSIONS, tls: bool = False,
+                 status_every: float = 0.0, min_se: int = MIN_SE):
+        self.host, self.port, self.name = host, port, name
+        self.store_dir = Path(store_dir)
+        self.store = Store(self.store_dir)
+        self.rtp_timeout, self.max_sessions, self.tls = rtp_timeout, max_sessions, tls
+        self.status_every = status_every
+        self.min_se = min_se
+        self.tls_port: int | None = None
+        self.sessions: dict[tuple[str, str], Session] = {}       # (Call-ID, SRC tag)
+        self.pending_invites: dict[str, tuple[Request, Session | None]] = {}   # branch -> ...
+        self.transactions = Transactions()
+        self.buckets: dict[str, Bucket] = {}
+        self.stats = Stats()
+        self.lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"store{i}") for i in range(LANES)]
+        self.stopping = False
+        self._next_lane = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._started = time.time()
+
+    # ----- life cycle ---------------------------------------------------------------------
+    async def start(self) -> dict:
+        for rid in self.store.repair_interrupted():
+            self.out(f"repaired interrupted recording {rid} (truncated)")
+        self.tcp = StreamServer(self.on_stream, self.on_oversize)
+        self.tcp.on_close = self.on_connection_closed
+        await self.bind_sip()
+        self.tls_server = None
+        if self.tls:
+            self.tls_server = StreamServer(self.on_stream, self.on_oversize,
+                                           ssl_context=self_signed_context(self.store_dir / "tls", self.host))
+            self.tls_server.on_close = self.on_connection_closed
+            self.tls_port = await self.tls_server.start(self.host, 0)
+        self.loop_task = asyncio.ensure_future(self.ticker())
+        where = f"{self.host}:{self.port}"
+        return {"engine": "asyncio", "pid": os.getpid(), "sip": where, "udp": where, "tcp": where,
+                "tls": f"{self.host}:{self.tls_port}" if self.tls_port else None,
+                "store": str(self.store_dir.resolve()),
+                "target": f"sip:srs@{where};transport=tcp"}
+
+    async def bind_sip(self) -> None:
+        """UDP and TCP on one port number. For port 0 the OS picks the UDP port, and the same
+        number may be taken for TCP (by anyone's connection): then try another."""
+        if self.port:
+            self.udp, self.port = await start_udp(self.host, self.port, self.on_datagram)
+            await self.tcp.start(self.host, self.port)
+            return
+        for _ in range(50):
+            udp, port = await start_udp(self.host, 0, self.on_datagram)
+            try:
+                await self.tcp.start(self.host, port)
+            except OSError:
+                udp.close()
+                continue
+            self.udp, self.port = udp, port
+            return
+        raise OSError(f"no port free for both UDP and TCP on {self.host}")
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for s in list(self.sessions.values()):
+            if s.state != "ended":
+                self.send_bye(s)
+                await self.finish(s, "shutdown")
+        if self._tasks:            # sessions finishing (a BYE's grace period): let them end
+            await asyncio.wait(list(self._tasks), timeout=5)
+        self.udp.close()
+        await self.tcp.close()
+        if self.tls_server:
+            await self.tls_server.close()
+        self.loop_task.cancel()
+        for lane in self.lanes:
+            lane.shutdown(wait=True)
+        self.write_status()
+
+    def out(self, text: str) -> None:
+        print(f"srs {self.name}: {text}", flush=True)
+
+    def spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.out("error: " + "".join(traceback.format_exception(exc)).strip().replace("\n", " | "))
+
+    # ----- receiving ----------------------------------------------------------------------
+    def on_connection_closed(self, conn) -> None:
+        """An SRC closed the connection of sessions it never ACKed (e.g. its call was cancelled
+        while our 200 was on the way): nobody can ACK or BYE them any more, end them now."""
+        for s in list(self.sessions.values()):
+            if s.peer.connection is conn and s.state == "live" and not s.dialog.confirmed:
+                self.out(f"connection closed before the ACK of {s.invite.call_id}: ending it")
+                self.spawn(self.finish(s, "no-ack"))
+
+    def on_datagram(self, data: bytes, peer: Peer) -> None:
+        self.on_message(data, peer, stream=False)
+
+    def on_stream(self, data: bytes, peer: Peer) -> None:
+        self.on_message(data, peer, stream=True)
+
+    def on_oversize(self, head: bytes, peer: Peer) -> None:
+        try:
+            sipm.parse(head + b"\r\n\r\n")
+            req = None
+        except ParseError as exc:
+            req = exc.request
+        except Exception:   # noqa: BLE001
+            req = None
+        self.stats.requests += 1
+        if isinstance(req, Request) or (req := self._try_request(head)) is not None:
+            self.refuse(req, peer, Refusal(513, f"Message Too Large: more than {sipm.MAX_MESSAGE} bytes",
+                                           "Content-Length"))
+        else:
+            self.stats.unanswerable += 1
+            self.out(f"dropped from {peer}: message larger than {sipm.MAX_MESSAGE} bytes, not answerable")
+
+    def _try_request(self, head: bytes) -> Request | None:
+        try:
+            msg = sipm.parse(head + b"\r\n\r\n")
+            return msg if isinstance(msg, Request) else None
+        except ParseError as exc:
+            return exc.request
+        except Exception:   # noqa: BLE001
+            return None
+
+    def on_message(self, data: bytes, peer: Peer, stream: bool) -> None:
+        try:
+            msg = sipm.parse(data, stream=stream)
+        except ParseError as exc:
+            self.stats.requests += 1
+            if exc.request is not None and exc.request.method != "ACK":
+                self.refuse(exc.request, peer, Refusal(exc.code, f"Bad request: {exc.reason}", exc.element))
+            else:
+                self.stats.unanswerable += 1
+                self.stats.refuse(exc.code, "Unanswerable")
+                self.out(f"dropped from {peer}: {exc.reason} (no Via/From/To/Call-ID/CSeq to answer)"
+                         f" | element: {exc.element or '-'}")
+            return
+        except Exception as exc:   # noqa: BLE001 - a parser bug must not kill the server
+            self.stats.unanswerable += 1
+            self.out(f"dropped from {peer}: unparsable ({type(exc).__name__}: {exc})")
+            return
+        if not isinstance(msg, Request):
+            self.stats.responses_ignored += 1   # answers to our BYEs: nothing to do
+            return
+        self.stats.requests += 1
+        try:
+            self.on_request(msg, peer)
+        except Refusal as r:
+            self.refuse(msg, peer, r)
+        except Exception as exc:   # noqa: BLE001 - every request gets a final answer
+            self.out(f"error handling {msg.method} {msg.call_id}: {type(exc).__name__}: {exc} | "
+                     + traceback.format_exc().strip().splitlines()[-2].strip())
+            if msg.method != "ACK":
+                self.refuse(msg, peer, Refusal(500, f"Recorder error: {type(exc).__name__}"))
+
+    def answer(self, req: Request, peer: Peer, status: int, reason: str = "", **kw) -> bytes:
+        data = sipm.response(req, status, reason, **kw)
+        peer.send(data)
+        if status >= 200 or req.method == "INVITE":
+            self.transactions.answered(req, data)
+        return data
+
+    def refuse(self, req: Request, peer: Peer, r: Refusal) -> None:
+        self.stats.refuse(r.code, r.reason)
+        self.out(f"refused {r.code} {r.reason} | {req.method} from {peer} call-id={req.call_id[:80]}"
+                 f" | element: {r.element or '-'}")
+        if req.method == "ACK":
+            return
+        headers = list(r.headers)
+        if r.code == 405:
+            headers.append(("Allow", ALLOW))
+        tag = ""
+        if req.method == "INVITE" and not req.to_tag:
+            tag = "refused" + str(abs(hash(req.call_id)) % 100000)
+        self.answer(req, peer, r.code, r.reason, to_tag=tag, headers=headers)
+
+    def on_request(self, req: Request, peer: Peer) -> None:
+        retrans, last = self.transactions.seen(req)
+        if retrans and req.method != "ACK":
+            if last is not None:
+                peer.send(last)          # a retransmission: the same answer again (§17.2.1)
+            return
+        ip = peer.addr[0]
+        bucket = self.buckets.setdefault(ip, Bucket())
+        if req.method != "ACK" and not bucket.take(RATE_PER_SOURCE, BURST_PER_SOURCE):
+            raise Refusal(503, f"Too many requests from {ip}", "rate",
+                          headers=[("Retry-After", "2")])
+        if req.method != "ACK":
+            self.transactions.begin(req)
+        handler = {"INVITE": self.on_invite, "ACK": self.on_ack, "BYE": self.on_bye,
+                   "CANCEL": self.on_cancel, "OPTIONS": self.on_options,
+                   "UPDATE": self.on_update}.get(req.method)
+        if handler is None:
+            if req.method == "REFER":
+                raise Refusal(403, "REFER not accepted: a recorder never originates calls", "REFER")
+            raise Refusal(405, f"Method Not Allowed: {req.method[:20]}", req.method[:20])
+        handler(req, peer)
+
+    def find(self, req: Request) -> Session | None:
+        s = self.sessions.get((req.call_id, req.from_tag))
+        if s is not None and req.to_tag and req.to_tag != s.dialog.local_tag:
+            return None
+        return s
+
+    # ----- methods --------------------------------------------------------------------------
+    def on_options(self, req: Request, peer: Peer) -> None:
+        self.answer(req, peer, 200, to_tag="options", headers=[
+            ("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)])
+
+    def on_ack(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is not None and req.to_tag:
+            s.dialog.confirmed = True
+            s.last_sip = time.monotonic()
+
+    def on_bye(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is None or not req.to_tag:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "Call-ID")
+        self.answer(req, peer, 200)
+        if s.state == "pending":
+            s.cancelled = True
+        self.spawn(self.finish(s, "bye"))
+
+    def on_cancel(self, req: Request, peer: Peer) -> None:
+        pending = self.pending_invites.get(req.branch)
+        if pending is None:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "Via branch")
+        invite, s = pending
+        self.answer(req, peer, 200)
+        if s is not None and s.state == "pending":
+            s.cancelled = True
+            self.answer(invite, peer, 487, to_tag=s.dialog.local_tag)
+
+    def on_invite(self, req: Request, peer: Peer) -> None:
+        if req.to_tag:
+            s = self.find(req)
+            if s is None:
+                raise Refusal(481, "Call/Transaction Does Not Exist", "To tag")
+            self.on_reoffer(req, peer, s)
+            return
+        s = self.admit(req, peer)
+        self.answer(req, peer, 100)
+        self.pending_invites[req.branch] = (req, s)
+        self.spawn(self.establish(req, peer, s))
+
+    def on_update(self, req: Request, peer: Peer) -> None:
+        s = self.find(req)
+        if s is None or not req.to_tag:
+            raise Refusal(481, "Call/Transaction Does Not Exist", "To tag")
+        self.on_reoffer(req, peer, s)
+
+    # ----- admission ----------------------------------------------------------------------
+    def admit(self, req: Request, peer: Peer) -> Session:
+        if (req.call_id, req.from_tag) in self.sessions:
+            # the same dialog-forming request again on a new transaction (RFC 3261 §8.2.2.2)
+            raise Refusal(482, "Loop Detected: a session with this Call-ID and From tag exists",
+                          "Call-ID")
+        live = [s for s in self.sessions.values() if s.state != "ended"]
+        if len(live) >= self.max_sessions:
+            raise Refusal(486, f"Recorder busy: {self.max_sessions} sessions", "capacity")
+        ip = peer.addr[0]
+        mine = [s for s in live if s.source == ip]
+        if len(mine) >= MAX_SESSIONS_PER_SOURCE:
+            raise Refusal(486, f"Recorder busy: {MAX_SESSIONS_PER_SOURCE} sessions from {ip}", "capacity")
+        if sum(1 for s in mine if not s.dialog.confirmed) >= MAX_HALF_OPEN_PER_SOURCE:
+            raise Refusal(486, f"Recorder busy: {MAX_HALF_OPEN_PER_SOURCE} sessions from {ip} "
+                               "wait for their ACK", "capacity")
+        if req.get("replaces") is not None or "replaces" in req.tokens("require"):
+            raise Refusal(403, "Replaces not accepted: a recording session cannot be taken over",
+                          "Replaces")
+        unknown = [t for t in req.tokens("require") if t not in ("siprec", "timer")]
+        if unknown:
+            raise Refusal(420, f"Bad Extension: {', '.join(unknown)[:60]}", "Require",
+                          headers=[("Unsupported", ", ".join(unknown))])
+        if not is_siprec_src({n: req.get_all(n) for n in ("contact", "require", "supported")}):
+            raise Refusal(403, "Not a recording session (no +sip.src, ;src or Require: siprec)", "Contact")
+        meta_bytes, sdp_text = bodies(req, need_metadata=True)
+        try:
+            md = md_mod.parse(meta_bytes)
+        except MetadataError as exc:
+            raise Refusal(400, f"Bad metadata: {exc}", "rs-metadata") from None
+        except Exception as exc:   # noqa: BLE001 - whatever the XML does, it is a 400
+            raise Refusal(400, f"Bad metadata: {type(exc).__name__}", "rs-metadata") from None
+        md = merge_status(md, req)
+        offer = self.offer(sdp_text)
+        if not offer.audio:
+            raise Refusal(488, "No audio streams to record", "m=audio")
+        recorded = offer.recorded()
+        if not any(m.recordable for _, m in recorded):
+            raise Refusal(488, "No codec the recorder can decode (it takes "
+                          + ", ".join(sorted(codecs.supported())) + ")", "m=audio")
+        self.check_provisioning(md)
+        expires = self.session_interval(req)
+        dialog = Dialog.from_invite(req, f"{self.host}:{self.port}", peer.transport)
+        rate = 16000 if any(self.wideband(m) for _, m in recorded) else 8000
+        s = Session(dialog=dialog, peer=peer, source=ip, metadata=md, offer=offer,
+                    t0=time.monotonic(), wall0=time.time(), rate=rate, names=header_names(req), invite=req,
+                    last_sip=time.monotonic(), expires=expires, refreshed=time.monotonic())
+        s.lane = self.lanes[self._next_lane % LANES]
+        self._next_lane += 1
+        self.sessions[(req.call_id, req.from_tag)] = s
+        if peer.connection is not None:
+            peer.connection.sessions += 1
+        s._meta_bytes = meta_bytes   # stored once the row exists
+        return s
+
+    @staticmethod
+    def wideband(m) -> bool:
+        first = next((enc for enc, _ in m.decodable().values() if enc != "TELEPHONE-EVENT"), "")
+        return first in ("G722", "OPUS")
+
+    @staticmethod
+    def offer(sdp_text: str | None) -> Offer:
+        if sdp_text is None:
+            raise Refusal(488, "No SDP in the recording session offer", "application/sdp")
+        try:
+            return parse_offer(sdp_text)
+        except SdpError as exc:
+            raise Refusal(exc.code, exc.reason, exc.element) from None
+
+    def session_interval(self, req: Request) -> int:
+        """RFC 4028: the interval the SRC asked for (we let the SRC refresh), 0 = no timer."""
+        value = req.get("session-expires")
+        if value is None:
+            return 0
+        try:
+            secs = int(value.split(";")[0].strip())
+        except ValueError:
+            raise Refusal(400, "Bad request: bad Session-Expires", "Session-Expires") from None
+        if secs < self.min_se:
+            raise Refusal(422, "Session Interval Too Small", "Session-Expires",
+                          headers=[("Min-SE", str(self.min_se))])
+        return secs
+
+    # Provider-side accounts, written by the app (R-PRV-6, R-USR-7)
+    def provider_info(self) -> dict:
+        """The app rewrites the file (atomically) when settings change: read it again only then,
+        not twice per INVITE."""
+        path = self.store_dir / "provider.json"
+        try:
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if key != self._provider_key:
+                self._provider = json.loads(path.read_text())
+                self._provider_key = key
+            return self._provider
+        except (OSError, ValueError):
+            self._provider_key = None
+            return {}
+
+    _provider: dict = {}
+    _provider_key: tuple | None = None
+
+    def check_provisioning(self, md: Metadata) -> None:
+        info = self.provider_info()
+        if not info.get("manual") or md.broadworks is None:
+            return
+        bw = md.broadworks
+        user = bw.get("userID", "")
+        account = info.get("accounts", {}).get(user)
+        if account is None:
+            raise Refusal(403, f"No {info.get('provider')} account for user {user} (R-PRV-6)",
+                          "broadWorksRecordingMetadata/userID")
+        for field_name, key in (("serviceProvider", "serviceProviderID"), ("externalGroup", "groupID"),
+                                ("externalIdentifier", "userID")):
+            if account.get(field_name) != bw.get(key):
+                raise Refusal(403, f"Platform info mismatch for {user}: {field_name} "
+                                   f"{account.get(field_name)!r} != {bw.get(key)!r} (R-USR-7)",
+                              f"broadWorksRecordingMetadata/{key}")
+
+    # ----- establishing -------------------------------------------------------------------
+    async def establish(self, req: Request, peer: Peer, s: Session) -> None:
+        """Open the RTP sockets and answer 200. The store row and the WAV are made when the first
+        audio packet says which rate the file needs (begin), so nothing slow delays the answer."""
+        loop = asyncio.get_running_loop()
+        try:
+            ports: dict[int, int] = {}
+            socks = rtp_sockets(self.host, len(s.offer.recorded()))
+            for (index, m), sock in zip(s.offer.recorded(), socks):
+                _t, rx = await loop.create_datagram_endpoint(
+                    lambda: StreamReceiver(0, s.t0), sock=sock)
+                rx.on_first = lambda enc, s=s: self.decide_rate(s, enc)
+                rx.set_formats(m.decodable())
+                s.receivers.append(rx)
+                if m.recordable:
+                    ports[index] = rx.port
+            participants = self.channels(s, s.metadata)
+            s.timeline = [dict(p, **{"from": 0.0, "to": None}) for p in participants]
+        except Exception as exc:   # noqa: BLE001 - answered 500, nothing half-made stays
+            self.out(f"session {req.call_id} failed at set-up: {type(exc).__name__}: {exc}")
+            if not s.cancelled:
+                self.refuse(req, peer, Refusal(500, f"Recorder error: {type(exc).__name__}"))
+            await self.finish(s, "failed", delete=True)
+            return
+        finally:
+            self.pending_invites.pop(req.branch, None)
+        if s.cancelled:
+            await self.finish(s, "cancel", delete=True)
+            return
+        s.state = "live"
+        s.sdp_paused = all(m.state == "inactive" for _, m in s.offer.recorded())
+        s.meta_paused = s.metadata.state == "paused"
+        s.paused = s.sdp_paused or s.meta_paused
+        if s.paused:
+            self.decide_rate(s, "")
+            s.lane.submit(self._store_call, s, "pause", 0.0)
+        self.stats.sessions_total += 1
+        body = build_answer(s.offer, self.host, ports, s.sdp_version).encode()
+        data = self.answer(req, peer, 200, to_tag=s.dialog.local_tag, headers=self.ok_headers(s, req),
+                           body=body, content_type="application/sdp")
+        s.dialog.sent_ok(data, peer.reliable)
+        if not any(self.wideband(m) for _, m in s.offer.recorded()):
+            self.decide_rate(s, "")       # narrowband offered first: 8 kHz, the row exists at once
+        owner = s.timeline[0]["aor"] if s.timeline else "?"
+        self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}) for {owner} from {peer}")
+
+    def decide_rate(self, s: Session, encoding: str) -> None:
+        """The WAV's rate: 16 kHz when the first audio that arrives is wideband (G.722, opus),
+        else 8 kHz; without audio (a pause, a silent second) the offer's first codec decides.
+        Then the row and the file are made (on the session's lane: later writes queue behind)."""
+        if s.begun:
+            return
+        if encoding:
+            s.rate = codecs.audio_rate(encoding)
+        else:
+            s.rate = 16000 if any(self.wideband(m) for _, m in s.offer.recorded()) else 8000
+        for rx in s.receivers:
+            rx.rate = s.rate
+        s.begun = True
+        info = self.provider_info()
+        md, req = s.metadata, s.invite
+        participants = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline]
+        kwargs = dict(session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
+                      recording_call_id=req.call_id, dialect=md.dialect,
+                      owner=next((p["aor"] for p in participants if p.get("channel") == "left"),
+                                 participants[0]["aor"] if participants else ""),
+                      participants=participants, provider=info.get("provider", "") or "",
+                      tier=info.get("tier", "") or "",
+                      correlation=(md.broadworks or {}).get("extTrackingID")
+                      or req.get("x-broadworks-correlation-info") or md.group_id,
+                      worker=self.name, rate=s.rate,
+                      started_at=datetime.fromtimestamp(s.wall0, timezone.utc))
+        meta, timeline = s._meta_bytes, [dict(e) for e in s.timeline]
+
+        def begin():
+            try:
+                s.writer = self.store.begin(**kwargs)
+            except Exception as exc:   # noqa: BLE001 - disk full, index locked for 15 s...
+                self.out(f"cannot store {req.call_id}: {type(exc).__name__}: {exc}")
+                return
+            self._store_call(s, "add_metadata", meta)
+            self._update_row(s, participants_timeline=timeline)
+        s.lane.submit(begin)
+
+    def ok_headers(self, s: Session, req: Request) -> list[tuple[str, str]]:
+        proto = "" if s.peer.transport == "udp" else f";transport={s.peer.transport}"
+        port = self.tls_port if s.peer.transport == "tls" else self.port
+        headers = [("Contact", f"<sip:srs@{self.host}:{port}{proto}>"), ("Allow", ALLOW),
+                   ("Supported", SUPPORTED)]
+        if s.expires:
+            headers.append(("Session-Expires", f"{s.expires};refresher=uac"))
+            if "timer" in req.tokens("supported") or "timer" in req.tokens("require"):
+                headers.append(("Require", "timer"))
+        if req.get_all("record-route"):
+            headers += [("Record-Route", v) for v in req.get_all("record-route")]
+        return headers
+
+    def recorded_call_id(self, s: Session) -> str:
+        """The recorded call's Call-ID: sipSessionID, else BroadWorks' callID, else the SIPREC
+        INVITE's Session-ID / Call-ID (issue 9, class 7: never empty)."""
+        md = s.metadata
+        return (md.sip_session_id or (md.broadworks or {}).get("callID")
+                or (s.invite.get("session-id") or "").split(";")[0].strip() or s.invite.call_id)
+
+    def channels(self, s: Session, md: Metadata) -> list[dict]:
+        """Participants with their channel: the one who sends the first recorded m-line's stream
+        is left, the second's right; others (a conference) without channel."""
+        labels = [m.label for _, m in s.offer.recorded()]
+        by_stream = {st.id: st.label for st in md.streams}
+        out = []
+        for p in md.participants:
+            sent = [by_stream.get(sid, "") for sid in p.send]
+            name = p.name or s.names.get(uri_user(p.aor).lstrip("+"), "")
+            out.append({"name": name, "aor": p.aor, "labels": sent, "id": p.id})
+
+        def position(entry):
+            for i, label in enumerate(labels):
+                if label and label in entry["labels"]:
+                    return i
+            return len(labels)
+        out.sort(key=position)                    # stable: metadata order among equals
+        taken: set[str] = set()
+        for entry in out:
+            # the channel of the stream the participant sends; a conference's mixed stream
+            # carries several participants, so a channel may have more than one
+            pos = position(entry)
+            entry["channel"] = ("left", "right")[pos] if pos < 2 else None
+            taken.add(entry["channel"])
+        for entry in out:                         # no label matched (none sent): metadata order
+            if entry["channel"] is None and position(entry) >= len(labels):
+                free = [c for c in ("left", "right") if c not in taken]
+                if free:
+                    entry["channel"] = free[0]
+                    taken.add(free[0])
+        for entry in out:
+            del entry["labels"]
+        return out
+
+    # ----- in-dialog offers and metadata -------------------------------------------------
+    def on_reoffer(self, req: Request, peer: Peer, s: Session) -> None:
+        if not s.dialog.in_order(req):
+            raise Refusal(500, "CSeq out of order", "CSeq", headers=[("Retry-After", "1")])
+        if s.state == "pending":
+            raise Refusal(491, "Request Pending", "INVITE")
+        s.last_sip = s.refreshed = time.monotonic()
+        meta, sdp_text = bodies(req, need_metadata=False)
+        self.out(f"{req.method} in {s.invite.call_id}: {'SDP' if sdp_text is not None else 'no SDP'}, "
+                 f"{'metadata' if meta is not None else 'no metadata'}"
+                 f"{', status ' + (req.get(STATUS_HEADER) or '')[:120] if req.get(STATUS_HEADER) else ''}")
+        new_offer = self.offer(sdp_text) if sdp_text is not None else None
+        if new_offer is not None:
+            recorded = new_offer.recorded()
+            if not any(m.recordable or m.state == "inactive" for _, m in recorded):
+                # e.g. a codec the recorder cannot decode: refuse the change, keep the session
+                raise Refusal(488, "No codec the recorder can decode in the new offer; session kept", "m=audio")
+        if meta is not None or req.get(STATUS_HEADER) is not None:
+            self.metadata_update(s, meta, req)
+        if req.get("session-expires"):
+            s.expires = self.session_interval(req)
+        body, ctype = b"", ""
+        if new_offer is not None:
+            self.apply_offer(s, new_offer)
+            s.sdp_version += 1
+            ports = {i: rx.port for (i, m), rx in zip(new_offer.recorded(), s.receivers) if m.recordable
+                     or m.state == "inactive"}
+            body, ctype = build_answer(new_offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
+        elif req.method == "INVITE":
+            # an offerless re-INVITE: our current session description is the offer
+            ports = {i: rx.port for (i, _m), rx in zip(s.offer.recorded(), s.receivers)}
+            body, ctype = build_answer(s.offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
+        # a lost 2xx to a re-INVITE is recovered by the SRC's retransmission (same answer again)
+        self.answer(req, peer, 200, headers=self.ok_headers(s, req), body=body, content_type=ctype)
+
+    def apply_offer(self, s: Session, offer: Offer) -> None:
+        recorded = offer.recorded()
+        for (_, m), rx in zip(recorded, s.receivers):
+            if m.recordable:
+                rx.set_formats(m.decodable())
+        if recorded:
+            s.sdp_paused = all(m.state == "inactive" for _, m in recorded)
+        s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
+        self.update_pause(s)
+
+    def update_pause(self, s: Session) -> None:
+        """Paused = every recorded stream inactive (a=inactive, c=0.0.0.0, port 0) or the
+        metadata's state says paused (mppsim's status); what is paused is never stored."""
+        paused = s.sdp_paused or s.meta_paused
+        if paused != s.paused:
+            self.decide_rate(s, "")
+            at = s.at
+            upto = int(at * s.rate)
+            if paused:
+                self.move_audio(s, upto)              # what came before the pause is kept
+                s.lane.submit(self._store_call, s, "pause", at)
+            else:
+                for rx in s.receivers:
+                    rx.skip(upto)                     # paused audio is never stored
+                s.lane.submit(self._store_call, s, "resume", at)
+            s.paused = paused
+            self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s"
+                     f" ({'sdp' if s.sdp_paused else ''}{'+' if s.sdp_paused and s.meta_paused else ''}"
+                     f"{'metadata' if s.meta_paused else ''}{'' if paused else 'both clear'})")
+
+    def metadata_update(self, s: Session, meta: bytes | None, req: Request) -> None:
+        """A metadata document (kept as received) and/or mppsim's status header of an update."""
+        self.decide_rate(s, "")          # the row must exist before what updates it
+        if meta is not None:
+            s.lane.submit(self._store_call, s, "add_metadata", meta)
+        try:
+            if meta is None:             # the status header alone: an empty partial update
+                md = Metadata(dialect=s.metadata.dialect, datamode="partial", group_id="",
+                              session_id=s.metadata.session_id, sip_session_id="")
+            else:
+                md = md_mod.parse(meta)
+            md = merge_status(md, req, previous=s.metadata)
+        except Exception as exc:   # noqa: BLE001 - kept as received, not understood: logged
+            reason = str(exc) if isinstance(exc, MetadataError) else type(exc).__name__
+            self.stats.refuse(0, "Bad metadata update ignored")
+            self.out(f"bad metadata update ignored for {s.invite.call_id}: {reason} | element: rs-metadata")
+            return
+        old = s.metadata
+        new_events = md.events if md.datamode == "partial" else md.events[len(old.events):]
+        for ev in new_events:
+            if "announcement" in ev:
+                s.lane.submit(self._store_call, s, "announcement", ev)
+        if md.datamode == "partial":
+            old.events.extend(new_events)
+            old.state = md.state or old.state
+            if md.participants or md.left:
+                merged = {p.id: p for p in old.participants}
+                for p in md.participants:
+                    merged[p.id] = p
+                for pid in md.left:
+                    merged.pop(pid, None)
+                old.participants = list(merged.values())
+                known = {st.id for st in old.streams}
+                old.streams += [st for st in md.streams if st.id not in known]
+        else:
+            md.events = old.events + new_events if md.events[:len(old.events)] != old.events else md.events
+            s.metadata = md
+        self.update_timeline(s)
+        s.meta_paused = s.metadata.state == "paused"
+        self.update_pause(s)
+
+    def update_timeline(self, s: Session) -> None:
+        """Participants become a timeline: who was on which channel from when to when."""
+        now = round(s.at, 3)
+        current = self.channels(s, s.metadata)
+        on = {(e["aor"], e["channel"]): e for e in s.timeline if e["to"] is None}
+        keys = {(p["aor"], p["channel"]) for p in current}
+        changed = False
+        for key, e in on.items():
+            if key not in keys:
+                e["to"] = now
+                changed = True
+        for p in current:
+            key = (p["aor"], p["channel"])
+            if key in on:
+                if p["name"] and not on[key]["name"]:
+                    on[key]["name"] = p["name"]
+                    changed = True
+            else:
+                s.timeline.append(dict(p, **{"from": now, "to": None}))
+                changed = True
+        if changed:
+            live = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline
+                    if e["to"] is None]
+            s.lane.submit(self._update_row, s, participants=live,
+                          participants_timeline=[dict(e) for e in s.timeline],
+                          owner=next((e["aor"] for e in live if e.get("channel") == "left"), None))
+
+    # ----- store (on the session's lane) ---------------------------------------------------
+    def _store_call(self, s: Session, method: str, *args) -> None:
+        try:
+            if s.writer is not None:
+                getattr(s.writer, method)(*args)
+        except Exception as exc:   # noqa: BLE001 - a store error loses that write, not the server
+            self.out(f"store {method} failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
+
+    def _update_row(self, s: Session, **cols) -> None:
+        try:
+            if s.writer is not None:
+                if cols.get("owner") is None:
+                    cols.pop("owner", None)
+                self.store._update(s.writer.id, **cols)
+        except Exception as exc:   # noqa: BLE001
+            self.out(f"index update failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
+
+    def move_audio(self, s: Session, upto: int, batch: dict | None = None) -> None:
+        """Hand the audio up to sample ``upto`` of both channels to the store (in ``batch``:
+        one lane job per tick for all its sessions, not one thread hand-off per session)."""
+        if not s.receivers or not s.begun:
+            return
+        chans = [rx.drain(upto) for rx in s.receivers[:2]]
+        if len(chans) == 1:
+            chans.append(np.zeros_like(chans[0]))
+        if len(chans[0]) and not s.paused:
+            if batch is None:
+                s.lane.submit(self._store_call, s, "write", chans[0], chans[1])
+            else:
+                batch.setdefault(s.lane, []).append((s, chans[0], chans[1]))
+
+    def _write_batch(self, items: list) -> None:
+        for s, left, right in items:
+            self._store_call(s, "write", left, right)
+
+    # ----- ending ---------------------------------------------------------------------------
+    async def finish(self, s: Session, why: str, delete: bool = False) -> None:
+        if s.state == "ended":
+            return
+        was_pending = s.state == "pending"
+        s.state, s.ended_by = "ended", why
+        self.stats.ended[why] = self.stats.ended.get(why, 0) + 1
+        self.sessions.pop((s.dialog.call_id, s.dialog.remote_tag), None)
+        if s.peer.connection is not None:
+            s.peer.connection.sessions -= 1
+        at = s.at
+        if not was_pending and not delete:
+            self.decide_rate(s, "")                  # a session without audio still gets its row
+        if why == "bye" and s.receivers:
+            # RTP sent just before the BYE may still sit in the sockets: let it in (the 200 to
+            # the BYE is out already), then cut at the moment of the BYE
+            await asyncio.sleep(JITTER)
+        if not was_pending and not s.paused and s.begun:
+            self.move_audio(s, int(at * s.rate))
+        stats = []
+        for i, rx in enumerate(s.receivers):
+            st = rx.final_stats()
+            stats.append({"label": s.offer.recorded()[i][1].label if i < len(s.offer.recorded()) else "",
+                          "channel": ("left", "right")[i] if i < 2 else None,
+                          "codec": st["codecs"][0] if st["codecs"] else "", **st})
+            rx.close()
+        received = sum(st["received"] for st in stats)
+        decoded = any(st["codecs"] for st in stats)
+        peak = max((st["peak"] for st in stats), default=0)
+        suspect = ""
+        if received and not decoded:
+            suspect = f"{received} RTP packets arrived but none in a negotiated payload type"
+        elif received and peak <= SILENCE and at > 1.0:
+            suspect = f"audio is all silence although {received} RTP packets arrived"
+        for e in s.timeline:
+            if e["to"] is None:
+                e["to"] = round(at, 3)
+        if not s.begun:
+            return
+        loop = asyncio.get_running_loop()
+        events = s.metadata.events
+        # Plain On Demand (R-USR-2): kept only if the user pressed Record
+        discard = delete or (any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events))
+
+        def close():
+            if s.writer is None:
+                return                               # begin failed (logged)
+            try:
+                if discard:
+                    s.writer.finish(at_seconds=at)
+                    self.store.delete(s.writer.id)
+                    return
+                s.writer.finish(at_seconds=at, ended_by=why, stream_stats=stats,
+                                suspect=int(bool(suspect)), suspect_reason=suspect,
+                                participants_timeline=s.timeline)
+            except Exception as exc:   # noqa: BLE001
+                self.out(f"finishing {s.invite.call_id} failed: {type(exc).__name__}: {exc}")
+        await loop.run_in_executor(s.lane, close)
+        lost = sum(st["lost"] for st in stats)
+        self.stats.rtp_packets += received
+        self.stats.rtp_lost += lost
+        self.out(f"finished {s.invite.call_id} ({why}{', discarded' if discard else ''}): "
+                 f"{received} packets, {lost} lost{', SUSPECT: ' + suspect if suspect else ''}")
+
+    def send_bye(self, s: Session) -> None:
+        if s.state == "live":
+            s.peer.send(s.dialog.bye())
+
+    # ----- timers ---------------------------------------------------------------------------
+    async def ticker(self) -> None:
+        next_status = time.monotonic() + 1.0
+        next_line = time.monotonic() + self.status_every if self.status_every else None
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            try:
+                self.tick(now)
+                if now >= next_status:
+                    next_status = now + 1.0
+                    self.transactions.expire()
+                    self.write_status()
+                    # forget rate buckets of sources quiet for a minute (many 127.x sources...)
+                    for ip in [ip for ip, b in self.buckets.items() if now - b.at > 60]:
+                        del self.buckets[ip]
+                if next_line is not None and now >= next_line:
+                    next_line = now + self.status_every
+                    self.out("status: " + self.status_line())
+            except Exception as exc:   # noqa: BLE001
+                self.out(f"tick failed: {type(exc).__name__}: {exc}")
+
+    def tick(self, now: float) -> None:
+        batch: dict = {}
+        try:
+            self._tick(now, batch)
+        finally:
+            for lane, items in batch.items():
+                lane.submit(self._write_batch, items)
+
+    def _tick(self, now: float, batch: dict) -> None:
+        for s in list(self.sessions.values()):
+            if s.state != "live":
+                continue
+            if s.dialog.due_retransmit(now):
+                s.peer.send(s.dialog.ok_bytes)
+            if s.dialog.ack_overdue(now):
+                self.out(f"no ACK for {s.invite.call_id} in 32 s: ending it")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "no-ack"))
+                continue
+            if not s.begun:
+                if now - s.t0 < 1.0:
+                    continue                 # waiting for the first audio to pick the rate
+                self.decide_rate(s, "")
+            upto = int((now - s.t0 - JITTER) * s.rate)
+            # Never ahead of the audio that has arrived (a stalled loop reads its sockets after
+            # this timer: their packets are not late), but at most STALL behind the clock.
+            high = max(rx.high for rx in s.receivers) if s.receivers else upto
+            upto = max(min(upto, high), int((now - s.t0 - STALL) * s.rate))
+            if s.paused:
+                for rx in s.receivers:
+                    rx.skip(upto)
+            else:
+                self.move_audio(s, upto, batch)
+            last = max([s.last_sip] + [rx.last_rx for rx in s.receivers])
+            limit = PAUSED_TIMEOUT if s.paused else self.rtp_timeout
+            if self.rtp_timeout and now - last > limit:
+                self.out(f"no RTP and no SIP for {limit:.0f} s on {s.invite.call_id}: ending it (timeout)")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "timeout"))
+            elif s.expires and now - s.refreshed > s.expires:
+                self.out(f"session timer of {s.invite.call_id} expired ({s.expires} s): ending it")
+                self.send_bye(s)
+                self.spawn(self.finish(s, "session-timer"))
+
+    def status(self) -> dict:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        live = [s for s in self.sessions.values() if s.state == "live"]
+        rx = [r for s in live for r in s.receivers]
+        return {"pid": os.getpid(), "engine": "asyncio", "name": self.name,
+                "sip": f"{self.host}:{self.port}", "sessions_active": len(live),
+                "sessions_total": self.stats.sessions_total, "requests": self.stats.requests,
+                "unanswerable": self.stats.unanswerable, "refused": dict(self.stats.refused),
+                "ended": dict(self.stats.ended),
+                "rtp_packets_active": sum(r.stats.received for r in rx),
+                "rtp_packets": self.stats.rtp_packets + sum(r.stats.received for r in rx),
+                "rtp_lost": self.stats.rtp_lost,
+                "tcp_connections": len(self.tcp.connections),
+                "cpu_seconds": round(ru.ru_utime + ru.ru_stime, 2), "rss_kb": _rss_kb(),
+                "started": datetime.fromtimestamp(self._started, timezone.utc).isoformat(),
+                "updated": datetime.now(timezone.utc).isoformat()}
+
+    def status_line(self) -> str:
+        st = self.status()
+        refused = sum(st["refused"].values())
+        return (f"{st['sessions_active']} active, {st['sessions_total']} recorded, {st['requests']} "
+                f"requests, {refused} refused, cpu {st['cpu_seconds']} s, rss {st['rss_kb']} kB")
+
+    def write_status(self) -> None:
+        folder = self.store_dir / "status"
+        try:
+            folder.mkdir(exist_ok=True)
+            path = folder / f"recorder-{os.getpid()}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.status(), indent=1))
+            tmp.replace(path)
+        except OSError:
+            pass
+
+
+def _rss_kb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

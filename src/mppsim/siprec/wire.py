@@ -1,0 +1,359 @@
+"""SRC side: the SIP messages of a recording session toward the SRS, per dialect, as text.
+
+Sans-I/O: the network SRC (phone/network_src.py) does the sockets, this module says what goes on
+the wire. ``webex`` follows Webex Calling (BroadWorks) captures (issue 11): From = the recorded
+user with their E.164 number and ``user=phone``, ``Session-ID``, ``MIME-Version``, ``Privacy``,
+``Accept``, ``Allow``, empty ``Supported`` and ``Recv-Info``, no session timer headers; body
+metadata first, then SDP ``o=BroadWorks`` offering ``111 101 0 8 9 107`` with ``ptime`` and
+``maxptime``; pause = ``c=IN IP4 0.0.0.0`` + ``a=inactive``. ``rfc7866`` is the standard shape
+(``Require: siprec``, ``+sip.src``, SDP first, the SRC's own codecs).
+
+Also the SDP the agent's pjsua leg sees: ``agent_answer`` turns the SRS's answer into one that
+names only what the agent offered (RFC 3264: the offerer may send any format of the answer).
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from mppsim.siprec.sipmsg import build_multipart, parse_headers
+
+# compiled on import (in the agents' zygote), not at first use in every agent
+_LINES = re.compile(r"\r?\n")
+_SENDING = re.compile(r"a=(sendonly|sendrecv|recvonly)")
+_TAG = re.compile(r";\s*tag=([^;>\s]+)")
+_ANGLE_URI = re.compile(r"<([^>]*)>")
+
+WEBEX_BOUNDARY = "UniqueBroadWorksBoundary"
+WEBEX_ALLOW = "ACK,BYE,CANCEL,INFO,INVITE,OPTIONS,PRACK,REFER,NOTIFY"
+WEBEX_ACCEPT = "application/media_control+xml,application/sdp,application/x-broadworks-call-center+xml"
+RFC_ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
+METADATA_TYPE = "application/rs-metadata+xml"
+
+# BroadWorks' offer: payload type, rtpmap, fmtp (captures of Webex Calling, issue 11)
+WEBEX_CODECS = (("111", "opus/48000/2", "useinbandfec=1"), ("101", "telephone-event/8000", "0-15"),
+                ("0", "PCMU/8000", None), ("8", "PCMA/8000", None), ("9", "G722/8000", None),
+                ("107", "telephone-event/48000", "0-15"))
+ZEROS = "0" * 32
+
+
+# ----- SDP ----------------------------------------------------------------------------------------
+
+@dataclass
+class MLine:
+    port: int
+    address: str
+    direction: str                      # sendonly | recvonly | sendrecv | inactive
+    label: str = ""
+    formats: list[tuple[str, str, str | None]] = field(default_factory=list)   # (pt, rtpmap, fmtp)
+
+
+def parse_sdp(sdp: str) -> tuple[str, list[MLine]]:
+    """(session-level address, audio m-lines) of an SDP; enough for the relay's needs."""
+    session_addr, mlines, cur = "", [], None
+    rtpmap: dict[str, str] = {}
+    fmtp: dict[str, str] = {}
+
+    def close():
+        if cur is not None:
+            cur.formats = [(pt, rtpmap.get(pt, _static(pt)), fmtp.get(pt)) for pt, _, _ in cur.formats]
+
+    for raw in _LINES.split(sdp):
+        line = raw.strip()
+        if line.startswith("m="):
+            close()
+            rtpmap, fmtp = {}, {}
+            fields = line[2:].split()
+            cur = MLine(int(fields[1].split("/")[0]), session_addr, "sendrecv",
+                        formats=[(pt, "", None) for pt in fields[3:]]) if fields[0] == "audio" else None
+            if cur is not None:
+                mlines.append(cur)
+        elif line.startswith("c="):
+            addr = line.split()[-1].split("/")[0]
+            if cur is None and not mlines:
+                session_addr = addr
+            elif cur is not None:
+                cur.address = addr
+        elif cur is None:
+            continue
+        elif line.startswith("a=rtpmap:"):
+            pt, _, enc = line[9:].partition(" ")
+            rtpmap[pt] = enc.strip()
+        elif line.startswith("a=fmtp:"):
+            pt, _, params = line[7:].partition(" ")
+            fmtp[pt] = params.strip()
+        elif line[2:] in ("sendonly", "recvonly", "sendrecv", "inactive"):
+            cur.direction = line[2:]
+        elif line.startswith("a=label:"):
+            cur.label = line[8:].strip()
+    close()
+    for m in mlines:
+        m.address = m.address or session_addr
+    return session_addr, mlines
+
+
+def _static(pt: str) -> str:
+    return {"0": "PCMU/8000", "8": "PCMA/8000", "9": "G722/8000", "18": "G729/8000"}.get(pt, "")
+
+
+@dataclass
+class Origin:
+    """The o= line of one side of a dialog: its version goes up with every new offer/answer."""
+    user: str
+    session: int = field(default_factory=lambda: secrets.randbelow(10**9) + 10**9)
+    version: int = 0
+
+    def next(self, address: str) -> str:
+        self.version += 1
+        return f"o={self.user} {self.session} {self.version} IN IP4 {address}"
+
+
+def webex_offer(agent_sdp: str, origin: Origin, paused: bool, compact: bool = False) -> str:
+    """BroadWorks' offer for the agent's streams: same addresses, ports and labels.
+
+    ``compact``: only the formats the agent itself has (PCMU, PCMA, telephone-event/8000), for
+    an SRS that cannot take BroadWorks-size messages (mppsim's pjsua2 recorder, 4000 bytes)."""
+    session_addr, mlines = parse_sdp(agent_sdp)
+    codecs = WEBEX_CODECS
+    if compact:
+        have = {enc.lower() for m in mlines for _, enc, _ in m.formats}
+        codecs = tuple(c for c in WEBEX_CODECS if c[1].lower() in have)
+    session_addr = session_addr or mlines[0].address     # pjsua writes c= per m-line only
+    addr = "0.0.0.0" if paused else session_addr
+    out = ["v=0", origin.next(session_addr), "s=-", f"c=IN IP4 {addr}", "t=0 0"]
+    for m in mlines:
+        out.append(f"m=audio {m.port} RTP/AVP " + " ".join(pt for pt, _, _ in codecs))
+        if m.address != session_addr and not paused:
+            out.append(f"c=IN IP4 {m.address}")
+        for pt, enc, params in codecs:
+            out.append(f"a=rtpmap:{pt} {enc}")
+            if params:
+                out.append(f"a=fmtp:{pt} {params}")
+        out += ["a=ptime:20", "a=maxptime:20", "a=inactive" if paused else "a=sendonly"]
+        if m.label:
+            out.append(f"a=label:{m.label}")
+    return "\r\n".join(out) + "\r\n"
+
+
+def rfc7866_offer(agent_sdp: str, paused: bool) -> str:
+    """The standard dialect relays the agent's own offer (pjsua's a=inactive when paused)."""
+    sdp = agent_sdp.replace("\r\n", "\n").replace("\n", "\r\n")
+    if paused and "a=inactive" not in sdp:
+        sdp = _SENDING.sub("a=inactive", sdp)
+    return sdp
+
+
+def agent_answer(agent_sdp: str, srs_sdp: str, origin: Origin) -> str:
+    """The SRS's answer, as the agent's pjsua may read it: per m-line the SRS's address, port and
+    direction, and only the formats the agent offered (matched by encoding name, the agent's
+    payload types). Raises ValueError when an m-line keeps no audio format."""
+    _, offered = parse_sdp(agent_sdp)
+    srs_addr, answered = parse_sdp(srs_sdp)
+    if len(answered) != len(offered):
+        raise ValueError(f"the SRS answered {len(answered)} audio streams for {len(offered)} offered")
+    out = ["v=0", origin.next(srs_addr or (answered[0].address if answered else "127.0.0.1")), "s=-",
+           f"c=IN IP4 {srs_addr or answered[0].address}", "t=0 0"]
+    for mine, theirs in zip(offered, answered):
+        by_name = {enc.lower(): (pt, enc, params) for pt, enc, params in mine.formats}
+        kept = [by_name[enc.lower()] for _, enc, _ in theirs.formats if enc.lower() in by_name]
+        if theirs.port and not any(not enc.lower().startswith("telephone-event") for _, enc, _ in kept):
+            raise ValueError(f"the SRS accepted none of the agent's codecs on stream {mine.label or '?'}")
+        if not kept:     # a rejected stream (port 0) keeps a format so the m-line stays valid
+            kept = mine.formats[:1]
+        out.append(f"m=audio {theirs.port} RTP/AVP " + " ".join(pt for pt, _, _ in kept))
+        if theirs.address != srs_addr:
+            out.append(f"c=IN IP4 {theirs.address}")
+        for pt, enc, params in kept:
+            out.append(f"a=rtpmap:{pt} {enc}")
+            if params:
+                out.append(f"a=fmtp:{pt} {params}")
+        out.append(f"a={theirs.direction}")
+        if mine.label:
+            out.append(f"a=label:{mine.label}")
+    return "\r\n".join(out) + "\r\n"
+
+
+# ----- SIP requests -------------------------------------------------------------------------------
+
+@dataclass
+class Leg:
+    """The SRC's dialog toward the SRS (UAC side)."""
+    dialect: str
+    request_uri: str            # the SRS target; after the 2xx, the SRS's Contact
+    to_uri: str
+    from_header: str            # full From value without tag
+    contact: str                # full Contact value
+    local_host: str
+    local_port: int
+    call_id: str = ""
+    local_tag: str = field(default_factory=lambda: f"{secrets.randbelow(10**10)}-{secrets.randbelow(10**10)}")
+    remote_tag: str = ""
+    cseq: int = field(default_factory=lambda: secrets.randbelow(10**8) + 1)
+    session_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    remote_session_id: str = ZEROS
+    extra: dict[str, str] = field(default_factory=dict)   # dialect headers fixed per session
+    route: list[str] = field(default_factory=list)
+    boundary: str | None = None   # rfc7866 multipart boundary; None = a fresh random one each time
+
+    def __post_init__(self):
+        if not self.call_id:
+            if self.dialect == "webex":
+                self.call_id = (f"BW{secrets.randbelow(10**15):015d}-{secrets.randbelow(10**10)}"
+                                f"@{self.local_host}")
+            else:
+                self.call_id = f"{secrets.token_hex(12)}@{self.local_host}"
+
+
+def _via(leg: Leg, branch: str) -> str:
+    return f"SIP/2.0/TCP {leg.local_host}:{leg.local_port};branch={branch}"
+
+
+def new_branch(dialect: str) -> str:
+    return ("z9hG4bKBroadWorks.-" if dialect == "webex" else "z9hG4bK") + secrets.token_hex(8)
+
+
+def body_for(leg: Leg, sdp: str | None, metadata: str | None) -> tuple[str, str]:
+    """(Content-Type, body): multipart when there is metadata; webex puts the metadata first."""
+    if metadata is None:
+        return ("application/sdp", sdp) if sdp is not None else ("", "")
+    meta = (METADATA_TYPE, {"Content-Disposition": "recording-session"}, metadata)
+    if sdp is None:
+        return METADATA_TYPE, metadata
+    sdp_part = ("application/sdp", {}, sdp)
+    if leg.dialect == "webex":
+        return build_multipart([meta, sdp_part], boundary=WEBEX_BOUNDARY)
+    return build_multipart([sdp_part, meta], boundary=leg.boundary)
+
+
+def request(leg: Leg, method: str, *, sdp: str | None = None, metadata: str | None = None,
+            extra: dict[str, str] | None = None, cseq: int | None = None, branch: str | None = None) -> str:
+    """One request of the recording dialog. ``cseq`` given = reuse (ACK, CANCEL); else the
+    next CSeq number is taken."""
+    if cseq is None:
+        leg.cseq += 1
+        cseq = leg.cseq
+    content_type, body = body_for(leg, sdp, metadata)
+    to = f"<{leg.to_uri}>" + (f";tag={leg.remote_tag}" if leg.remote_tag else "")
+    h: list[tuple[str, str]] = [
+        ("Via", _via(leg, branch or new_branch(leg.dialect))),
+        ("From", f"{leg.from_header};tag={leg.local_tag}"),
+        ("To", to),
+        ("Call-ID", leg.call_id),
+        ("CSeq", f"{cseq} {method}"),
+    ]
+    h += [("Route", r) for r in leg.route]
+    if method in ("INVITE", "UPDATE"):
+        h.append(("Contact", leg.contact))
+    h.append(("Session-ID", f"{leg.session_id};remote={leg.remote_session_id}"))   # RFC 7989: every request
+    if leg.dialect == "webex":
+        if method in ("INVITE", "UPDATE"):
+            h += [("Supported", ""), ("Allow", WEBEX_ALLOW), ("Accept", WEBEX_ACCEPT), ("Recv-Info", ""),
+                  ("Privacy", "none")]
+    else:
+        if method in ("INVITE", "UPDATE"):
+            h += [("Require", "siprec"), ("Supported", "siprec"), ("Allow", RFC_ALLOW)]
+    if method in ("INVITE", "UPDATE"):
+        h += list(leg.extra.items())
+    h += list((extra or {}).items())
+    h.append(("Max-Forwards", "10" if leg.dialect == "webex" else "70"))
+    if body:
+        if leg.dialect == "webex":
+            h.append(("MIME-Version", "1.0"))
+        h.append(("Content-Type", content_type))
+    data = body.encode("utf-8")
+    h.append(("Content-Length", str(len(data))))
+    head = f"{method} {leg.request_uri} SIP/2.0\r\n" + "".join(
+        f"{k}: {v}\r\n" if v else f"{k}:\r\n" for k, v in h)
+    return head + "\r\n" + body
+
+
+def response(req_headers: dict[str, list[str]], code: int, reason: str, *, to_tag: str = "",
+             contact: str | None = None, sdp: str | None = None, extra: dict[str, str] | None = None) -> str:
+    """A response to a request read with parse_headers (the Via, From, To, Call-ID, CSeq copied)."""
+    lines = [f"SIP/2.0 {code} {reason}"]
+    for v in req_headers.get("via", []):
+        lines.append(f"Via: {v}")
+    lines.append(f"From: {req_headers['from'][0]}")
+    to = req_headers["to"][0]
+    if to_tag and ";tag=" not in to:
+        to += f";tag={to_tag}"
+    lines.append(f"To: {to}")
+    lines.append(f"Call-ID: {req_headers['call-id'][0]}")
+    lines.append(f"CSeq: {req_headers['cseq'][0]}")
+    if contact:
+        lines.append(f"Contact: {contact}")
+    for k, v in (extra or {}).items():
+        lines.append(f"{k}: {v}")
+    body = sdp or ""
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode('utf-8'))}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+# ----- reading ------------------------------------------------------------------------------------
+
+@dataclass
+class Message:
+    start: str
+    headers: dict[str, list[str]]
+    body: str
+    raw: str
+
+    @property
+    def is_response(self) -> bool:
+        return self.start.startswith("SIP/2.0 ")
+
+    @property
+    def code(self) -> int:
+        return int(self.start.split()[1]) if self.is_response else 0
+
+    @property
+    def reason(self) -> str:
+        return self.start.split(" ", 2)[2] if self.is_response and self.start.count(" ") >= 2 else ""
+
+    @property
+    def method(self) -> str:
+        return self.cseq[1] if self.is_response else self.start.split()[0]
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        n, _, m = self.header("cseq").partition(" ")
+        return int(n), m.strip()
+
+    @property
+    def call_id(self) -> str:
+        return self.header("call-id")
+
+    def header(self, name: str) -> str:
+        values = self.headers.get(name.lower())
+        return values[0] if values else ""
+
+    def tag(self, name: str) -> str:
+        m = _TAG.search(self.header(name))
+        return m.group(1) if m else ""
+
+
+def parse(raw: bytes | str) -> Message:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    start, headers, body = parse_headers(text)
+    return Message(start, headers, body, text)
+
+
+def uri_of(name_addr: str) -> str:
+    """'"X" <sip:a@b;p>;tag=1' -> 'sip:a@b;p'."""
+    m = _ANGLE_URI.search(name_addr)
+    return m.group(1) if m else name_addr.split(";", 1)[0].strip()
+
+
+def host_port(uri: str, default_port: int = 5060) -> tuple[str, int]:
+    """Where to send to for a sip: URI (no DNS: mppsim targets are literal addresses)."""
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    rest = rest.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0]
+    if rest.startswith("["):
+        host, _, port = rest[1:].partition("]")
+        port = port.lstrip(":")
+    else:
+        host, _, port = rest.partition(":")
+    return host, int(port) if port else default_port

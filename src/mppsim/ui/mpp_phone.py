@@ -1,0 +1,622 @@
+"""The MPP desk phone face: an 8800-series-like colour phone (or a 6800/7800-like monochrome one)
+drawn with QPainter over the Simulator. It reads `sim` in refresh() and calls its methods; the art
+is in ui/mpp_art.py. Transparent child QPushButtons sit over the painted keys so tests (pytest-qt)
+and assistive tech find every control by objectName / accessible name:
+
+    mpp_<user>                      the phone
+    mpp_<user>_softkey_<0..3>       softkeys by position (text = the label shown above it)
+    mpp_<user>_linekey_<0..4>       line keys (primary line first, then virtual lines)
+    mpp_<user>_key_<0-9|star|hash>  keypad
+    mpp_<user>_hold, _transfer, _conference, _messages, _speaker, _mute, _headset,
+    mpp_<user>_nav_up, _nav_down, _nav_left, _nav_right, _nav_select
+
+Keyboard (when the phone has focus): 0-9 * # dial (idle) or send DTMF (connected: *44 etc. are
+feature codes), Backspace deletes, Enter calls, Esc ends the call / clears.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
+
+from mppsim.app.simulator import Simulator, SimulatorError
+from mppsim.rules.policy import SOFTKEY_ORDER
+
+from . import mpp_art as art
+from .mpp_art import BASE_H, BASE_W, LINE_SLOTS, Screen, LineRow
+
+MESSAGE_SECONDS = 3.0
+ERROR_SECONDS = 4.0
+MORE = "More"
+KEY_NAMES = {"*": "star", "#": "hash"}
+STATE_TEXT = {"dialing": "Calling...", "ringing": "Ringing", "connected": "Connected",
+              "ended": "Call ended", "down": "Line down"}
+MONO_PREFIXES = ("68", "78")
+
+BUTTON_STYLE = ("QPushButton { background: transparent; border: none; color: transparent; }"
+                "QPushButton:pressed { background: rgba(255, 255, 255, 60); border-radius: 6px; }"
+                "QPushButton:focus { outline: none; }")
+
+
+def skin_for_model(model: str | None) -> str:
+    """'mono' for 68xx / 78xx models, 'color' for the 88xx (and anything else)."""
+    return "mono" if model and str(model).startswith(MONO_PREFIXES) else "color"
+
+
+def safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+class MppPhone(QWidget):
+    message = Signal(str)   # errors, for a main window's event pane
+
+    def __init__(self, sim: Simulator, user_id: str, skin: str | None = None, parent=None):
+        super().__init__(parent)
+        self.sim = sim
+        self.user_id = user_id
+        self.user = sim.org.user(user_id)
+        device = self.user.device("mpp")
+        self.model = (device.model if device else None) or "8865"
+        self.skin_name = skin or skin_for_model(self.model)
+        if self.skin_name not in art.SKINS:
+            raise ValueError(f"skin: {skin!r} not allowed; allowed: {', '.join(art.SKINS)}")
+        self.skin = art.SKINS[self.skin_name]
+        # lines: the primary line, then the virtual lines on this user's MPP
+        self.lines: list[tuple[str, str, str]] = [(user_id, self.user.extension, self.user.name)]
+        self.lines += [(v.id, v.extension, v.name) for v in sim.org.virtual_lines
+                       if v.user == user_id and v.device == "mpp"]
+        self.lines = self.lines[:LINE_SLOTS]
+        self.selected = user_id
+        self.dial_string = ""
+        self.composing = False         # New call pressed: the screen asks for a number
+        self.pending = ""              # "transfer" while the phone asks for the transfer target
+        self._waiting: dict | None = None  # the call ringing as waiting while another is up
+        self.mwi = 0                       # new voicemail messages (lamp on while > 0)
+        self.last_dialled = ""
+        self.page = 0
+        self.muted = False
+        self.audio = ""                # "speaker" | "headset" | "" (handset)
+        self._labels: list[str] = []   # all softkeys of the state, before paging
+        self._prev_states: dict[str, str] = {}
+        self._note: tuple[str, float] = ("", 0.0)
+        self._seen_rec: dict[str, tuple] = {}
+        self._error: tuple[str, float] = ("", 0.0)
+        self._screen = Screen()
+        self._scale = None
+
+        name = safe(user_id)
+        self.key = name
+        self.setObjectName(f"mpp_{name}")
+        self.setAccessibleName(f"{self.user.name} Cisco IP Phone {self.model}")
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self.setAttribute(Qt.WA_OpaquePaintEvent, False)
+
+        self._buttons: list[tuple[QPushButton, QRectF]] = []
+        self.softkey_buttons = [self._button(f"softkey_{i}", f"Softkey {i + 1}", art.softkey_rect(i),
+                                             lambda _=False, i=i: self.press_softkey(i)) for i in range(4)]
+        self.linekey_buttons = [self._button(f"linekey_{i}", f"Line key {i + 1}", art.line_key_rect(i),
+                                             lambda _=False, i=i: self.select_line(i)) for i in range(LINE_SLOTS)]
+        for i, (line, ext, lname) in enumerate(self.lines):
+            self.linekey_buttons[i].setText(ext)
+            self.linekey_buttons[i].setAccessibleName(f"Line key {i + 1}: {lname} ({ext})")
+        for b in self.linekey_buttons[len(self.lines):]:
+            b.setEnabled(False)
+        self.keypad_buttons: dict[str, QPushButton] = {}
+        for row, keys in enumerate(art.KEYPAD):
+            for col, k in enumerate(keys):
+                b = self._button(f"key_{KEY_NAMES.get(k, k)}", f"Key {k}", art.keypad_rect(row, col),
+                                 lambda _=False, k=k: self.key_digit(k))
+                b.setText(k)
+                self.keypad_buttons[k] = b
+        self.hard_buttons: dict[str, QPushButton] = {}
+        for name_, rect in {**art.FEATURE_KEYS, **art.AUDIO_KEYS}.items():
+            b = self._button(name_, name_.capitalize(), rect, lambda _=False, n=name_: self.press_hard_key(n))
+            b.setText(name_.capitalize())
+            self.hard_buttons[name_] = b
+        for part in ("up", "down", "left", "right", "select"):
+            b = self._button(f"nav_{part}", f"Navigation {part}", art.nav_rect(part),
+                             lambda _=False, p=part: self.press_nav(p))
+            self.hard_buttons[f"nav_{part}"] = b
+
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self.refresh)
+        self.ticker.start()
+        self.refresh()
+
+    # ----- widget plumbing -----------------------------------------------------------------
+    def _button(self, suffix: str, accessible: str, rect: QRectF, handler) -> QPushButton:
+        b = QPushButton("", self)
+        b.setObjectName(f"mpp_{self.key}_{suffix}")
+        b.setAccessibleName(f"{accessible} ({self.user.name})")
+        b.setFocusPolicy(Qt.NoFocus)
+        b.setFlat(True)
+        b.setCursor(Qt.PointingHandCursor)
+        b.setStyleSheet(BUTTON_STYLE)
+        b.clicked.connect(handler)
+        self._buttons.append((b, rect))
+        return b
+
+    def sizeHint(self) -> QSize:
+        s = self._scale or 1.0
+        return QSize(round(BASE_W * s), round(BASE_H * s))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(round(BASE_W * 0.5), round(BASE_H * 0.5))
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, w: int) -> int:
+        return round(w * BASE_H / BASE_W)
+
+    def setScale(self, factor: float) -> None:
+        """Fix the phone at `factor` x its base size (1.0 = 100 %, 2.0 = 200 %)."""
+        self._scale = factor
+        self.setFixedSize(self.sizeHint())
+        self.updateGeometry()
+
+    def _transform(self) -> tuple[float, float, float]:
+        s = min(self.width() / BASE_W, self.height() / BASE_H)
+        return s, (self.width() - BASE_W * s) / 2, (self.height() - BASE_H * s) / 2
+
+    def resizeEvent(self, event) -> None:
+        s, ox, oy = self._transform()
+        for b, r in self._buttons:
+            b.setGeometry(QRect(round(ox + r.left() * s), round(oy + r.top() * s),
+                                round(r.width() * s), round(r.height() * s)))
+        super().resizeEvent(event)
+
+    def paintEvent(self, event) -> None:
+        s, ox, oy = self._transform()
+        p = QPainter(self)
+        p.translate(ox, oy)
+        p.scale(s, s)
+        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted,
+               "mwi": self.mwi > 0}
+        art.paint_phone(p, self.skin, self._screen, self.model, lit)
+        p.end()
+
+    # ----- what tests and the main window read ---------------------------------------------
+    def screen_text(self) -> str:
+        """Every string drawn on the screen, one per line."""
+        return "\n".join(self._screen.texts())
+
+    def softkey_labels(self) -> list[str]:
+        """The softkey labels visible now (up to 4, left to right; 'More' when there are pages)."""
+        return [label for label in self._screen.softkeys if label]
+
+    def recording_icon(self) -> str:
+        """'recording', 'paused' or 'none': the icon on the Calls screen for the selected line."""
+        return self._screen.indicator
+
+    def message_lamp(self) -> bool:
+        """True while the message-waiting lamp is lit (new voicemail messages)."""
+        return self.mwi > 0
+
+    def line_icon(self, index: int) -> str:
+        """The recording glyph on line key `index` ('recording' / 'paused' / 'none')."""
+        rows = self._screen.lines
+        return rows[index].indicator if index < len(rows) else "none"
+
+    # ----- state -> screen -----------------------------------------------------------------
+    def _state(self, line: str) -> str:
+        party = self.sim.party(line)
+        if self.sim.agent_status.get(party.agent, "up") != "up":
+            return "down"
+        return self.sim.call_state(line)
+
+    def _indicator(self, line: str, state: str, call: dict | None = None) -> str:
+        if state in ("down", "idle", "ended"):
+            return "none"
+        return self.sim.indicator(line, "mpp", call=call["call"] if call else None)
+
+    def _second_call(self, line: str, call: dict | None) -> tuple[dict | None, dict | None]:
+        """(waiting call, other held call) on the line besides the one the user is in."""
+        live = self.sim.live_calls(line)
+        if len(live) < 2 or self._consulting(call) or self._conference(call):
+            return None, None
+        waiting = self.sim.waiting_call(line)
+        if waiting is not None:
+            return waiting, None
+        connected = [c for c in live if c["state"] == "connected"]
+        held = [c for c in live if c["state"] == "held"]
+        return None, (held[0] if connected and held else None)
+
+    def refresh(self) -> None:
+        now = time.time()
+        states = {line: self._state(line) for line, _, _ in self.lines}
+        # an incoming call selects its line when the selected line is not busy
+        for line, state in states.items():
+            if (state == "ringing" and self._prev_states.get(line) != "ringing" and line != self.selected
+                    and states.get(self.selected) in ("idle", "ended", "down", None)):
+                self.selected = line
+                self.page = 0
+        self._prev_states = states
+        line = self.selected
+        state = states[line]
+        call = self.sim.current_call(line) if state != "down" else None
+        waiting, held_other = self._second_call(line, call)
+        if waiting is not None or held_other is not None:
+            # two calls on the line: the screen shows the one the user is in (call waiting)
+            call = next((c for c in self.sim.live_calls(line)
+                         if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
+        self._waiting = waiting
+        self.muted = self.sim.muted(line) if state != "down" else False
+        self.mwi = self.sim.messages_waiting(self.user_id)   # the lamp: the primary line's mailbox
+        view = self.sim.recording_view(line, call["call"]) if call else None
+        indicator = self._indicator(line, state, call)
+
+        # the short message on each recording state change
+        if view and call:
+            mark = (view.get("state"), view.get("message"), view.get("indicator"))
+            if self._seen_rec.get(call["call"]) != mark:
+                self._seen_rec[call["call"]] = mark
+                if view.get("message"):
+                    self._note = (view["message"], now + MESSAGE_SECONDS)
+
+        scr = Screen()
+        scr.header_left = f"{self.user.extension}  {self.user.name}"
+        scr.header_right = time.strftime("%H:%M  %a %b %d", time.localtime(now)).replace(" 0", " ")
+        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid], call if lid == line else None), lid == line)
+                     for lid, ext, lname in self.lines]
+        scr.indicator = indicator
+        scr.muted = self.muted and state in ("connected", "held")
+        if self._note[1] > now and state not in ("idle", "down"):
+            scr.banner = self._note[0]
+        if self._error[1] > now:
+            scr.error = self._error[0]
+
+        name, number = self._remote(call)
+        if state == "down":
+            scr.state = STATE_TEXT["down"]
+            scr.title = "No service"
+            scr.subtitle = "agent not running"
+        elif state in ("idle", "ended") and (self.dial_string or self.pending or self.composing):
+            scr.state = "Transfer to" if self.pending == "transfer" else "New call"
+            scr.title = self.dial_string or "Enter number"
+            scr.subtitle = ""
+        elif state == "idle" or call is None:
+            scr.state = "Idle"
+            scr.title = time.strftime("%H:%M", time.localtime(now))
+            scr.subtitle = time.strftime("%A, %B %d", time.localtime(now)).replace(" 0", " ")
+        else:
+            if self._conference(call):
+                scr.state = "Conference"
+                members = [c for c in self.sim.live_calls(line) if c.get("conference")]
+                scr.title = "Conference"
+                scr.subtitle = ", ".join(self._remote(c)[0] for c in members)
+                name = number = ""
+            elif self._consulting(call):
+                scr.state = "Consult: ringing" if call["state"] in ("dialing", "ringing") else "Consulting"
+            elif state == "held":
+                scr.state = "On hold" if call.get("held_by") in ("local", "both") else "Held by other party"
+            elif state == "ringing" and call.get("direction") == "in":
+                scr.state = "Ringing"
+            elif state == "dialing":
+                scr.state = "Calling..."
+            else:
+                scr.state = STATE_TEXT.get(state, state.capitalize())
+            if state == "ended" and call.get("reason") not in (None, "", "hangup"):
+                scr.state = f"Call ended ({call['reason']})"
+            if not self._conference(call):
+                scr.title = name
+                scr.subtitle = number if number != name else ""
+            if self.pending or (self.dial_string and state in ("connected", "held")):
+                what = {"transfer": "Transfer to", "conference": "Add"}.get(self.pending, "Dial")
+                scr.subtitle = f"{what}: {self.dial_string}"
+            elif self._consulting(call):
+                held = self.sim.calls.get(call["consult_for"]) or {}
+                scr.subtitle = f"{self._remote(held)[0] or number} on hold"
+            elif self._waiting is not None:
+                wname, wnumber = self._remote(self._waiting)
+                scr.state = "Call waiting"
+                scr.subtitle = f"Waiting: {wname}" + (f" ({wnumber})" if wnumber != wname else "")
+            elif held_other is not None:
+                scr.subtitle = f"{self._remote(held_other)[0]} on hold"
+            if state in ("connected", "held") and call.get("connected_at"):
+                secs = max(0, int(now - call["connected_at"]))
+                scr.timer = f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 \
+                    else f"{secs // 60:02d}:{secs % 60:02d}"
+
+        labels = self._softkeys_for(state, call)
+        if labels != self._labels:
+            self._labels = labels
+            self.page = 0
+        scr.softkeys = self._page_of(labels)
+        for b, label in zip(self.softkey_buttons, scr.softkeys):
+            b.setText(label)
+            b.setEnabled(bool(label))
+            b.setAccessibleName(f"Softkey: {label} ({self.user.name})" if label
+                                else f"Softkey (blank) ({self.user.name})")
+        self._screen = scr
+        self.update()
+
+    def _remote(self, call: dict | None) -> tuple[str, str]:
+        if not call:
+            return "", ""
+        remote = call.get("remote") or {}
+        number = remote.get("user", "")
+        known = self.sim.party_by_number(number) if number else None
+        return remote.get("name") or (known.name if known else number), number
+
+    def _softkeys_for(self, state: str, call: dict | None) -> list[str]:
+        if state == "down":
+            return ["Restart"]
+        if self.pending == "transfer":
+            return ["Transfer", "Delete", "Cancel"]
+        if self.pending == "conference":
+            return ["Conference", "Delete", "Cancel"]
+        if self._consulting(call):   # Consulting: Transfer (or Conference) again completes, Cancel returns
+            first = "Conference" if call.get("consult_kind") == "conference" else "Transfer"
+            return [first, "Cancel", "End call"]
+        if self._conference(call):   # Conference: the recording keys of the conference, End call
+            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected, call=call["call"])]
+            return rec + ["End call"]
+        if self._waiting is not None:   # Call waiting: answering holds the call we are in
+            return ["Answer", "Decline"] + (["End call", "Hold"] if state == "connected" else ["Resume", "End call"])
+        if state == "ringing" and call and call.get("direction") == "in":
+            return ["Answer", "Decline"]
+        if state in ("dialing", "ringing"):
+            return ["End call"]
+        if state == "connected":
+            rec = [k for k in SOFTKEY_ORDER
+                   if k in self.sim.softkeys(self.selected, call=call["call"] if call else None)]
+            return rec + ["End call", "Hold", "Transfer", "Conference"]
+        if state == "held":
+            local = call is not None and call.get("held_by") in ("local", "both")
+            return (["Resume"] if local else []) + ["End call", "New call", "Transfer"]
+        if self.dial_string or self.composing:
+            return ["Call", "Delete", "Cancel"]
+        return ["Redial", "New call"]
+
+    def _conference(self, call: dict | None) -> bool:
+        """The selected call is a member of a conference hosted by this user's edge."""
+        return bool(call and call.get("conference") and call.get("state") != "ended")
+
+    def _consulting(self, call: dict | None) -> bool:
+        """The selected call is the consult call of a transfer under way (phone/transfer.py)."""
+        return bool(call and call.get("consult_for") and call.get("state") != "ended")
+
+    def _page_of(self, labels: list[str]) -> list[str]:
+        if len(labels) <= 4:
+            return labels + [""] * (4 - len(labels))
+        pages = [labels[i:i + 3] for i in range(0, len(labels), 3)]
+        self.page %= len(pages)
+        shown = pages[self.page]
+        return shown + [""] * (3 - len(shown)) + [MORE]
+
+    # ----- actions -------------------------------------------------------------------------
+    def show_error(self, text: str) -> None:
+        self._error = (text, time.time() + ERROR_SECONDS)
+        self.message.emit(f"{self.selected} (MPP): {text}")
+
+    def act(self, fn, *args) -> None:
+        try:
+            fn(*args)
+            self._error = ("", 0.0)
+        except SimulatorError as exc:
+            self.show_error(str(exc))
+        self.refresh()
+
+    def select_line(self, index: int) -> None:
+        if index < len(self.lines):
+            self.selected = self.lines[index][0]
+            self.page = 0
+            self.refresh()
+
+    def press_softkey(self, index: int) -> None:
+        labels = self._screen.softkeys
+        if index < len(labels) and labels[index]:
+            self.press_label(labels[index])
+
+    def press_label(self, label: str) -> None:
+        """Act as the softkey labelled `label` does (whether or not it is on the current page)."""
+        line = self.selected
+        if label == MORE:
+            self.page += 1
+            self.refresh()
+        elif label in SOFTKEY_ORDER:
+            self.act(self.sim.press, line, label)
+        elif label == "Answer":
+            self.act(self.sim.answer, line)
+        elif label == "Decline":
+            self.act(self.sim.decline, line)
+        elif label == "End call":
+            call = self.sim.current_call(line)
+            if self._conference(call):     # the host leaving ends the three-way call
+                for c in self.sim.live_calls(line):
+                    self.act(self.sim.hangup, line, c["call"])
+            else:
+                self.act(self.sim.hangup, line)
+        elif label == "Hold":
+            self.act(self.sim.hold, line)
+        elif label == "Resume":
+            self.act(self.sim.resume, line)
+        elif label == "Transfer":
+            self.transfer()
+        elif label == "Conference":
+            self.conference()
+        elif label in ("Call", "Dial"):
+            self.dial()
+        elif label == "Redial":
+            if not self.last_dialled:
+                self.show_error("No number to redial")
+                self.refresh()
+            else:
+                self.dial_string = self.last_dialled
+                self.dial()
+        elif label == "New call":
+            self.pending = ""
+            self.dial_string = ""
+            self.composing = True
+            self.refresh()
+        elif label == "Delete":
+            self.dial_string = self.dial_string[:-1]
+            self.refresh()
+        elif label == "Cancel":
+            was_transfer = self.pending in ("transfer", "conference")
+            self.dial_string = ""
+            self.pending = ""
+            self.composing = False
+            call = self.sim.current_call(line)
+            if self._consulting(call):
+                self.act(self.sim.cancel_transfer, line)     # consult ends, the held call resumes
+            elif was_transfer and self._state(line) in ("held", "connected"):
+                # nothing dialled yet: back to the call (its hold may still be on the way)
+                self.act(self.sim.resume, line)
+            else:
+                self.refresh()
+        elif label == "Restart":
+            self.act(self.sim.restart_agent, self.sim.party(line).agent)
+
+    def dial(self) -> None:
+        number = self.dial_string.strip()
+        if self.pending == "transfer":
+            self.transfer()
+            return
+        if self.pending == "conference":
+            self.conference()
+            return
+        if not number:
+            self.show_error("Enter a number first")
+            self.refresh()
+            return
+        self.last_dialled = number
+        self.dial_string = ""
+        self.composing = False
+        self.act(self.sim.dial, self.selected, number)
+
+    def transfer(self) -> None:
+        """The MPP's consult transfer: Transfer holds the call and asks for a number; dialling
+        it opens the consult call; Transfer again completes (attended once answered, blind while
+        it rings). phone/transfer.py does the network side."""
+        line = self.selected
+        state = self._state(line)
+        if self._consulting(self.sim.current_call(line)):
+            self.act(self.sim.complete_transfer, line)
+            return
+        if state not in ("connected", "held"):
+            self.pending = ""
+            self.show_error("No call to transfer")
+            self.refresh()
+            return
+        self._hold_then_number("transfer", line, state, "Enter the number to transfer to",
+                               self.sim.start_transfer)
+
+    def conference(self) -> None:
+        """Conference holds the call and asks for a number; dialling calls the third party;
+        Conference again merges the three (phone/conference.py)."""
+        line = self.selected
+        call = self.sim.current_call(line)
+        if self._consulting(call):
+            self.act(self.sim.merge_conference, line)
+            return
+        state = self._state(line)
+        if state not in ("connected", "held") or self._conference(call):
+            self.pending = ""
+            self.show_error("No call to add a party to")
+            self.refresh()
+            return
+        self._hold_then_number("conference", line, state, "Enter the number to add",
+                               self.sim.start_conference)
+
+    def _hold_then_number(self, kind: str, line: str, state: str, ask: str, start) -> None:
+        """Transfer and Conference alike: the first press holds the call and asks for a number,
+        the next one (with digits) calls it through `start`."""
+        if self.pending != kind:
+            self.pending = kind
+            self.dial_string = ""
+            if state == "connected":
+                self.act(self.sim.hold, line)
+            else:
+                self.refresh()
+            return
+        if not self.dial_string:
+            self.show_error(ask)
+            self.refresh()
+            return
+        number, self.dial_string, self.pending = self.dial_string, "", ""
+        self.act(start, line, number)
+
+    def key_digit(self, digit: str) -> None:
+        state = self._state(self.selected)
+        if state == "connected" and not self.pending:
+            self.act(self.sim.dtmf, self.selected, digit)   # in a call: DTMF (*44 etc. are feature codes)
+        else:
+            self.dial_string += digit
+            self.refresh()
+
+    def end_or_clear(self) -> None:
+        state = self._state(self.selected)
+        if self.pending or self.composing or (self.dial_string and state in ("idle", "ended", "held")):
+            self.press_label("Cancel")
+        elif state == "ringing":
+            call = self.sim.current_call(self.selected)
+            self.act(self.sim.decline if call and call.get("direction") == "in" else self.sim.hangup,
+                     self.selected)
+        elif state in ("dialing", "connected", "held"):
+            self.act(self.sim.hangup, self.selected)
+
+    def press_hard_key(self, name: str) -> None:
+        state = self._state(self.selected)
+        if name == "hold":
+            self.press_label("Resume" if state == "held" else "Hold")
+        elif name == "transfer":
+            self.transfer()
+        elif name == "conference":
+            self.conference()
+        elif name == "messages":
+            self.act(self.sim.call_voicemail, self.selected)    # *86: the mailbox's spoken menu
+        elif name == "mute":
+            # the agent mutes the microphone: the far end and the recording's user channel get silence
+            self.act(self.sim.mute, self.selected, not self.sim.muted(self.selected))
+        elif name in ("speaker", "headset"):
+            if state == "ringing":
+                self.audio = name
+                self.press_label("Answer")
+            elif state in ("idle", "ended") and self.dial_string:
+                self.audio = name
+                self.dial()
+            elif self.audio == name and state in ("dialing", "connected", "held"):
+                self.audio = ""
+                self.act(self.sim.hangup, self.selected)
+            else:
+                self.audio = "" if self.audio == name else name
+                self.refresh()
+
+    def press_nav(self, part: str) -> None:
+        if part in ("up", "down"):
+            ids = [l[0] for l in self.lines]
+            i = ids.index(self.selected) + (1 if part == "down" else -1)
+            self.select_line(i % len(ids))
+        elif part in ("left", "right"):
+            self.page += 1 if part == "right" else -1
+            self.refresh()
+        elif part == "select":
+            first = next((l for l in self._screen.softkeys if l), "")
+            if first:
+                self.press_label(first)
+
+    def keyPressEvent(self, event) -> None:
+        text = event.text()
+        key = event.key()
+        if text and text in "0123456789*#":
+            self.key_digit(text)
+        elif key in (Qt.Key_Return, Qt.Key_Enter):
+            if self.dial_string or self.pending or self.composing:
+                self.dial()
+            elif self._state(self.selected) == "ringing":
+                self.press_label("Answer")
+        elif key == Qt.Key_Escape:
+            self.end_or_clear()
+        elif key == Qt.Key_Backspace:
+            self.press_label("Delete")
+        elif key in (Qt.Key_Up, Qt.Key_Down, Qt.Key_Left, Qt.Key_Right):
+            self.press_nav({Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Left: "left",
+                            Qt.Key_Right: "right"}[key])
+        else:
+            super().keyPressEvent(event)
