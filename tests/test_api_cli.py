@@ -35,7 +35,7 @@ def alive(pid: int) -> bool:
 
 
 def test_mppsim_api_serves_until_sigterm(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "mppsim.app.cli", "api", "--org", str(ORG), "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.cli", "api", "--org", str(ORG), "--port", "0",
                              "--token", "s3cret", "--run-dir", str(tmp_path / "run")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -79,7 +79,7 @@ def test_mppsim_api_refuses_a_taken_port():
     s.bind(("127.0.0.1", 0))
     s.listen()
     try:
-        r = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "api", "--port", str(s.getsockname()[1])],
+        r = subprocess.run([sys.executable, "-m", "mppsim.cli", "api", "--port", str(s.getsockname()[1])],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     finally:
         s.close()
@@ -90,7 +90,7 @@ def test_mppsim_api_refuses_a_taken_port():
 def test_mppsim_api_bad_org_names_the_problem(tmp_path):
     bad = tmp_path / "org.yaml"
     bad.write_text("organisation: {name: x}\nusers: nope\n")
-    r = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "api", "--org", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "mppsim.cli", "api", "--org", str(bad)],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "users" in r.stderr
 

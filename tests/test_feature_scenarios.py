@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_example(name: str, tmp_path: Path) -> dict:
     report = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(ROOT / "examples" / name),
+    proc = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(ROOT / "examples" / name),
                            "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return json.loads(report.read_text())

@@ -168,7 +168,7 @@ def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
     headless: `say` is accepted and does nothing there."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
+    out = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
                           "--report", str(tmp_path / "r.json"), "--run-dir", str(tmp_path / "run"),
                           "--speed", "8"],           # the presenter's pauses, 8x shorter
                          cwd=ROOT, capture_output=True, text=True, timeout=120)

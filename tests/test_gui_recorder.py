@@ -193,7 +193,7 @@ def gui(qtbot, tmp_path):
 
 def softkey(phone, label):
     for i in range(4):
-        b = phone.findChild(QPushButton, f"{mppsim.phone.objectName()}_softkey_{i}")
+        b = phone.findChild(QPushButton, f"{phone.objectName()}_softkey_{i}")
         if b is not None and b.text() == label:
             return b
     return None
@@ -205,7 +205,7 @@ def click_softkey(qtbot, phone, label):
 
 
 def hard_key(qtbot, phone, name):
-    qtbot.mouseClick(phone.findChild(QPushButton, f"{mppsim.phone.objectName()}_{name}"), Qt.LeftButton)
+    qtbot.mouseClick(phone.findChild(QPushButton, f"{phone.objectName()}_{name}"), Qt.LeftButton)
 
 
 def choose(combo, value):
@@ -315,7 +315,7 @@ def test_a_recorded_session_of_clicks_replays_with_mppsim_run(qtbot, gui, tmp_pa
     assert any("wait" in s for s in steps)             # the time between actions
     load_scenario(saved)                               # a valid scenario file
 
-    out = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(saved), "--run-dir", str(tmp_path / "replay")],
+    out = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(saved), "--run-dir", str(tmp_path / "replay")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, saved.read_text() + out.stdout[-3000:] + out.stderr[-2000:]
     assert f"all {len(steps)} steps passed" in out.stdout

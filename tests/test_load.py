@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def mppsim_load(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mppsim.app.cli", "load", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "mppsim.cli", "load", *args], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, text=True, **kw)
 
 

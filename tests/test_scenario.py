@@ -24,7 +24,7 @@ def write(tmp_path, steps, org="../examples/demo-org.yaml"):
 
 
 def mppsim(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "mppsim.app.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "mppsim.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

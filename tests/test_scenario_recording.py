@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_r_ux_3_r_ux_4_recording_modes_example_passes_and_reports_recordings(tmp_path):
     """R-UX-3 softkeys and R-UX-4 menu items as the demo org's modes allow."""
     report = tmp_path / "r.json"
-    proc = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(ROOT / "examples" / "recording-modes.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(ROOT / "examples" / "recording-modes.yaml"),
                            "--report", str(report)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     calls = json.loads(report.read_text())["calls"]
@@ -39,7 +39,7 @@ def test_a_press_the_phone_does_not_offer_fails_the_step(tmp_path):
         {"expect": {"who": "dave", "indicator": "recording"}},
         {"press": {"who": "dave", "key": "PauseRec"}},
     ]}))
-    proc = subprocess.run([sys.executable, "-m", "mppsim.app.cli", "run", str(path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "FAILED at step 4 (press): dave: PauseRec is not offered now (softkeys: [])" in proc.stdout

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mppsim.app.org import OrgError, load_org, parse_org
-from mppsim.siprec import broadworks as BW
+from mppsim.rules import broadworks as BW
 from mppsim.rules import providers as P
 from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, FAILURE_BEHAVIORS, MODES, NEVER, ON_DEMAND,
                                  ON_DEMAND_USER_START, EffectiveSettings, Selective)
@@ -19,7 +19,7 @@ from mppsim.rules.settings import LEGAL_NOTICE, SettingsError, SettingsStore, va
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo-org.yaml"
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-# R-USR-7 platform info = the BroadWorks ids generated for the test org (src/mppsim/siprec/broadworks.py)
+# R-USR-7 platform info = the BroadWorks ids generated for the test org (src/mppsim/rules/broadworks.py)
 SP, HQ, BR = BW.service_provider_id("test-org"), BW.group_id("test-org", "hq"), BW.group_id("test-org", "br")
 
 

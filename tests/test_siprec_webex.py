@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mppsim.siprec import broadworks as BW
+from mppsim.rules import broadworks as BW
 from mppsim.siprec import status as status
 from mppsim.siprec import wire as W
 from mppsim.siprec.metadata import parse

@@ -124,7 +124,7 @@ def test_real_audio_without_a_sound_card_says_so_once(qtbot, window):
 def test_the_gui_process_never_imports_pjsua2():
     import subprocess
     import sys
-    code = ("import mppsim.ui.app, mppsim.ui.main_window, mppsim.ui.device_face, mppsim.app.simulator, mppsim.app.scenario, mppsim.app.cli, sys; "
+    code = ("import mppsim.ui.app, mppsim.ui.main_window, mppsim.ui.device_face, mppsim.app.simulator, mppsim.app.scenario, mppsim.cli, sys; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 

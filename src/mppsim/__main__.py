@@ -1,6 +1,6 @@
 """`python -m mppsim` is the `mppsim` command."""
 import sys
 
-from mppsim.app.cli import main
+from mppsim.cli import main
 
 sys.exit(main())

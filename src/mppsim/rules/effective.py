@@ -70,7 +70,7 @@ class EffectiveSettings:
     language: str = "en_us"               # R-CMP-5 announcement language of this line
     platform: tuple[str, str, str] = ("", "", "")  # R-USR-7 serviceProvider, externalGroup, externalIdentifier
     recorder: str | None = None           # SIPREC target URI configured for the provider (None = embedded)
-    number: str = ""                      # the line's generated E.164 number (siprec/broadworks.py)
+    number: str = ""                      # the line's generated E.164 number (rules/broadworks.py)
 
     @property
     def records(self) -> bool:

@@ -22,16 +22,42 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
-from mppsim.siprec import broadworks as BW
+from mppsim.rules import broadworks as BW
 from mppsim.rules import providers as P
 from mppsim.rules import settings_schema as S
 from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, NOTIFY_NONE, Compliance,
                         EffectiveSettings, Selective)
 
-if TYPE_CHECKING:  # mppsim.app.org imports this module lazily; no import cycle at run time
-    from mppsim.app.org import Org
+
+
+class _OrgLocation(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+
+
+class _OrgLine(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class OrgLike(Protocol):
+    """What the settings need of an org (mppsim.app.org.Org is one). A protocol, not an import:
+    the rules sit below the app and import nothing from it (the import contracts in pyproject.toml)."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def locations(self) -> Sequence[_OrgLocation]: ...
+    @property
+    def users(self) -> Sequence[_OrgLine]: ...
+    @property
+    def virtual_lines(self) -> Sequence[_OrgLine]: ...
+
+
+_O = TypeVar("_O", bound=OrgLike)
 
 __all__ = [
     "LEGAL_NOTICE", "RECORDING_LICENCES", "LineInfo", "SettingsError", "SettingsStore",
@@ -106,7 +132,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "org"
 
 
-def _context(org: "Org") -> _Context:
+def _context(org: OrgLike) -> _Context:
     lines: dict[str, LineInfo] = {}
     country = {loc.id: loc.country for loc in org.locations}
     for u in org.users:
@@ -126,7 +152,7 @@ def _store_paths(ctx: _Context) -> _Paths:
                           else f"virtualLines.{i.id}.callRecording") for i in ctx.lines.values()})
 
 
-def _file_paths(org: "Org") -> _Paths:
+def _file_paths(org: OrgLike) -> _Paths:
     lines = {u.id: f"users[{n}].callRecording" for n, u in enumerate(org.users)}
     lines.update({v.id: f"virtual_lines[{n}].callRecording" for n, v in enumerate(org.virtual_lines)})
     return _Paths("organisation.recording",
@@ -135,7 +161,7 @@ def _file_paths(org: "Org") -> _Paths:
 
 def _platform(ctx: _Context, info: LineInfo) -> tuple[str, str, str]:
     """R-USR-7 "call recording platform info" = the line's BroadWorks ids, generated
-    deterministically in the real formats (siprec/broadworks.py): service provider
+    deterministically in the real formats (rules/broadworks.py): service provider
     ``WBVDW######`` from the organisation, group ``<sp>L#####`` from the location, userID
     ``user@domain``. The webex SIPREC metadata carries the same values (issue 11)."""
     return (BW.service_provider_id(ctx.slug), BW.group_id(ctx.slug, info.location),
@@ -458,7 +484,7 @@ def _initial_state(ctx: _Context) -> dict:
     }
 
 
-def _build(org: "Org", now: Callable[[], datetime]) -> tuple[_Context, dict, _Report]:
+def _build(org: OrgLike, now: Callable[[], datetime]) -> tuple[_Context, dict, _Report]:
     """The state an org file describes, checked with org-file paths."""
     ctx, paths, r = _context(org), _file_paths(org), _Report()
     state = _initial_state(ctx)
@@ -509,7 +535,7 @@ def check_call_recording(raw: Any, path: str, view: str = S.VIEW_API) -> list[st
     return errors
 
 
-def validate_org(org: "Org") -> list[str]:
+def validate_org(org: OrgLike) -> list[str]:
     """Every error of the org's recording blocks, with org-file paths (users[0].callRecording...)."""
     return _build(org, _utcnow)[2].errors
 
@@ -539,7 +565,7 @@ class SettingsStore:
         self.notices: list[str] = []     # notices of the last successful change
 
     @classmethod
-    def from_org(cls, org: "Org", clock: Callable[[], datetime] | None = None) -> "SettingsStore":
+    def from_org(cls, org: OrgLike, clock: Callable[[], datetime] | None = None) -> "SettingsStore":
         """The settings an org file describes. Raises SettingsError (org-file paths) if invalid."""
         clock = clock or _utcnow
         ctx, state, r = _build(org, clock)
@@ -623,7 +649,7 @@ class SettingsStore:
                 tier = t
         return P.retention_expiry(recorded_at, tier, changes, provider)
 
-    def to_org(self, org: "Org") -> "Org":
+    def to_org(self, org: _O) -> _O:
         """``org`` with its recording blocks replaced by this store's settings (only what differs
         from the defaults), e.g. to save the org file after changes in the admin UI."""
         with self._lock:
@@ -640,7 +666,8 @@ class SettingsStore:
                       for u in org.users)
         vls = tuple(dataclasses.replace(v, call_recording=S.diff(st["virtualLines"][v.id], S.DEFAULT_CALL_RECORDING))
                     for v in org.virtual_lines)
-        return dataclasses.replace(org, recording=o, locations=locs, users=users, virtual_lines=vls)
+        return dataclasses.replace(org, recording=o, locations=locs, users=users,  # type: ignore[type-var]
+                                   virtual_lines=vls)
 
     # -- changing ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from mppsim.siprec import broadworks as BW
+from mppsim.rules import broadworks as BW
 from mppsim.siprec import status as status
 from mppsim.siprec import wire as W
 from mppsim.siprec.metadata import Metadata, Participant, Stream, build as build_rfc7866

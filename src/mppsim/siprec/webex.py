@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from mppsim.siprec import broadworks as BW
+from mppsim.rules import broadworks as BW
 from mppsim.rules.effective import ALWAYS, ALWAYS_PAUSE, ON_DEMAND, ON_DEMAND_USER_START
 from mppsim.siprec.xmltext import to_text
 

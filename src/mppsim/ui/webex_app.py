@@ -1,7 +1,7 @@
 """The Webex App face: a dark, rounded Webex-like call window for one user (R-UX-1, R-UX-4, R-UX-5).
 
-    app = WebexApp(sim, "alice")      # the main window calls mppsim.app.refresh() on every event of
-    mppsim.app.show()                        # alice's agent; a 1 s timer keeps the call timer going
+    app = WebexApp(sim, "alice")      # the main window calls app.refresh() on every event of
+    app.show()                        # alice's agent; a 1 s timer keeps the call timer going
 
 Lines: the user's primary line plus the virtual lines assigned to the user's webex-app. Views:
 idle (search/dial field, dial pad, Call), an incoming-call toast (Answer / Decline) and the call

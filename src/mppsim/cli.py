@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from .org import OrgError, load_org
+from mppsim.app.org import OrgError, load_org
 from mppsim import PACKAGE_DIR, __version__
-from .scenario import RunResult, ScenarioError, load_scenario, run_file
+from mppsim.app.scenario import RunResult, ScenarioError, load_scenario, run_file
 
 DEMO_ORG = PACKAGE_DIR / "examples" / "demo-org.yaml"
 DEMO_SCENARIO = PACKAGE_DIR / "examples" / "demo-call.yaml"
@@ -106,9 +106,9 @@ def cmd_api(args) -> int:
     import signal
     import threading
 
-    from .http_server import ApiServer
-    from .orchestrator import AgentError
-    from .simulator import Simulator
+    from mppsim.app.http_server import ApiServer
+    from mppsim.app.orchestrator import AgentError
+    from mppsim.app.simulator import Simulator
     try:
         org = load_org(args.org)
     except OrgError as exc:
@@ -265,7 +265,7 @@ def cmd_examples(args) -> int:
 
 
 def cmd_load(args) -> int:
-    from .load import LoadConfig, LoadError, live_view, run_load, summary
+    from mppsim.app.load import LoadConfig, LoadError, live_view, run_load, summary
     try:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
