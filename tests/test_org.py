@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from mppsim.app.org import Device, Org, OrgError, Target, load_org, parse_org
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO = ROOT / "examples" / "demo-org.yaml"
 

@@ -243,24 +243,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_examples(args) -> int:
-    """Copy the packaged examples into DIR/examples; the org file's relative paths stay valid."""
+    """Copy the packaged examples into DIR/examples, and the speech they play into DIR/assets/speech,
+    so their relative paths (``../assets/speech/hello-en.wav``) resolve as they do in a checkout."""
     import shutil
-    target = Path(args.dir).expanduser().resolve() / "examples"
+    base = Path(args.dir).expanduser().resolve()
+    pairs = [(src, base / "examples" / src.name) for src in sorted((PACKAGE_DIR / "examples").glob("*.yaml"))]
+    pairs += [(src, base / "assets" / "speech" / src.name)
+              for src in sorted((PACKAGE_DIR / "assets" / "speech").glob("*.wav"))]
+    copied, kept = [], []
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        copied, kept = [], []
-        for src in sorted((PACKAGE_DIR / "examples").glob("*.yaml")):
-            dst = target / src.name
+        for src, dst in pairs:
             if dst.exists() and not args.force:
-                kept.append(dst.name)
+                kept.append(str(dst.relative_to(base)))
                 continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
-            copied.append(dst.name)
+            copied.append(dst)
     except OSError as exc:
-        print(f"mppsim examples: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"mppsim examples: cannot write {exc.filename or base}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    print(f"mppsim examples: {len(copied)} file(s) copied to {target}"
-          + (f"; kept {len(kept)} already there (--force overwrites): {', '.join(kept)}" if kept else ""))
+    print(f"mppsim examples: {len(copied)} file(s) copied to {base / 'examples'} and {base / 'assets' / 'speech'}"
+          + (f"; kept {len(kept)} already there (--force overwrites)" if kept else ""))
     return 0
 
 

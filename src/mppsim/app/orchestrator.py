@@ -149,7 +149,8 @@ class Orchestrator:
         self.recording_for = recording_for or (lambda _name: {})
         # agent name -> SIPREC target of the embedded recorder worker it uses (or None)
         self.recorder_for = recorder_for or (lambda _name: None)
-        self.run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
+        # absolute: agents and the recorder run with another working folder (the package's parent)
+        self.run_dir = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
         self.ports = PortPlan()

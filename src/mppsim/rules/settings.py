@@ -32,29 +32,18 @@ from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, NO
 
 
 
-class _OrgLocation(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def country(self) -> str: ...
-
-
-class _OrgLine(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
 class OrgLike(Protocol):
-    """What the settings need of an org (mppsim.app.org.Org is one). A protocol, not an import:
-    the rules sit below the app and import nothing from it (the import contracts in pyproject.toml)."""
+    """What the settings need of an org: mppsim.app.org.Org is one. A protocol, not an import: the
+    rules sit below the app and import nothing from it (the import contracts in pyproject.toml).
+    Its locations, users and virtual lines are frozen dataclasses (``to_org`` replaces fields)."""
     @property
     def name(self) -> str: ...
     @property
-    def locations(self) -> Sequence[_OrgLocation]: ...
+    def locations(self) -> Sequence[Any]: ...
     @property
-    def users(self) -> Sequence[_OrgLine]: ...
+    def users(self) -> Sequence[Any]: ...
     @property
-    def virtual_lines(self) -> Sequence[_OrgLine]: ...
+    def virtual_lines(self) -> Sequence[Any]: ...
 
 
 _O = TypeVar("_O", bound=OrgLike)

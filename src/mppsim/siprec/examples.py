@@ -50,7 +50,8 @@ def _webex_recording() -> WebexRecording:
 
 
 def _rfc7866_metadata() -> Metadata:
-    b = lambda n: f"b3BlbnNpcHJlYy1pZC0{n:02d}"   # fixed base64-looking ids
+    def b(n: int) -> str:
+        return f"b3BlbnNpcHJlYy1pZC0{n:02d}"   # fixed base64-looking ids
     return Metadata(dialect="rfc7866", datamode="complete", group_id=str(uuid.UUID(int=42)), session_id=b(1),
                     sip_session_id=CALL_ID,
                     participants=[Participant(b(2), "Alice Smith", "sip:1001@127.0.0.1", [b(4)], [b(5)]),
