@@ -43,7 +43,7 @@ def find(w, cls, name):
 def recording_actions(app):
     """The recording QActions in the More menu (everything but Keypad)."""
     return [a for a in app.more_menu.actions()
-            if a.objectName().startswith(f"webex_{mppsim.app.key}_menu_") and not a.objectName().endswith("_keypad")]
+            if a.objectName().startswith(f"webex_{app.key}_menu_") and not a.objectName().endswith("_keypad")]
 
 
 def settle(sim, app, who, indicator, items):
@@ -54,7 +54,7 @@ def settle(sim, app, who, indicator, items):
     assert app.indicator_state() == indicator
     assert app.menu_labels() == items
     assert [a.text() for a in recording_actions(app)] == items
-    label = find(app, QLabel, f"webex_{mppsim.app.key}_indicator")
+    label = find(app, QLabel, f"webex_{app.key}_indicator")
     expected = {"recording": "Recording", "paused": "Recording paused", "none": ""}[indicator]
     assert label.text() == expected and label.accessibleName() == expected
 
@@ -62,12 +62,12 @@ def settle(sim, app, who, indicator, items):
 def menu_action(app, name) -> QAction:
     """The QAction named `name` among those the More menu shows now."""
     found = [a for a in app.more_menu.actions() if a.objectName() == name]
-    assert found, f"no action {name} under More; it has {[a.text() for a in mppsim.app.more_menu.actions()]}"
+    assert found, f"no action {name} under More; it has {[a.text() for a in app.more_menu.actions()]}"
     return found[0]
 
 
 def trigger(app, label):
-    action = menu_action(app, f"webex_{mppsim.app.key}_menu_{label.lower().replace(' ', '_')}")
+    action = menu_action(app, f"webex_{app.key}_menu_{label.lower().replace(' ', '_')}")
     assert action.text() == label
     action.trigger()
 
