@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from mppsim.rules.policy import MENU, SOFTKEY_ORDER
 
-from .device_view import CALL_SOFTKEYS, device_state, line_state, mpp_softkeys
+from .device_view import CALL_SOFTKEYS, device_state, line_state, line_view, mpp_softkeys
 from .http_server import HttpError, Request, Response, Router
 from .simulator import CALL_STATES, Simulator, SimulatorError
 
@@ -182,10 +182,7 @@ class ControlApi:
         key = field(body_of(req), "key", str, what=f"a softkey label, e.g. {', '.join(SOFTKEY_ORDER)}")
         if not any(d.split()[0] == "mpp" for d in p.devices):
             raise HttpError(409, f"{p.id} has no mpp device; it has: {', '.join(p.devices) or 'none'}")
-        state = line_state(self.sim, p.id)
-        call = self.sim.current_call(p.id)
-        live = state not in ("idle", "ended", "down")
-        shown = mpp_softkeys(state, call, self.sim.softkeys(p.id) if live else [])
+        shown = mpp_softkeys(line_view(self.sim, p.id))    # what the MPP face shows now
         if key not in shown:
             raise HttpError(409, f"key: {key!r} is not shown on {p.id}'s MPP now; shown: {', '.join(shown)}")
         if key in SOFTKEY_ORDER:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEd
 
 from mppsim.rules.policy import SOFTKEY_ORDER
 
+from mppsim.app import device_view
 from mppsim.app.simulator import Party, Simulator, SimulatorError
 
 KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
@@ -213,10 +214,7 @@ class DeviceFace(QFrame):
             return "⚠ agent down — calls to this line fail"
         if state == "idle" or call is None:
             return f"{self.party.number}\nIdle"
-        remote = call["remote"]
-        number = remote.get("user", "")
-        known = self.sim.party_by_number(number)
-        who = remote.get("name") or (known.name if known else number)
+        who, number = device_view.remote_of(self.sim, call)
         party = f"{who} ({number})" if who != number else number
         if state == "dialing":
             return f"Calling {party}…" + ("\nRinging" if call.get("ringback") else "")

@@ -21,6 +21,7 @@ from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
+from mppsim.app import device_view
 from mppsim.app.simulator import Simulator, SimulatorError
 from mppsim.rules.policy import SOFTKEY_ORDER
 
@@ -31,8 +32,6 @@ MESSAGE_SECONDS = 3.0
 ERROR_SECONDS = 4.0
 MORE = "More"
 KEY_NAMES = {"*": "star", "#": "hash"}
-STATE_TEXT = {"dialing": "Calling...", "ringing": "Ringing", "connected": "Connected",
-              "ended": "Call ended", "down": "Line down"}
 MONO_PREFIXES = ("68", "78")
 
 BUTTON_STYLE = ("QPushButton { background: transparent; border: none; color: transparent; }"
@@ -72,7 +71,6 @@ class MppPhone(QWidget):
         self.dial_string = ""
         self.composing = False         # New call pressed: the screen asks for a number
         self.pending = ""              # "transfer" while the phone asks for the transfer target
-        self._waiting: dict | None = None  # the call ringing as waiting while another is up
         self.mwi = 0                       # new voicemail messages (lamp on while > 0)
         self.last_dialled = ""
         self.page = 0
@@ -204,31 +202,17 @@ class MppPhone(QWidget):
 
     # ----- state -> screen -----------------------------------------------------------------
     def _state(self, line: str) -> str:
-        party = self.sim.party(line)
-        if self.sim.agent_status.get(party.agent, "up") != "up":
-            return "down"
-        return self.sim.call_state(line)
+        return device_view.line_state(self.sim, line)
 
-    def _indicator(self, line: str, state: str, call: dict | None = None) -> str:
-        if state in ("down", "idle", "ended"):
-            return "none"
-        return self.sim.indicator(line, "mpp", call=call["call"] if call else None)
-
-    def _second_call(self, line: str, call: dict | None) -> tuple[dict | None, dict | None]:
-        """(waiting call, other held call) on the line besides the one the user is in."""
-        live = self.sim.live_calls(line)
-        if len(live) < 2 or self._consulting(call) or self._conference(call):
-            return None, None
-        waiting = self.sim.waiting_call(line)
-        if waiting is not None:
-            return waiting, None
-        connected = [c for c in live if c["state"] == "connected"]
-        held = [c for c in live if c["state"] == "held"]
-        return None, (held[0] if connected and held else None)
+    def _entry(self) -> device_view.Entry:
+        return device_view.Entry(self.pending, self.dial_string, self.composing)
 
     def refresh(self) -> None:
+        """Draw the device view model (app/device_view.py) of the selected line; the clock,
+        the timer's ticking, paging and the number being typed are this face's own."""
         now = time.time()
-        states = {line: self._state(line) for line, _, _ in self.lines}
+        views = {line: device_view.line_view(self.sim, line) for line, _, _ in self.lines}
+        states = {line: v.state for line, v in views.items()}
         # an incoming call selects its line when the selected line is not busy
         for line, state in states.items():
             if (state == "ringing" and self._prev_states.get(line) != "ringing" and line != self.selected
@@ -237,18 +221,11 @@ class MppPhone(QWidget):
                 self.page = 0
         self._prev_states = states
         line = self.selected
-        state = states[line]
-        call = self.sim.current_call(line) if state != "down" else None
-        waiting, held_other = self._second_call(line, call)
-        if waiting is not None or held_other is not None:
-            # two calls on the line: the screen shows the one the user is in (call waiting)
-            call = next((c for c in self.sim.live_calls(line)
-                         if c["call"] not in ((waiting or {}).get("call"), (held_other or {}).get("call"))), call)
-        self._waiting = waiting
-        self.muted = self.sim.muted(line) if state != "down" else False
+        v = views[line]
+        state, call = v.state, v.call
+        self.muted = v.muted
         self.mwi = self.sim.messages_waiting(self.user_id)   # the lamp: the primary line's mailbox
-        view = self.sim.recording_view(line, call["call"]) if call else None
-        indicator = self._indicator(line, state, call)
+        view = v.recording
 
         # the short message on each recording state change
         if view and call:
@@ -261,68 +238,25 @@ class MppPhone(QWidget):
         scr = Screen()
         scr.header_left = f"{self.user.extension}  {self.user.name}"
         scr.header_right = time.strftime("%H:%M  %a %b %d", time.localtime(now)).replace(" 0", " ")
-        scr.lines = [LineRow(ext, lname, states[lid], self._indicator(lid, states[lid], call if lid == line else None), lid == line)
+        scr.lines = [LineRow(ext, lname, states[lid], views[lid].mpp_indicator, lid == line)
                      for lid, ext, lname in self.lines]
-        scr.indicator = indicator
+        scr.indicator = v.mpp_indicator
         scr.muted = self.muted and state in ("connected", "held")
         if self._note[1] > now and state not in ("idle", "down"):
             scr.banner = self._note[0]
         if self._error[1] > now:
             scr.error = self._error[0]
 
-        name, number = self._remote(call)
-        if state == "down":
-            scr.state = STATE_TEXT["down"]
-            scr.title = "No service"
-            scr.subtitle = "agent not running"
-        elif state in ("idle", "ended") and (self.dial_string or self.pending or self.composing):
-            scr.state = "Transfer to" if self.pending == "transfer" else "New call"
-            scr.title = self.dial_string or "Enter number"
-            scr.subtitle = ""
-        elif state == "idle" or call is None:
-            scr.state = "Idle"
+        entry = self._entry()
+        shown = device_view.mpp_screen(v, entry)
+        scr.state, scr.title, scr.subtitle = shown.state, shown.title, shown.subtitle
+        if shown.clock:
             scr.title = time.strftime("%H:%M", time.localtime(now))
             scr.subtitle = time.strftime("%A, %B %d", time.localtime(now)).replace(" 0", " ")
-        else:
-            if self._conference(call):
-                scr.state = "Conference"
-                members = [c for c in self.sim.live_calls(line) if c.get("conference")]
-                scr.title = "Conference"
-                scr.subtitle = ", ".join(self._remote(c)[0] for c in members)
-                name = number = ""
-            elif self._consulting(call):
-                scr.state = "Consult: ringing" if call["state"] in ("dialing", "ringing") else "Consulting"
-            elif state == "held":
-                scr.state = "On hold" if call.get("held_by") in ("local", "both") else "Held by other party"
-            elif state == "ringing" and call.get("direction") == "in":
-                scr.state = "Ringing"
-            elif state == "dialing":
-                scr.state = "Calling..."
-            else:
-                scr.state = STATE_TEXT.get(state, state.capitalize())
-            if state == "ended" and call.get("reason") not in (None, "", "hangup"):
-                scr.state = f"Call ended ({call['reason']})"
-            if not self._conference(call):
-                scr.title = name
-                scr.subtitle = number if number != name else ""
-            if self.pending or (self.dial_string and state in ("connected", "held")):
-                what = {"transfer": "Transfer to", "conference": "Add"}.get(self.pending, "Dial")
-                scr.subtitle = f"{what}: {self.dial_string}"
-            elif self._consulting(call):
-                held = self.sim.calls.get(call["consult_for"]) or {}
-                scr.subtitle = f"{self._remote(held)[0] or number} on hold"
-            elif self._waiting is not None:
-                wname, wnumber = self._remote(self._waiting)
-                scr.state = "Call waiting"
-                scr.subtitle = f"Waiting: {wname}" + (f" ({wnumber})" if wnumber != wname else "")
-            elif held_other is not None:
-                scr.subtitle = f"{self._remote(held_other)[0]} on hold"
-            if state in ("connected", "held") and call.get("connected_at"):
-                secs = max(0, int(now - call["connected_at"]))
-                scr.timer = f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 \
-                    else f"{secs // 60:02d}:{secs % 60:02d}"
+        if shown.timer_since:
+            scr.timer = device_view.elapsed(now - shown.timer_since)
 
-        labels = self._softkeys_for(state, call)
+        labels = device_view.mpp_softkeys(v, entry)
         if labels != self._labels:
             self._labels = labels
             self.page = 0
@@ -334,52 +268,6 @@ class MppPhone(QWidget):
                                 else f"Softkey (blank) ({self.user.name})")
         self._screen = scr
         self.update()
-
-    def _remote(self, call: dict | None) -> tuple[str, str]:
-        if not call:
-            return "", ""
-        remote = call.get("remote") or {}
-        number = remote.get("user", "")
-        known = self.sim.party_by_number(number) if number else None
-        return remote.get("name") or (known.name if known else number), number
-
-    def _softkeys_for(self, state: str, call: dict | None) -> list[str]:
-        if state == "down":
-            return ["Restart"]
-        if self.pending == "transfer":
-            return ["Transfer", "Delete", "Cancel"]
-        if self.pending == "conference":
-            return ["Conference", "Delete", "Cancel"]
-        if self._consulting(call):   # Consulting: Transfer (or Conference) again completes, Cancel returns
-            first = "Conference" if call.get("consult_kind") == "conference" else "Transfer"
-            return [first, "Cancel", "End call"]
-        if self._conference(call):   # Conference: the recording keys of the conference, End call
-            rec = [k for k in SOFTKEY_ORDER if k in self.sim.softkeys(self.selected, call=call["call"])]
-            return rec + ["End call"]
-        if self._waiting is not None:   # Call waiting: answering holds the call we are in
-            return ["Answer", "Decline"] + (["End call", "Hold"] if state == "connected" else ["Resume", "End call"])
-        if state == "ringing" and call and call.get("direction") == "in":
-            return ["Answer", "Decline"]
-        if state in ("dialing", "ringing"):
-            return ["End call"]
-        if state == "connected":
-            rec = [k for k in SOFTKEY_ORDER
-                   if k in self.sim.softkeys(self.selected, call=call["call"] if call else None)]
-            return rec + ["End call", "Hold", "Transfer", "Conference"]
-        if state == "held":
-            local = call is not None and call.get("held_by") in ("local", "both")
-            return (["Resume"] if local else []) + ["End call", "New call", "Transfer"]
-        if self.dial_string or self.composing:
-            return ["Call", "Delete", "Cancel"]
-        return ["Redial", "New call"]
-
-    def _conference(self, call: dict | None) -> bool:
-        """The selected call is a member of a conference hosted by this user's edge."""
-        return bool(call and call.get("conference") and call.get("state") != "ended")
-
-    def _consulting(self, call: dict | None) -> bool:
-        """The selected call is the consult call of a transfer under way (phone/transfer.py)."""
-        return bool(call and call.get("consult_for") and call.get("state") != "ended")
 
     def _page_of(self, labels: list[str]) -> list[str]:
         if len(labels) <= 4:
@@ -427,7 +315,7 @@ class MppPhone(QWidget):
             self.act(self.sim.decline, line)
         elif label == "End call":
             call = self.sim.current_call(line)
-            if self._conference(call):     # the host leaving ends the three-way call
+            if device_view.in_conference(call):     # the host leaving ends the three-way call
                 for c in self.sim.live_calls(line):
                     self.act(self.sim.hangup, line, c["call"])
             else:
@@ -463,7 +351,7 @@ class MppPhone(QWidget):
             self.pending = ""
             self.composing = False
             call = self.sim.current_call(line)
-            if self._consulting(call):
+            if device_view.is_consulting(call):
                 self.act(self.sim.cancel_transfer, line)     # consult ends, the held call resumes
             elif was_transfer and self._state(line) in ("held", "connected"):
                 # nothing dialled yet: back to the call (its hold may still be on the way)
@@ -496,7 +384,7 @@ class MppPhone(QWidget):
         it rings). phone/transfer.py does the network side."""
         line = self.selected
         state = self._state(line)
-        if self._consulting(self.sim.current_call(line)):
+        if device_view.is_consulting(self.sim.current_call(line)):
             self.act(self.sim.complete_transfer, line)
             return
         if state not in ("connected", "held"):
@@ -512,11 +400,11 @@ class MppPhone(QWidget):
         Conference again merges the three (phone/conference.py)."""
         line = self.selected
         call = self.sim.current_call(line)
-        if self._consulting(call):
+        if device_view.is_consulting(call):
             self.act(self.sim.merge_conference, line)
             return
         state = self._state(line)
-        if state not in ("connected", "held") or self._conference(call):
+        if state not in ("connected", "held") or device_view.in_conference(call):
             self.pending = ""
             self.show_error("No call to add a party to")
             self.refresh()

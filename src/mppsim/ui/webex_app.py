@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLab
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout,
                                QWidget)
 
+from mppsim.app import device_view
 from mppsim.app.simulator import Simulator, SimulatorError
 
 DEVICE = "webex-app"
@@ -665,66 +666,44 @@ class WebexApp(QWidget):
         return {"Recording": "recording", "Recording paused": "paused"}.get(self.indicator.text(), "none")
 
     def refresh(self) -> None:
+        """Draw the device view model's Webex App window (app/device_view.py) of the line shown;
+        the call timer's ticking, the banner's few seconds and the open panels are this face's."""
         sim = self.sim
-        party = sim.party(self.line)
-        up = sim.agent_status.get(party.agent, "up") == "up"
         shown = self._active_line()
         if shown != self.line:
             self.line = shown
             self.line_box.blockSignals(True)
             self.line_box.setCurrentIndex(self.lines.index(shown))
             self.line_box.blockSignals(False)
-        call = sim.current_call(self.line)
-        state = sim.call_state(self.line) if up else "down"
-        live = state in ("dialing", "connected", "held")
-        # call waiting: the window stays on the call the user is in; the waiting one gets a row
-        waiting = sim.waiting_call(self.line) if up else None
-        others = [c for c in sim.live_calls(self.line) if waiting and c["call"] != waiting["call"]]
-        if waiting is not None and others:
-            call = others[-1]
-        else:
-            waiting = None
-        if waiting is None and call and not call.get("consult_for"):
-            up_now = [c for c in sim.live_calls(self.line) if c["state"] == "connected"]
-            if up_now and call["state"] != "connected":
-                call = up_now[-1]
-        self.waiting_row.setVisible(waiting is not None)
-        if waiting is not None:
-            wname, wnumber = self._remote(waiting)
-            self.waiting_label.setText(f"{wname} ({wnumber}) is calling" if wnumber != wname else f"{wname} is calling")
-        key = call["call"] if call else None
+        v = device_view.line_view(sim, self.line)
+        w = device_view.webex_window(v, self.user_id)
+        state, call, up = v.state, v.call, v.state != "down"
+        self.waiting_row.setVisible(bool(w.waiting))
+        if w.waiting:
+            self.waiting_label.setText(w.waiting)
         waiting_msgs = sim.messages_waiting(self.user_id) if up else 0
         self.voicemail_badge.setText(str(waiting_msgs) if waiting_msgs else "")
         self.voicemail_badge.setVisible(waiting_msgs > 0)
-        self._show_mute(sim.muted(self.line) if up else False)
+        self._show_mute(v.muted)
 
-        if state == "ringing" and call:
+        if w.page == "toast":
             self.stack.setCurrentWidget(self.toast_page)
-            name, number = self._remote(call)
-            self.toast_avatar.set_name(name, ring=True)
-            self.toast_name.setText(name)
-            self.toast_number.setText(number if number != name else "")
-            line_note = "" if self.line == self.user_id else f" on {party.name}"
-            self.toast_title.setText(f"Incoming call{line_note}")
-        elif live and call:
+            self.toast_avatar.set_name(w.avatar, ring=True)
+            self.toast_name.setText(w.caller)
+            self.toast_number.setText(w.number)
+            self.toast_title.setText(w.toast_title)
+        elif w.page == "call":
             self.stack.setCurrentWidget(self.call_page)
-            self._render_call(state, call)
+            self._render_call(w)
         else:
             self.stack.setCurrentWidget(self.idle_page)
-            if state == "down":
-                self.idle_note.setText("Disconnected — the app cannot reach Webex Calling")
-            elif state == "ended" and call:
-                since = time.time() - (call.get("ended_at") or time.time())
-                name, _ = self._remote(call)
-                self.idle_note.setText(f"Call with {name} ended" if since < 10 else "")
-            else:
-                self.idle_note.setText("")
-            self.call_button.setEnabled(up)
+            self.idle_note.setText(w.idle_note)
+            self.call_button.setEnabled(w.button("call").enabled)
             self.keypad.setVisible(False)
             self.transfer_row.setVisible(False)
 
         # recording: indicator, menu items, message banner (R-UX-1, R-UX-4)
-        ind = sim.indicator(self.line, DEVICE, call=key) if live and up else "none"
+        ind = w.indicator
         text = {"recording": "Recording", "paused": "Recording paused"}.get(ind, "")
         self.indicator.setText(text)
         self.indicator.setAccessibleName(text)
@@ -732,10 +711,9 @@ class WebexApp(QWidget):
         self.glyph.set_state(ind)
         self.pill.set_paused(ind == "paused")
         self.pill.setVisible(ind != "none")
-        items = sim.menu_items(self.line, call=key) if live and up else []
-        if items != self._menu_items:
-            self._rebuild_menu(items)
-        view = sim.recording_view(self.line, key) if call and up else None
+        if w.menu_items != self._menu_items:
+            self._rebuild_menu(w.menu_items)
+        view = v.recording if call and up else None
         msg = (view or {}).get("message") or ""
         seen = (call["call"] if call else None, msg, (view or {}).get("state"))
         if msg and seen != self._banner_seen and state != "ended":
@@ -743,57 +721,27 @@ class WebexApp(QWidget):
         self._banner_seen = seen
         self._last_state = state
 
-    def _render_call(self, state: str, call: dict) -> None:
-        name, number = self._remote(call)
-        self.avatar.set_name(name)
-        self.caller.setText(name)
-        self.number.setText(number if number != name else "")
-        if state == "dialing":
-            self.timer_label.setText("Ringing…" if call.get("ringback") else "Calling…")
-            self.state_label.setText("")
-        else:
-            since = call.get("connected_at") or time.time()
-            secs = max(0, int(time.time() - since))
-            self.timer_label.setText(f"{secs // 3600:d}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600
-                                     else f"{secs // 60:02d}:{secs % 60:02d}")
-            held_by = call.get("held_by")
-            self.state_label.setText({"local": "On hold", "both": "On hold",
-                                      "remote": "Held by the other party"}.get(held_by, "Connected")
-                                     if state == "held" else ("Muted" if self.muted else "Connected"))
-        consulting = bool(call.get("consult_for"))
-        self.consult_row.setVisible(consulting)
-        merging = call.get("consult_kind") == "conference"
-        self.complete_button.setText("Merge" if merging else "Complete transfer")
-        self.complete_button.setObjectName(self.n("conference_merge" if merging else "transfer_complete"))
-        # a transfer may complete while the consult call rings (blind after consult); a merge needs an answer
-        self.complete_button.setEnabled(not merging or call.get("state") == "connected")
-        if call.get("conference"):
-            members = [c for c in self.sim.live_calls(self.line) if c.get("conference")]
-            self.caller.setText("Conference")
-            self.number.setText(", ".join(self._remote(c)[0] for c in members))
-            self.avatar.set_name("Conference")
-        if consulting:
-            held = self.sim.calls.get(call["consult_for"]) or {}
-            held_name = self._remote(held)[0] if held else ""
-            state = call.get("state", state)      # the consult call's own state
-            self.state_label.setText(f"Consulting · {held_name} on hold" if state != "dialing"
-                                     else f"{held_name} on hold")
-        held_local = state == "held" and call.get("held_by") in ("local", "both")
-        self.hold_button.setVisible(not held_local)
-        self.resume_button.setVisible(held_local)
-        self.hold_button.setEnabled(state == "connected")
-        self.transfer_button.setEnabled(state in ("connected", "held"))
-        self.mute_button.setEnabled(state in ("connected", "held"))
-        self.more_button.setEnabled(state in ("connected", "held"))
-        if state == "dialing":
-            self.keypad.setVisible(False)
-
-    def _remote(self, call: dict) -> tuple[str, str]:
-        remote = call.get("remote", {})
-        number = remote.get("user", "") or ""
-        known = self.sim.party_by_number(number) if number else None
-        name = remote.get("name") or (known.name if known else number) or "Unknown"
-        return name, number
+    def _render_call(self, w: device_view.WebexWindow) -> None:
+        self.avatar.set_name(w.avatar)
+        self.caller.setText(w.caller)
+        self.number.setText(w.number)
+        self.timer_label.setText(w.timer or device_view.elapsed(time.time() - (w.timer_since or time.time())))
+        self.state_label.setText(w.state)
+        complete = (w.button("conference_merge") or w.button("transfer_complete")
+                    or device_view.Button("transfer_complete", "Complete transfer"))
+        self.consult_row.setVisible(w.button("transfer_cancel") is not None)
+        self.complete_button.setText(complete.label)
+        self.complete_button.setObjectName(self.n(complete.name))
+        self.complete_button.setEnabled(complete.enabled)
+        for name, button in (("mute", self.mute_button), ("hold", self.hold_button),
+                             ("resume", self.resume_button), ("transfer", self.transfer_button),
+                             ("more", self.more_button)):
+            b = w.button(name)
+            button.setVisible(b is not None)
+            if b is not None:
+                button.setEnabled(b.enabled)
+        if not self.more_button.isEnabled():
+            self.keypad.setVisible(False)      # the keypad is a More item: not while the call is dialing
 
     def _rebuild_menu(self, items: list[str]) -> None:
         """Exactly `items` as recording actions, then Keypad (R-UX-4: none when items is empty)."""
