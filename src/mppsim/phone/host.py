@@ -69,8 +69,10 @@ class CommandHost(FeatureHost, Protocol):
     line_state: dict[str, str]
     source: "Source"
     muted: bool
-    transfers: Any                   # phone/transfer.TransferDesk
-    conferences: Any                 # phone/conference.Conferences
+    # phone/transfer.TransferDesk and phone/conference.Conferences, named and not imported:
+    # they import this module
+    transfers: Any
+    conferences: Any
 
     def find_line(self, line: str | None) -> "LineAccount": ...
     def describe(self, rec: "CallRecord") -> dict[str, Any]: ...
