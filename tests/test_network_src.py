@@ -490,6 +490,8 @@ def test_relay_paths_of_the_early_and_standby_flows(src, paths, monkeypatch):
     src.go("p-standby")
     asking.join(5)
     assert answers[0].code == 200
+    # the relay moves to live just after it has sent the agent its 200, on the SRC's own thread
+    wait_until(lambda: paths.get("p-standby", [])[-1:] == ["live"])
     wait_until(lambda: "p-orphan" in paths and paths["p-orphan"][-1] == "ended")
     assert paths == {"p-hung-up": ["new", "inviting", "accepted", "hung-up", "ended"],
                      "p-early-403": ["new", "inviting", "refused", "ended"],
