@@ -25,7 +25,7 @@ import pjsua2 as pj
 from mppsim.siprec.metadata import now_iso
 
 from .siprec import other_aor
-from .sipuri import parse_name_addr
+from mppsim.sip.uri import name_and_user
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -122,7 +122,7 @@ class TransferDesk:
             agent.siprec.relink(rec.key)
         agent.edge.move_call(old_key, rec.key)
         agent.emit("recording_follows", call=rec.key, previous=old_key,
-                   remote=parse_name_addr(rec.remote_uri)[1])
+                   remote=name_and_user(rec.remote_uri)[1])
 
     def keeps_recording(self, rec: "CallRecord") -> bool:
         """Called when `rec` ends. True: its recording is being taken over by a continuing call
@@ -171,7 +171,7 @@ def move_sessions(siprec, old_key: str, new_key: str) -> list:
 def update_participants(siprec, key: str, rec: "CallRecord", sessions: list) -> None:
     """The recorded call's other party changed (transfer): tell the recorder who is on the
     call now, with an event saying who left and who joined (send_participants)."""
-    name, user = parse_name_addr(rec.remote_uri)
+    name, user = name_and_user(rec.remote_uri)
     name = name or siprec.agent.names.get(user, "") or user
     events = {}
     for session in sessions:
