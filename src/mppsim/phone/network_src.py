@@ -108,10 +108,10 @@ class Conn:
             except Exception as exc:   # one bad message must not stop the relay
                 self.src.log(f"network SRC: {msg.start_line}: {exc!r}")
 
-    def send(self, text: str) -> None:
+    def send(self, data: str | bytes) -> None:
         if self.closed:
             return
-        self.wbuf += text.encode("utf-8", "surrogateescape")
+        self.wbuf += data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
         self._flush()
 
     def _flush(self) -> None:
@@ -812,14 +812,13 @@ class NetworkSrc:
         inv = relay.local_invite
         relay.local_cseq += 1
         target = sip_uri.uri_of(inv.header("contact")) or sip_uri.uri_of(inv.header("from"))
-        relay.local.send(
-            f"BYE {target} SIP/2.0\r\n"
-            f"Via: SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-            f"From: {inv.header('to')};tag={relay.local_tag}\r\n"
-            f"To: {inv.header('from')}\r\n"
-            f"Call-ID: {inv.call_id}\r\n"
-            f"CSeq: {relay.local_cseq} BYE\r\n"
-            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        relay.local.send(sip_message.request("BYE", target, [
+            ("Via", f"SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}"),
+            ("From", f"{inv.header('to')};tag={relay.local_tag}"),
+            ("To", inv.header("from")),
+            ("Call-ID", inv.call_id),
+            ("CSeq", f"{relay.local_cseq} BYE"),
+            ("Max-Forwards", "70")]))
 
     def _forget(self, relay: Relay) -> None:
         relay.ended = True
