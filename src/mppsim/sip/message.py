@@ -4,7 +4,8 @@ door, the agents' network SRC, the recorder; issue 20). No I/O.
 ``parse`` is for a server reading what strangers send: tolerant where real peers differ, and a
 `ParseError` when the message cannot be used. ``read`` is the same parser for what a known peer
 sent (our own pjsua2, an SRS's answers): it never raises on a header problem. ``serialize`` (and
-the `request` / `response` builders on it) writes one, so ``parse(serialize(m))`` gives ``m`` back.
+the `request` / `response` builders on it) writes one, so ``parse(serialize(m))`` gives ``m`` back
+(plus a Content-Length that matches its body).
 
 Parsing is tolerant where real SRCs differ (compact forms, folding, LF line ends, Route without
 angle brackets) and strict where an answer would otherwise be wrong. Whatever goes wrong is a
