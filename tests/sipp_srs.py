@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from mppsim.sip import framing
 from mppsim.sip import message as sip_message
 from mppsim.siprec import wire as W
 
@@ -102,15 +103,11 @@ class AgentLeg:
         self.to_tag = ""
 
     def _read(self) -> sip_message.Message:
-        while b"\r\n\r\n" not in self.buf:
+        while True:
+            raw, self.buf = framing.next_message(self.buf)
+            if raw is not None:
+                return sip_message.read(raw)
             self.buf += self.sock.recv(65536)
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        msg = sip_message.read(head + b"\r\n\r\n")
-        n = int(msg.header("content-length") or 0)
-        while len(rest) < n:
-            rest += self.sock.recv(65536)
-        self.buf = rest[n:]
-        return sip_message.read(head + b"\r\n\r\n" + rest[:n])
 
     def request(self, method: str, cseq: int, body: str = "") -> sip_message.Message:
         to = "<sip:src@127.0.0.1>" + (f";tag={self.to_tag}" if self.to_tag else "")

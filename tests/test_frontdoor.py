@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 from mppsim.phone.frontdoor import FrontDoor, lookup_user, parse_request
+from mppsim.sip import framing
+from mppsim.sip import message as sip_message
 
 DIRECTORY = {
     "1002": "sip:1002@127.0.0.1:40123",
@@ -46,14 +48,9 @@ def sip_request(method="INVITE", ruri="sip:1002@127.0.0.1", *, via_port=5099, tr
 
 
 def parse_response(data: bytes):
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    _, code, reason = lines[0].split(" ", 2)
-    headers = []
-    for line in lines[1:]:
-        n, _, v = line.partition(":")
-        headers.append((n.strip().lower(), v.strip()))
-    return int(code), reason, headers, body
+    resp = sip_message.parse(data)
+    assert isinstance(resp, sip_message.Response)
+    return resp.status, resp.reason, resp.headers, resp.body
 
 
 def hdr(headers, name):
@@ -89,11 +86,10 @@ def recv_responses(sock: socket.socket, n: int, timeout: float = 2.0) -> list[by
     out = []
     deadline = time.monotonic() + timeout
     while len(out) < n and time.monotonic() < deadline:
-        while b"\r\n\r\n" in buf and len(out) < n:
-            msg, _, buf = buf.partition(b"\r\n\r\n")
-            out.append(msg + b"\r\n\r\n")  # our responses have no body
-        if len(out) >= n:
-            break
+        raw, buf = framing.next_message(buf)
+        if raw is not None:
+            out.append(raw)
+            continue
         chunk = sock.recv(65536)
         if not chunk:
             break

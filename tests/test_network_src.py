@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from mppsim.phone.network_src import NetworkSrc, Spec
+from mppsim.sip import framing
 from mppsim.sip import message as sip_message
 from mppsim.siprec import wire as W
 from sipp_srs import AGENT_SDP, AgentLeg
@@ -35,18 +36,17 @@ class ScriptedSrs:
         return f"sip:srs@127.0.0.1:{self.port};transport=tcp"
 
     def read(self, conn, buf: bytes) -> tuple[sip_message.Message | None, bytes]:
-        while b"\r\n\r\n" not in buf:
+        while True:
+            raw, buf = framing.next_message(buf)
+            if raw is not None:
+                break
             data = conn.recv(65536)
             if not data:
                 return None, buf
             buf += data
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        n = int(sip_message.read(head + b"\r\n\r\n").header("content-length") or 0)
-        while len(rest) < n:
-            rest += conn.recv(65536)
-        msg = sip_message.read(head + b"\r\n\r\n" + rest[:n])
+        msg = sip_message.read(raw)
         self.received.append(msg)
-        return msg, rest[n:]
+        return msg, buf
 
     def run(self) -> None:
         conn, _ = self.listener.accept()
