@@ -13,7 +13,7 @@ from mppsim.recorder.rtp.packet import is_rtcp, parse as parse_rtp
 from mppsim.recorder.rtp.receiver import StreamReceiver
 from mppsim.sip import message as m
 from mppsim.sip.dialog import Dialog, Transactions
-from mppsim.recorder.answer import SdpError, build_answer, decodable, parse_offer, recordable
+from mppsim.recorder.answer import SdpError, build_answer, parse_offer
 
 INVITE = ("INVITE sip:srs@127.0.0.1:5070 SIP/2.0\r\n"
           "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"
@@ -86,9 +86,9 @@ def test_rfc3264_6_answer_has_every_m_line_in_order_recvonly_with_decodable_code
 
 def test_issue_9_class_1_pcma_only_offer_is_recordable_and_unknown_codecs_are_not():
     pcma = parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5 RTP/AVP 8\r\n")
-    assert recordable(pcma.audio[0]) and decodable(pcma.audio[0]) == {8: ("PCMA", 8000)}
+    assert pcma.audio[0].recordable and pcma.audio[0].decodable() == {8: ("PCMA", 8000)}
     odd = parse_offer("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5 RTP/AVP 98\r\na=rtpmap:98 AMR/8000\r\n")
-    assert not recordable(odd.audio[0])
+    assert not odd.audio[0].recordable
     with pytest.raises(SdpError):
         parse_offer("v=0\r\nm=audio notaport RTP/AVP 0\r\n")
     with pytest.raises(SdpError):

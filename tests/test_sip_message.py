@@ -26,6 +26,15 @@ INVITE = ("INVITE sip:srs@127.0.0.1:5070 SIP/2.0\r\n"
 
 # ----- RFC 3261 §7: message syntax --------------------------------------------------------------
 
+def test_rfc3261_7_3_compact_forms_folding_and_content_length_cut():
+    req = m.parse(INVITE.encode())
+    assert isinstance(req, m.Request) and req.method == "INVITE"
+    assert req.call_id == "call-1@10.0.0.1" and req.cseq == (7, "INVITE")
+    assert req.from_tag == "t1" and req.to_tag == "" and req.branch == "z9hG4bKabc"
+    assert req.get("subject") == "folded continued"
+    assert req.body == b"body"            # UDP padding after Content-Length is not body (§18.3)
+
+
 def test_rfc3261_7_1_request_line_and_7_2_status_line():
     req = m.parse(INVITE.encode())
     assert isinstance(req, m.Request) and (req.method, req.uri) == ("INVITE", "sip:srs@127.0.0.1:5070")

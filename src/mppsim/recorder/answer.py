@@ -14,24 +14,27 @@ from dataclasses import dataclass
 
 from mppsim.recorder.rtp import codecs
 from mppsim.sip import sdp
-from mppsim.sip.sdp import Media, SdpError
+from mppsim.sip.sdp import SdpError
 
-__all__ = ["MAX_STREAMS", "Offer", "SdpError", "build_answer", "decodable", "parse_offer",
-           "recordable"]
+__all__ = ["MAX_STREAMS", "Media", "Offer", "SdpError", "build_answer", "parse_offer"]
 
 MAX_STREAMS = 2          # the WAV has two channels: left, right
 MAX_MEDIA = 64           # m-lines of one offer: more is an attack, not a quirk
 
 
-def decodable(m: Media) -> dict[int, tuple[str, int]]:
-    ok = codecs.supported()
-    return {pt: f for pt, f in m.formats().items()
-            if f[0] in ok or f[0] == codecs.TELEPHONE_EVENT}
+@dataclass
+class Media(sdp.Media):
+    """An offered m-line, with what the recorder can make of it."""
 
+    def decodable(self) -> dict[int, tuple[str, int]]:
+        ok = codecs.supported()
+        return {pt: f for pt, f in self.formats().items()
+                if f[0] in ok or f[0] == codecs.TELEPHONE_EVENT}
 
-def recordable(m: Media) -> bool:
-    return m.kind == "audio" and m.port > 0 and any(
-        enc != codecs.TELEPHONE_EVENT for enc, _ in decodable(m).values())
+    @property
+    def recordable(self) -> bool:
+        return self.kind == "audio" and self.port > 0 and any(
+            enc != codecs.TELEPHONE_EVENT for enc, _ in self.decodable().values())
 
 
 @dataclass
@@ -55,7 +58,7 @@ def parse_offer(text: str) -> Offer:
     parsed = sdp.parse(text)
     if len(parsed.media) > MAX_MEDIA:
         raise SdpError(488, f"{len(parsed.media)} m-lines: at most {MAX_MEDIA} accepted", "m=")
-    return Offer(parsed.media, parsed.origin_user)
+    return Offer([Media(**vars(m)) for m in parsed.media], parsed.origin_user)
 
 
 def build_answer(offer: Offer, host: str, ports: dict[int, int], session_version: int) -> str:
@@ -65,7 +68,7 @@ def build_answer(offer: Offer, host: str, ports: dict[int, int], session_version
            f"c=IN {ip} {host}", "t=0 0"]
     for i, m in enumerate(offer.media):
         port = ports.get(i, 0)
-        fmts = decodable(m) if port else {}
+        fmts = m.decodable() if port else {}
         if not port or not fmts:
             out.append(f"m={m.kind} 0 {m.proto} {' '.join(m.fmts[:1]) or '0'}")
             continue

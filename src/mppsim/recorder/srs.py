@@ -37,7 +37,7 @@ from mppsim.recorder.rtp.ports import rtp_sockets
 from mppsim.recorder.rtp.receiver import SILENCE, StreamReceiver
 from mppsim.sip import message as sipm
 from mppsim.sip.dialog import Dialog, Transactions
-from mppsim.recorder.answer import Offer, SdpError, build_answer, decodable, parse_offer, recordable
+from mppsim.recorder.answer import Offer, SdpError, build_answer, parse_offer
 from mppsim.recorder.transport import Peer, StreamServer, self_signed_context, start_udp
 from mppsim.sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
 from mppsim.sip.message import ParseError, Request
@@ -415,7 +415,7 @@ class Recorder:
         if not offer.audio:
             raise Refusal(488, "No audio streams to record", "m=audio")
         recorded = offer.recorded()
-        if not any(recordable(m) for _, m in recorded):
+        if not any(m.recordable for _, m in recorded):
             raise Refusal(488, "No codec the recorder can decode (it takes "
                           + ", ".join(sorted(codecs.supported())) + ")", "m=audio")
         self.check_provisioning(md)
@@ -435,7 +435,7 @@ class Recorder:
 
     @staticmethod
     def wideband(m) -> bool:
-        first = next((enc for enc, _ in decodable(m).values() if enc != "TELEPHONE-EVENT"), "")
+        first = next((enc for enc, _ in m.decodable().values() if enc != "TELEPHONE-EVENT"), "")
         return first in ("G722", "OPUS")
 
     @staticmethod
@@ -509,9 +509,9 @@ class Recorder:
                 _t, rx = await loop.create_datagram_endpoint(
                     lambda: StreamReceiver(0, s.t0), sock=sock)
                 rx.on_first = lambda enc, s=s: self.decide_rate(s, enc)
-                rx.set_formats(decodable(m))
+                rx.set_formats(m.decodable())
                 s.receivers.append(rx)
-                if recordable(m):
+                if m.recordable:
                     ports[index] = rx.port
             participants = self.channels(s, s.metadata)
             s.timeline = [dict(p, **{"from": 0.0, "to": None}) for p in participants]
@@ -649,7 +649,7 @@ class Recorder:
         new_offer = self.offer(sdp_text) if sdp_text is not None else None
         if new_offer is not None:
             recorded = new_offer.recorded()
-            if not any(recordable(m) or m.state == "inactive" for _, m in recorded):
+            if not any(m.recordable or m.state == "inactive" for _, m in recorded):
                 # e.g. a codec the recorder cannot decode: refuse the change, keep the session
                 raise Refusal(488, "No codec the recorder can decode in the new offer; session kept", "m=audio")
         if meta is not None or req.get(STATUS_HEADER) is not None:
@@ -660,7 +660,7 @@ class Recorder:
         if new_offer is not None:
             self.apply_offer(s, new_offer)
             s.sdp_version += 1
-            ports = {i: rx.port for (i, m), rx in zip(new_offer.recorded(), s.receivers) if recordable(m)
+            ports = {i: rx.port for (i, m), rx in zip(new_offer.recorded(), s.receivers) if m.recordable
                      or m.state == "inactive"}
             body, ctype = build_answer(new_offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
         elif req.method == "INVITE":
@@ -673,8 +673,8 @@ class Recorder:
     def apply_offer(self, s: Session, offer: Offer) -> None:
         recorded = offer.recorded()
         for (_, m), rx in zip(recorded, s.receivers):
-            if recordable(m):
-                rx.set_formats(decodable(m))
+            if m.recordable:
+                rx.set_formats(m.decodable())
         if recorded:
             s.sdp_paused = all(m.state == "inactive" for _, m in recorded)
         s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
