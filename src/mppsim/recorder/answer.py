@@ -64,22 +64,19 @@ def parse_offer(text: str) -> Offer:
 def build_answer(offer: Offer, host: str, ports: dict[int, int], session_version: int) -> str:
     """``ports``: media index -> our RTP port for the recorded streams (others get 0)."""
     ip = "IP6" if ":" in host else "IP4"
-    out = ["v=0", f"o=mppsim-recorder 1 {session_version} IN {ip} {host}", "s=mppsim-recorder",
-           f"c=IN {ip} {host}", "t=0 0"]
+    answer = sdp.SessionDescription(origin=f"mppsim-recorder 1 {session_version} IN {ip} {host}",
+                                    name="mppsim-recorder", address=host, timing="0 0")
     for i, m in enumerate(offer.media):
         port = ports.get(i, 0)
         fmts = m.decodable() if port else {}
         if not port or not fmts:
-            out.append(f"m={m.kind} 0 {m.proto} {' '.join(m.fmts[:1]) or '0'}")
+            answer.media.append(sdp.Media(m.kind, 0, m.proto, m.fmts[:1] or ["0"]))
             continue
         pts = [int(f) for f in m.fmts if f.isdigit() and int(f) in fmts]
-        out.append(f"m=audio {port} {m.proto} {' '.join(map(str, pts))}")
-        for pt in pts:
-            out.append(f"a=rtpmap:{pt} {m.rtpmap_text(pt)}")
-            if pt in m.fmtp and fmts[pt][0] == codecs.TELEPHONE_EVENT:
-                out.append(f"a=fmtp:{pt} {m.fmtp[pt]}")
-        out.append(f"a=rtcp:{port}")
-        if m.label:
-            out.append(f"a=label:{m.label}")
-        out.append("a=recvonly" if m.state != "inactive" else "a=inactive")
-    return "\r\n".join(out) + "\r\n"
+        answer.media.append(sdp.Media(
+            "audio", port, m.proto, [str(pt) for pt in pts],
+            rtpmap={pt: m.rtpmap.get(pt) or (*sdp.STATIC[pt], "") for pt in pts},
+            fmtp={pt: m.fmtp[pt] for pt in pts if pt in m.fmtp and fmts[pt][0] == codecs.TELEPHONE_EVENT},
+            attributes=[f"rtcp:{port}"], label=m.label,
+            direction="recvonly" if m.state != "inactive" else "inactive"))
+    return str(answer)
