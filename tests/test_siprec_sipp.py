@@ -13,7 +13,7 @@ import pytest
 from mppsim.app.simulator import Simulator
 from conftest import connect, demo_org, finished
 from mppsim.phone.network_src import NetworkSrc, Spec
-from mppsim.siprec import wire as W
+from mppsim.sip import message as sip_message
 from mppsim.siprec.sipmsg import metadata_part, sdp_part, split_multipart
 from mppsim.siprec.webex import build, new_recording
 from sipp_srs import AGENT_SDP, AgentLeg, SippSrs
@@ -51,8 +51,8 @@ def paths(el: ET.Element, prefix: str = "") -> set[str]:
     return out
 
 
-def parts_of(msg: W.Message):
-    parts = split_multipart(msg.header("content-type"), msg.body)
+def parts_of(msg: sip_message.Message):
+    parts = split_multipart(msg.header("content-type"), msg.text)
     return metadata_part(parts), sdp_part(parts), parts
 
 
@@ -88,8 +88,8 @@ def check_webex_metadata(xml: str, user_aor: str) -> ET.Element:
     return root
 
 
-def check_webex_headers(msg: W.Message, display: str) -> None:
-    h = msg.headers
+def check_webex_headers(msg: sip_message.Message, display: str) -> None:
+    h = msg.by_name()
     assert re.fullmatch(rf'"{display}"<sip:\+\d{{8,15}}@127\.0\.0\.1;user=phone>;tag=\d+-\d+', msg.header("from"))
     assert re.fullmatch(r"[0-9a-f]{32};remote=([0-9a-f]{32})", msg.header("session-id"))
     assert msg.header("mime-version") == "1.0" and msg.header("privacy") == "none"
@@ -227,7 +227,7 @@ def test_network_src_sends_a_6_kb_metadata_update_by_update_and_re_invite(tmp_pa
         leg = AgentLeg(src, "r1")
         ok = leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
         assert ok.code == 200
-        answer = ok.body
+        answer = ok.text
         assert "m=audio" in answer and " RTP/AVP 0 120" in answer       # the agent's own payload types
         leg.request("ACK", 1)
         rec.set_others([f"sip:+4822{n:07d}@127.0.0.1;user=phone" for n in range(16)])
@@ -247,7 +247,7 @@ def test_network_src_sends_a_6_kb_metadata_update_by_update_and_re_invite(tmp_pa
     got = srs.received()
     assert [m.method for m in got] == ["INVITE", "ACK", "UPDATE", "INVITE", "ACK", "BYE"]
     for m in got[2:4]:
-        assert len(m.raw.encode()) > 6000
+        assert len(sip_message.serialize(m)) > 6000
         meta, sdp, _ = parts_of(m)
         root = check_webex_metadata(meta.body, "sip:1001@127.0.0.1")
         assert len(root.findall(NS + "participant")) == 17

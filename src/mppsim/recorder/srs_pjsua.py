@@ -37,8 +37,9 @@ from mppsim.phone.media import FRAME_SAMPLES, PortPool, audio_format
 
 from mppsim.siprec import status as siprec_status
 from mppsim.siprec.metadata import Metadata, MetadataError, parse as parse_metadata
-from mppsim.siprec.sipmsg import (is_siprec_src, metadata_part, parse_headers, sdp_labels, sdp_part,
-                     sdp_paused, split_multipart)
+from mppsim.sip import message as sip_message
+from mppsim.sip.sdp import labels as sdp_labels, paused as sdp_paused
+from mppsim.siprec.sipmsg import is_siprec_src, metadata_part, sdp_part, split_multipart
 from mppsim.recorder.store import Store
 
 MAX_SESSIONS = 4            # pjsua's call limit in the PyPI build
@@ -219,7 +220,8 @@ class Worker:
     def admit(self, call: SrsCall, msg: str) -> Session:
         if len(self.sessions) >= MAX_SESSIONS:
             raise Refusal(486, f"Recorder busy: {MAX_SESSIONS} sessions per worker")
-        _start, headers, body = parse_headers(msg)
+        parsed = sip_message.read(msg)
+        headers, body = parsed.by_name(), parsed.text
         if not is_siprec_src(headers):
             raise Refusal(403, "Not a recording session (no +sip.src, ;src or Require: siprec)")
         content_type = (headers.get("content-type") or [""])[0]
@@ -311,7 +313,8 @@ class Worker:
         s = call.session
         if s is None:
             return
-        _start, headers, body = parse_headers(msg)
+        parsed = sip_message.read(msg)
+        headers, body = parsed.by_name(), parsed.text
         content_type = (headers.get("content-type") or [""])[0]
         sdp_body = body
         if content_type.lower().startswith("multipart/"):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 from mppsim.siprec.metadata import Metadata
-from mppsim.sip.message import Request, has_bad_bytes, name_addr, uri_user
+from mppsim.sip.message import Request, has_bad_bytes
+from mppsim.sip.uri import name_addr, user as uri_user
 from mppsim.siprec.sipmsg import MultipartError, boundary_of, metadata_part, sdp_part, split_multipart
 
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"

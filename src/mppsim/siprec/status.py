@@ -59,7 +59,7 @@ def combine(unsent: str | None, newer: str | None) -> str | None:
 
 
 def decode(headers: dict[str, list[str]]) -> dict | None:
-    """The status from parsed headers (siprec/sipmsg.parse_headers), None if absent or bad."""
+    """The status from parsed headers (sip.message's Message.by_name()), None if absent or bad."""
     values = headers.get(HEADER.lower()) or []
     if not values:
         return None
