@@ -38,7 +38,7 @@ class Transactions:
         # RFC 2543 clients have no magic cookie: then Call-ID + CSeq identify the transaction
         branch = req.branch if req.branch.startswith("z9hG4bK") else \
             f"{req.call_id}/{(req.get('cseq') or '').split(' ')[0]}"
-        return branch, req.get("via", "").split(";")[0].strip(), method
+        return branch, (req.get("via") or "").split(";")[0].strip(), method
 
     def seen(self, req: Request) -> tuple[bool, bytes | None]:
         """(retransmission?, last answer sent for it)."""
@@ -82,10 +82,10 @@ class Dialog:
     @classmethod
     def from_invite(cls, req: Request, local_uri: str, transport: str) -> "Dialog":
         tag = new_tag()
-        _name, target, _params = name_addr(req.get("contact", "") or req.get("from", ""))
+        _name, target, _params = name_addr(req.get("contact") or req.get("from") or "")
         routes = [name_addr(v)[1] for v in req.values("record-route")]
         return cls(call_id=req.call_id, remote_tag=req.from_tag, local_tag=tag,
-                   remote_from=req.get("from", ""), local_to=f"{req.get('to', '')};tag={tag}",
+                   remote_from=req.get("from") or "", local_to=f"{req.get('to') or ''};tag={tag}",
                    remote_target=target, route_set=[f"<{r}>" for r in routes],
                    remote_cseq=req.cseq[0], local_uri=local_uri, transport=transport)
 

@@ -191,7 +191,9 @@ def content_length(head: bytes) -> int | None:
 def split_commas(value: str) -> list[str]:
     """A header value split on the commas outside quotes and <> (RFC 3261 §7.3.1): a display
     name or a URI parameter may hold a comma."""
-    parts, cur, quoted, angle, esc = [], [], False, 0, False
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted, angle, esc = False, 0, False
     for ch in value:
         if esc:
             esc = False
@@ -321,7 +323,7 @@ def _cseq_ok(msg: Message) -> bool:
 
 def _check_request(msg: Request) -> tuple[str, str] | None:
     if not _cseq_ok(msg):
-        return f"bad CSeq {msg.get('cseq', '')[:40]!r}", "CSeq"
+        return f"bad CSeq {(msg.get('cseq') or '')[:40]!r}", "CSeq"
     if msg.cseq[1] != msg.method and msg.method not in ("ACK", "CANCEL"):
         return f"CSeq method {msg.cseq[1]} differs from {msg.method}", "CSeq"
     for name, value in msg.headers:
@@ -384,10 +386,11 @@ def response(req: Message, status: int, reason: str = "", to_tag: str = "",
     # a reason phrase is one line of text; the ones we build may quote what arrived
     reason = re.sub(r"[\x00-\x1f\x7f]", " ", reason)[:200]
     out: list[tuple[str, str]] = [("Via", v) for v in (req.get_all("via") if vias is None else vias)]
-    if req.get("from") is not None:
-        out.append(("From", req.get("from")))
-    if req.get("to") is not None:
-        out.append(("To", _with_tag(req.get("to"), to_tag if status > 100 else "")))
+    from_, to = req.get("from"), req.get("to")
+    if from_ is not None:
+        out.append(("From", from_))
+    if to is not None:
+        out.append(("To", _with_tag(to, to_tag if status > 100 else "")))
     out.append(("Call-ID", req.call_id))
     out.append(("CSeq", (req.get("cseq") or "").strip()))
     out += headers or []

@@ -68,7 +68,7 @@ def webex_offer(agent_sdp: str, origin: Origin, paused: bool, compact: bool = Fa
     ``compact``: only the formats the agent itself has (PCMU, PCMA, telephone-event/8000), for
     an SRS that cannot take BroadWorks-size messages (mppsim's pjsua2 recorder, 4000 bytes)."""
     session_addr, mlines = _audio(agent_sdp)
-    codecs = WEBEX_CODECS
+    codecs: tuple[tuple[str, str, str | None], ...] = WEBEX_CODECS
     if compact:
         have = {enc.lower() for _, _, formats in mlines for _, enc, _ in formats}
         codecs = tuple(c for c in WEBEX_CODECS if c[1].lower() in have)
@@ -173,7 +173,7 @@ def body_for(leg: Leg, sdp: str | None, metadata: str | None) -> tuple[str, str]
     meta = (METADATA_TYPE, {"Content-Disposition": "recording-session"}, metadata)
     if sdp is None:
         return METADATA_TYPE, metadata
-    sdp_part = ("application/sdp", {}, sdp)
+    sdp_part: tuple[str, dict[str, str], str] = ("application/sdp", {}, sdp)
     if leg.dialect == "webex":
         return build_multipart([meta, sdp_part], boundary=WEBEX_BOUNDARY)
     return build_multipart([sdp_part, meta], boundary=leg.boundary)
