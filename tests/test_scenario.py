@@ -62,7 +62,7 @@ def test_a_scenario_without_org_is_refused(tmp_path):
 
 def test_demo_scenario_passes_and_the_report_describes_every_call(tmp_path):
     report = tmp_path / "r.json"
-    proc = mppsim("run", str(DEMO), "--report", str(report))
+    proc = mppsim("run", str(DEMO), "--report", str(report), "--run-dir", str(tmp_path / "run"))  # a named folder is kept
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all 40 steps passed" in proc.stdout
     data = json.loads(report.read_text())
@@ -112,3 +112,86 @@ def test_headless_app_runs_the_demo_and_says_what_it_did():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no display, so running the demo headless" in proc.stdout
     assert "pstn-out  Bob Jones (1002) -> Piotr Nowak (+48221234567): answered" in proc.stdout
+
+
+SHORT = """org: {org}
+steps:
+  - dial: {{from: alice, to: "1002"}}
+  - answer: {{who: bob}}
+  - expect: {{who: alice, call: connected}}
+  - wait: {wait}
+  - hangup: {{who: alice}}
+"""
+
+
+def mppsim_in(cwd, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "mppsim.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_misspelt_party_or_number_exits_2_before_anything_starts(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        f"org: {ROOT / 'examples' / 'demo-org.yaml'}\nsteps:\n"
+        "  - dial: {from: alcie, to: '1009'}\n"
+        "  - press: {who: '+14155550100', key: Record}\n"
+        "  - expect: {who: bob, device: webex-app, call: idle}\n")
+    proc = mppsim_in(tmp_path, "run", "s.yaml", "--run-dir", "rd", "--report", "r.json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "steps[1].dial.from: 'alcie' is not a user, line or PSTN number" in proc.stderr
+    assert "allowed: alice, bob, carol, dave, sales" in proc.stderr
+    assert "steps[1].dial.to: '1009' is not a number of the org" in proc.stderr
+    assert "steps[2].press.key: 'Record': +14155550100 has no mpp" in proc.stderr
+    assert "steps[3].expect.device: 'webex-app' not allowed; allowed: mpp (bob's devices)" in proc.stderr
+    assert proc.stdout == ""                       # no step ran
+    assert not (tmp_path / "rd").exists()         # no agent, no recorder: nothing started
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_missing_file_names_the_path_it_tried(tmp_path):
+    proc = mppsim_in(tmp_path, "run", "nope.yaml")
+    assert proc.returncode == 2
+    assert f"cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in proc.stderr
+
+
+def test_from_another_folder_a_passed_run_leaves_no_folder_and_the_report_lands_where_asked(tmp_path):
+    work = tmp_path / "my-tests"
+    (work / "scenarios").mkdir(parents=True)
+    # the org named relative to the scenario file, which is named relative to where the user stands
+    (work / "demo-org.yaml").write_text((ROOT / "examples" / "demo-org.yaml").read_text())
+    (work / "scenarios" / "s.yaml").write_text(SHORT.format(org="../demo-org.yaml", wait=0.5))
+    proc = mppsim_in(work, "run", "scenarios/s.yaml", "--report", "out/new/report.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((work / "out" / "new" / "report.json").read_text())
+    assert report["passed"] and report["run_dir_removed"] is True
+    assert not Path(report["run_dir"]).exists()
+    assert f"run folder {report['run_dir']} removed (passed; --keep keeps it)" in proc.stdout
+    assert f"report: {work / 'out' / 'new' / 'report.json'}" in proc.stdout
+    assert report["recordings"] and report["recordings"][0]["state"] == "complete"
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_and_writes_the_report(tmp_path):
+    import signal
+    import time
+    (tmp_path / "s.yaml").write_text(SHORT.format(org=ROOT / "examples" / "demo-org.yaml", wait=30))
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.cli", "run", "s.yaml", "--report", "r.json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        out = ""
+        while "ok     3 expect" not in out and time.monotonic() < deadline:
+            out += proc.stdout.readline()
+        assert "ok     3 expect" in out
+        proc.send_signal(signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + rest + err
+    assert "INTERRUPTED after 3 of 5 steps" in rest
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] is True and report["run_dir_removed"] is False
+    assert [s["status"] for s in report["steps"]] == ["passed"] * 3 + ["skipped"] * 2
+    assert report["calls"][0]["state"] == "ended"          # the calls were ended cleanly
+    assert Path(report["run_dir"]).is_dir()        # an interrupted run keeps its folder
+    import shutil
+    shutil.rmtree(report["run_dir"])

@@ -37,6 +37,10 @@ def print_calls(result: RunResult) -> None:
 
 
 def print_recordings(result: RunResult) -> None:
+    if result.recording_failures:
+        print(f"\n{len(result.recording_failures)} recording(s) could not be made:")
+        for f in result.recording_failures:
+            print(f"  {f['who']}: recorder {f['target']}: {f['reason']}")
     if not result.recordings:
         return
     print(f"\n{len(result.recordings)} recordings:")
@@ -48,21 +52,43 @@ def print_recordings(result: RunResult) -> None:
               + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
 
 
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, `kill`, systemd) ends `run` and `load` as Ctrl-C does: the
+    calls are ended and the report is still written."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+def run_folder_note(result: RunResult) -> str:
+    if result.run_dir_removed:
+        return f"run folder {result.run_dir} removed (passed; --keep keeps it)"
+    return f"logs and captured audio: {result.run_dir}"
+
+
 def cmd_run(args) -> int:
+    sigterm_as_interrupt()
     try:
-        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0),
+                          keep=getattr(args, "keep", False))
     except (ScenarioError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:     # the report's folder cannot be made or written
+        print(f"mppsim: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print_calls(result)
     print_recordings(result)
+    report = f"; report: {Path(args.report).expanduser().resolve()}" if args.report else ""
+    if result.interrupted:
+        done = sum(s.status == "passed" for s in result.steps)
+        print(f"\nINTERRUPTED after {done} of {len(result.steps)} steps{report}; {run_folder_note(result)}")
+        return 130
     failed = result.failed_step
     if failed is not None:
         print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
+        print(f"{report[2:] + '; ' if report else ''}{run_folder_note(result)}")
         return 1
-    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s"
-          + (f"; report: {args.report}" if args.report else "")
-          + f"; logs and captured audio: {result.run_dir}")
+    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s{report}; {run_folder_note(result)}")
     return 0
 
 
@@ -189,9 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
     p.add_argument("--speed", type=positive_float, default=1.0,
                    help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the run folder of a passed run (a failed run's is always kept)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
+    p.add_argument("--keep", action="store_true", help="keep the run folder (logs, captured audio)")
     p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
     p.add_argument("dir")
     p.add_argument("--org", default=str(DEMO_ORG))
@@ -213,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp run folder of a run without failures (one with failures is kept)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -269,11 +300,12 @@ def cmd_examples(args) -> int:
 
 def cmd_load(args) -> int:
     from mppsim.app.load import LoadConfig, LoadError, live_view, run_load, summary
+    sigterm_as_interrupt()
     try:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
-                          run_dir=args.run_dir, show=live_view())
+                          run_dir=args.run_dir, show=live_view(), keep=args.keep)
     except (LoadError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
@@ -282,7 +314,9 @@ def cmd_load(args) -> int:
         return 130
     print(summary(report))
     if args.report:
-        print(f"  report: {args.report}")
+        print(f"  report: {Path(args.report).expanduser().resolve()}")
+    print(f"  run folder {report['run_dir']} removed (no failure; --keep keeps it)" if report.get("run_dir_removed")
+          else f"  run folder: {report['run_dir']}")
     if report["agents_down"]:
         return 1
     return 130 if report["interrupted"] else 0

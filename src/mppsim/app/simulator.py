@@ -75,6 +75,8 @@ class Simulator:
                                           self._recorder_moved)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
+        # a folder mppsim made (no run_dir given) is the one remove_run_dir may delete
+        self.owns_run_dir = run_dir is None
         self.parties = parties_of(self.org)
         self._by_id = {p.id: p for p in self.parties}
         self._by_number = {p.number: p for p in self.parties}
@@ -124,6 +126,15 @@ class Simulator:
         if self.recorders is not None:
             self.recorders.stop()
         self.started = False
+
+    def remove_run_dir(self) -> bool:
+        """After stop: delete the run folder if mppsim made it (a temp folder), so passed runs
+        leave nothing behind. A folder the caller named is never deleted. True if removed."""
+        import shutil
+        if not self.owns_run_dir or self.started:
+            return False
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return not self.run_dir.exists()
 
     def __enter__(self) -> "Simulator":
         return self.start()
