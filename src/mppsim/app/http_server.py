@@ -30,6 +30,7 @@ log = logging.getLogger("mppsim.http")
 
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
+           422: "Unprocessable Content",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 

@@ -312,6 +312,18 @@ class Simulator:
     def party_by_number(self, number: str) -> Party | None:
         return self._by_number.get(number) or self._by_number.get("+" + number)
 
+    def unknown_number(self, to: str) -> str | None:
+        """Why `to` reaches nobody (the allowed values), or None when it is an extension or
+        number of the org, the mailbox code or a sip: URI: what the agents' dial accepts."""
+        target = str(to).strip()
+        cleaned = target.replace(" ", "").replace("-", "")
+        if (target.startswith(("sip:", "sips:")) or (cleaned == "*86" and self.org.voicemail)
+                or self.party_by_number(cleaned) is not None):
+            return None
+        return (f"to: {to!r} is not a known extension or number; allowed: "
+                f"{', '.join(p.number for p in self.parties)}"
+                + (", *86 (voicemail)" if self.org.voicemail else "") + " or a sip: URI")
+
     def _req(self, who: str, cmd: str, **args) -> dict:
         p = self.party(who)
         try:
