@@ -18,6 +18,8 @@ from typing import Any, Iterable, Literal, NamedTuple
 
 import yaml
 
+from mppsim.rules.citations import cite
+
 __all__ = [
     "ALLOWED_TOP_KEYS",
     "COUNTRIES",
@@ -109,7 +111,7 @@ class OrgError(ValueError):
         self.errors: list[str] = list(errors)
         self.path: Path | None = Path(path) if path is not None else None
         where = f"invalid org file {self.path}" if self.path is not None else "invalid org data"
-        super().__init__(where + ":\n" + "\n".join(f"  - {e}" for e in self.errors))
+        super().__init__(cite(where + ":\n" + "\n".join(f"  - {e}" for e in self.errors), "\n  "))
 
     def __str__(self) -> str:  # ValueError.__str__ would do, but be explicit
         return self.args[0]

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
+from mppsim.rules.citations import cite
 from mppsim.rules.policy import MENU, SOFTKEY_ORDER
 
 from .simulator import CALL_STATES, Simulator, SimulatorError
@@ -31,7 +32,7 @@ FREQ_TOLERANCE = 0.02  # a heard tone matches when within 2 %
 class ScenarioError(ValueError):
     def __init__(self, source: str, errors: list[str]):
         self.errors = errors
-        super().__init__(f"invalid scenario {source}:\n" + "\n".join(f"  - {e}" for e in errors))
+        super().__init__(cite(f"invalid scenario {source}:\n" + "\n".join(f"  - {e}" for e in errors), "\n  "))
 
 
 class StepFailed(AssertionError):

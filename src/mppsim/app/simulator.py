@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from mppsim.phone.frontdoor import FrontDoor
 
+from mppsim.rules.citations import cite
 from mppsim.rules.settings import SettingsError, SettingsStore
 
 from .org import Org, load_org
@@ -30,7 +31,8 @@ CALL_STATES = ("idle", "dialing", "ringing", "connected", "held", "ended")
 
 
 class SimulatorError(RuntimeError):
-    pass
+    def __init__(self, message: str = "") -> None:
+        super().__init__(cite(str(message)))
 
 
 @dataclass(frozen=True)
