@@ -19,7 +19,69 @@ def has_display() -> bool:
         return True
     if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
         return False
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return gui_problem() is None
+
+
+# Qt's xcb platform plugin loads these; Debian's package for each (../shared/DESIGN.md)
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1",
+}
+
+
+def x_display_reachable(display: str, timeout: float = 1.0) -> bool:
+    """Whether an X server answers at `display` (":0", "localhost:10.0"): Qt aborts (exit 134,
+    blaming libxcb-cursor0) when it cannot connect, so look first."""
+    import socket
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        for address in ("\0" + path, path):     # the abstract socket first, as libxcb does
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                try:
+                    s.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        socket.create_connection((host, 6000 + int(number)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def gui_problem() -> str | None:
+    """Why the GUI cannot open here (no display, an X server that does not answer, Qt's xcb
+    libraries missing), or None. A QT_QPA_PLATFORM the user chose is taken as is."""
+    if sys.platform in ("darwin", "win32") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    if not x_display_reachable(display):
+        return f"no X server answers at DISPLAY={display}"
+    import ctypes
+    missing = []
+    for library, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(library)
+        except OSError:
+            missing.append(package)
+    if missing:
+        return (f"Qt's xcb plugin needs libraries that are missing: install them with "
+                f"`sudo apt-get install {' '.join(missing)}` (or run scripts/setup)")
+    return None
 
 
 def print_calls(result: RunResult) -> None:
@@ -121,6 +183,14 @@ def gui_org(args) -> str:
 
 
 def cmd_gui(args) -> int:
+    problem = gui_problem()
+    if problem is not None:
+        print(f"mppsim gui: {problem}.\n"
+              "  Headless instead: `mppsim run FILE` runs a scenario, `mppsim api` serves the HTTP APIs, "
+              "`mppsim demo` runs the demo.\n"
+              "  On a virtual display: `xvfb-run -a mppsim gui` (Debian: sudo apt-get install xvfb); "
+              "or QT_QPA_PLATFORM=offscreen to draw nowhere.", file=sys.stderr)
+        return 2
     from mppsim.ui.app import run_gui  # Qt is imported only for the GUI
     return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
                    api_port=None if args.no_api else args.api_port, api_token=args.api_token)
