@@ -216,7 +216,7 @@ def shell_commands(code: str) -> list[tuple[str, str]]:
             cmd = line[2:]
             while cmd.endswith("\\") and i + 1 < len(lines):
                 i += 1
-                cmd = cmd[:-1] + "\n" + lines[i].removeprefix("> ")
+                cmd = cmd + "\n" + lines[i].removeprefix("> ")   # bash reads the backslash-newline
             cmds.append([cmd, []])
         elif cmds:
             cmds[-1][1].append(line)

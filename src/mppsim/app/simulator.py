@@ -569,6 +569,12 @@ class Simulator:
                     raise TimeoutError(f"{who}: call is {now}, not {state}, after {timeout:g} s")
                 self._cv.wait(left)
 
+    def wait_calls_ended(self, timeout: float = 5.0) -> None:
+        """Wait until every call has ended on all its legs, so call_log() has each call's final
+        summary (talk time, what each side heard): a hangup returns before the far end's BYE."""
+        self.wait_until(lambda: all(c["state"] == "ended" for c in self.call_log()), timeout,
+                        "every call to end")
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         with self._cv:
