@@ -81,6 +81,8 @@ def test_demo_scenario_passes_and_the_report_describes_every_call(tmp_path):
     handed_over = data["calls"][4]
     assert handed_over["from"]["id"] == "+14155550100" and handed_over["to"]["id"] == "dave"
     assert handed_over["legs"]["dave"]["heard"]["freq_hz"] == pytest.approx(900, rel=0.02)
+    # every recording is closed when the report is written (none left to the recorder's shutdown)
+    assert data["recordings"] and {r["state"] for r in data["recordings"]} == {"complete"}
 
 
 def test_a_failing_step_is_named_and_the_exit_code_is_1(tmp_path):
@@ -93,8 +95,9 @@ def test_a_failing_step_is_named_and_the_exit_code_is_1(tmp_path):
         {"hangup": {"who": "alice"}},
     ])
     report = tmp_path / "r.json"
-    proc = mppsim("run", str(path), "--report", str(report))
+    proc = mppsim("run", str(path), "--report", str(report), "--run-dir", str(tmp_path / "run"))
     assert proc.returncode == 1
+    assert f"logs and captured audio: {tmp_path / 'run'}" in proc.stdout    # a failed run keeps its folder
     assert "FAILED at step 5 (expect): bob: hears 1000 Hz, expected 440 Hz" in proc.stdout
     data = json.loads(report.read_text())
     assert [s["status"] for s in data["steps"]] == ["passed"] * 4 + ["failed", "skipped"]
