@@ -154,6 +154,9 @@ def test_a_missing_file_names_the_path_it_tried(tmp_path):
     proc = mppsim_in(tmp_path, "run", "nope.yaml")
     assert proc.returncode == 2
     assert f"cannot read {tmp_path / 'nope.yaml'}: No such file or directory" in proc.stderr
+    proc = mppsim_in(tmp_path, "check-org", "orgs/nope.yaml")
+    assert proc.returncode == 2
+    assert f"cannot read file {tmp_path / 'orgs' / 'nope.yaml'}: No such file or directory" in proc.stderr
 
 
 def test_from_another_folder_a_passed_run_leaves_no_folder_and_the_report_lands_where_asked(tmp_path):

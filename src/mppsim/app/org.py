@@ -403,7 +403,8 @@ def load_org(path: str | Path) -> Org:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise OrgError([f"cannot read file: {e}"], p) from None
+        what = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise OrgError([f"cannot read file {p.expanduser().resolve()}: {what}"], p) from None
     try:
         data = yaml.load(text, Loader=_OrgLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:

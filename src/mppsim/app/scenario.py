@@ -274,7 +274,8 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         if "tone" in args and (not isinstance(args["tone"], (int, float)) or not 50 <= args["tone"] <= 3800):
             errs.append(f"{where}.play.tone: {args['tone']!r} not allowed; allowed: 50-3800 (Hz)")
         if "file" in args and not (path.parent / str(args["file"])).is_file():
-            errs.append(f"{where}.play.file: {args['file']} does not exist")
+            errs.append(f"{where}.play.file: {args['file']} does not exist (looked at "
+                        f"{(path.parent / str(args['file'])).resolve()}; relative to the scenario file)")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
                               "recordings", "waiting", "messages", "muted") if k in args]
