@@ -201,3 +201,26 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_and_writes_the_report(tmp_path):
     assert Path(report["run_dir"]).is_dir()        # an interrupted run keeps its folder
     import shutil
     shutil.rmtree(report["run_dir"])
+
+
+def test_names_are_checked_against_the_org_with_the_allowed_values(tmp_path):
+    path = write(tmp_path, [
+        {"dial": {"from": "alice/nosuch", "to": "*86"}},                        # *86: the mailbox, fine
+        {"dial": {"from": "alice/sales", "to": "sip:someone@127.0.0.1:5099"}},  # a URI, fine
+        {"set": {"user": "+14155550100", "callRecording": {"enabled": True}}},
+        {"expect": {"who": "carol", "softkeys": []}},                          # carol: Webex App only
+        {"menu": {"who": "bob", "item": "Start recording"}},                    # bob: MPP only
+        {"transfer": {"who": "alice", "to": "1999"}},
+    ])
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert err.value.errors == [
+        "steps[1].dial.from: 'alice/nosuch' is not a user, line or PSTN number of the org demo-org.yaml; "
+        "allowed: alice, bob, carol, dave, sales, or a PSTN number (+14155550100, +48221234567)",
+        "steps[3].set.user: '+14155550100' is not a user or virtual line of the org demo-org.yaml; "
+        "allowed: alice, bob, carol, dave, sales",
+        "steps[4].expect.softkeys: carol has no mpp (devices: webex-app)",
+        "steps[5].menu.item: 'Start recording': bob has no webex-app (devices: mpp)",
+        "steps[6].transfer.to: '1999' is not a number of the org demo-org.yaml; allowed: 1001, 1002, 1003, "
+        "1004, 1100, +14155550100, +48221234567, *86 (voicemail) or a sip: URI",
+    ]

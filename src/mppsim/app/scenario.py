@@ -210,7 +210,13 @@ def check_against_org(steps: list[Step], org_path: Path) -> list[str]:
             continue
         where = f"steps[{step.index}].{step.name}"
         for key in ("who", "from", "user", "line"):
-            if key in a and party(a[key]) is None:
+            if key not in a:
+                continue
+            found = party(a[key])
+            if step.name == "set" and (found is None or found.kind == "pstn"):   # settings are a line's
+                errors.append(f"{where}.{key}: {a[key]!r} is not a user or virtual line of the org "
+                              f"{org_path.name}; allowed: {names}")
+            elif found is None:
                 errors.append(f"{where}.{key}: {a[key]!r} is not a user, line or PSTN number of the org "
                               f"{org_path.name}; allowed: {names}, or a PSTN number ({', '.join(p.number for p in org.pstn) or 'none'})")
         if step.name in DIALLED_STEPS and "to" in a:
