@@ -156,7 +156,7 @@ def test_a_scenario_naming_lines_the_org_lacks_is_refused_with_the_reason(qtbot,
 
 
 def test_mppsim_gui_takes_a_scenario_and_runs_its_org():
-    from mppsim.app import cli
+    from mppsim import cli
     args = cli.build_parser().parse_args(["gui", "--scenario", str(ROOT / "examples" / "demo-tour.yaml")])
     assert Path(cli.gui_org(args)) == DEMO_ORG.resolve()
     args = cli.build_parser().parse_args(["gui", "--org", "x.yaml", "--scenario", "y.yaml"])
