@@ -238,6 +238,13 @@ def cmd_api(args) -> int:
         sim.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        # a clean stop removes the temp run folder; an agent that went down keeps it to read
+        if sim.owns_run_dir and sim.run_dir.exists():
+            if not args.keep and all(state != "down" for state in sim.agent_status.values()) \
+                    and sim.remove_run_dir():
+                print(f"mppsim: run folder {sim.run_dir} removed (--keep or --run-dir keeps it)", flush=True)
+            else:
+                print(f"mppsim: run folder kept: {sim.run_dir}", flush=True)
 
 
 def cmd_screenshots(args) -> int:
@@ -279,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--front-door-port", type=int, default=0,
                    help="SIP port of the front door (default 0: any free port)")
     p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp run folder after a clean stop (one with an agent down is kept)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
