@@ -32,7 +32,8 @@ def test_screenshots_make_every_image_the_docs_show_into_dir_and_nothing_else(tm
     assert shown <= made, f"missing: {sorted(shown - made)}"
     assert all((tmp_path / "shots" / name).stat().st_size > 5000 for name in shown)   # drawn, not blank
     # the faces in their states, the windows, player, portal, Webex App and Control Hub sets
-    assert {"mpp-8865-idle.png", "mpp-8865-recording.png", "webex-recording.png", "webex-paused.png",
+    assert {"mpp-8865-idle.png", "mpp-8865-recording.png", "mpp-8865-muted.png", "mpp-8865-holding.png",
+            "webex-recording.png", "webex-paused.png", "webex-muted.png", "webex-holding.png", "portal-list.png",
             "main-window-control-hub.png", "control-hub-provider.png"} <= made
     assert {f"saved shots/{name}" for name in made} <= set(proc.stdout.splitlines())
     after = {p.name: p.stat().st_mtime_ns for p in (ROOT / "docs" / "screenshots").glob("*.png")}

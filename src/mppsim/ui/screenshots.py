@@ -73,6 +73,11 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
                 phone.setScale(1.0)
                 phone.show()
             faces = list(mpps.values())
+            webex_of = {u.id: webex_app.WebexApp(sim, u.id) for u in sim.org.users[:1] if u.has_webex_app}
+            for face in webex_of.values():
+                face.resize(340, 600)
+                face.show()
+            faces += list(webex_of.values())
             mono = next((u for u in sim.org.users if u.has_mpp and u.device("mpp").model
                          and u.device("mpp").model.startswith("68")), None)
             pump(app, 0.3, faces=faces)
@@ -101,6 +106,16 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
                 grab(mpps[first], f"mpp-{model}-paused.png")
             if mono is not None:
                 grab(mpps[mono.id], f"mpp-{mono.device('mpp').model}-recording.png")
+            # the first user's faces muted, then holding (their recording stays as it is)
+            for action, undo, state in (("mute", "unmute", "muted"), ("hold", "resume", "holding")):
+                getattr(sim, action)(first)
+                pump(app, 1.0, faces=faces)
+                if model:
+                    grab(mpps[first], f"mpp-{model}-{state}.png")
+                if first in webex_of:
+                    grab(webex_of[first], f"webex-{state}.png")
+                getattr(sim, undo)(first)
+                pump(app, 1.0, faces=faces)
             grab(window, "main-window-calls.png")
             for uid, group in window.users.items():
                 for face in group.faces:
@@ -125,10 +140,13 @@ def save_screenshots(org_path: str, out_dir: str) -> list[Path]:
             window.portal.set_viewer(first)
             window.portal.refresh()
             rows = sim.recordings(first)
+            pump(app, 0.3)
+            grab(window.portal, "portal-list.png")
             if rows:
                 window.portal.select(rows[-1]["id"])
             pump(app, 0.3)
             grab(window, "main-window-portal.png")
+            grab(window.portal, "portal-recording.png")
             # the player beside the devices, stepped up to the first hold of the demo call
             window.tabs.setCurrentIndex(0)
             demo = Path(__file__).resolve().parents[1] / "examples" / "demo-call.yaml"
