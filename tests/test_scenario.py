@@ -224,3 +224,12 @@ def test_names_are_checked_against_the_org_with_the_allowed_values(tmp_path):
         "steps[6].transfer.to: '1999' is not a number of the org demo-org.yaml; allowed: 1001, 1002, 1003, "
         "1004, 1100, +14155550100, +48221234567, *86 (voicemail) or a sip: URI",
     ]
+
+
+def test_scripts_mppsim_runs_in_the_folder_you_are_in(tmp_path):
+    """`~/mppsim/scripts/mppsim check-org org.yaml` from ~/my-tests reads ~/my-tests/org.yaml."""
+    (tmp_path / "org.yaml").write_text((ROOT / "examples" / "demo-org.yaml").read_text())
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "mppsim"), "check-org", "org.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "org.yaml: ok: 2 locations, 4 users" in proc.stdout
