@@ -233,3 +233,26 @@ def test_scripts_mppsim_runs_in_the_folder_you_are_in(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "org.yaml: ok: 2 locations, 4 users" in proc.stdout
+
+
+def test_an_unreachable_recorder_is_named_with_its_reason_in_the_output_and_the_report(tmp_path):
+    import socket
+    with socket.socket() as s:            # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = f"sip:127.0.0.1:{port};transport=tcp"
+    (tmp_path / "s.yaml").write_text(
+        f"org: {ROOT / 'examples' / 'demo-org.yaml'}\nsteps:\n"
+        f"  - set: {{org: true, recording: {{recorders: {{Dubber: '{target}'}}}}}}\n"
+        "  - dial: {from: bob, to: '1001'}\n  - answer: {who: alice}\n"
+        "  - expect: {who: alice, call: connected}\n  - hangup: {who: bob}\n")
+    proc = mppsim_in(tmp_path, "run", "s.yaml", "--report", "r.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 recording(s) could not be made:" in proc.stdout
+    assert f"alice: recorder {target}: " in proc.stdout and "Connection refused" in proc.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    (failure,) = report["recording_failures"]
+    assert failure["who"] == "alice" and failure["target"] == target and "Connection refused" in failure["reason"]
+    assert report["run_dir_removed"] is False       # kept: its logs say more
+    import shutil
+    shutil.rmtree(report["run_dir"])

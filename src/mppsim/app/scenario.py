@@ -738,7 +738,8 @@ def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | 
                     r.status, r.error = "skipped", "interrupted"
             result = runner.finish()
             result.interrupted = True
-    if not keep and result.passed and not result.interrupted:
+    # a recording that could not be made keeps the folder too: its logs say why
+    if not keep and result.passed and not result.interrupted and not result.recording_failures:
         result.run_dir_removed = sim.remove_run_dir()
     if report_path is not None:
         report_path.write_text(json.dumps(result.report(), indent=2, default=str))
