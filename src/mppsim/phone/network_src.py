@@ -782,10 +782,6 @@ class NetworkSrc:
         if self.keep_sent:
             relay.sent.append(text)
         size = len(text.encode("utf-8"))
-        if size > PJSIP_MAX_PKT_LEN and relay.spec.target not in self._oversize_said:
-            self._oversize_said.add(relay.spec.target)   # worth knowing when the SRS is built on the PyPI pjsua2
-            self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
-                     f"(a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
         key = (relay.leg.cseq, method)
 
         def finish(resp: Message | None) -> None:
@@ -793,6 +789,14 @@ class NetworkSrc:
             if entry is None:
                 return
             entry[1].cancel()
+            # Said only when the size is the likely cause: an SRS on the PyPI pjsua2 drops a
+            # message over its limit unanswered; mppsim's recorder (64 kB) or an SBC answers it.
+            if (size > PJSIP_MAX_PKT_LEN and (resp is None or resp.code == 513)
+                    and relay.spec.target not in self._oversize_said):
+                self._oversize_said.add(relay.spec.target)
+                self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
+                         + ("got no answer" if resp is None else "was refused 513")
+                         + f" (a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
             try:
                 done(resp, branch)
             finally:

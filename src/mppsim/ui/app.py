@@ -45,3 +45,5 @@ def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = N
         if server is not None:
             server.stop()
         sim.stop()
+        # a session's recordings are the user's to keep: say where they are rather than delete
+        print(f"mppsim: run folder kept: {sim.run_dir} (recordings, captured audio, logs)", flush=True)
