@@ -721,14 +721,25 @@ class Recorder:
 
     def write_status(self) -> None:
         folder = self.store_dir / "status"
+        path = folder / f"recorder-{os.getpid()}.json"
+        text = json.dumps(self.status(), indent=1)
+        text += " " * (-len(text) % 4096)      # whole blocks: room to grow in place (below)
         try:
             folder.mkdir(exist_ok=True)
-            path = folder / f"recorder-{os.getpid()}.json"
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.status(), indent=1))
+            tmp.write_text(text)
             tmp.replace(path)
         except OSError:
-            pass
+            # a full disk has no block for a new file, and that is when --stats matters most:
+            # overwrite the old file's own blocks (spaces pad the JSON to its old size)
+            try:
+                with open(path, "r+b") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    data = text.encode()
+                    if len(data) <= size:
+                        f.write(data + b" " * (size - len(data)))
+            except OSError:
+                pass
 
 
 def _rss_kb() -> int:
