@@ -192,7 +192,10 @@ class Recorder:
         self.write_status()
 
     def out(self, text: str) -> None:
-        print(f"srs {self.name}: {text}", flush=True)
+        try:
+            print(f"srs {self.name}: {text}", flush=True)
+        except OSError:
+            pass              # a log on the full disk: the session must still be ended
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
