@@ -248,6 +248,11 @@ def test_disk_fills_earlier_kept_the_filling_one_truncated_later_refused_then_re
             assert (st["refused_storage"], st["truncated_storage"]) == (2, 1), st
             assert st["storage"]["state"] == "full" and st["refused"].get("503 Recorder storage full") == 2, st
             assert st["ended"].get("storage-full") == 1
+            from mppsim.ui.portal import state_text, storage_summary       # what the portal shows
+            line, problem = storage_summary(rec.store)
+            assert problem and line.startswith("Store: full (") and "2 session(s) refused" in line \
+                and "1 recording(s) truncated" in line, line
+            assert state_text(row2) == "truncated · storage-full"
             assert rec.alive()
             assert_index_sound(rec)
             assert assert_wav_final(row1["audio_path"]) > 2.5        # earlier recordings intact

@@ -330,7 +330,7 @@ class Session:
             except Exception as exc:   # noqa: BLE001 - disk full, index locked for 15 s...
                 self.host.out(f"cannot store {req.call_id}: {type(exc).__name__}: {exc}")
                 # nothing can be kept: the session ends (a busy index too: it waited 15 s)
-                self.store_failed = storage_cause(exc) or STORAGE_ERROR
+                self.storage_failed(exc, STORAGE_ERROR)
                 return
             self.store_call("add_metadata", meta)
             self.update_row(participants_timeline=timeline)
@@ -344,9 +344,7 @@ class Session:
                 getattr(self.writer, method)(*args)
         except Exception as exc:   # noqa: BLE001 - a store error loses that write, not the server
             self.host.out(f"store {method} failed for {self.invite.call_id}: {type(exc).__name__}: {exc}")
-            cause = storage_cause(exc)
-            if cause is not None:
-                self.store_failed = cause
+            self.storage_failed(exc)
 
     def update_row(self, **cols) -> None:
         try:
@@ -356,6 +354,16 @@ class Session:
                 self.host.store._update(self.writer.id, **cols)
         except Exception as exc:   # noqa: BLE001
             self.host.out(f"index update failed for {self.invite.call_id}: {type(exc).__name__}: {exc}")
+            self.storage_failed(exc)
+
+    def storage_failed(self, exc: BaseException, default: str | None = None) -> None:
+        """A store call failed (on the lane): when the storage itself failed, the session ends
+        (its next tick) and the whole store stops writing until it is sound again (another
+        session's write would fail the same way; the reserve goes to closing the rows)."""
+        cause = storage_cause(exc) or default
+        if cause is not None:
+            self.store_failed = cause
+            self.host.store.block(cause)
 
     def move_audio(self, upto: int, batch: dict | None = None) -> None:
         """Hand the audio up to sample ``upto`` of both channels to the store (in ``batch``:

@@ -352,17 +352,18 @@ class Recorder:
     def storage_refusal(self) -> Refusal | None:
         """503 + Retry-After when the store cannot take a new recording now, else None."""
         st = self.storage
-        state = st.get("state", "ok")
-        if state == "ok" and self.store.blocked is None:
+        state, why = st.get("state", "ok"), st.get("reason", "")
+        blocked = self.store.blocked          # set by a failed write: newer than the last check
+        if blocked is not None:
+            cause = blocked.removeprefix("storage-")
+            if cause != state:
+                state, why = cause, "a write failed"
+        elif state == "ok":
             needed = self.needed_free()          # the sessions in flight changed since the check
             free = st.get("free_bytes")
             if free is None or free >= needed:
                 return None
             state, why = "low", f"{free // 1024} kB free, {needed // 1024} kB needed"
-        elif state == "ok":
-            state, why = self.store.blocked.removeprefix("storage-"), "writes failed"
-        else:
-            why = st.get("reason", "")
         return Refusal(503, f"Recorder storage {state}: {why}"[:150], "storage",
                        headers=[("Retry-After", str(STORAGE_RETRY_AFTER)),
                                 ("Warning", f'399 mppsim-recorder "storage {state}"')])

@@ -457,23 +457,33 @@ class Store:
                 self.reopen()
             except (OSError, sqlite3.Error) as exc:
                 return dict(out, state="error", reason=f"index cannot be made again: {exc}")
-        if self.blocked is not None and free < min_free + RESERVE_BYTES:
-            state = "full" if self.blocked == STORAGE_FULL else "low"
-            return dict(out, state=state, reason=f"{free // 1024} kB free, "
-                                                 f"{(min_free + RESERVE_BYTES) // 1024} kB needed")
-        if free < min_free:
-            return dict(out, state="low", reason=f"{free // 1024} kB free, {min_free // 1024} kB needed")
         if self.blocked is not None:
+            # writable again once the reserve is back and min_free is left beside it (sooner,
+            # the first session would fill the disk again at once)
             self.retry_pending()
-            if self._pending:
-                return dict(out, state="error", pending_closes=len(self._pending),
-                            reason=f"{len(self._pending)} recordings cannot be closed in the index")
+            self.ensure_reserve(min_free, force=True)
+            free = out["free_bytes"] = self._free()
+            if self._pending or not (self.dir / RESERVE).exists() or free < min_free:
+                state = {STORAGE_FULL: "full", STORAGE_READ_ONLY: "read-only",
+                         STORAGE_MISSING: "missing"}.get(self.blocked, "error")
+                why = (f"{len(self._pending)} recordings cannot be closed in the index" if self._pending
+                       else f"{free // 1024} kB free, {(min_free + RESERVE_BYTES) // 1024} kB needed")
+                return dict(out, state=state, reason=why, pending_closes=len(self._pending))
             log.warning("store %s writable again after %s (%d kB free)", self.dir, self.blocked,
                         free // 1024)
             self.blocked = None
-        self.ensure_reserve()
+        if free < min_free:
+            return dict(out, state="low", reason=f"{free // 1024} kB free, {min_free // 1024} kB needed")
+        self.ensure_reserve(min_free)
         out["reserve"] = (self.dir / RESERVE).exists()
         return out
+
+    def _free(self) -> int:
+        try:
+            vfs = os.statvfs(self.dir)
+        except OSError:
+            return 0
+        return vfs.f_bavail * vfs.f_frsize
 
     def reopen(self) -> None:
         """The index file was removed or replaced under us: every thread opens the new one.
@@ -484,14 +494,14 @@ class Store:
         self._index_key = self._key(self.index_path)
         log.warning("store %s: index opened again (it was removed or replaced)", self.dir)
 
-    def ensure_reserve(self) -> None:
-        """Keep RESERVE_BYTES allocated, to be given up when the disk fills (release_reserve)."""
+    def ensure_reserve(self, min_free: int = 0, force: bool = False) -> None:
+        """Keep RESERVE_BYTES allocated, to be given up when the disk fills (release_reserve);
+        made only when ``min_free`` (at least as much again) stays free beside it."""
         path = self.dir / RESERVE
-        if path.exists() or self.blocked is not None:
+        if path.exists() or (self.blocked is not None and not force):
             return
         try:
-            vfs = os.statvfs(self.dir)
-            if vfs.f_bavail * vfs.f_frsize < 4 * RESERVE_BYTES:
+            if self._free() < RESERVE_BYTES + max(min_free, RESERVE_BYTES):
                 return
             with open(path, "wb") as f:
                 f.write(b"\0" * RESERVE_BYTES)
