@@ -349,8 +349,9 @@ class Recorder:
         live = sum(wav_bytes_per_second(s.rate) for s in self.sessions.values() if s.state != "ended")
         return FLOOR_BYTES + (live + wav_bytes_per_second(16000)) * HEADROOM_SECONDS
 
-    def storage_refusal(self) -> Refusal | None:
-        """503 + Retry-After when the store cannot take a new recording now, else None."""
+    def storage_state(self) -> tuple[str, str]:
+        """(state, reason) of the store for a new session now: the last check (once a second),
+        overridden by a write failed since, or by sessions started since it (auto --min-free)."""
         st = self.storage
         state, why = st.get("state", "ok"), st.get("reason", "")
         blocked = self.store.blocked          # set by a failed write: newer than the last check
@@ -359,11 +360,17 @@ class Recorder:
             if cause != state:
                 state, why = cause, "a write failed"
         elif state == "ok":
-            needed = self.needed_free()          # the sessions in flight changed since the check
+            needed = self.needed_free()
             free = st.get("free_bytes")
-            if free is None or free >= needed:
-                return None
-            state, why = "low", f"{free // 1024} kB free, {needed // 1024} kB needed"
+            if free is not None and free < needed:
+                state, why = "low", f"{free // 1024} kB free, {needed // 1024} kB needed"
+        return state, why
+
+    def storage_refusal(self) -> Refusal | None:
+        """503 + Retry-After when the store cannot take a new recording now, else None."""
+        state, why = self.storage_state()
+        if state == "ok":
+            return None
         return Refusal(503, f"Recorder storage {state}: {why}"[:150], "storage",
                        headers=[("Retry-After", str(STORAGE_RETRY_AFTER)),
                                 ("Warning", f'399 mppsim-recorder "storage {state}"')])
@@ -704,7 +711,7 @@ class Recorder:
                 "sessions_total": self.stats.sessions_total, "requests": self.stats.requests,
                 "unanswerable": self.stats.unanswerable, "refused": dict(self.stats.refused),
                 "ended": dict(self.stats.ended),
-                "storage": {k: v for k, v in self.storage.items()},
+                "storage": dict(self.storage, **dict(zip(("state", "reason"), self.storage_state()))),
                 "min_free": self.needed_free(),
                 "refused_storage": self.stats.refused_storage,
                 "truncated_storage": self.stats.truncated_storage,

@@ -308,7 +308,9 @@ class _Flusher:
             for w in writers:
                 try:
                     w._flush_if_due()
-                except Exception:                     # disk full etc.: keep the others going
+                except StorageFailure as exc:         # disk full etc.: its session ends
+                    log.warning("flushing recording %s failed: %s", w.id, exc)
+                except Exception:                     # keep the others going
                     log.exception("flushing recording %s failed", w.id)
 
 
