@@ -66,6 +66,16 @@ def test_r_org_3_store_full_refusal_and_bye_end_the_call_with_announcement(tmp_p
                 assert why == "the recorder ended the session: Recorder storage full (503)", why
                 assert "failed" in [e["kind"] for e in sim.network_events("alice", "announcement")]
                 sim.wait_for("alice", "ended", 5)
+                # the GUI's event log and the event stream say why
+                from mppsim.ui.main_window import describe_event
+                with sim._cv:
+                    events = list(sim.events)
+                siprec = [e for e in events if e["event"] == "siprec" and e.get("state") == "failed"]
+                assert siprec and siprec[-1]["reason"] == why, siprec
+                lines = [describe_event(e) for e in events]
+                assert any(line and "SIPREC session" in line and why in line for line in lines), lines
+                assert any(line and line.startswith("alice") and "recorder stop" in line and why in line
+                           for line in lines), lines
                 (row,) = until(lambda: [r for r in Store(fs).list() if r["state"] != "recording"], 10,
                                "the row closed", rec.log)
                 assert (row["state"], row["ended_by"]) == ("truncated", "storage-full")
