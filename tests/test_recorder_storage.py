@@ -203,6 +203,35 @@ def test_store_writer_on_a_full_disk_closes_truncated_with_its_audio_so_far(tmp_
         assert again.finish()["state"] == "complete"
 
 
+def test_a_close_the_full_index_cannot_take_is_done_when_space_is_back(tmp_path):
+    """Even the reserve used up (a ballast takes the last block): the row's close fails with
+    'database or disk is full', is kept, the store blocked; space back, the next health check
+    closes it - the row never stays `recording` once its session ended."""
+    from mppsim.recorder.store import StorageFailure
+    with small_fs(tmp_path / "fs", "1M") as fs:
+        store = Store(fs / "store")
+        assert store.health(32 * 1024)["state"] == "ok"
+        w = store.begin("s", "c", "rc", "rfc7866", "sip:a@x", [], provider="", tier="")
+        block = np.full(8000, 1000, dtype=np.int16)
+        w.write(block, block)
+        w.flush()
+        store.release_reserve()
+        fd = os.open(fs / "ballast", os.O_WRONLY | os.O_CREAT)
+        with pytest.raises(OSError):
+            while True:
+                os.write(fd, b"\1" * 4096)
+        os.close(fd)
+        with pytest.raises(StorageFailure, match="closed later"):
+            w.finish(ended_by="bye")
+        assert store.get(w.id)["state"] == "recording" and store.blocked == "storage-full"
+        assert store.health(32 * 1024)["state"] == "full"
+        (fs / "ballast").unlink()
+        health = store.health(32 * 1024)
+        assert (health["state"], health["pending_closes"]) == ("ok", 0), health
+        row = store.get(w.id)
+        assert (row["state"], row["ended_by"], row["talk_seconds"]) == ("complete", "bye", 1.0)
+
+
 # --- the recorder: disk full, read-only, vanished -----------------------------------------------
 
 def test_disk_fills_earlier_kept_the_filling_one_truncated_later_refused_then_recording_resumes(tmp_path):

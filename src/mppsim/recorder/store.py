@@ -459,6 +459,8 @@ class Store:
                 self.reopen()
             except (OSError, sqlite3.Error) as exc:
                 return dict(out, state="error", reason=f"index cannot be made again: {exc}")
+        if self._pending and self.blocked is None:
+            self.retry_pending()
         if self.blocked is not None:
             # writable again once the reserve is back and min_free is left beside it (sooner,
             # the first session would fill the disk again at once)
@@ -478,6 +480,7 @@ class Store:
             return dict(out, state="low", reason=f"{free // 1024} kB free, {min_free // 1024} kB needed")
         self.ensure_reserve(min_free)
         out["reserve"] = (self.dir / RESERVE).exists()
+        out["pending_closes"] = len(self._pending)
         return out
 
     def _free(self) -> int:
@@ -949,14 +952,14 @@ class RecordingWriter:
                 break
             except (OSError, sqlite3.Error) as exc:
                 cause = storage_cause(exc)
-                if cause is None:
-                    raise
-                if attempt == 0 and self.store.release_reserve():
+                if cause is not None and attempt == 0 and self.store.release_reserve():
                     continue
-                self.store.block(cause)
+                if cause is not None:
+                    self.store.block(cause)
+                # (a busy index past WRITE_DEADLINE too: the row must not stay `recording`)
                 self.store.pending_close(self.id, ended_at=ended, talk_seconds=talk, paused=segments,
                                          state=state, extra=columns)
-                raise StorageFailure(cause, f"recording {self.id} closed later: {exc}") from exc
+                raise StorageFailure(cause or STORAGE_ERROR, f"recording {self.id} closed later: {exc}") from exc
         try:
             return self.store.get(self.id) or {}
         except (OSError, sqlite3.Error):
