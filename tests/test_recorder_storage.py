@@ -319,27 +319,50 @@ def test_default_min_free_refuses_on_a_tiny_disk_with_the_reason(tmp_path):
             assert rec.stop() == 0
 
 
-def test_read_only_store_refuses_then_records_again_when_writable(tmp_path):
-    """The store's folder becomes read-only (a read-only filesystem mounted over it while the
-    recorder runs): INVITE and OPTIONS get 503 'read-only', the recorder stays up; writable
-    again (unmounted), it records without a restart."""
+def test_read_only_store_ends_the_live_session_refuses_then_records_again_when_writable(tmp_path):
+    """The store's folder becomes read-only while a session records (a read-only filesystem
+    mounted over it: Linux refuses to remount a filesystem read-only while files are open for
+    writing): that session is ended with a BYE whose Reason says so, INVITE and OPTIONS get 503
+    'read-only', the recorder stays up; writable again (unmounted), the ended session's row is
+    closed truncated (storage-read-only) and the recorder records without a restart."""
     store = tmp_path / "store"
     rec = start_recorder(store, "--min-free", "1M")
     try:
         run, first = session(rec, tmp_path, "before")
         assert settled_row(rec, first)["state"] == "complete"
-        with small_fs(store, "64k", ",ro"):
-            until(lambda: "store read-only" in rec.log(), 5, "the recorder sees the read-only store", rec.log)
-            run, _ = session(rec, tmp_path, "ro")
-            assert_refused(run, "read-only")
-            assert options(rec).startswith("SIP/2.0 503 Recorder storage read-only")
-            assert rec.alive()
+        during = f"during-{uuid.uuid4().hex[:8]}"
+        work = tmp_path / "during"
+        sipp = subprocess.Popen(command(SCENARIO, rec.sip, work, call_id=f"{during}-%u@%s", timeout=20,
+                                        streams=[Stream(700, 3.4), Stream(1100, 3.4, ssrc=0x2000)],
+                                        keys={"offer": "0 8 101", "session": "during"}),
+                                cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            until(lambda: rows_of(rec, during), 5, "the session recording", rec.log)
+            time.sleep(0.8)
+            with small_fs(store, "64k", ",ro"):
+                out, _ = sipp.communicate(timeout=20)
+                live = SippRun(sipp.returncode, work, out)
+                assert live.returncode == 0, live.explain()
+                (bye,) = [m for m in live.received() if m.startswith("BYE ")]
+                assert 'Reason: SIP;cause=503;text="Recorder storage read-only"' in bye, bye
+                assert "store read-only" in rec.log()
+                run, _ = session(rec, tmp_path, "ro")
+                assert_refused(run, "read-only")
+                assert options(rec).startswith("SIP/2.0 503 Recorder storage read-only")
+                assert rec.alive()
+        finally:
+            if sipp.poll() is None:
+                sipp.kill()
         until(lambda: "recording again" in rec.log(), 5, "the recorder sees the store writable", rec.log)
+        row = settled_row(rec, during)
+        assert (row["state"], row["truncated"], row["ended_by"]) == ("truncated", 1, "storage-read-only")
+        assert 0.8 < assert_wav_final(row["audio_path"]) < 3.0      # what came before it
         run, after = session(rec, tmp_path, "after")
         row = settled_row(rec, after)
         assert (row["state"], row["ended_by"]) == ("complete", "bye")
         assert_tones(row["audio_path"], 2.0)
-        assert stats(rec, lambda st: st["refused_storage"] == 1)["refused_storage"] == 1
+        assert stats(rec, lambda st: st["refused_storage"] == 1)["truncated_storage"] == 1
+        assert_index_sound(rec)
     finally:
         assert rec.stop() == 0
 
