@@ -8,14 +8,14 @@ that each took the session as their first argument (issue 20; the model is aiort
 RTCRtpReceiver, which keeps and changes its own state).
 
 What a session needs from its recorder is narrow (`SessionHost`): the store, the worker's name,
-the provider accounts and a log line.
+the provider accounts and a log line. Store writes run on the session's lane (one single-thread
+executor per session, shared with others) so its writes stay ordered and never stall the loop.
 
 A store write that fails because of the storage (disk full, read-only, folder gone: issue 26)
 ends the session: the recorder cannot keep what the SRC sends, and the SRC must know so that it
 applies the organisation's failure behaviour (R-ORG-3). So the session notes the cause
 (`store_failed`, set on its lane), its next tick returns it and the recorder sends a BYE with a
-Reason header; the row is closed `truncated` with that cause as `ended_by` and the audio so far. Store writes run on the session's lane (one single-thread
-executor per session, shared with others) so its writes stay ordered and never stall the loop.
+Reason header; the row is closed `truncated` with that cause as `ended_by` and the audio so far.
 """
 from __future__ import annotations
 
