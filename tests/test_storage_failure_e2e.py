@@ -12,9 +12,7 @@ test mounts (root). The organisation's failure behaviour is END_CALL_WITH_ANNOUN
 from __future__ import annotations
 
 import os
-import time
 
-import pytest
 
 from conftest import connect, demo_org
 from mppsim.app.simulator import Simulator
