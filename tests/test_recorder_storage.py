@@ -166,6 +166,30 @@ def assert_tones(path: str, min_seconds: float) -> None:
         assert heard.active_seconds >= min_seconds, (channel, heard)
 
 
+# --- pure parts ------------------------------------------------------------------------------
+
+def test_storage_causes_and_min_free_sizes():
+    """Which failures end a session, under which ended_by; --min-free's sizes."""
+    import errno
+    import argparse
+    from mppsim.recorder.cli import size
+    from mppsim.recorder.store import StorageFailure, storage_cause
+    assert storage_cause(OSError(errno.ENOSPC, "full")) == "storage-full"
+    assert storage_cause(OSError(errno.EDQUOT, "quota")) == "storage-full"
+    assert storage_cause(OSError(errno.EROFS, "ro")) == "storage-read-only"
+    assert storage_cause(OSError(errno.ENOENT, "gone")) == "storage-missing"
+    assert storage_cause(OSError(errno.EIO, "io")) == "storage-error"
+    assert storage_cause(sqlite3.OperationalError("database or disk is full")) == "storage-full"
+    assert storage_cause(sqlite3.OperationalError("attempt to write a readonly database")) == "storage-read-only"
+    assert storage_cause(sqlite3.OperationalError("database is locked")) is None     # busy, not broken
+    assert storage_cause(ValueError("a bug")) is None
+    assert storage_cause(StorageFailure("storage-full")) == "storage-full"
+    assert [size(x) for x in ("500000", "512k", "50M", "2G", "1.5M")] == [
+        500000, 512 * 1024, 50 << 20, 2 << 30, int(1.5 * (1 << 20))]
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+        size("lots")
+
+
 # --- the store alone, on a full disk ---------------------------------------------------------
 
 def test_store_writer_on_a_full_disk_closes_truncated_with_its_audio_so_far(tmp_path):
