@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 
-from conftest import connect, demo_org
+from tests.helpers import connect, demo_org
 from mppsim.app.simulator import Simulator
 from mppsim.recorder.store import Store
 from tests.peers.recorder_proc import start_recorder
