@@ -58,7 +58,8 @@ def describe_event(ev: dict) -> str | None:
     if kind == "announcement":
         return f"{agent}: plays {ev['kind']} {ev['audio']} to {'+'.join(ev['to'])} ({ev['language']})"
     if kind == "recorder":
-        return f"{agent}: recorder {ev['op']} #{ev['recording']}"
+        failed = (ev.get("detail") or {}).get("failed")        # R-ORG-3: why the recording failed
+        return f"{agent}: recorder {ev['op']} #{ev['recording']}" + (f" (failed: {failed})" if failed else "")
     if kind == "recording_refused":
         return f"{agent}: refused {ev['intent']} ({ev['source']}): {ev['why']}"
     if kind == "siprec":
