@@ -6,7 +6,7 @@ import time
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
                                QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
 from mppsim.app.scenario_recorder import ScenarioRecorder
 from mppsim.app.simulator import Simulator, SimulatorError
 
+from . import a11y
 from .action_tap import ActionTap
 
 from .bridge import SimBridge
@@ -99,11 +100,12 @@ class UserDevices(QFrame):
         title.setToolTip(title.text())
         # the faces set the card's width, not the title (elided by the layout when longer)
         title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.status = QLabel()
+        self.status = a11y.Readout()
         self.status.setObjectName(f"status_{safe_name(user.id)}")
+        self.status.setAccessibleName(f"{user.id} agent status")
         self.restart = QPushButton("Restart agent")
         self.restart.setObjectName(f"restart_{safe_name(user.id)}")
-        self.restart.setAccessibleName(f"Restart {user.name}'s agent")
+        self.restart.setAccessibleName(f"{user.id} restart agent")
         self.restart.clicked.connect(self.on_restart)
         header = QHBoxLayout()
         header.addWidget(title, 1)
@@ -178,6 +180,47 @@ class PstnCard(QFrame):
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
         enlarge_on_double_click(self)
+
+
+class CornerSlot(QWidget):
+    """The menu bar's corner, kept empty and as large as `shown`, a child of the main window laid
+    over it. AT-SPI lists a menu bar's menus only, so the controls there (computer audio, sound
+    device, recorder status) were out of every tool's reach; over the slot they look the same."""
+
+    def __init__(self, shown: QWidget, parent=None):
+        super().__init__(parent)
+        self.shown = shown
+        shown.installEventFilter(self)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self.shown.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return self.shown.minimumSizeHint()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.shown and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()        # its text grew or shrank: the menu bar makes room again
+            self.sync()
+        return False
+
+    def sync(self) -> None:
+        host = self.shown.parentWidget()
+        if host is not None and self.isVisible():
+            self.shown.setGeometry(QRect(self.mapTo(host, QPoint(0, 0)), self.size()))
+            self.shown.raise_()
+
+    def moveEvent(self, event) -> None:  # noqa: N802
+        super().moveEvent(event)
+        self.sync()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.sync()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.sync()
 
 
 class _Lines(QObject):
@@ -255,7 +298,7 @@ class MainWindow(QMainWindow):
         # real audio for one device (sounddevice), and the recorder's status
         self.audio_choice = QComboBox()
         self.audio_choice.setObjectName("real_audio_device")
-        self.audio_choice.setAccessibleName("Device that uses this computer's microphone and speaker")
+        self.audio_choice.setAccessibleName("Computer audio: the device that uses this computer's microphone and speaker")
         self.audio_choice.addItem("Computer audio: off", None)
         for user in sim.org.users:
             self.audio_choice.addItem(f"Computer audio: {user.name} ({user.extension})", user.id)
@@ -272,10 +315,12 @@ class MainWindow(QMainWindow):
             self.sound_device.setItemText(0, f"({why})")
             self.sound_device.setEnabled(False)
         self.sound_device.currentIndexChanged.connect(self.on_audio_choice)
-        self.recorder_status = QLabel()
+        self.recorder_status = a11y.Readout()
         self.recorder_status.setObjectName("recorder_status")
-        self.recording_label = QLabel("")
+        self.recorder_status.setAccessibleName("Recorder status")
+        self.recording_label = a11y.Readout("")
         self.recording_label.setObjectName("scenario_recording")
+        self.recording_label.setAccessibleName("Scenario recording")
         self.recording_label.setStyleSheet("color: #c62828; font-weight: bold;")
         # in the menu bar's row, to leave the height to the devices
         top_widget = self.top_bar = QWidget(self)
@@ -289,12 +334,14 @@ class MainWindow(QMainWindow):
         self.events = QPlainTextEdit()
         self.events.setObjectName("event_pane")
         self.events.setAccessibleName("Call and recording events")
+        events_title = QLabel("<b>Events</b>")
+        events_title.setBuddy(self.events)
         self.events.setReadOnly(True)
         self.events.setMaximumBlockCount(2000)
         pane = QWidget()
         pane_layout = QVBoxLayout(pane)
         pane_layout.setContentsMargins(0, 0, 0, 0)
-        pane_layout.addWidget(QLabel("<b>Events</b>"))
+        pane_layout.addWidget(events_title)
         pane_layout.addWidget(self.events)
 
         # the scenario player, beside the devices
@@ -340,12 +387,17 @@ class MainWindow(QMainWindow):
         self.caption.setVisible(False)
 
         self._build_menus()
-        self.menuBar().setCornerWidget(top_widget, Qt.TopRightCorner)
+        self.corner_slot = CornerSlot(top_widget)
+        self.corner_slot.setObjectName("menu_corner")
+        self.menuBar().setCornerWidget(self.corner_slot, Qt.TopRightCorner)
+        top_widget.setObjectName("menu_corner_controls")
+        top_widget.raise_()
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
         api = f"API {api_url}/v1 and /mppsim/v1" if api_url else "API off"
         self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {api} · logs: {sim.run_dir}")
         self.refresh_recorder()
         self.restore_layout()
+        a11y.identify_all(self)      # every objectName is the AccessibleId tools find it by
 
     # ----- menus ------------------------------------------------------------------------------
     def _action(self, menu, name: str, text: str, handler, shortcut=None, checkable=False) -> QAction:
