@@ -227,6 +227,10 @@ class _Lines(QObject):
     changed = Signal(list)
 
 
+class _Text(QObject):
+    said = Signal(str)
+
+
 def default_settings() -> QSettings:
     """Where the window keeps its size and layout (tests pass their own, in a temporary folder)."""
     return QSettings(QSettings.IniFormat, QSettings.UserScope, "mppsim", "mppsim")
@@ -243,7 +247,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)          # drop a scenario file to load it
         self.bridge = SimBridge(sim, self)
         self.bridge.event.connect(self.on_event)
-        self.audio = RealAudio(sim)
+        # the sound card going away is noticed on PortAudio's thread: a signal brings it here
+        self._audio_lost = _Text(self)
+        self._audio_lost.said.connect(self.on_audio_lost)
+        self.audio = RealAudio(sim, on_lost=self._audio_lost.said.emit)
         # the sound card stream and its receiving thread end with the window, closed or not
         audio = self.audio
         self.destroyed.connect(lambda *_: audio.stop())
@@ -645,6 +652,14 @@ class MainWindow(QMainWindow):
         text = self.audio.start(who, self.sound_device.currentData())
         if text:
             self.log(text)
+
+    def on_audio_lost(self, text: str) -> None:
+        """The sound card went away mid-call: the call goes on simulated; the choice shows off."""
+        self.log(text)
+        self.statusBar().showMessage(text, 10000)
+        self.audio_choice.blockSignals(True)
+        self.audio_choice.setCurrentIndex(0)
+        self.audio_choice.blockSignals(False)
 
     def on_event(self, ev: dict) -> None:
         line = describe_event(ev)
