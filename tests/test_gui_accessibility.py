@@ -103,7 +103,7 @@ def test_every_control_has_a_unique_name_and_its_object_name_as_id(window):
 
 
 def test_a_recorded_call_reads_as_it_looks(qtbot, window, sim):
-    alice, bob = window.users["alice"], window.users["bob"]
+    alice = window.users["alice"]
     alice_app = next(f for f in alice.faces if f.objectName() == "webex_alice")
     for digit in "102":          # a wrong number shows on the screen while it is typed
         press(node(window, f"alice MPP key {digit}"))
