@@ -8,7 +8,10 @@ import threading
 
 import pytest
 
-from mppsim.phone.network_src import NetworkSrc, Spec
+from mppsim.phone.network_src import (OVER, OWES_ANSWER, TRANSITIONS, UP, IllegalTransition, NetworkSrc,
+                                      Relay, RelayState, Spec)
+from mppsim.sip import framing
+from mppsim.sip import message as sip_message
 from mppsim.siprec import wire as W
 from sipp_srs import AGENT_SDP, AgentLeg
 
@@ -25,7 +28,7 @@ class ScriptedSrs:
         self.listener.listen(1)
         self.port = self.listener.getsockname()[1]
         self.code, self.pt, self.then = code, pt, then
-        self.received: list[W.Message] = []
+        self.received: list[sip_message.Message] = []
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -33,26 +36,25 @@ class ScriptedSrs:
     def uri(self) -> str:
         return f"sip:srs@127.0.0.1:{self.port};transport=tcp"
 
-    def read(self, conn, buf: bytes) -> tuple[W.Message | None, bytes]:
-        while b"\r\n\r\n" not in buf:
+    def read(self, conn, buf: bytes) -> tuple[sip_message.Message | None, bytes]:
+        while True:
+            raw, buf = framing.next_message(buf)
+            if raw is not None:
+                break
             data = conn.recv(65536)
             if not data:
                 return None, buf
             buf += data
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        n = int(W.parse(head + b"\r\n\r\n").header("content-length") or 0)
-        while len(rest) < n:
-            rest += conn.recv(65536)
-        msg = W.parse(head + b"\r\n\r\n" + rest[:n])
+        msg = sip_message.read(raw)
         self.received.append(msg)
-        return msg, rest[n:]
+        return msg, buf
 
     def run(self) -> None:
         conn, _ = self.listener.accept()
         conn.settimeout(10)
         inv, buf = self.read(conn, b"")
         sdp = SRS_SDP.format(pt=self.pt) if self.code == 200 else None
-        conn.sendall(W.response(inv.headers, self.code, "OK" if self.code == 200 else "Forbidden here",
+        conn.sendall(W.response(inv, self.code, "OK" if self.code == 200 else "Forbidden here",
                                 to_tag="srs1", contact=f"<{self.uri}>", sdp=sdp).encode())
         ack, buf = self.read(conn, buf)
         if self.then == "bye":
@@ -69,7 +71,7 @@ class ScriptedSrs:
                 if msg is None:
                     break
                 if not msg.is_response and msg.method != "ACK":
-                    conn.sendall(W.response(msg.headers, 200, "OK").encode())
+                    conn.sendall(W.response(msg, 200, "OK").encode())
         conn.close()
 
 
@@ -86,7 +88,7 @@ def open_session(src, uri: str, rid: str, dialect: str = "webex") -> AgentLeg:
     return AgentLeg(src, rid)
 
 
-def wait_for_request(leg: AgentLeg, method: str) -> W.Message:
+def wait_for_request(leg: AgentLeg, method: str) -> sip_message.Message:
     while True:
         msg = leg._read()
         if not msg.is_response and msg.method == method:
@@ -140,7 +142,7 @@ def test_the_agent_hanging_up_sends_bye_to_the_srs(src):
     methods = [m.method for m in srs.received]
     assert methods == ["INVITE", "ACK", "BYE"]
     assert srs.received[2].header("to").endswith(";tag=srs1")
-    assert srs.received[2].start.startswith(f"BYE {srs.uri} ")          # to the SRS's Contact
+    assert srs.received[2].start_line.startswith(f"BYE {srs.uri} ")          # to the SRS's Contact
 
 
 def wait_until(predicate, timeout: float = 5.0) -> None:
@@ -160,7 +162,7 @@ def test_an_early_offer_invites_the_srs_before_the_agents_invite_arrives(src):
     src.early_offer("r-early", offer)
     wait_until(lambda: [m.method for m in srs.received] == ["INVITE", "ACK"])   # answered and ACKed
     resp = leg.request("INVITE", 1, offer)
-    assert resp.code == 200 and "m=audio" in resp.body
+    assert resp.code == 200 and "m=audio" in resp.text
     assert src.timing("r-early")["offer_ahead_ms"] > 0
     leg.request("ACK", 1)
     assert leg.request("BYE", 2).code == 200
@@ -181,7 +183,7 @@ def test_an_offer_whose_post_has_not_run_when_its_invite_is_read_still_takes_the
     src.early_offer("r-race", offer)
     monkeypatch.undo()
     resp = leg.request("INVITE", 1, offer)          # read and answered before the post runs
-    assert resp.code == 200 and "m=audio" in resp.body
+    assert resp.code == 200 and "m=audio" in resp.text
     assert src.timing("r-race")["offer_ahead_ms"] >= 0      # taken through the early path
     for fn in held_back:                            # the post, late: nothing left to do
         src._post(fn)
@@ -268,7 +270,7 @@ def test_a_standby_sessions_invite_waits_until_go_then_the_srs_is_invited_at_onc
     src.go("r-standby")
     asking.join(5)
     (resp,) = answers
-    assert resp.code == 200 and "m=audio" in resp.body
+    assert resp.code == 200 and "m=audio" in resp.text
     assert src.timing("r-standby")["standby_ms"] >= 300
     assert "offer_ahead_ms" not in src.timing("r-standby")
     invite = srs.received[0]
@@ -316,7 +318,7 @@ def test_a_standby_whose_agent_invite_is_not_here_yet_goes_the_early_way(src):
     src.go("r-standby-early")
     wait_until(lambda: [m.method for m in srs.received] == ["INVITE", "ACK"])
     resp = leg.request("INVITE", 1, offer)
-    assert resp.code == 200 and "m=audio" in resp.body
+    assert resp.code == 200 and "m=audio" in resp.text
     leg.request("ACK", 1)
     assert leg.request("BYE", 2).code == 200
     srs.thread.join(5)
@@ -330,3 +332,186 @@ def test_discard_of_an_unused_standby_leaves_nothing(src):
     wait_until(lambda: "r-gone" not in src._specs)
     with src._lock:
         assert "r-gone" not in src._offers
+
+
+# --- the relay's lifecycle: one state field, moved only along TRANSITIONS -------------------------
+
+ALL_MOVES = [(a, b) for a in RelayState for b in RelayState]
+
+
+def relay_in(state: RelayState) -> Relay:
+    relay = Relay("r", Spec("webex", "sip:srs@127.0.0.1:9;transport=tcp", ""), None, None)
+    assert relay.state is RelayState.NEW
+    relay.state = state
+    return relay
+
+
+@pytest.mark.parametrize("before,after", [m for m in ALL_MOVES if m[1] in TRANSITIONS[m[0]]],
+                         ids=lambda s: s.value)
+def test_every_legal_relay_transition_moves(before, after):
+    relay = relay_in(before)
+    relay.move(after)
+    assert relay.state is after
+
+
+@pytest.mark.parametrize("before,after", [m for m in ALL_MOVES if m[1] not in TRANSITIONS[m[0]]],
+                         ids=lambda s: s.value)
+def test_every_illegal_relay_transition_raises_and_leaves_the_state(before, after):
+    relay = relay_in(before)
+    with pytest.raises(IllegalTransition, match=f"{before.value} -> {after.value}"):
+        relay.move(after)
+    assert relay.state is before
+
+
+def reachable(start: RelayState) -> set[RelayState]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in TRANSITIONS[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_every_relay_state_is_reachable_from_new_and_every_one_can_end():
+    assert reachable(RelayState.NEW) == set(RelayState)
+    for state in RelayState:
+        assert RelayState.ENDED in reachable(state)
+    assert TRANSITIONS[RelayState.ENDED] == frozenset()
+
+
+def test_the_relay_state_groups_say_what_the_old_flags_said():
+    """over = the old `ended`; up = `established and not ended`; owes_answer = the SRS's outcome
+    is known and the agent's INVITE not answered (`result` set, not `answered`)."""
+    assert OVER == {RelayState.REFUSED, RelayState.HUNG_UP, RelayState.ENDED}
+    assert UP == {RelayState.ACCEPTED, RelayState.LIVE}
+    assert OWES_ANSWER == {RelayState.ACCEPTED, RelayState.REFUSED, RelayState.HUNG_UP}
+    for state in RelayState:
+        relay = relay_in(state)
+        assert (relay.over, relay.up, relay.owes_answer) == (state in OVER, state in UP, state in OWES_ANSWER)
+
+
+def test_a_relays_transactions_go_one_at_a_time_and_one_that_sends_nothing_lets_the_next_go():
+    relay = relay_in(RelayState.LIVE)
+    ran: list[str] = []
+    relay.queue(lambda: ran.append("a"))                # sent: under way until job_done
+    relay.queue(lambda: ran.append("b") or False)       # sends nothing
+    relay.queue(lambda: ran.append("c"))
+    assert ran == ["a"]
+    relay.job_done()
+    assert ran == ["a", "b", "c"] and len(relay.jobs) == 1   # c under way
+    relay.job_done()
+    assert not relay.jobs
+    relay.queue(lambda: ran.append("d"))                # an idle queue runs it at once
+    assert ran[-1] == "d"
+
+
+def test_a_transaction_answered_while_it_is_being_sent_runs_the_next_at_once():
+    """A send that fails closes the connection, and its pending request is finished (job_done)
+    before the job returns: the next job must run, and only once."""
+    relay = relay_in(RelayState.LIVE)
+    ran: list[str] = []
+    relay.queue(lambda: ran.append("a"))
+    relay.queue(lambda: ran.append("b"))
+
+    def fails_while_sending():
+        ran.append("c")
+        relay.job_done()                  # what Conn.close -> _on_srs_close -> finish does
+        return True
+    relay.jobs.insert(1, fails_while_sending)
+    relay.job_done()                      # a answered: c runs, finishes inside, b runs
+    assert ran == ["a", "c", "b"] and len(relay.jobs) == 1
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """Every relay's states as the real flows move it (a spy: `Relay.move` still runs)."""
+    seen: dict[str, list[str]] = {}
+    move = Relay.move
+
+    def spy(self, to):
+        move(self, to)
+        seen.setdefault(self.rid, ["new"]).append(to.value)
+    monkeypatch.setattr(Relay, "move", spy)
+    return seen
+
+
+def test_relay_paths_of_the_agent_first_flows(src, paths):
+    srs = ScriptedSrs()
+    leg = open_session(src, srs.uri, "p-live")
+    assert leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 200
+    leg.request("ACK", 1)
+    assert leg.request("BYE", 2).code == 200
+    refusing = ScriptedSrs(code=403)
+    assert open_session(src, refusing.uri, "p-403").request(
+        "INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 403
+    g722 = ScriptedSrs(pt="9")
+    assert open_session(src, g722.uri, "p-488").request(
+        "INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 488
+    hanging = ScriptedSrs(then="bye")
+    leg = open_session(src, hanging.uri, "p-srs-bye")
+    assert leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002)).code == 200
+    leg.request("ACK", 1)
+    wait_for_request(leg, "BYE")
+    assert paths == {"p-live": ["new", "inviting", "accepted", "live", "ended"],
+                     "p-403": ["new", "inviting", "refused", "ended"],
+                     "p-488": ["new", "inviting", "accepted", "ended"],
+                     "p-srs-bye": ["new", "inviting", "accepted", "live", "ended"]}
+    for rid in paths:
+        assert src._by_rid[rid].state is RelayState.ENDED     # keep_sent keeps them to look at
+
+
+def test_relay_paths_of_the_early_and_standby_flows(src, paths, monkeypatch):
+    import mppsim.phone.network_src as network_src
+    monkeypatch.setattr(network_src, "ORPHAN_TIMEOUT", 0.3)
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    hanging = ScriptedSrs(then="bye")
+    leg = open_session(src, hanging.uri, "p-hung-up")
+    src.early_offer("p-hung-up", offer)
+    hanging.thread.join(5)
+    wait_until(lambda: paths.get("p-hung-up", [])[-1:] == ["hung-up"])
+    assert leg.request("INVITE", 1, offer).code == 200
+    leg.request("ACK", 1)
+    wait_for_request(leg, "BYE")
+    refusing = ScriptedSrs(code=403)
+    leg = open_session(src, refusing.uri, "p-early-403")
+    src.early_offer("p-early-403", offer)
+    refusing.thread.join(5)
+    wait_until(lambda: paths.get("p-early-403", [])[-1:] == ["refused"])
+    assert leg.request("INVITE", 1, offer).code == 403
+    orphan = ScriptedSrs()
+    open_session(src, orphan.uri, "p-orphan")
+    src.early_offer("p-orphan", offer)
+    orphan.thread.join(5)
+    parked = ScriptedSrs()
+    leg = standby_session(src, parked, "p-standby")
+    answers: list = []
+    asking = threading.Thread(target=lambda: answers.append(leg.request("INVITE", 1, offer)))
+    asking.start()
+    wait_until(lambda: paths.get("p-standby") == ["new", "parked"])
+    src.go("p-standby")
+    asking.join(5)
+    assert answers[0].code == 200
+    # the relay moves to live just after it has sent the agent its 200, on the SRC's own thread
+    wait_until(lambda: paths.get("p-standby", [])[-1:] == ["live"])
+    wait_until(lambda: "p-orphan" in paths and paths["p-orphan"][-1] == "ended")
+    assert paths == {"p-hung-up": ["new", "inviting", "accepted", "hung-up", "ended"],
+                     "p-early-403": ["new", "inviting", "refused", "ended"],
+                     "p-orphan": ["new", "inviting", "accepted", "ended"],
+                     "p-standby": ["new", "parked", "inviting", "accepted", "live"]}
+
+
+def test_relay_path_of_a_cancelled_standby(src, paths):
+    srs = ScriptedSrs()
+    leg = standby_session(src, srs, "p-cancel")
+    offer = AGENT_SDP.format(p1=40000, p2=40002)
+    leg.sock.sendall((f"INVITE sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK2INVITE\r\n"
+                      f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: <sip:src@127.0.0.1>\r\n"
+                      f"Call-ID: {leg.call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:src-1001@127.0.0.1:9;transport=tcp>\r\n"
+                      f"X-Mppsim-Recording: p-cancel\r\nContent-Type: application/sdp\r\n"
+                      f"Content-Length: {len(offer)}\r\n\r\n{offer}").encode())
+    assert leg._read().code == 100
+    leg.sock.sendall((f"CANCEL sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK2INVITE\r\n"
+                      f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: <sip:src@127.0.0.1>\r\n"
+                      f"Call-ID: {leg.call_id}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n").encode())
+    assert sorted(m.code for m in (leg._read(), leg._read())) == [200, 487]
+    assert paths == {"p-cancel": ["new", "parked", "ended"]}

@@ -31,12 +31,14 @@ from mppsim.rules.effective import EffectiveSettings
 
 from .callback_queue import CallbackQueue
 from .calls import AgentCall, CallRecord, LineAccount, snapshot
-from .edge import EdgeError, RecordingEdge
+from .commands import COMMANDS
+from .edge import RecordingEdge
 from .announcer import Announcer
+from .host import CommandError
 from .siprec import SiprecClient
-from .transfer import TransferDesk, TransferError
+from .transfer import TransferDesk
 from .call_waiting import CallWaiting
-from .conference import ConferenceError, Conferences, with_tones
+from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
@@ -45,13 +47,12 @@ from .media import Capture, MediaClock, Source
 from .reaper import Reaper
 from .replies import Deferred
 from .resources import process_resources
-from .listening import listen_poll
 from .warmup import rehearse
 from .protocol import Channel, ChannelClosed
-from .sipuri import parse_name_addr, uri_user
+from mppsim.sip import message as sip_message
+from mppsim.sip.uri import host_port, name_addr, name_and_user, user as uri_user
 
 MAX_USER_CALLS = 2
-MAX_LISTEN = 600.0    # seconds of audio `listen` analyses at most
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
 # network edge that the compliance announcement already played on this call (R-CMP-3).
 COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
@@ -62,23 +63,13 @@ END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603
 
 def request_user(msg: str) -> str:
     """User part of a request's Request-URI: 'INVITE sip:1002@h:p SIP/2.0' -> '1002'."""
-    first = msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = first.split()
-    return uri_user(parts[1]) if len(parts) >= 2 else ""
+    req = sip_message.read(msg)
+    return uri_user(req.uri) if isinstance(req, sip_message.Request) else ""
 
 
 def has_header(msg: str, name: str, value: str) -> bool:
-    """True when a SIP message (headers only) has `name: value` (case-insensitive name)."""
-    head = msg.split("\r\n\r\n", 1)[0]
-    for line in head.splitlines()[1:]:
-        key, _, val = line.partition(":")
-        if key.strip().lower() == name.lower() and val.strip() == value:
-            return True
-    return False
-
-
-class CommandError(Exception):
-    """A request the agent refuses; the text goes back to the app as is."""
+    """True when a SIP message has `name: value` (name in any case or its compact form)."""
+    return sip_message.read(msg).has(name, value)
 
 
 class Agent:
@@ -128,7 +119,7 @@ class Agent:
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
         self.transfers = TransferDesk(self)
-        self.conferences = Conferences(self)
+        self.conferences = Conferences(self, self.transfers)
         for line_id, eff in (config.get("recording") or {}).items():
             if self.edge is not None:
                 self.edge.set_settings(line_id, EffectiveSettings.from_dict(eff))
@@ -322,13 +313,13 @@ class Agent:
             carried = call.compliance_played or bool(rec.related and self.edge.compliance_played(rec.related))
             mailbox = getattr(call, "mailbox", None)
             if mailbox is not None:     # a deposit: the mailbox owner's settings apply
-                rec.extra["mailbox"] = mailbox
+                rec.mailbox = mailbox
                 self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
-                                       parse_name_addr(rec.remote_uri)[1], voicemail=True)
+                                       name_and_user(rec.remote_uri)[1], voicemail=True)
             elif self.is_voicemail_uri(rec.remote_uri):
                 pass     # the user listening to their mailbox: a feature call, not recorded
             elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
-                self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
+                self.edge.call_created(rec.key, rec.line, rec.direction, name_and_user(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
 
@@ -336,7 +327,7 @@ class Agent:
         """A call to the voicemail service (its host:port), e.g. *86 or the voicemail number."""
         if not self.voicemail or "@" not in uri:
             return False
-        return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
+        return host_port(name_addr(uri)[1]) == host_port(self.voicemail)
 
     def clock(self) -> MediaClock:
         if self.media_clock is None:
@@ -378,7 +369,7 @@ class Agent:
 
     def ring_timeout_hit(self, rec: CallRecord) -> None:
         if rec.state == "ringing":
-            rec.extra["timeout"] = True
+            rec.timed_out = True
             if not self.to_voicemail(rec):
                 self.answer_code(rec, 480, "No Answer")
 
@@ -393,7 +384,7 @@ class Agent:
         contact.hName, contact.hValue = "Contact", f"<{self.voicemail.format(mailbox=extension)}>"
         prm.txOption.headers.append(contact)
         rec.local_hangup = True
-        rec.extra["to_voicemail"] = True
+        rec.to_voicemail = True
         rec.call.hangup(prm)
         return True
 
@@ -430,15 +421,15 @@ class Agent:
         rec.state = "ended"
         rec.ended_at = time.time()
         code = snap.get("status_code", 0)
-        if rec.extra.get("to_voicemail"):
+        if rec.to_voicemail:
             rec.reason = "voicemail"
-        elif rec.extra.get("timeout"):
+        elif rec.timed_out:
             rec.reason = "no-answer"
         elif was_connected:
             rec.reason = "hangup"
         else:
             rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
-        rec.extra["ended_by"] = "local" if rec.local_hangup else "remote"
+        rec.ended_by = "local" if rec.local_hangup else "remote"
         # The stream is gone and its conference slot may already serve another call:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
@@ -471,8 +462,8 @@ class Agent:
         if capture is not None:
             rec.heard = capture.heard().to_dict()
             rec.capture_file = str(capture.path)
-            if self.kind == "voicemail" and "message_from" in rec.extra:
-                self.mailbox.save_message(rec, capture)
+            if self.mailbox is not None:
+                self.mailbox.call_over(rec, capture)
         self.report_call(rec)
         self.emit("call_summary", **self.describe(rec))
         self.later(1.5, self.refresh_idle_lines)
@@ -505,10 +496,8 @@ class Agent:
         self.reaper.add(call, detach_call)
         if self.siprec is None:
             return
-        for skey, session in list(self.siprec.sessions.items()):
-            if skey[0] != rec.key or session.call is None:
-                continue
-            if rec.key in self.transfers.following.values():
+        for skey, session in self.siprec.reapable(rec.key):
+            if self.transfers.taking_over(rec.key):
                 continue     # a transfer's new leg is taking this recording over (phone/transfer.py)
             self.reaper.add(session.call, lambda skey=skey, session=session: self.siprec.detach(session, skey))
         standby = self.siprec.dropped.pop(rec.key, None)
@@ -524,7 +513,7 @@ class Agent:
         rec = self.record_for(call)
         if rec.state == "ended":
             return
-        rec.extra["media_changed_at"] = time.monotonic()
+        rec.media_changed_at = time.monotonic()
         self.link_media(rec)
         self.report_call(rec)
 
@@ -544,13 +533,13 @@ class Agent:
     def on_dtmf(self, call: AgentCall, digit: str) -> None:
         rec = self.record_for(call)
         now = time.monotonic()
-        last_digit, last_at = rec.extra.get("last_digit", ("", 0.0))
+        last_digit, last_at = rec.last_digit
         # A re-INVITE re-creates the stream; the RFC 4733 end packets of a digit still under
         # way then look like a new event to the new stream. Drop that echo.
         if (digit == last_digit and now - last_at < 0.5
-                and now - rec.extra.get("media_changed_at", 0.0) < 0.5):
+                and now - rec.media_changed_at < 0.5):
             return
-        rec.extra["last_digit"] = (digit, now)
+        rec.last_digit = (digit, now)
         rec.dtmf += digit
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
         if self.kind == "voicemail":
@@ -558,7 +547,7 @@ class Agent:
 
     def on_redirected(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
-        rec.extra["redirected_to"] = data["target"]
+        rec.redirected_to = data["target"]
         self.emit("redirected", call=rec.key, target=data["target"])
 
     def on_transfer_request(self, call: AgentCall, data: dict) -> None:
@@ -640,8 +629,8 @@ class Agent:
             self.siprec.relink(rec.key)
         if self.announcer is not None:
             self.announcer.media_ready(rec.key)
-        if self.kind == "voicemail" and rec.extra.get("greeting"):
-            self.mailbox.greeting(rec)
+        if self.mailbox is not None:
+            self.mailbox.media_ready(rec)
         self.conferences.media_changed(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
@@ -660,25 +649,28 @@ class Agent:
 
     # ----- reporting --------------------------------------------------------------------------
     def describe(self, rec: CallRecord) -> dict[str, Any]:
-        name, user = parse_name_addr(rec.remote_uri)
+        name, user = name_and_user(rec.remote_uri)
         return {
             "call": rec.key, "line": rec.line, "direction": rec.direction, "state": rec.state,
             "remote": {"uri": rec.remote_uri, "user": user, "name": name},
             "sip_call_id": rec.sip_call_id, "held_by": rec.held_by, "ringback": rec.ringback,
             "created": rec.created, "connected_at": rec.connected_at, "ended_at": rec.ended_at,
             "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
-            "ended_by": rec.extra.get("ended_by"), "dtmf": rec.dtmf,
+            "ended_by": rec.ended_by, "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
-            "consult_for": rec.extra.get("consult_for"),   # a consult call: the held call's key
-            "consult_kind": rec.extra.get("consult_kind", "transfer") if rec.extra.get("consult_for") else None,
-            "waiting": bool(rec.extra.get("waiting")),      # rang as a waiting call (call waiting)
-            "conference": rec.extra.get("conference"),      # member of the conference hosted by this agent
+            "consult_for": rec.consult.held,   # a consult call: the held call's key
+            "consult_kind": rec.consult.kind if rec.consult.held else None,
+            "waiting": rec.waiting,            # rang as a waiting call (call waiting)
+            "conference": rec.conference,      # member of the conference hosted by this agent
         }
 
-    def report_call(self, rec: CallRecord) -> None:
+    def report_call(self, rec: CallRecord, changed: bool = False) -> None:
+        """A `call` event when the call's state, hold, ringback or party changed, or `changed`
+        says something else the faces show did (a consult call, a conference)."""
         desc = self.describe(rec)
-        if rec.extra.get("last_reported") != (rec.state, rec.held_by, rec.ringback, rec.remote_uri):
-            rec.extra["last_reported"] = (rec.state, rec.held_by, rec.ringback, rec.remote_uri)
+        now = (rec.state, rec.held_by, rec.ringback, rec.remote_uri)
+        if changed or rec.last_reported != now:
+            rec.last_reported = now
             self.emit("call", **desc)
         self.update_line(rec.line)
 
@@ -703,11 +695,11 @@ class Agent:
     def handle_request(self, msg: dict[str, Any]) -> None:
         req_id = msg.get("id")
         cmd = msg.get("cmd", "")
-        handler = getattr(self, f"cmd_{cmd}", None)
+        handler = COMMANDS.get(f"{cmd}")     # phone/commands.py
         try:
             if handler is None:
                 raise CommandError(f"cmd: unknown command {cmd!r}")
-            result = handler(**msg.get("args", {}))
+            result = handler(self, **msg.get("args", {}))
             if isinstance(result, Deferred):
                 self.answer_later(req_id, cmd, result)
                 return
@@ -801,53 +793,9 @@ class Agent:
         except pj.Error:
             pass
 
-    def cmd_ping(self) -> dict:
-        return {"pong": True, "pid": os.getpid()}
-
-    def cmd_status(self) -> dict:
-        return {"lines": dict(self.line_state), "source": self.source.description, "muted": self.muted,
-                "calls": [{**self.describe(r), "recording": self.edge.view(r.key) if self.edge else None}
-                          for r in self.calls.values()],
-                "auto_answer": self.auto_answer, "resources": self.resources()}
-
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
         return process_resources(self)
-
-    def cmd_dial(self, to: str, line: str | None = None) -> dict:
-        acc = self.find_line(line)
-        uri = self.resolve(to)
-        if uri_user(uri) in self.unavailable:
-            raise CommandError(f"to: {to} is unavailable: its agent is down")
-        if sum(r.active for r in self.calls.values()) >= MAX_USER_CALLS:
-            raise CommandError(f"{self.name} already has {MAX_USER_CALLS} calls")
-        call = AgentCall(self.post, acc)
-        rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
-                                     "remote_uri": uri, "sip_call_id": ""})
-        # Hold the other calls of this user first, as a phone does when you dial mid-call.
-        self.hold_others(rec)
-        prm = pj.CallOpParam(True)
-        call.makeCall(uri, prm)
-        self.report_call(rec)
-        self.prepare_recording(rec)
-        return {"call": rec.key}
-
-    def cmd_answer(self, call: str | None = None, line: str | None = None) -> dict:
-        rec = self.find_call(call, line, prefer=("ringing",))
-        self.hold_others(rec)
-        self.answer_code(rec, 200)
-        return {"call": rec.key}
-
-    def cmd_decline(self, call: str | None = None, line: str | None = None) -> dict:
-        rec = self.find_call(call, line, prefer=("ringing",))
-        if not self.to_voicemail(rec):
-            self.answer_code(rec, 603, "Decline")
-        return {"call": rec.key}
-
-    def cmd_hangup(self, call: str | None = None, line: str | None = None) -> dict:
-        rec = self.find_call(call, line)
-        self.hangup_record(rec)
-        return {"call": rec.key}
 
     def hold_record(self, rec: CallRecord) -> None:
         rec.want_hold = True
@@ -877,98 +825,83 @@ class Agent:
                 except pj.Error:
                     pass
 
-    def cmd_hold(self, call: str | None = None, line: str | None = None) -> dict:
-        rec = self.find_call(call, line, prefer=("connected",))
-        self.hold_record(rec)
-        return {"call": rec.key}
-
-    def cmd_resume(self, call: str | None = None, line: str | None = None) -> dict:
-        if call is None:    # a call whose hold is still on the way counts as held
-            rec = next((r for r in reversed(list(self.calls.values())) if r.active and r.want_hold
-                        and r.state == "connected" and (line is None or r.line == line)), None)
-            if rec is not None:
-                call = rec.key
-        rec = self.find_call(call, line, prefer=("held",))
-        self.hold_others(rec)
+    def unhold(self, rec: CallRecord) -> None:
         rec.want_hold = False
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         self.reinvite_when_free(rec, lambda: rec.call.reinvite(prm), hold=False)
-        return {"call": rec.key}
 
-    def cmd_transfer(self, to: str | None = None, call: str | None = None,
-                     consult: str | None = None, line: str | None = None) -> dict:
-        """Blind transfer (to=...) or attended transfer onto an existing consult call."""
-        if consult is not None:
-            target = self.find_call(consult)
-            rec = self.find_call(call, line, prefer=("held", "connected")) if call else next(
-                (r for r in reversed(list(self.calls.values()))
-                 if r.active and r is not target and r.line == target.line), None)
-            if rec is None:
-                raise CommandError("transfer: no other call to connect with the consult call")
-            rec.transfer = "attended"
-            rec.call.xferReplaces(target.call, pj.CallOpParam(True))
-            return {"call": rec.key, "consult": target.key}
-        if to is None:
-            raise CommandError("transfer: give to (blind) or consult (attended)")
-        rec = self.find_call(call, line, prefer=("connected", "held"))
+    def resume(self, rec: CallRecord) -> None:
+        """The user takes a held call back: their other connected calls go on hold."""
+        self.hold_others(rec)
+        self.unhold(rec)
+
+    def dial(self, to: str, line: str | None = None) -> CallRecord:
+        acc = self.find_line(line)
+        uri = self.resolve(to)
+        if uri_user(uri) in self.unavailable:
+            raise CommandError(f"to: {to} is unavailable: its agent is down")
+        if sum(r.active for r in self.calls.values()) >= MAX_USER_CALLS:
+            raise CommandError(f"{self.name} already has {MAX_USER_CALLS} calls")
+        call = AgentCall(self.post, acc)
+        rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
+                                     "remote_uri": uri, "sip_call_id": ""})
+        # Hold the other calls of this user first, as a phone does when you dial mid-call.
+        self.hold_others(rec)
+        prm = pj.CallOpParam(True)
+        call.makeCall(uri, prm)
+        self.report_call(rec)
+        self.prepare_recording(rec)
+        return rec
+
+    def blind_transfer(self, rec: CallRecord, to: str) -> None:
+        """REFER the other party to `to`; the call ends once the REFER is accepted."""
         rec.transfer = "blind"
         target = self.resolve(to)
         if self.edge is not None and self.edge.compliance_played(rec.key):
             target += f"?{COMPLIANCE_HEADER}=played"
         rec.call.xfer(target, pj.CallOpParam(True))
-        return {"call": rec.key}
 
-    def cmd_transfer_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
-        """MPP Transfer on a call + a number: hold it and open a consult call (phone/transfer.py)."""
-        try:
-            return self.transfers.start(to, call, line)
-        except TransferError as exc:
-            raise CommandError(str(exc)) from exc
+    def attended_transfer(self, rec: CallRecord, consult: CallRecord) -> None:
+        """REFER with Replaces: `rec`'s other party takes `consult`'s place."""
+        rec.transfer = "attended"
+        rec.call.xferReplaces(consult.call, pj.CallOpParam(True))
 
-    def cmd_transfer_complete(self, call: str | None = None, line: str | None = None) -> dict:
-        """Transfer pressed again: attended after answer, blind after consult while ringing."""
-        try:
-            return self.transfers.complete(call, line)
-        except TransferError as exc:
-            raise CommandError(str(exc)) from exc
+    def use_source(self, source: Source) -> None:
+        """What the user says from now on (cmd_play): dropping the old source's port removes it,
+        and its links, from the bridge."""
+        for rec in self.calls.values():
+            rec.source_linked = None
+        self.source = source
+        self.relink_all()
 
-    def cmd_transfer_cancel(self, call: str | None = None, line: str | None = None) -> dict:
-        try:
-            return self.transfers.cancel(call, line)
-        except TransferError as exc:
-            raise CommandError(str(exc)) from exc
+    def use_sound_bridge(self, port: int) -> int:
+        """Use the GUI's sound card (phone/sound_bridge.py); our UDP port for its microphone."""
+        from .sound_bridge import SoundBridge
+        self.drop_sound_bridge()
+        self.sound = SoundBridge(port)
+        source = Source()
+        source.port = self.sound
+        source.description = {"kind": "soundcard", "port": self.sound.port}
+        self.use_source(source)
+        return self.sound.port
 
-    def cmd_conference_start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
-        """MPP Conference + number: hold the call and call the third party (a consult call)."""
-        if self.conferences.active():
-            raise CommandError("conference: a conference is already under way; allowed: one")
-        try:
-            result = self.transfers.start(to, call, line)
-        except TransferError as exc:
-            raise CommandError(str(exc).replace("transfer", "conference")) from exc
-        consult = self.calls[result["consult"]]
-        consult.extra["consult_kind"] = "conference"    # the faces offer Conference, not Transfer
-        consult.extra.pop("last_reported", None)
-        self.report_call(consult)
-        return result
-
-    def cmd_conference_merge(self, call: str | None = None, line: str | None = None) -> dict:
-        """Conference pressed again: the held call and the consult call become one conference."""
-        try:
-            return self.conferences.merge(call, line)
-        except (TransferError, ConferenceError) as exc:
-            raise CommandError(str(exc).replace("transfer", "conference")) from exc
-
-    def cmd_mute(self, on: bool = True, call: str | None = None, line: str | None = None) -> dict:
-        """Mute / unmute the user's microphone for their calls (MPP Mute key, Webex App Mute).
-        Not a recording pause: the recording goes on, its user channel silent (issue 13)."""
-        if not isinstance(on, bool):
-            raise CommandError(f"on: {on!r} not allowed; allowed: true, false")
-        if on and not any(r.active and r.state in ("connected", "held") for r in self.calls.values()):
-            raise CommandError("mute: no call to mute")
-        self.set_muted(on)
-        return {"muted": self.muted}
+    def drop_sound_bridge(self) -> None:
+        if self.sound is not None:
+            for rec in self.calls.values():
+                rec.source_linked = None
+            self.source = Source()
+            for rec in self.calls.values():
+                if rec.active and rec.aud is not None:
+                    try:
+                        rec.aud.stopTransmit(self.sound)
+                    except pj.Error:
+                        pass
+            self.sound.close()
+            # kept, not freed: a callback port must outlive pjsua's asynchronous removal
+            self.retired_ports.append(self.sound)
+            self.sound = None
+            self.relink_all()
 
     def set_muted(self, on: bool) -> None:
         if self.muted == on:
@@ -980,45 +913,6 @@ class Agent:
                     self.unlink_source(rec)
                 self.link_media(rec)      # relinks the source and the SIPREC fork (or not)
         self.emit("mute", muted=on)
-
-    def cmd_dtmf(self, digits: str, call: str | None = None, line: str | None = None) -> dict:
-        allowed = set("0123456789*#ABCD")
-        bad = sorted(set(str(digits).upper()) - allowed)
-        if bad:
-            raise CommandError(f"digits: {''.join(bad)!r} not allowed; allowed: 0-9 * # A-D")
-        rec = self.find_call(call, line, prefer=("connected",))
-        digits = str(digits).upper()
-        if self.edge is not None and self.edge.dtmf_sent(rec.key, digits):
-            return {"call": rec.key, "feature_code": True}   # R-UX-5: taken by the network
-        rec.call.dialDtmf(digits)
-        return {"call": rec.key}
-
-    def cmd_press(self, key: str, call: str | None = None, line: str | None = None) -> dict:
-        """A recording softkey on the MPP: Record, PauseRec, ResumeRec, StopRec."""
-        rec = self.find_call(call, line, prefer=("connected", "held"))
-        try:
-            done = self.edge.press(rec.key, key) if self.edge else False
-        except EdgeError as exc:
-            raise CommandError(str(exc)) from exc
-        return {"call": rec.key, "done": done}
-
-    def cmd_menu(self, item: str, call: str | None = None, line: str | None = None) -> dict:
-        """A recording item under More in the Webex App call window."""
-        rec = self.find_call(call, line, prefer=("connected", "held"))
-        try:
-            done = self.edge.menu(rec.key, item) if self.edge else False
-        except EdgeError as exc:
-            raise CommandError(str(exc)) from exc
-        return {"call": rec.key, "done": done}
-
-    def cmd_set_recording(self, line: str, settings: dict) -> dict:
-        """Effective recording settings of a line, for calls that start from now on."""
-        if self.edge is None:
-            raise CommandError(f"{self.name} is a PSTN party: it has no recording settings")
-        if self.kind != "voicemail":      # the voicemail agent keeps every line's settings
-            self.find_line(line)
-        self.edge.set_settings(line, EffectiveSettings.from_dict(settings))
-        return {"line": line}
 
     def prepare_recording(self, rec: CallRecord) -> None:
         """A lone call whose answer will start a recording gets its SIPREC leg while it rings
@@ -1051,139 +945,15 @@ class Agent:
             self.announcer.play(key, play)
 
     announcer = None
-    muted = False       # the user's microphone is muted (cmd_mute)
+    muted = False       # the user's microphone is muted (commands.cmd_mute)
     waiting = None      # phone/call_waiting.CallWaiting for users' agents
-
-    def cmd_recorder_down(self, target: str) -> dict:
-        """The app saw the recorder at `target` die: fail the sessions that used it."""
-        if self.siprec is not None:
-            self.siprec.target_down(target)
-        return {}
-
-    def cmd_set_recorder(self, target: str | None) -> dict:
-        self.recorder_target = target
-        return {"recorder": target}
 
     def end_call(self, key: str, reason: str) -> None:
         """The network ends a call (failureBehavior END_CALL_WITH_ANNOUNCEMENT)."""
         rec = self.calls.get(key)
         if rec is not None and rec.active:
-            rec.extra["ended_by_network"] = reason
+            rec.ended_by_network = reason
             self.hangup_record(rec)
-
-    def cmd_play(self, tone: float | None = None, file: str | None = None,
-                 silence: bool = False) -> dict:
-        new = Source()
-        if tone is not None:
-            if not 50 <= float(tone) <= 3800:
-                raise CommandError(f"tone: {tone} Hz is out of range; allowed: 50-3800 Hz")
-            new.set_tone(float(tone))
-        elif file is not None:
-            try:
-                new.set_file(str(file))
-            except (ValueError, pj.Error) as exc:
-                raise CommandError(f"file: cannot play {file}: {exc}") from exc
-        elif not silence:
-            raise CommandError("play: give tone (Hz), file (WAV path) or silence: true")
-        # Dropping the old source port removes it, and its links, from the bridge.
-        for rec in self.calls.values():
-            rec.source_linked = None
-        self.source = new
-        self.relink_all()
-        return {"source": new.description, "started": time.time()}
-
-    def cmd_listen(self, call: str | None = None, seconds: float = 1.0, line: str | None = None,
-                   freqs: list | None = None):
-        """What the user hears in a live call over the last `seconds`, or heard in an ended one.
-        With `freqs`: also whether each frequency is present (`present`: {"1000.0": true, ...}).
-
-        The answer waits until the capture file holds the moment of asking (pjmedia writes it
-        in ~0.25 s blocks) and, on a call younger than `seconds`, until `seconds` were heard.
-        A call still ringing without early media has heard nothing: None at once.
-        """
-        if call is not None and call in self.calls and not self.calls[call].active:
-            return {"call": call, "heard": self.calls[call].heard}
-        try:
-            seconds = float(seconds)
-        except (TypeError, ValueError):
-            raise CommandError(f"seconds: {seconds!r} is not a number; allowed: 0.02-{MAX_LISTEN:g}") from None
-        if not 0.02 <= seconds <= MAX_LISTEN:
-            raise CommandError(f"seconds: {seconds:g} is out of range; allowed: 0.02-{MAX_LISTEN:g}")
-        rec = self.find_call(call, line)
-        if rec.capture is None and rec.state not in ("connected", "held"):
-            return {"call": rec.key, "heard": None}
-        follow = None if call is not None else (lambda: self.find_call(None, line))
-        poll = listen_poll(rec, seconds, rec.capture.position() if rec.capture else None, follow, CommandError)
-        if freqs:
-            poll = with_tones(poll, lambda: rec.capture, seconds, [float(f) for f in freqs])
-        return Deferred(poll)
-
-    def cmd_onset(self, after: float, call: str | None = None, line: str | None = None,
-                  threshold_dbfs: float = -40.0) -> dict:
-        """Wall-clock time of the first received 20 ms frame louder than the threshold after
-        `after` (Unix time): for measuring audio delay (bench/recording.py, R-REC-3)."""
-        rec = self.find_call(call, line)
-        if rec.capture is None:
-            return {"onset": None}
-        from .analysis import first_loud_frame
-        cap = rec.capture
-        now_pos, now = cap.position(), time.time()
-        first = max(0, now_pos - int((now - after) * 8000))
-        found = first_loud_frame(cap.samples(first), 8000, threshold_dbfs)
-        return {"onset": None if found is None else now - (now_pos - first) / 8000 + found}
-
-    def cmd_sound_bridge(self, port: int) -> dict:
-        """Use the GUI's sound card for this device: microphone frames arrive on our UDP port,
-        what the user hears goes to the GUI's `port` (phone/sound_bridge.py)."""
-        from .sound_bridge import SoundBridge
-        self.cmd_sound_bridge_off()
-        self.sound = SoundBridge(int(port))
-        source = Source()
-        source.port = self.sound
-        source.description = {"kind": "soundcard", "port": self.sound.port}
-        for rec in self.calls.values():
-            rec.source_linked = None
-        self.source = source
-        self.relink_all()
-        return {"port": self.sound.port}
-
-    def cmd_sound_bridge_off(self) -> dict:
-        if self.sound is not None:
-            for rec in self.calls.values():
-                rec.source_linked = None
-            self.source = Source()
-            for rec in self.calls.values():
-                if rec.active and rec.aud is not None:
-                    try:
-                        rec.aud.stopTransmit(self.sound)
-                    except pj.Error:
-                        pass
-            self.sound.close()
-            # kept, not freed: a callback port must outlive pjsua's asynchronous removal
-            self.retired_ports.append(self.sound)
-            self.sound = None
-            self.relink_all()
-        return {}
-
-    def cmd_set_auto_answer(self, after: float | None = None) -> dict:
-        self.auto_answer = None if after is None else float(after)
-        return {"auto_answer": self.auto_answer}
-
-    def cmd_set_unavailable(self, numbers: list[str]) -> dict:
-        self.unavailable = set(numbers)
-        return {"unavailable": sorted(self.unavailable)}
-
-    def cmd_set_directory(self, directory: dict[str, str], voicemail: str | None = None) -> dict:
-        """The numbers' SIP URIs (the app learns each agent's ports from its hello), and for
-        users the voicemail address (`sip:{mailbox}@host:port`) when given."""
-        self.directory = dict(directory)
-        if voicemail is not None:
-            self.voicemail = voicemail
-        return {"entries": len(self.directory)}
-
-    def cmd_shutdown(self) -> dict:
-        self.shutdown_calls()
-        return {"stopping": True}
 
 
 def yield_to_the_network(config_nice: int) -> None:

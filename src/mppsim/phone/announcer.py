@@ -32,8 +32,8 @@ class Announcer:
             return
         if rec.aud is None:
             self.pending.setdefault(key, []).append(play)
-            if rec.state == "ringing" and not rec.extra.get("early_media"):
-                rec.extra["early_media"] = True
+            if rec.state == "ringing" and not rec.early_media:
+                rec.early_media = True
                 self.agent.answer_code(rec, 183)     # early media for the announcement
             return
         self._start(rec, play)

@@ -24,6 +24,7 @@ from .announcements import SAMPLE_RATE, write_wav
 
 if TYPE_CHECKING:
     from .calls import CallRecord
+    from .host import FeatureHost
 
 CW_FREQ_HZ = 440.0
 CW_BURST_S = 0.300
@@ -50,19 +51,19 @@ def may_wait(others: list[str]) -> bool:
 
 
 class CallWaiting:
-    def __init__(self, agent, tone_dir: Path):
-        self.agent = agent
+    def __init__(self, host: "FeatureHost", tone_dir: Path):
+        self.host = host
         self.tone_path = Path(tone_dir) / "call-waiting.wav"
         self.players: list = []
 
     def accepts(self, rec: "CallRecord") -> bool:
-        others = [r.state for r in self.agent.calls.values()
+        others = [r.state for r in self.host.calls.values()
                   if r.active and r is not rec and r.line == rec.line]
         return may_wait(others)
 
     def ringing(self, rec: "CallRecord") -> None:
         """The waiting call rings: mark it and start the tone cadence."""
-        rec.extra["waiting"] = True
+        rec.waiting = True
         self._beep(rec)
 
     def _beep(self, rec: "CallRecord") -> None:
@@ -71,19 +72,19 @@ class CallWaiting:
         import pjsua2 as pj
         if not self.tone_path.exists():
             write_wav(self.tone_path, cw_tone())
-        for other in self.agent.calls.values():
+        for other in self.host.calls.values():
             # what the user hears = the capture of the call they are in (not a held one)
             if (other is not rec and other.active and other.line == rec.line and other.state == "connected"
                     and other.capture is not None and other.capture.port is not None):
                 player = pj.AudioMediaPlayer()
                 player.createPlayer(str(self.tone_path), pj.PJMEDIA_FILE_NO_LOOP)
                 player.startTransmit(other.capture.port)
-                if self.agent.sound is not None:
-                    player.startTransmit(self.agent.sound)
+                if self.host.sound is not None:
+                    player.startTransmit(self.host.sound)
                 self.players.append(player)
-                self.agent.emit("call_waiting_tone", call=other.key, waiting=rec.key)
-                self.agent.later(CW_BURST_S + 0.3, lambda p=player: self._done(p))
-        self.agent.later(CW_REPEAT_S, lambda: self._beep(rec))
+                self.host.emit("call_waiting_tone", call=other.key, waiting=rec.key)
+                self.host.later(CW_BURST_S + 0.3, lambda p=player: self._done(p))
+        self.host.later(CW_REPEAT_S, lambda: self._beep(rec))
 
     def _done(self, player) -> None:
         if player in self.players:

@@ -88,6 +88,30 @@ class LineAccount(pj.Account):
 
 
 @dataclass
+class Consult:
+    """A call's part in a consult transfer or conference (phone/transfer.py, phone/conference.py)."""
+
+    call: str | None = None              # on the held call: its consult call's key
+    held: str | None = None              # on a consult call: the held call's key
+    kind: str = "transfer"               # on a consult call: what the faces offer (transfer | conference)
+    target: str | None = None            # on a consult call: the URI it dialled
+    then_refer: str | None = None        # on a consult call being cancelled: blind-transfer this held call
+    then_resume: str | None = None       # ... or resume this held call
+
+
+@dataclass
+class MailboxCall:
+    """A call the voicemail agent took: a deposit or its owner's retrieval (phone/voicemail.py)."""
+
+    greeting: bool = False               # the greeting (or the menu) starts once the media is up
+    retrieval: str | None = None         # the mailbox owner listening to their messages
+    menu: Any = None                     # phone/voicemail_menu.MenuSession of a retrieval
+    menu_gen: int = 0                    # a new digit interrupts what the menu was playing
+    player: Any = None                   # what plays now; dropping it stops it
+    message_from: int | None = None      # capture sample index after the beep: the message
+
+
+@dataclass
 class CallRecord:
     """The agent's view of one call on one of its lines."""
 
@@ -116,7 +140,20 @@ class CallRecord:
     source_linked: Any = None            # the source port currently sent into this call
     heard: dict | None = None            # summary once ended
     capture_file: str | None = None
-    extra: dict = field(default_factory=dict)
+    ended_by: str | None = None          # local | remote, once ended
+    ended_by_network: str | None = None  # why the network ended it (failureBehavior)
+    timed_out: bool = False              # nobody answered within the ring timeout
+    to_voicemail: bool = False           # the network sent the caller to voicemail (302)
+    redirected_to: str | None = None     # a 302 this call followed
+    early_media: bool = False            # answered 183 to play an announcement before answer
+    mailbox: str | None = None           # a voicemail deposit's mailbox (the voicemail agent)
+    last_reported: tuple | None = None   # what the last `call` event said
+    media_changed_at: float = 0.0        # time.monotonic() of the last re-created stream
+    last_digit: tuple[str, float] = ("", 0.0)   # DTMF digit and when (echo of a re-INVITE)
+    waiting: bool = False                # rang as a waiting call (phone/call_waiting.py)
+    conference: str | None = None        # the conference it belongs to (its first call's key)
+    consult: Consult = field(default_factory=Consult)
+    voicemail: MailboxCall | None = None
 
     @property
     def active(self) -> bool:

@@ -27,13 +27,14 @@ import numpy as np
 import pjsua2 as pj
 
 
-from .sipuri import parse_name_addr
+from mppsim.sip.uri import name_and_user
 from .siprec import other_aor
-from .transfer import move_sessions, send_participants
+from .transfer import TransferError
 
 if TYPE_CHECKING:
-    from .agent import Agent
     from .calls import CallRecord
+    from .host import FeatureHost
+    from .transfer import TransferDesk
 
 
 class ConferenceError(ValueError):
@@ -79,8 +80,9 @@ class Conferences:
     """The agent's conferences: at most one (pjsua's 4 calls: two calls + one SIPREC + the
     consult's SIPREC until the merge)."""
 
-    def __init__(self, agent: "Agent"):
-        self.agent = agent
+    def __init__(self, host: "FeatureHost", transfers: "TransferDesk"):
+        self.host = host
+        self.transfers = transfers        # a conference starts as a consult call (phone/transfer.py)
         self.members: list[str] = []      # call keys; members[0] = the call holding the recording
         self.links: list[tuple] = []
 
@@ -88,61 +90,67 @@ class Conferences:
         return len(self.members) == 2
 
     # ----- user actions ----------------------------------------------------------------------
+    def start(self, to: str, call: str | None = None, line: str | None = None) -> dict:
+        """MPP Conference + number: hold the call and call the third party (a consult call)."""
+        if self.active():
+            raise ConferenceError("conference: a conference is already under way; allowed: one")
+        try:
+            result = self.transfers.start(to, call, line)
+        except TransferError as exc:
+            raise ConferenceError(str(exc).replace("transfer", "conference")) from exc
+        consult = self.host.calls[result["consult"]]
+        consult.consult.kind = "conference"    # the faces offer Conference, not Transfer
+        self.host.report_call(consult, changed=True)
+        return result
+
     def merge(self, call: str | None = None, line: str | None = None) -> dict:
         """Conference pressed again: resume the held call and bridge it with the consult call."""
-        agent = self.agent
-        held, consult = agent.transfers._pair(call, line)
+        host = self.host
+        held, consult = self.transfers.pair(call, line)
         if consult.state not in ("connected", "held"):
             raise ConferenceError("conference: the consult call is not answered yet")
         if self.active():
             raise ConferenceError("conference: a conference is already under way")
-        held.extra.pop("consult", None)
-        consult.extra.pop("consult_for", None)
+        held.consult.call = None
+        consult.consult.held = None
         self.members = [held.key, consult.key]
         for rec in (held, consult):
-            rec.extra["conference"] = held.key
-            rec.extra.pop("last_reported", None)
+            rec.conference = held.key
         # one recording for the conference: the consult call's own one ends here
         self._stop_recording(consult.key, held.key, time.monotonic() + 3.0)
         if held.want_hold or held.state == "held":
-            # resume the held call without holding the other (the agent's resume would)
-            held.want_hold = False
-            prm = pj.CallOpParam(True)
-            prm.opt.flag = pj.PJSUA_CALL_UNHOLD
-            agent.reinvite_when_free(held, lambda: held.call.reinvite(prm), hold=False)
+            host.unhold(held)    # without holding the other (the agent's resume would)
         self.relink()
         self._participants(joined=consult)
         for rec in (held, consult):
-            agent.report_call(rec)
-        agent.emit("conference", call=held.key, members=list(self.members), state="merged")
+            host.report_call(rec, changed=True)
+        host.emit("conference", call=held.key, members=list(self.members), state="merged")
         return {"call": held.key, "members": list(self.members)}
 
-    def _stop_recording(self, key: str, host: str, deadline: float) -> None:
+    def _stop_recording(self, key: str, first: str, deadline: float) -> None:
         """End the consult call's own recording. A session still being set up is let finish
         first: cancelling its INVITE left the recorder's side open (seen: ~12 s)."""
-        agent = self.agent
-        if agent.edge is None or key not in agent.edge.policies:
+        edge, siprec = self.host.edge, self.host.siprec
+        if edge is None or not edge.has_policy(key):
             return
-        starting = agent.siprec is not None and any(
-            k == key and s.state == "starting" for (k, _n), s in agent.siprec.sessions.items())
-        if starting and time.monotonic() < deadline:
-            agent.later(0.1, lambda: self._stop_recording(key, host, deadline))
+        if siprec is not None and siprec.starting(key) and time.monotonic() < deadline:
+            self.host.later(0.1, lambda: self._stop_recording(key, first, deadline))
             return
-        agent.edge.call_ended(key)
-        if agent.siprec is not None:
-            agent.siprec.call_ended(key)
+        edge.call_ended(key)
+        if siprec is not None:
+            siprec.call_ended(key)
         # the devices show the conference's recording for both members, not "stopped"
-        view = agent.edge.view(host)
-        rec = agent.calls.get(key)
+        view = edge.view(first)
+        rec = self.host.calls.get(key)
         if view is not None and rec is not None:
-            agent.emit("recording", call=key, line=rec.line, **{**view, "message": ""})
+            self.host.emit("recording", call=key, line=rec.line, **{**view, "message": ""})
 
     # ----- media -----------------------------------------------------------------------------
     def relink(self) -> None:
         """(Re)build the bridge links; every media change of a member drops them."""
         if not self.active():
             return
-        a, b = (self.agent.calls.get(k) for k in self.members)
+        a, b = (self.host.calls.get(k) for k in self.members)
         if a is None or b is None or a.aud is None or b.aud is None:
             return
         try:
@@ -152,12 +160,10 @@ class Conferences:
                 b.aud.startTransmit(a.capture.port)
             if b.capture is not None and b.capture.port is not None:
                 a.aud.startTransmit(b.capture.port)
-            if self.agent.siprec is not None:
-                for (k, _n), session in self.agent.siprec.sessions.items():
-                    if k == a.key and len(session.auds) >= 2 and not session.paused:
-                        b.aud.startTransmit(session.auds[1])   # right channel: the mix of the others
+            if self.host.siprec is not None:
+                self.host.siprec.feed(a.key, b.aud)   # right channel: the mix of the others
         except pj.Error as exc:   # a stream is being re-created: the next media update links again
-            self.agent.emit("log", level="debug", text=f"conference relink: {exc.info()}")
+            self.host.emit("log", level="debug", text=f"conference relink: {exc.info()}")
 
     def media_changed(self, rec: "CallRecord") -> None:
         if rec.key in self.members:
@@ -168,43 +174,42 @@ class Conferences:
         """`rec` ended. True when its recording moved to the remaining call (keep it going)."""
         if rec.key not in self.members:
             return False
-        agent = self.agent
+        host = self.host
         first, other = self.members
-        remaining = agent.calls.get(other if rec.key == first else first)
+        remaining = host.calls.get(other if rec.key == first else first)
         self.members = []
         moved = False
         if remaining is not None and remaining.active:
-            remaining.extra.pop("conference", None)
-            remaining.extra.pop("last_reported", None)
-            if rec.key == first and agent.edge is not None and first in agent.edge.policies:
+            remaining.conference = None
+            if rec.key == first and host.edge is not None and host.edge.has_policy(first):
                 # the recording goes on with the call that remains (as for a transfer)
-                if agent.siprec is not None:
-                    move_sessions(agent.siprec, first, remaining.key)
-                agent.edge.move_call(first, remaining.key)
-                if agent.siprec is not None:
-                    agent.siprec.relink(remaining.key)
+                if host.siprec is not None:
+                    host.siprec.move(first, remaining.key)
+                host.edge.move_call(first, remaining.key)
+                if host.siprec is not None:
+                    host.siprec.relink(remaining.key)
                 moved = True
             self._left(rec, remaining)
-            agent.report_call(remaining)
-        agent.emit("conference", call=first, members=[remaining.key] if remaining else [], state="ended",
+            host.report_call(remaining, changed=True)
+        host.emit("conference", call=first, members=[remaining.key] if remaining else [], state="ended",
                    left=rec.key)
         return moved
 
     # ----- metadata --------------------------------------------------------------------------
     def _who(self, rec: "CallRecord") -> dict:
-        name, user = parse_name_addr(rec.remote_uri)
-        return {"user": user, "name": name or self.agent.names.get(user, "") or user}
+        name, user = name_and_user(rec.remote_uri)
+        return {"user": user, "name": name or self.host.names.get(user, "") or user}
 
     def _change(self, key: str, change: str, who: dict, others: list[dict]) -> None:
         """Tell the recorder: the new participant list, with an event naming who joined or left."""
-        siprec = self.agent.siprec
+        siprec = self.host.siprec
         if siprec is None:
             return
-        send_participants(siprec, key, others, lambda s: {"participant_change": "conference",
-                                                          change: other_aor(who["user"], s.dialect)})
+        siprec.update_participants(key, others, "UPDATE", lambda dialect, _previous: {
+            "participant_change": "conference", change: other_aor(who["user"], dialect)})
 
     def _participants(self, joined: "CallRecord") -> None:
-        first = self.agent.calls.get(self.members[0])
+        first = self.host.calls.get(self.members[0])
         if first is not None:
             self._change(first.key, "joined", self._who(joined), [self._who(first), self._who(joined)])
 

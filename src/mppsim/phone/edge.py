@@ -93,6 +93,10 @@ class RecordingEdge:
         self.last_view.pop(old, None)
         self._drain(new, p, time.monotonic())
 
+    def has_policy(self, key: str) -> bool:
+        """The recording policy runs for call `key` (its line has recording settings)."""
+        return key in self.policies
+
     def records_on_answer(self, key: str) -> EffectiveSettings | None:
         """The call's settings when its answer will start a recording, else None."""
         p = self.policies.get(key)

@@ -21,6 +21,7 @@ pjsua registration. TCP only, both sides; one transaction at a time per session.
 from __future__ import annotations
 
 import collections
+import enum
 import errno
 import heapq
 import itertools
@@ -34,16 +35,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mppsim.sip import framing
+from mppsim.sip import uri as sip_uri
+from mppsim.sip import message as sip_message
+from mppsim.sip.message import Message
+from mppsim.sip.sdp import streams_state
 from mppsim.siprec import status as status_header
 from mppsim.siprec import wire as W
-from mppsim.siprec.sipmsg import sdp_part, sdp_streams_state, split_multipart
+from mppsim.siprec.sipmsg import sdp_part, split_multipart
 
 RID_HEADER = "X-Mppsim-Recording"
 TIMER_B = 32.0        # RFC 3261 transaction timeout
 CONNECT_TIMEOUT = 5.0
 BYE_TIMEOUT = 2.0
 ORPHAN_TIMEOUT = 10.0  # an early offer's INVITE from the agent: it comes within ms, or never
-MAX_MESSAGE = 1 << 20
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
 
 
@@ -91,34 +96,23 @@ class Conn:
 
     def _parse(self) -> None:
         while not self.closed:
-            self.rbuf = self.rbuf.lstrip(b"\r\n")     # keep-alive CRLFs between messages
-            end = self.rbuf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.rbuf) > MAX_MESSAGE:
-                    self.close()
-                return
-            head = self.rbuf[:end + 4]
-            msg = W.parse(head)
             try:
-                length = int(msg.header("content-length") or 0)
-            except ValueError:
-                length = 0
-            if length > MAX_MESSAGE:
+                raw, self.rbuf = framing.next_message(self.rbuf)
+            except framing.MessageTooLarge:
                 self.close()
                 return
-            if len(self.rbuf) < end + 4 + length:
+            if raw is None:
                 return
-            raw = self.rbuf[:end + 4 + length]
-            self.rbuf = self.rbuf[end + 4 + length:]
+            msg = sip_message.read(raw)
             try:
-                self.on_message(self, W.parse(raw))
+                self.on_message(self, msg)
             except Exception as exc:   # one bad message must not stop the relay
-                self.src.log(f"network SRC: {msg.start}: {exc!r}")
+                self.src.log(f"network SRC: {msg.start_line}: {exc!r}")
 
-    def send(self, text: str) -> None:
+    def send(self, data: str | bytes) -> None:
         if self.closed:
             return
-        self.wbuf += text.encode("utf-8")
+        self.wbuf += data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
         self._flush()
 
     def _flush(self) -> None:
@@ -147,12 +141,53 @@ class Conn:
         self.on_close(self)
 
 
+class RelayState(enum.Enum):
+    """Where a relay is in its life. `Relay.move` is the only place it changes, along TRANSITIONS.
+
+    The SRS's leg and the agent's INVITE progress side by side, but only these combinations
+    occur: the agent's INVITE, once both it and the SRS's outcome are here, is answered at once
+    (`NetworkSrc._answer_when_ready`), so "the SRS answered, the agent not yet" lasts only while
+    the agent's INVITE has not arrived (an early offer)."""
+    NEW = "new"              # made for an opened session; neither leg begun
+    PARKED = "parked"        # the agent's INVITE is here (100 Trying), standby: nothing to the SRS until go()
+    INVITING = "inviting"    # the SRS's INVITE is on its way (connecting or sent); the agent's may not be here
+    ACCEPTED = "accepted"    # the SRS answered 200; the agent's INVITE is not answered yet (not here yet)
+    LIVE = "live"            # both sides answered: re-offers and metadata updates are relayed
+    REFUSED = "refused"      # the SRS leg failed before it was up (refusal, no answer, unreachable, a BYE
+                             # before its answer); the agent's INVITE, here or still to come, gets `result`
+    HUNG_UP = "hung-up"      # the SRS hung up while ACCEPTED: the agent's INVITE gets 200, then a BYE
+    ENDED = "ended"          # over; the agent's INVITE was answered, is gone, or will not be answered
+
+
+def _states(*names: str) -> frozenset[RelayState]:
+    return frozenset(RelayState[n] for n in names)
+
+
+TRANSITIONS: dict[RelayState, frozenset[RelayState]] = {
+    RelayState.NEW: _states("PARKED", "INVITING"),
+    RelayState.PARKED: _states("INVITING", "ENDED"),               # go(); CANCEL, the agent gone, stop
+    RelayState.INVITING: _states("ACCEPTED", "REFUSED", "ENDED"),  # the SRS's outcome; CANCEL, orphan...
+    RelayState.ACCEPTED: _states("LIVE", "HUNG_UP", "ENDED"),      # the agent answered; SRS BYE; 488...
+    RelayState.LIVE: _states("ENDED"),
+    RelayState.REFUSED: _states("ENDED"),                          # the agent got the refusal
+    RelayState.HUNG_UP: _states("ENDED"),                          # the agent got 200 and a BYE
+    RelayState.ENDED: _states(),
+}
+OVER = _states("REFUSED", "HUNG_UP", "ENDED")          # the SRS leg is gone (forgotten)
+UP = _states("ACCEPTED", "LIVE")                        # the SRS leg is established and still on
+OWES_ANSWER = _states("ACCEPTED", "REFUSED", "HUNG_UP")   # the SRS's outcome waits for the agent's INVITE
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
 @dataclass
 class Relay:
     rid: str
     spec: Spec
     local: Conn | None                    # the agent's pjsua2 connection (None until its INVITE)
-    local_invite: W.Message | None        # the agent's initial INVITE (dialog identifiers)
+    local_invite: Message | None        # the agent's initial INVITE (dialog identifiers)
     local_tag: str = field(default_factory=lambda: secrets.token_hex(6))
     local_cseq: int = 1
     agent_sdp: str = ""
@@ -162,19 +197,51 @@ class Relay:
     origin: W.Origin = field(default_factory=lambda: W.Origin("BroadWorks"))
     answer_origin: W.Origin = field(default_factory=lambda: W.Origin("mppsim-src"))
     pending: dict = field(default_factory=dict)       # (cseq, method) -> (callback, timer)
+    # queued transactions, one at a time: the head, once run, is the one under way until job_done
     jobs: collections.deque = field(default_factory=collections.deque)
-    busy: bool = False                    # a transaction of ours is under way
-    established: bool = False
-    ended: bool = False
-    oversize_said: bool = False
+    state: RelayState = RelayState.NEW
     sent: list[str] = field(default_factory=list)      # every request sent to the SRS (tests)
     timing: dict = field(default_factory=dict)         # set-up: connect_ms, srs_ms (the SRS's answer)
     result: tuple | None = None           # the SRS's outcome for the agent: (code, reason, SRS SDP)
-    answered: bool = False                # the agent's INVITE has its final answer
-    srs_ended: bool = False               # the SRS hung up before the agent's INVITE came
     orphan: "Timer | None" = None         # early relays: give up if the agent's INVITE never comes
-    invited: bool = False                 # the SRS's INVITE is on its way (or was sent)
     began: float = 0.0                    # when the relay began (early relays: the agent's offer came)
+
+    def move(self, to: RelayState) -> None:
+        if to not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"relay {self.rid}: {self.state.value} -> {to.value}")
+        self.state = to
+
+    @property
+    def over(self) -> bool:
+        return self.state in OVER
+
+    @property
+    def up(self) -> bool:
+        return self.state in UP
+
+    @property
+    def owes_answer(self) -> bool:
+        return self.state in OWES_ANSWER
+
+    def queue(self, run: Callable[[], bool | None]) -> None:
+        """Queue a transaction: one at a time per session; ``run`` returns False if it sent nothing."""
+        self.jobs.append(run)
+        if len(self.jobs) == 1:
+            self._run_jobs()
+
+    def job_done(self) -> None:
+        """The transaction under way was answered (or timed out): the next one goes."""
+        if self.jobs:
+            self.jobs.popleft()
+        self._run_jobs()
+
+    def _run_jobs(self) -> None:
+        while self.jobs:
+            head = self.jobs[0]
+            if head() is not False:
+                return               # under way; job_done runs the next (maybe already has)
+            if self.jobs and self.jobs[0] is head:
+                self.jobs.popleft()
 
 
 class Timer:
@@ -201,6 +268,7 @@ class NetworkSrc:
         self._early: dict[str, Relay] = {}        # rid -> relay whose agent INVITE is not here yet
         self._offers: dict[str, str] = {}         # rid -> early offer posted, not yet taken (lock)
         self.overhead_ms: list[float] = []        # answer latency this component adds
+        self._oversize_said: set[str] = set()     # SRS targets told about (loop thread)
         self.sel = selectors.DefaultSelector()
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
@@ -409,7 +477,7 @@ class NetworkSrc:
         for relay in [r for r in self._by_local.values() if r.local is conn]:
             self._end_remote(relay)
 
-    def _on_agent_message(self, conn: Conn, msg: W.Message) -> None:
+    def _on_agent_message(self, conn: Conn, msg: Message) -> None:
         if msg.is_response:
             return   # answers to our BYE toward the agent: nothing to do
         method = msg.method
@@ -420,31 +488,30 @@ class NetworkSrc:
             self._start(msg, conn)
             return
         if relay is None:
-            conn.send(W.response(msg.headers, 481, "Call/Transaction Does Not Exist"))
+            conn.send(W.response(msg, 481, "Call/Transaction Does Not Exist"))
             return
         if method == "INVITE":
             self._reinvite(relay, msg)
         elif method == "BYE":
-            conn.send(W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg, 200, "OK"))
             self._end_remote(relay)
         elif method == "CANCEL":
-            conn.send(W.response(msg.headers, 200, "OK"))
-            if not relay.answered:
-                relay.answered = True
+            conn.send(W.response(msg, 200, "OK"))
+            if relay.state in (RelayState.PARKED, RelayState.INVITING):   # not answered yet
                 inv = relay.local_invite
-                conn.send(W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
+                conn.send(W.response(inv, 487, "Request Terminated", to_tag=relay.local_tag))
                 self._end_remote(relay)
-            elif relay.established:
+            elif relay.state is RelayState.LIVE:
                 # the CANCEL crossed our 200: the agent's call is over. RFC 3261 has the agent ACK
                 # and BYE, but pjsua may not once its call is gone, and the SRS would keep the
                 # session until its RTP timeout: end both sides now (a later BYE gets 481)
                 self._bye_agent(relay)
                 self._end_remote(relay)
         else:
-            conn.send(W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg, 200, "OK"))
 
-    def _answer_agent(self, relay: Relay, req: W.Message, code: int, reason: str, sdp: str | None = None) -> None:
-        relay.local.send(W.response(req.headers, code, reason, to_tag=relay.local_tag,
+    def _answer_agent(self, relay: Relay, req: Message, code: int, reason: str, sdp: str | None = None) -> None:
+        relay.local.send(W.response(req, code, reason, to_tag=relay.local_tag,
                                     contact=f"<{self.uri}>" if code < 300 else None, sdp=sdp))
 
     def _take_offer(self, rid: str) -> None:
@@ -458,7 +525,7 @@ class NetworkSrc:
         if agent_sdp is not None:
             self._begin_early(rid, agent_sdp)
 
-    def _start(self, msg: W.Message, conn: Conn) -> None:
+    def _start(self, msg: Message, conn: Conn) -> None:
         rid = msg.header(RID_HEADER)
         self._take_offer(rid)       # posted before this INVITE was sent, maybe not run yet
         relay = self._early.pop(rid, None)
@@ -468,13 +535,14 @@ class NetworkSrc:
             self._attach(relay, msg, conn)
             self._answer_when_ready(relay)
             return
-        relay = self._new_relay(rid, msg.body)
+        relay = self._new_relay(rid, msg.text)
         if relay is None:
-            conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
+            conn.send(W.response(msg, 404, "Unknown recording session", to_tag="x"))
             return
         self._attach(relay, msg, conn)
         if relay.spec.standby:
-            return                     # parked (100 Trying sent) until go()
+            relay.move(RelayState.PARKED)   # 100 Trying sent; waits for go()
+            return
         self._invite_srs(relay)
 
     def _go(self, rid: str) -> None:
@@ -487,8 +555,8 @@ class NetworkSrc:
         if relay is None:
             self._take_offer(rid)      # the agent's INVITE is not here yet: begin from its offer
             return
-        if relay.ended or relay.invited:
-            return
+        if relay.state is not RelayState.PARKED:
+            return                     # ended meanwhile, or its SRS leg began already
         with self._lock:
             self._offers.pop(rid, None)
         relay.spec = spec
@@ -505,11 +573,11 @@ class NetworkSrc:
         self._by_rid[rid] = relay
         return relay
 
-    def _attach(self, relay: Relay, msg: W.Message, conn: Conn) -> None:
+    def _attach(self, relay: Relay, msg: Message, conn: Conn) -> None:
         """The agent's INVITE for this session arrived: the agent's side of the relay."""
-        relay.local, relay.local_invite, relay.agent_sdp = conn, msg, msg.body
+        relay.local, relay.local_invite, relay.agent_sdp = conn, msg, msg.text
         self._by_local[msg.call_id] = relay
-        conn.send(W.response(msg.headers, 100, "Trying"))
+        conn.send(W.response(msg, 100, "Trying"))
 
     def _begin_early(self, rid: str, agent_sdp: str) -> None:
         if rid in self._by_rid:
@@ -530,17 +598,18 @@ class NetworkSrc:
     def _invite_srs(self, relay: Relay) -> None:
         """Connect to the SRS and send the dialect's INVITE for the agent's offer; the agent is
         answered (``_answer_when_ready``) once both the SRS's answer and its INVITE are here."""
-        relay.invited = True
+        relay.move(RelayState.INVITING)
         spec = relay.spec
         t_in = time.monotonic()
 
         def connected(sock, error: str) -> None:
-            if relay.ended:
+            if relay.over:
                 if sock is not None:
                     sock.close()
                 return
             if sock is None:
                 relay.result = (503, f"Recorder unreachable ({error})", None)
+                relay.move(RelayState.REFUSED)
                 self._forget(relay)
                 self._answer_when_ready(relay)
                 return
@@ -554,61 +623,68 @@ class NetworkSrc:
             t_out = time.monotonic()
             relay.timing["connect_ms"] = round((t_out - t_in) * 1000, 1)
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 t_back = time.monotonic()
                 relay.timing["srs_ms"] = round((t_back - t_out) * 1000, 1)
                 if resp is None:
                     relay.result = (408, "Recorder did not answer", None)
-                    self._end_remote(relay, bye=False)
+                    self._end_remote(relay, bye=False, to=RelayState.REFUSED)
                 elif resp.code >= 300:
                     self._ack(relay, resp, branch)
                     relay.result = (resp.code, resp.reason or "Refused", None)
-                    self._end_remote(relay, bye=False)
+                    self._end_remote(relay, bye=False, to=RelayState.REFUSED)
                 else:
                     self._confirm(relay, resp)
                     self._ack(relay, resp)
-                    relay.established = True
-                    relay.result = (200, "OK", self._sdp_of(resp))
+                    if relay.state is RelayState.INVITING:   # not ended meanwhile (its socket is shut then)
+                        relay.move(RelayState.ACCEPTED)
+                        relay.result = (200, "OK", self._sdp_of(resp))
                 self._answer_when_ready(relay)
                 self.overhead_ms.append(round(((t_out - t_in) + (time.monotonic() - t_back)) * 1000, 3))
 
-            self._job(relay, lambda: self._send_request(relay, "INVITE", self._offer(relay, relay.agent_sdp),
-                                                        answered))
+            relay.queue(lambda: self._send_request(relay, "INVITE", self._offer(relay, relay.agent_sdp),
+                                                   answered))
 
-        host, port = W.host_port(spec.target)
+        host, port = sip_uri.host_port(spec.target)
         self._connect(host, port, connected)
 
     def _answer_when_ready(self, relay: Relay) -> None:
         """Answer the agent's INVITE with the SRS's outcome, once both are known."""
         msg = relay.local_invite
-        if msg is None or relay.result is None or relay.answered:
+        if msg is None or relay.result is None or not relay.owes_answer:
             return
-        relay.answered = True
         code, reason, srs_sdp = relay.result
         if code >= 300:
             self._answer_agent(relay, msg, code, reason)
+            relay.move(RelayState.ENDED)
             return
         try:
-            answer = W.agent_answer(msg.body, srs_sdp, relay.answer_origin)
+            answer = W.agent_answer(msg.text, srs_sdp, relay.answer_origin)
         except ValueError as exc:
             self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
-            self._end_remote(relay)
+            if relay.state is RelayState.ACCEPTED:
+                self._end_remote(relay)
+            else:
+                relay.move(RelayState.ENDED)
             return
         self._answer_agent(relay, msg, 200, "OK", sdp=answer)
-        if relay.srs_ended:          # the SRS hung up before the agent's INVITE was here
+        if relay.state is RelayState.HUNG_UP:    # the SRS hung up before the agent's INVITE was here
             self._bye_agent(relay)
+            relay.move(RelayState.ENDED)
+        else:
+            relay.move(RelayState.LIVE)
 
-    def _reinvite(self, relay: Relay, msg: W.Message) -> None:
+    def _reinvite(self, relay: Relay, msg: Message) -> None:
         """The agent re-offers (pause/resume): the SRS gets the dialect's re-INVITE."""
-        relay.local.send(W.response(msg.headers, 100, "Trying"))
+        relay.local.send(W.response(msg, 100, "Trying"))
 
         def run() -> bool:
-            if relay.ended or relay.leg is None:
+            if relay.over or relay.leg is None:
                 self._answer_agent(relay, msg, 481, "Call/Transaction Does Not Exist")
                 return False
-            relay.agent_sdp = msg.body
+            relay.agent_sdp = msg.text
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 if resp is None or resp.code >= 300:
                     if resp is not None:
                         self._ack(relay, resp, branch)
@@ -617,27 +693,27 @@ class NetworkSrc:
                     return
                 self._ack(relay, resp)
                 try:
-                    answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
+                    answer = W.agent_answer(msg.text, self._sdp_of(resp), relay.answer_origin)
                 except ValueError as exc:
                     self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
                     return
                 self._answer_agent(relay, msg, 200, "OK", sdp=answer)
 
-            self._send_request(relay, "INVITE", self._offer(relay, msg.body), answered)
+            self._send_request(relay, "INVITE", self._offer(relay, msg.text), answered)
             return True
 
-        self._job(relay, run)
+        relay.queue(run)
 
     def _update(self, rid: str, method: str) -> None:
         relay = self._by_rid.get(rid)
-        if relay is None or not relay.established or relay.ended:
+        if relay is None or not relay.up:
             return   # not answered yet: the document goes with the INVITE or its re-INVITE
 
         def run() -> bool:
-            if relay.ended:
+            if relay.over:
                 return False
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 if resp is None:
                     self.log(f"network SRC: {method} metadata update: no answer from the recorder")
                 elif resp.code >= 300:
@@ -650,23 +726,11 @@ class NetworkSrc:
             self._send_request(relay, method, relay.last_offer, answered)
             return True
 
-        self._job(relay, run)
+        relay.queue(run)
 
     # ----- the SRS's side ---------------------------------------------------------------------
-    def _job(self, relay: Relay, run: Callable[[], bool | None]) -> None:
-        """Queue a transaction: one at a time per session; ``run`` returns False if it sent nothing."""
-        relay.jobs.append(run)
-        self._next_job(relay)
-
-    def _next_job(self, relay: Relay) -> None:
-        while not relay.busy and relay.jobs:
-            run = relay.jobs.popleft()
-            relay.busy = True
-            if run() is False:
-                relay.busy = False
-
     def _offer(self, relay: Relay, agent_sdp: str) -> str:
-        paused = bool(agent_sdp) and all(s == "inactive" for s in sdp_streams_state(agent_sdp))
+        paused = bool(agent_sdp) and all(s == "inactive" for s in streams_state(agent_sdp))
         if relay.spec.dialect == "webex":
             offer = W.webex_offer(agent_sdp, relay.origin, paused)
         else:
@@ -675,23 +739,23 @@ class NetworkSrc:
         return offer
 
     @staticmethod
-    def _sdp_of(resp: W.Message) -> str:
+    def _sdp_of(resp: Message) -> str:
         ctype = resp.header("content-type").lower()
         if ctype.startswith("multipart/"):
-            part = sdp_part(split_multipart(resp.header("content-type"), resp.body))
+            part = sdp_part(split_multipart(resp.header("content-type"), resp.text))
             return part.body if part else ""
-        return resp.body
+        return resp.text
 
-    def _confirm(self, relay: Relay, resp: W.Message) -> None:
+    def _confirm(self, relay: Relay, resp: Message) -> None:
         leg = relay.leg
         leg.remote_tag = resp.tag("to") or leg.remote_tag
         contact = resp.header("contact")
         if contact:
-            leg.request_uri = W.uri_of(contact)
+            leg.request_uri = sip_uri.uri_of(contact)
         sid = resp.header("session-id").split(";", 1)[0].strip()
         if len(sid) == 32:
             leg.remote_session_id = sid
-        leg.route = list(reversed(resp.headers.get("record-route", [])))
+        leg.route = list(reversed(resp.values("record-route")))
 
     def _send_request(self, relay: Relay, method: str, sdp: str | None, done) -> None:
         """Send a request with the session's latest document; ``done(final response or None,
@@ -718,13 +782,13 @@ class NetworkSrc:
         if self.keep_sent:
             relay.sent.append(text)
         size = len(text.encode("utf-8"))
-        if size > PJSIP_MAX_PKT_LEN and not relay.oversize_said:
-            relay.oversize_said = True   # worth knowing when the SRS is built on the PyPI pjsua2
+        if size > PJSIP_MAX_PKT_LEN and relay.spec.target not in self._oversize_said:
+            self._oversize_said.add(relay.spec.target)   # worth knowing when the SRS is built on the PyPI pjsua2
             self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
                      f"(a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
         key = (relay.leg.cseq, method)
 
-        def finish(resp: W.Message | None) -> None:
+        def finish(resp: Message | None) -> None:
             entry = relay.pending.pop(key, None)
             if entry is None:
                 return
@@ -732,13 +796,12 @@ class NetworkSrc:
             try:
                 done(resp, branch)
             finally:
-                relay.busy = False
-                self._next_job(relay)
+                relay.job_done()
 
         relay.pending[key] = (finish, self.later(TIMER_B, lambda: finish(None)))
         relay.remote.send(text)
 
-    def _ack(self, relay: Relay, resp: W.Message, branch: str | None = None) -> None:
+    def _ack(self, relay: Relay, resp: Message, branch: str | None = None) -> None:
         """ACK a final answer to an INVITE: non-2xx in the same transaction (same branch)."""
         if resp.method != "INVITE":
             return
@@ -752,7 +815,7 @@ class NetworkSrc:
         if resp.code >= 300:
             leg.remote_tag = saved
 
-    def _on_srs_message(self, relay: Relay, msg: W.Message) -> None:
+    def _on_srs_message(self, relay: Relay, msg: Message) -> None:
         if msg.is_response:
             if msg.code >= 200:
                 entry = relay.pending.get(msg.cseq)
@@ -763,28 +826,30 @@ class NetworkSrc:
         if method == "ACK":
             return
         if method == "BYE":
-            relay.remote.send(W.response(msg.headers, 200, "OK"))
+            relay.remote.send(W.response(msg, 200, "OK"))
             self._end_local(relay)
         elif method in ("OPTIONS", "INFO", "NOTIFY", "UPDATE"):
-            relay.remote.send(W.response(msg.headers, 200, "OK"))
+            relay.remote.send(W.response(msg, 200, "OK"))
         else:   # an SRS-initiated offer: mppsim keeps its media as it is
-            relay.remote.send(W.response(msg.headers, 488, "Not Acceptable Here"))
+            relay.remote.send(W.response(msg, 488, "Not Acceptable Here"))
 
     def _on_srs_close(self, relay: Relay) -> None:
-        if relay.established and not relay.ended:   # the session is over for the agent too
+        if relay.up:   # the session is over for the agent too
             self.log("network SRC: the recorder closed the connection")
             self._end_local(relay)
         for finish, _timer in list(relay.pending.values()):
             finish(None)   # an unanswered INVITE: the agent gets 408 and the session is forgotten
 
     # ----- ending ------------------------------------------------------------------------------
-    def _end_remote(self, relay: Relay, bye: bool = True) -> None:
-        """The agent's side is over: BYE the SRS (if the session was answered) and forget it."""
-        if relay.ended:
+    def _end_remote(self, relay: Relay, bye: bool = True, to: RelayState = RelayState.ENDED) -> None:
+        """The agent's side is over (or, ``to`` REFUSED, the SRS's leg failed): BYE the SRS (if the
+        session was answered) and forget it."""
+        if relay.over:
             return
-        relay.ended = True
+        was_up = relay.up
+        relay.move(to)
         remote = relay.remote
-        if bye and relay.established and remote is not None and not remote.closed:
+        if bye and was_up and remote is not None and not remote.closed:
             text = W.request(relay.leg, "BYE")
             if self.keep_sent:
                 relay.sent.append(text)
@@ -804,13 +869,15 @@ class NetworkSrc:
 
     def _end_local(self, relay: Relay) -> None:
         """The SRS's side is over: BYE the agent's pjsua call."""
-        if relay.ended:
+        if relay.over:
             return
-        relay.ended = True
-        if not relay.answered:
-            relay.srs_ended = True      # _answer_when_ready says goodbye after answering
-        else:
+        if relay.state is RelayState.LIVE:
+            relay.move(RelayState.ENDED)
             self._bye_agent(relay)
+        elif relay.state is RelayState.ACCEPTED:
+            relay.move(RelayState.HUNG_UP)      # _answer_when_ready says goodbye after answering
+        else:
+            relay.move(RelayState.REFUSED)      # a BYE before its answer: the agent gets the outcome
         if relay.remote is not None:
             relay.remote.close()
         self._forget(relay)
@@ -818,18 +885,16 @@ class NetworkSrc:
     def _bye_agent(self, relay: Relay) -> None:
         inv = relay.local_invite
         relay.local_cseq += 1
-        target = W.uri_of(inv.header("contact")) or W.uri_of(inv.header("from"))
-        relay.local.send(
-            f"BYE {target} SIP/2.0\r\n"
-            f"Via: SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-            f"From: {inv.header('to')};tag={relay.local_tag}\r\n"
-            f"To: {inv.header('from')}\r\n"
-            f"Call-ID: {inv.call_id}\r\n"
-            f"CSeq: {relay.local_cseq} BYE\r\n"
-            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        target = sip_uri.uri_of(inv.header("contact")) or sip_uri.uri_of(inv.header("from"))
+        relay.local.send(sip_message.request("BYE", target, [
+            ("Via", f"SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}"),
+            ("From", f"{inv.header('to')};tag={relay.local_tag}"),
+            ("To", inv.header("from")),
+            ("Call-ID", inv.call_id),
+            ("CSeq", f"{relay.local_cseq} BYE"),
+            ("Max-Forwards", "70")]))
 
     def _forget(self, relay: Relay) -> None:
-        relay.ended = True
         if relay.local_invite is not None:
             self._by_local.pop(relay.local_invite.call_id, None)
         if not self.keep_sent:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pjsua2 as pj
 
 from mppsim.siprec import status as status_header
 from mppsim.siprec.metadata import Metadata, Participant, Stream, build, new_id, now_iso
-from mppsim.siprec.sipmsg import add_labels
+from mppsim.sip.sdp import add_labels
 from mppsim.siprec.webex import WebexRecording, new_recording, party_uri
 from mppsim.siprec.webex import build as build_webex
 
@@ -134,12 +134,12 @@ class SiprecClient:
 
     # ----- building the session ---------------------------------------------------------
     def _parties(self, rec: "CallRecord"):
-        from .sipuri import parse_name_addr
+        from mppsim.sip.uri import name_and_user
         local_line = next(l for l in self.agent.lines if l.id == rec.line)
-        mailbox = rec.extra.get("mailbox")
+        mailbox = rec.mailbox
         if mailbox:   # a voicemail deposit is the mailbox owner's recording (R-USR-3)
             local_line = replace(local_line, extension=mailbox, display=self.agent.names.get(mailbox, mailbox))
-        remote_name, remote_user = parse_name_addr(rec.remote_uri)
+        remote_name, remote_user = name_and_user(rec.remote_uri)
         remote_name = remote_name or self.agent.names.get(remote_user, "")
         return local_line, remote_name, remote_user
 
@@ -343,15 +343,21 @@ class SiprecClient:
             self._hand_over(session, partial=True)
             self.src.update(session.rid, "INVITE")
 
-    def update_participants(self, key: str, others: list[dict], method: str = "UPDATE") -> None:
+    def update_participants(self, key: str, others: list[dict], method: str = "UPDATE",
+                            event: Callable[[str, list[str]], dict | None] | None = None) -> None:
         """The parties the recorded user talks with changed (transfer, conference; engineer E's
         features): ``others`` = [{"user": extension or E.164, "name": display name}, ...]. Every
         live recording of call ``key`` sends the whole new participant list to its SRS, by
-        ``method`` UPDATE (default, as Webex Calling does) or INVITE (re-INVITE)."""
+        ``method`` UPDATE (default, as Webex Calling does) or INVITE (re-INVITE). ``event(dialect,
+        previous other parties' AoRs)`` -> the feature's own event to add first (mppsim's
+        ``participant_change``), or None."""
         for (k, _n), session in self.sessions.items():
             if k != key or session.state in ("ended", "failed"):
                 continue
             md = session.metadata
+            ev = event(session.dialect, [p.aor for p in md.participants[1:]]) if event else None
+            if ev:
+                md.events.append({**ev, "time": now_iso()})
             own = md.participants[0]
             s1, s2 = own.send[0], own.recv[0]
             md.participants[1:] = [Participant(new_id(), o.get("name") or o["user"],
@@ -519,3 +525,37 @@ class SiprecClient:
         for (k, _n), session in self.sessions.items():
             if k == key:
                 self._link(session)
+
+    # ----- for call features (transfer, conference) -------------------------------------
+    def move(self, old_key: str, new_key: str) -> None:
+        """Re-key the recording sessions of a call: the same recording goes on for the call
+        that continues it (transfer, a conference's remaining call)."""
+        for (k, n), session in list(self.sessions.items()):
+            if k == old_key:
+                del self.sessions[(k, n)]
+                session.key = new_key
+                self.sessions[(new_key, n)] = session
+
+    def starting(self, key: str) -> bool:
+        """A recording of call `key` is still being set up (its INVITE not answered)."""
+        return any(k == key and s.state == "starting" for (k, _n), s in self.sessions.items())
+
+    def feed(self, key: str, aud: pj.AudioMedia) -> None:
+        """Mix another call's audio into the other-party stream of call `key`'s recordings
+        (a conference: right channel = everyone but the user). Paused ones get nothing."""
+        for (k, _n), session in self.sessions.items():
+            if k == key and len(session.auds) >= 2 and not session.paused:
+                aud.startTransmit(session.auds[1])
+
+    def unfeed(self, key: str, aud: pj.AudioMedia) -> None:
+        """`aud` no longer feeds call `key`'s recordings (the old leg of a transfer)."""
+        for (k, _n), session in self.sessions.items():
+            if k == key and len(session.auds) >= 2:
+                try:
+                    aud.stopTransmit(session.auds[1])
+                except pj.Error:
+                    pass
+
+    def reapable(self, key: str) -> list[tuple[tuple[str, int], Session]]:
+        """The sessions of ended call `key` that still hold a pjsua2 call (phone/reaper.py)."""
+        return [(skey, s) for skey, s in self.sessions.items() if skey[0] == key and s.call is not None]

@@ -24,23 +24,21 @@ import resource
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
 
 from mppsim.siprec import metadata as md_mod
 from mppsim.siprec.metadata import Metadata, MetadataError
 from mppsim.recorder.rtp import codecs
 from mppsim.recorder.rtp.ports import rtp_sockets
-from mppsim.recorder.rtp.receiver import SILENCE, StreamReceiver
+from mppsim.recorder.rtp.receiver import StreamReceiver
+from mppsim.recorder.session import Session, wideband
 from mppsim.sip import message as sipm
 from mppsim.sip.dialog import Dialog, Transactions
+from mppsim.recorder.answer import Offer, SdpError, build_answer, parse_offer
+from mppsim.recorder.transport import Peer, StreamServer, self_signed_context, start_udp
 from mppsim.sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
-from mppsim.sip.message import ParseError, Request, uri_user
-from mppsim.sip.sdp import Offer, SdpError, build_answer, parse_offer
-from mppsim.sip.transport import Peer, StreamServer, self_signed_context, start_udp
+from mppsim.sip.message import ParseError, Request
 from mppsim.siprec.sipmsg import is_siprec_src
 from mppsim.siprec.request import (ACCEPT, STATUS_HEADER, Refusal, bodies, header_names,
                              merge_status)
@@ -51,49 +49,13 @@ log = logging.getLogger("mppsim.recorder")
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 SUPPORTED = "siprec, timer"
 TICK = 0.2                  # s between audio moves to the store and timer checks
-JITTER = 0.2                # s of audio held back so late packets still find their place
-STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
 MIN_SE = 90                 # RFC 4028 Min-SE
-PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
 LANES = 4
 
 # limits (docs/protocol.md "Recorder limits")
 MAX_SESSIONS = 1000
 MAX_SESSIONS_PER_SOURCE = 500
 MAX_HALF_OPEN_PER_SOURCE = 100
-
-
-@dataclass(eq=False)
-class Session:
-    dialog: Dialog
-    peer: Peer
-    source: str
-    metadata: Metadata
-    offer: Offer
-    t0: float
-    rate: int
-    names: dict[str, str]                    # URI user part -> display name from the headers
-    invite: Request
-    receivers: list[StreamReceiver] = field(default_factory=list)   # [left, right]
-    writer: object = None
-    lane: ThreadPoolExecutor | None = None
-    state: str = "pending"                   # pending | live | ended
-    paused: bool = False
-    cancelled: bool = False
-    last_sip: float = 0.0
-    expires: int = 0                         # negotiated session interval (s), 0 = none
-    refreshed: float = 0.0
-    timeline: list[dict] = field(default_factory=list)
-    sdp_version: int = 1
-    ended_by: str = ""
-    begun: bool = False                      # store row + WAV requested (decide_rate)
-    sdp_paused: bool = False                 # every recorded stream inactive
-    meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
-    wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
-
-    @property
-    def at(self) -> float:
-        return time.monotonic() - self.t0
 
 
 _CATEGORY_END = re.compile("[:(\'\"]")
@@ -182,7 +144,7 @@ class Recorder:
         self.stopping = True
         for s in list(self.sessions.values()):
             if s.state != "ended":
-                self.send_bye(s)
+                s.bye()
                 await self.finish(s, "shutdown")
         if self._tasks:            # sessions finishing (a BYE's grace period): let them end
             await asyncio.wait(list(self._tasks), timeout=5)
@@ -337,16 +299,14 @@ class Recorder:
     def on_ack(self, req: Request, peer: Peer) -> None:
         s = self.find(req)
         if s is not None and req.to_tag:
-            s.dialog.confirmed = True
-            s.last_sip = time.monotonic()
+            s.acked()
 
     def on_bye(self, req: Request, peer: Peer) -> None:
         s = self.find(req)
         if s is None or not req.to_tag:
             raise Refusal(481, "Call/Transaction Does Not Exist", "Call-ID")
         self.answer(req, peer, 200)
-        if s.state == "pending":
-            s.cancelled = True
+        s.cancel()
         self.spawn(self.finish(s, "bye"))
 
     def on_cancel(self, req: Request, peer: Peer) -> None:
@@ -356,7 +316,7 @@ class Recorder:
         invite, s = pending
         self.answer(req, peer, 200)
         if s is not None and s.state == "pending":
-            s.cancelled = True
+            s.cancel()
             self.answer(invite, peer, 487, to_tag=s.dialog.local_tag)
 
     def on_invite(self, req: Request, peer: Peer) -> None:
@@ -420,22 +380,16 @@ class Recorder:
         self.check_provisioning(md)
         expires = self.session_interval(req)
         dialog = Dialog.from_invite(req, f"{self.host}:{self.port}", peer.transport)
-        rate = 16000 if any(self.wideband(m) for _, m in recorded) else 8000
-        s = Session(dialog=dialog, peer=peer, source=ip, metadata=md, offer=offer,
+        rate = 16000 if any(wideband(m) for _, m in recorded) else 8000
+        s = Session(dialog=dialog, peer=peer, metadata=md, offer=offer,
                     t0=time.monotonic(), wall0=time.time(), rate=rate, names=header_names(req), invite=req,
+                    host=self, lane=self.lanes[self._next_lane % LANES], first_metadata=meta_bytes,
                     last_sip=time.monotonic(), expires=expires, refreshed=time.monotonic())
-        s.lane = self.lanes[self._next_lane % LANES]
         self._next_lane += 1
         self.sessions[(req.call_id, req.from_tag)] = s
         if peer.connection is not None:
             peer.connection.sessions += 1
-        s._meta_bytes = meta_bytes   # stored once the row exists
         return s
-
-    @staticmethod
-    def wideband(m) -> bool:
-        first = next((enc for enc, _ in m.decodable().values() if enc != "TELEPHONE-EVENT"), "")
-        return first in ("G722", "OPUS")
 
     @staticmethod
     def offer(sdp_text: str | None) -> Offer:
@@ -507,13 +461,10 @@ class Recorder:
             for (index, m), sock in zip(s.offer.recorded(), socks):
                 _t, rx = await loop.create_datagram_endpoint(
                     lambda: StreamReceiver(0, s.t0), sock=sock)
-                rx.on_first = lambda enc, s=s: self.decide_rate(s, enc)
-                rx.set_formats(m.decodable())
-                s.receivers.append(rx)
+                s.add_stream(rx, m)
                 if m.recordable:
                     ports[index] = rx.port
-            participants = self.channels(s, s.metadata)
-            s.timeline = [dict(p, **{"from": 0.0, "to": None}) for p in participants]
+            s.start_timeline()
         except Exception as exc:   # noqa: BLE001 - answered 500, nothing half-made stays
             self.out(f"session {req.call_id} failed at set-up: {type(exc).__name__}: {exc}")
             if not s.cancelled:
@@ -525,60 +476,16 @@ class Recorder:
         if s.cancelled:
             await self.finish(s, "cancel", delete=True)
             return
-        s.state = "live"
-        s.sdp_paused = all(m.state == "inactive" for _, m in s.offer.recorded())
-        s.meta_paused = s.metadata.state == "paused"
-        s.paused = s.sdp_paused or s.meta_paused
-        if s.paused:
-            self.decide_rate(s, "")
-            s.lane.submit(self._store_call, s, "pause", 0.0)
+        s.go_live()
         self.stats.sessions_total += 1
         body = build_answer(s.offer, self.host, ports, s.sdp_version).encode()
         data = self.answer(req, peer, 200, to_tag=s.dialog.local_tag, headers=self.ok_headers(s, req),
                            body=body, content_type="application/sdp")
         s.dialog.sent_ok(data, peer.reliable)
-        if not any(self.wideband(m) for _, m in s.offer.recorded()):
-            self.decide_rate(s, "")       # narrowband offered first: 8 kHz, the row exists at once
+        if not s.offers_wideband:
+            s.begin("")                   # narrowband offered first: 8 kHz, the row exists at once
         owner = s.timeline[0]["aor"] if s.timeline else "?"
         self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}) for {owner} from {peer}")
-
-    def decide_rate(self, s: Session, encoding: str) -> None:
-        """The WAV's rate: 16 kHz when the first audio that arrives is wideband (G.722, opus),
-        else 8 kHz; without audio (a pause, a silent second) the offer's first codec decides.
-        Then the row and the file are made (on the session's lane: later writes queue behind)."""
-        if s.begun:
-            return
-        if encoding:
-            s.rate = codecs.audio_rate(encoding)
-        else:
-            s.rate = 16000 if any(self.wideband(m) for _, m in s.offer.recorded()) else 8000
-        for rx in s.receivers:
-            rx.rate = s.rate
-        s.begun = True
-        info = self.provider_info()
-        md, req = s.metadata, s.invite
-        participants = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline]
-        kwargs = dict(session_id=md.session_id, sip_call_id=self.recorded_call_id(s),
-                      recording_call_id=req.call_id, dialect=md.dialect,
-                      owner=next((p["aor"] for p in participants if p.get("channel") == "left"),
-                                 participants[0]["aor"] if participants else ""),
-                      participants=participants, provider=info.get("provider", "") or "",
-                      tier=info.get("tier", "") or "",
-                      correlation=(md.broadworks or {}).get("extTrackingID")
-                      or req.get("x-broadworks-correlation-info") or md.group_id,
-                      worker=self.name, rate=s.rate,
-                      started_at=datetime.fromtimestamp(s.wall0, timezone.utc))
-        meta, timeline = s._meta_bytes, [dict(e) for e in s.timeline]
-
-        def begin():
-            try:
-                s.writer = self.store.begin(**kwargs)
-            except Exception as exc:   # noqa: BLE001 - disk full, index locked for 15 s...
-                self.out(f"cannot store {req.call_id}: {type(exc).__name__}: {exc}")
-                return
-            self._store_call(s, "add_metadata", meta)
-            self._update_row(s, participants_timeline=timeline)
-        s.lane.submit(begin)
 
     def ok_headers(self, s: Session, req: Request) -> list[tuple[str, str]]:
         proto = "" if s.peer.transport == "udp" else f";transport={s.peer.transport}"
@@ -593,54 +500,13 @@ class Recorder:
             headers += [("Record-Route", v) for v in req.get_all("record-route")]
         return headers
 
-    def recorded_call_id(self, s: Session) -> str:
-        """The recorded call's Call-ID: sipSessionID, else BroadWorks' callID, else the SIPREC
-        INVITE's Session-ID / Call-ID (issue 9, class 7: never empty)."""
-        md = s.metadata
-        return (md.sip_session_id or (md.broadworks or {}).get("callID")
-                or (s.invite.get("session-id") or "").split(";")[0].strip() or s.invite.call_id)
-
-    def channels(self, s: Session, md: Metadata) -> list[dict]:
-        """Participants with their channel: the one who sends the first recorded m-line's stream
-        is left, the second's right; others (a conference) without channel."""
-        labels = [m.label for _, m in s.offer.recorded()]
-        by_stream = {st.id: st.label for st in md.streams}
-        out = []
-        for p in md.participants:
-            sent = [by_stream.get(sid, "") for sid in p.send]
-            name = p.name or s.names.get(uri_user(p.aor).lstrip("+"), "")
-            out.append({"name": name, "aor": p.aor, "labels": sent, "id": p.id})
-
-        def position(entry):
-            for i, label in enumerate(labels):
-                if label and label in entry["labels"]:
-                    return i
-            return len(labels)
-        out.sort(key=position)                    # stable: metadata order among equals
-        taken: set[str] = set()
-        for entry in out:
-            # the channel of the stream the participant sends; a conference's mixed stream
-            # carries several participants, so a channel may have more than one
-            pos = position(entry)
-            entry["channel"] = ("left", "right")[pos] if pos < 2 else None
-            taken.add(entry["channel"])
-        for entry in out:                         # no label matched (none sent): metadata order
-            if entry["channel"] is None and position(entry) >= len(labels):
-                free = [c for c in ("left", "right") if c not in taken]
-                if free:
-                    entry["channel"] = free[0]
-                    taken.add(free[0])
-        for entry in out:
-            del entry["labels"]
-        return out
-
     # ----- in-dialog offers and metadata -------------------------------------------------
     def on_reoffer(self, req: Request, peer: Peer, s: Session) -> None:
         if not s.dialog.in_order(req):
             raise Refusal(500, "CSeq out of order", "CSeq", headers=[("Retry-After", "1")])
         if s.state == "pending":
             raise Refusal(491, "Request Pending", "INVITE")
-        s.last_sip = s.refreshed = time.monotonic()
+        s.refreshed_now()
         meta, sdp_text = bodies(req, need_metadata=False)
         self.out(f"{req.method} in {s.invite.call_id}: {'SDP' if sdp_text is not None else 'no SDP'}, "
                  f"{'metadata' if meta is not None else 'no metadata'}"
@@ -652,223 +518,44 @@ class Recorder:
                 # e.g. a codec the recorder cannot decode: refuse the change, keep the session
                 raise Refusal(488, "No codec the recorder can decode in the new offer; session kept", "m=audio")
         if meta is not None or req.get(STATUS_HEADER) is not None:
-            self.metadata_update(s, meta, req)
+            ignored = s.update_metadata(meta, req)
+            if ignored is not None:
+                self.stats.refuse(0, "Bad metadata update ignored")
+                self.out(f"bad metadata update ignored for {s.invite.call_id}: {ignored} | element: rs-metadata")
         if req.get("session-expires"):
             s.expires = self.session_interval(req)
         body, ctype = b"", ""
         if new_offer is not None:
-            self.apply_offer(s, new_offer)
-            s.sdp_version += 1
-            ports = {i: rx.port for (i, m), rx in zip(new_offer.recorded(), s.receivers) if m.recordable
-                     or m.state == "inactive"}
+            ports = s.apply_offer(new_offer)
             body, ctype = build_answer(new_offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
         elif req.method == "INVITE":
             # an offerless re-INVITE: our current session description is the offer
-            ports = {i: rx.port for (i, _m), rx in zip(s.offer.recorded(), s.receivers)}
+            ports = s.ports()
             body, ctype = build_answer(s.offer, self.host, ports, s.sdp_version).encode(), "application/sdp"
         # a lost 2xx to a re-INVITE is recovered by the SRC's retransmission (same answer again)
         self.answer(req, peer, 200, headers=self.ok_headers(s, req), body=body, content_type=ctype)
 
-    def apply_offer(self, s: Session, offer: Offer) -> None:
-        recorded = offer.recorded()
-        for (_, m), rx in zip(recorded, s.receivers):
-            if m.recordable:
-                rx.set_formats(m.decodable())
-        if recorded:
-            s.sdp_paused = all(m.state == "inactive" for _, m in recorded)
-        s.offer = offer if len(recorded) >= len(s.offer.recorded()) else s.offer
-        self.update_pause(s)
-
-    def update_pause(self, s: Session) -> None:
-        """Paused = every recorded stream inactive (a=inactive, c=0.0.0.0, port 0) or the
-        metadata's state says paused (mppsim's status); what is paused is never stored."""
-        paused = s.sdp_paused or s.meta_paused
-        if paused != s.paused:
-            self.decide_rate(s, "")
-            at = s.at
-            upto = int(at * s.rate)
-            if paused:
-                self.move_audio(s, upto)              # what came before the pause is kept
-                s.lane.submit(self._store_call, s, "pause", at)
-            else:
-                for rx in s.receivers:
-                    rx.skip(upto)                     # paused audio is never stored
-                s.lane.submit(self._store_call, s, "resume", at)
-            s.paused = paused
-            self.out(f"{'paused' if paused else 'resumed'} {s.invite.call_id} at {at:.2f} s"
-                     f" ({'sdp' if s.sdp_paused else ''}{'+' if s.sdp_paused and s.meta_paused else ''}"
-                     f"{'metadata' if s.meta_paused else ''}{'' if paused else 'both clear'})")
-
-    def metadata_update(self, s: Session, meta: bytes | None, req: Request) -> None:
-        """A metadata document (kept as received) and/or mppsim's status header of an update."""
-        self.decide_rate(s, "")          # the row must exist before what updates it
-        if meta is not None:
-            s.lane.submit(self._store_call, s, "add_metadata", meta)
-        try:
-            if meta is None:             # the status header alone: an empty partial update
-                md = Metadata(dialect=s.metadata.dialect, datamode="partial", group_id="",
-                              session_id=s.metadata.session_id, sip_session_id="")
-            else:
-                md = md_mod.parse(meta)
-            md = merge_status(md, req, previous=s.metadata)
-        except Exception as exc:   # noqa: BLE001 - kept as received, not understood: logged
-            reason = str(exc) if isinstance(exc, MetadataError) else type(exc).__name__
-            self.stats.refuse(0, "Bad metadata update ignored")
-            self.out(f"bad metadata update ignored for {s.invite.call_id}: {reason} | element: rs-metadata")
-            return
-        old = s.metadata
-        new_events = md.events if md.datamode == "partial" else md.events[len(old.events):]
-        for ev in new_events:
-            if "announcement" in ev:
-                s.lane.submit(self._store_call, s, "announcement", ev)
-        if md.datamode == "partial":
-            old.events.extend(new_events)
-            old.state = md.state or old.state
-            if md.participants or md.left:
-                merged = {p.id: p for p in old.participants}
-                for p in md.participants:
-                    merged[p.id] = p
-                for pid in md.left:
-                    merged.pop(pid, None)
-                old.participants = list(merged.values())
-                known = {st.id for st in old.streams}
-                old.streams += [st for st in md.streams if st.id not in known]
-        else:
-            md.events = old.events + new_events if md.events[:len(old.events)] != old.events else md.events
-            s.metadata = md
-        self.update_timeline(s)
-        s.meta_paused = s.metadata.state == "paused"
-        self.update_pause(s)
-
-    def update_timeline(self, s: Session) -> None:
-        """Participants become a timeline: who was on which channel from when to when."""
-        now = round(s.at, 3)
-        current = self.channels(s, s.metadata)
-        on = {(e["aor"], e["channel"]): e for e in s.timeline if e["to"] is None}
-        keys = {(p["aor"], p["channel"]) for p in current}
-        changed = False
-        for key, e in on.items():
-            if key not in keys:
-                e["to"] = now
-                changed = True
-        for p in current:
-            key = (p["aor"], p["channel"])
-            if key in on:
-                if p["name"] and not on[key]["name"]:
-                    on[key]["name"] = p["name"]
-                    changed = True
-            else:
-                s.timeline.append(dict(p, **{"from": now, "to": None}))
-                changed = True
-        if changed:
-            live = [{k: v for k, v in e.items() if k not in ("from", "to", "id")} for e in s.timeline
-                    if e["to"] is None]
-            s.lane.submit(self._update_row, s, participants=live,
-                          participants_timeline=[dict(e) for e in s.timeline],
-                          owner=next((e["aor"] for e in live if e.get("channel") == "left"), None))
-
-    # ----- store (on the session's lane) ---------------------------------------------------
-    def _store_call(self, s: Session, method: str, *args) -> None:
-        try:
-            if s.writer is not None:
-                getattr(s.writer, method)(*args)
-        except Exception as exc:   # noqa: BLE001 - a store error loses that write, not the server
-            self.out(f"store {method} failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
-
-    def _update_row(self, s: Session, **cols) -> None:
-        try:
-            if s.writer is not None:
-                if cols.get("owner") is None:
-                    cols.pop("owner", None)
-                self.store._update(s.writer.id, **cols)
-        except Exception as exc:   # noqa: BLE001
-            self.out(f"index update failed for {s.invite.call_id}: {type(exc).__name__}: {exc}")
-
-    def move_audio(self, s: Session, upto: int, batch: dict | None = None) -> None:
-        """Hand the audio up to sample ``upto`` of both channels to the store (in ``batch``:
-        one lane job per tick for all its sessions, not one thread hand-off per session)."""
-        if not s.receivers or not s.begun:
-            return
-        chans = [rx.drain(upto) for rx in s.receivers[:2]]
-        if len(chans) == 1:
-            chans.append(np.zeros_like(chans[0]))
-        if len(chans[0]) and not s.paused:
-            if batch is None:
-                s.lane.submit(self._store_call, s, "write", chans[0], chans[1])
-            else:
-                batch.setdefault(s.lane, []).append((s, chans[0], chans[1]))
-
+    # ----- store -------------------------------------------------------------------------
     def _write_batch(self, items: list) -> None:
         for s, left, right in items:
-            self._store_call(s, "write", left, right)
+            s.store_call("write", left, right)
 
     # ----- ending ---------------------------------------------------------------------------
     async def finish(self, s: Session, why: str, delete: bool = False) -> None:
         if s.state == "ended":
             return
-        was_pending = s.state == "pending"
-        s.state, s.ended_by = "ended", why
         self.stats.ended[why] = self.stats.ended.get(why, 0) + 1
         self.sessions.pop((s.dialog.call_id, s.dialog.remote_tag), None)
         if s.peer.connection is not None:
             s.peer.connection.sessions -= 1
-        at = s.at
-        if not was_pending and not delete:
-            self.decide_rate(s, "")                  # a session without audio still gets its row
-        if why == "bye" and s.receivers:
-            # RTP sent just before the BYE may still sit in the sockets: let it in (the 200 to
-            # the BYE is out already), then cut at the moment of the BYE
-            await asyncio.sleep(JITTER)
-        if not was_pending and not s.paused and s.begun:
-            self.move_audio(s, int(at * s.rate))
-        stats = []
-        for i, rx in enumerate(s.receivers):
-            st = rx.final_stats()
-            stats.append({"label": s.offer.recorded()[i][1].label if i < len(s.offer.recorded()) else "",
-                          "channel": ("left", "right")[i] if i < 2 else None,
-                          "codec": st["codecs"][0] if st["codecs"] else "", **st})
-            rx.close()
-        received = sum(st["received"] for st in stats)
-        decoded = any(st["codecs"] for st in stats)
-        peak = max((st["peak"] for st in stats), default=0)
-        suspect = ""
-        if received and not decoded:
-            suspect = f"{received} RTP packets arrived but none in a negotiated payload type"
-        elif received and peak <= SILENCE and at > 1.0:
-            suspect = f"audio is all silence although {received} RTP packets arrived"
-        for e in s.timeline:
-            if e["to"] is None:
-                e["to"] = round(at, 3)
-        if not s.begun:
+        closed = await s.end(why, delete)
+        if closed is None:
             return
-        loop = asyncio.get_running_loop()
-        events = s.metadata.events
-        # Plain On Demand (R-USR-2): kept only if the user pressed Record
-        discard = delete or (any(e.get("provisional") for e in events) and not any(e.get("kept") for e in events))
-
-        def close():
-            if s.writer is None:
-                return                               # begin failed (logged)
-            try:
-                if discard:
-                    s.writer.finish(at_seconds=at)
-                    self.store.delete(s.writer.id)
-                    return
-                s.writer.finish(at_seconds=at, ended_by=why, stream_stats=stats,
-                                suspect=int(bool(suspect)), suspect_reason=suspect,
-                                participants_timeline=s.timeline)
-            except Exception as exc:   # noqa: BLE001
-                self.out(f"finishing {s.invite.call_id} failed: {type(exc).__name__}: {exc}")
-        await loop.run_in_executor(s.lane, close)
-        lost = sum(st["lost"] for st in stats)
-        self.stats.rtp_packets += received
-        self.stats.rtp_lost += lost
-        self.out(f"finished {s.invite.call_id} ({why}{', discarded' if discard else ''}): "
-                 f"{received} packets, {lost} lost{', SUSPECT: ' + suspect if suspect else ''}")
-
-    def send_bye(self, s: Session) -> None:
-        if s.state == "live":
-            s.peer.send(s.dialog.bye())
+        self.stats.rtp_packets += closed.received
+        self.stats.rtp_lost += closed.lost
+        self.out(f"finished {s.invite.call_id} ({why}{', discarded' if closed.discarded else ''}): "
+                 f"{closed.received} packets, {closed.lost} lost"
+                 f"{', SUSPECT: ' + closed.suspect if closed.suspect else ''}")
 
     # ----- timers ---------------------------------------------------------------------------
     async def ticker(self) -> None:
@@ -904,37 +591,10 @@ class Recorder:
         for s in list(self.sessions.values()):
             if s.state != "live":
                 continue
-            if s.dialog.due_retransmit(now):
-                s.peer.send(s.dialog.ok_bytes)
-            if s.dialog.ack_overdue(now):
-                self.out(f"no ACK for {s.invite.call_id} in 32 s: ending it")
-                self.send_bye(s)
-                self.spawn(self.finish(s, "no-ack"))
-                continue
-            if not s.begun:
-                if now - s.t0 < 1.0:
-                    continue                 # waiting for the first audio to pick the rate
-                self.decide_rate(s, "")
-            upto = int((now - s.t0 - JITTER) * s.rate)
-            # Never ahead of the audio that has arrived (a stalled loop reads its sockets after
-            # this timer: their packets are not late), but at most STALL behind the clock.
-            high = max(rx.high for rx in s.receivers) if s.receivers else upto
-            upto = max(min(upto, high), int((now - s.t0 - STALL) * s.rate))
-            if s.paused:
-                for rx in s.receivers:
-                    rx.skip(upto)
-            else:
-                self.move_audio(s, upto, batch)
-            last = max([s.last_sip] + [rx.last_rx for rx in s.receivers])
-            limit = PAUSED_TIMEOUT if s.paused else self.rtp_timeout
-            if self.rtp_timeout and now - last > limit:
-                self.out(f"no RTP and no SIP for {limit:.0f} s on {s.invite.call_id}: ending it (timeout)")
-                self.send_bye(s)
-                self.spawn(self.finish(s, "timeout"))
-            elif s.expires and now - s.refreshed > s.expires:
-                self.out(f"session timer of {s.invite.call_id} expired ({s.expires} s): ending it")
-                self.send_bye(s)
-                self.spawn(self.finish(s, "session-timer"))
+            why = s.tick(now, batch, self.rtp_timeout)
+            if why is not None:
+                s.bye()
+                self.spawn(self.finish(s, why))
 
     def status(self) -> dict:
         ru = resource.getrusage(resource.RUSAGE_SELF)
