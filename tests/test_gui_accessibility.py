@@ -99,6 +99,8 @@ def test_every_control_has_a_unique_name_and_its_object_name_as_id(window):
         assert name in ids, name
     # the phone is a group of controls to a tool, not a generic filler
     assert QAccessible.queryAccessibleInterface(window.users["alice"].phone).role() == QAccessible.Role.Grouping
+    webex = window.findChild(QWidget, "webex_alice")
+    assert QAccessible.queryAccessibleInterface(webex).role() == QAccessible.Role.Grouping
     assert node(window, "alice Webex App dial 1") and node(window, "carol Webex App dial 1")
 
 

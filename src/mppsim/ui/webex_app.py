@@ -24,7 +24,7 @@ import zlib
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter, QPainterPath, QPen, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout,
                                QWidget)
 
@@ -301,8 +301,9 @@ class RoundButton(QToolButton):
 
 
 # ----- the face ---------------------------------------------------------------------------------
-class WebexApp(QWidget):
-    """The Webex App of one user. objectNames (all also accessible names' basis):
+class WebexApp(QGroupBox):
+    """The Webex App of one user (a QGroupBox for its accessible role, grouping: to AT-SPI a plain
+    QWidget is a generic filler; it draws no group-box frame). objectNames:
 
     webex_<user>                      the widget
     webex_<user>_line                 line picker (QComboBox; primary line + webex-app virtual lines)
@@ -345,7 +346,8 @@ class WebexApp(QWidget):
         self.setObjectName(f"webex_{self.key}")
         self.setAccessibleName(f"{self.who}: {self.user.name}")
         self.setFocusPolicy(Qt.StrongFocus)
-        self.setStyleSheet(STYLE)
+        self.setFlat(True)
+        self.setStyleSheet(STYLE + "WebexApp { border: none; margin: 0px; padding: 0px; }")
         self.setMinimumSize(300, 540)
 
         root = QFrame()
@@ -409,6 +411,9 @@ class WebexApp(QWidget):
         self.ticker.timeout.connect(self.refresh)
         self.ticker.start()
         self.refresh()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        pass        # the frame inside (webex_root) is the window's look; a group box draws none
 
     # ----- building ---------------------------------------------------------------------------
     def _label(self, suffix: str, text: str, role: str | None = None) -> QLabel:
