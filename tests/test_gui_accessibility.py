@@ -9,7 +9,7 @@ toggles are checkable.
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
@@ -134,8 +134,9 @@ def test_a_recorded_call_reads_as_it_looks(qtbot, window, sim):
     assert description(window, "alice Webex App recording indicator") == "Recording"
     assert alice.phone.screen_parts["state"].text() == "Connected"     # what is painted: the same model
 
-    # the mute lamp and the Webex App's Mute toggle read as checked, and the button says Unmute
-    press(node(window, "alice MPP mute"))
+    # the mute lamp and the Webex App's Mute toggle read as checked, and the button says Unmute;
+    # the keyboard reaches the hard key as well as the pointer (M on the focused phone)
+    qtbot.keyClick(alice.phone, Qt.Key_M)
     sim.wait_until(lambda: sim.muted("alice"), 3, "alice muted")
     window.on_event({"agent": "alice"})
     assert QAccessible.queryAccessibleInterface(alice.phone.hard_buttons["mute"]).state().checked
@@ -145,6 +146,12 @@ def test_a_recorded_call_reads_as_it_looks(qtbot, window, sim):
     window.on_event({"agent": "alice"})
     assert not node(window, "alice Webex App Mute").state().checked
 
+    bob_phone = window.users["bob"].phone
+    first = bob_phone.softkey_labels()
+    qtbot.keyClick(bob_phone, Qt.Key_F4)            # F1-F4 are the softkeys: F4 is More here
+    assert first[3] == "More" and bob_phone.softkey_labels() != first, first
+    qtbot.keyClick(bob_phone, Qt.Key_F4)            # and back to the first page
+    assert bob_phone.softkey_labels() == first
     # the More menu opens on Press and is among the application's windows, where a tool finds it
     press(node(window, "alice Webex App More"))
     assert alice_app.more_menu.isVisible()

@@ -18,7 +18,8 @@ The lamps (mute, speaker, headset, message waiting) are checkable buttons: lit =
 
 Keyboard (when the phone has focus): 0-9 * # dial (idle) or send DTMF (connected: *44 etc. are
 feature codes), Backspace deletes, Enter calls, Esc ends the call / clears, F1-F4 press the
-softkeys, arrows move between lines (up / down) and softkey pages (left / right).
+softkeys, F6 / F7 / F8 Hold, Transfer, Conference, M / S / H / V mute, speaker, headset,
+messages, arrows move between lines (up / down) and softkey pages (left / right).
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ MORE = "More"
 KEY_NAMES = {"*": "star", "#": "hash"}
 MONO_PREFIXES = ("68", "78")
 SOFTKEY_KEYS = (Qt.Key_F1, Qt.Key_F2, Qt.Key_F3, Qt.Key_F4)
+# the hard keys from the keyboard (every control has a keyboard path; the phone's own keys are
+# not focusable, like the painted keys they sit on)
+HARD_KEY_KEYS = {Qt.Key_F6: "hold", Qt.Key_F7: "transfer", Qt.Key_F8: "conference", Qt.Key_M: "mute",
+                 Qt.Key_S: "speaker", Qt.Key_H: "headset", Qt.Key_V: "messages"}
 LAMPS = ("mute", "speaker", "headset", "messages")
 # where ui/mpp_art.py paints each part of the screen (base coordinates): the readouts sit there
 _A = CALL_AREA
@@ -565,6 +570,8 @@ class MppPhone(QGroupBox):
             self.press_label("Delete")
         elif key in SOFTKEY_KEYS:
             self.press_softkey(SOFTKEY_KEYS.index(key))
+        elif key in HARD_KEY_KEYS and not event.modifiers() & (Qt.ControlModifier | Qt.AltModifier):
+            self.press_hard_key(HARD_KEY_KEYS[key])
         elif key in (Qt.Key_Up, Qt.Key_Down, Qt.Key_Left, Qt.Key_Right):
             self.press_nav({Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Left: "left",
                             Qt.Key_Right: "right"}[key])
