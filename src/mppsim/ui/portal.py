@@ -590,6 +590,14 @@ class RecorderPortal(QWidget):
         for w in (self.meta_parsed, self.meta_raw):
             w.setFont(mono)
             w.setLineWrapMode(QPlainTextEdit.NoWrap)
+        # names for assistive tech and GUI test tools (five controls had none: issue 23)
+        for w, accessible in ((self.viewer, "Portal viewer: whose recordings the portal shows"),
+                              (self.owner, "Portal owner filter"), (self.filter, "Portal text filter"),
+                              (self.meta_parsed, "Recording metadata, parsed"),
+                              (self.meta_raw, "Recording metadata, raw XML"),
+                              (self.meta_files, "Recording metadata file")):
+            if not w.accessibleName():
+                w.setAccessibleName(accessible)
         self.meta_tabs.addTab(self.meta_parsed, "Metadata (parsed)")
         self.meta_tabs.addTab(raw_box, "Metadata (as received)")
 
