@@ -82,6 +82,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
         self.t0 = t0                       # session start (monotonic)
         self.payload_types: dict[int, tuple[str, int]] = {}   # pt -> (encoding, rtp clock)
         self.decoders: dict[int, codecs.Decoder] = {}
+        self._resamplers: dict[int, codecs.Resampler] = {}    # pt -> its stream's rate change
         self.events: set[int] = set()      # telephone-event pts
         self.stats = StreamStats()
         self.transport: asyncio.DatagramTransport | None = None
@@ -195,7 +196,10 @@ class StreamReceiver(asyncio.DatagramProtocol):
             st.garbage += 1
             return
         if dec.rate != self.rate:
-            pcm = codecs.resample(np.frombuffer(pcm, np.int16), dec.rate, self.rate).tobytes()
+            rs = self._resamplers.get(pkt.pt)
+            if rs is None or (rs.src, rs.dst) != (dec.rate, self.rate):
+                rs = self._resamplers[pkt.pt] = codecs.Resampler(dec.rate, self.rate)
+            pcm = rs(np.frombuffer(pcm, np.int16)).tobytes()
         if pos + len(pcm) // 2 <= self._written:
             st.late += 1
             return
