@@ -42,7 +42,7 @@ from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
-                       create_endpoint, loopback_account, poll_events)
+                       create_endpoint, flush_logs, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
 from .reaper import Reaper
 from .replies import Deferred
@@ -275,6 +275,7 @@ class Agent:
             self.chan.close()
         sys.stdout.flush()
         sys.stderr.flush()
+        flush_logs()
         os._exit(0)
 
     def run_timers(self) -> None:
@@ -1002,6 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
             if os.getppid() != parent:
                 on_term(None, None)
                 time.sleep(3.0)
+                flush_logs()
                 os._exit(3)
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
@@ -1021,6 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         traceback.print_exc()
         sys.stderr.flush()
+        flush_logs()
         os._exit(1)
     agent.destroy()
     return 0

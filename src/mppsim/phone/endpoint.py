@@ -6,6 +6,10 @@ device needs sndAutoCloseTime = -1 so the media clock keeps running.
 """
 from __future__ import annotations
 
+import atexit
+import ctypes
+import threading
+import time
 from dataclasses import dataclass
 
 import pjsua2 as pj
@@ -67,6 +71,7 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     cfg.logConfig.msgLogging = bool(log_file)
     if log_file:
         cfg.logConfig.filename = log_file
+        start_log_flusher()
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
     for info in ep.codecEnum2():
@@ -74,6 +79,36 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     ep.codecSetPriority("PCMU/8000", 255)
     ep.libStart()
     return ep
+
+
+_libc = ctypes.CDLL(None)
+_flusher: threading.Thread | None = None
+FLUSH_EVERY = 0.5
+
+
+def flush_logs() -> None:
+    """Flush pjsua's log file. pjlib writes it with C stdio (fopen/fwrite, a 4096-byte buffer) and
+    has no flush call: without this a log read during a run, or left by os._exit, stopped at a
+    4096-byte boundary, missing the last messages of a failing call. fflush(NULL) flushes every C
+    stream of the process (stdio locks each one: safe beside pjsua's writer threads)."""
+    _libc.fflush(None)
+
+
+def start_log_flusher() -> None:
+    """Every SIP message reaches the log within FLUSH_EVERY seconds while the process runs (a
+    Python thread that never calls pjsua: no libRegisterThread needed)."""
+    global _flusher
+    if _flusher is not None:
+        return
+
+    def loop():
+        while True:
+            time.sleep(FLUSH_EVERY)
+            flush_logs()
+
+    _flusher = threading.Thread(target=loop, name="log-flush", daemon=True)
+    _flusher.start()
+    atexit.register(flush_logs)
 
 
 POLL_MS = 100
