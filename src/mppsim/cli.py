@@ -44,8 +44,25 @@ def print_recordings(result: RunResult) -> None:
         who = " / ".join(f"{p['name']} ({p['channel']})" for p in r["participants"] or [])
         paused = ", ".join(f"{p['duration']:.1f} s at {p['start']:.1f} s" for p in r["paused_segments"] or []
                            if p.get("duration") is not None)
+        packets = ", ".join(f"{s['channel']} {s['received']}" for s in r.get("streams") or [])
         print(f"  {r['owner']}: {who}; {r['talk_seconds']:.1f} s recorded, {r['state']}"
-              + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
+              + (f", paused {paused}" if paused else "")
+              + (f"; RTP packets {packets}" if packets else "") + f"; {r['audio_path']}")
+        if r.get("suspect"):
+            print(f"    !! {'NO AUDIO' if r in result.without_audio else 'SUSPECT'}: {r['suspect_reason']}")
+
+
+def print_siprec(result: RunResult) -> None:
+    """With an external SRS the recordings are not in our store: the agents' own counters say
+    what each recording session was sent (issue 21)."""
+    external = [s for s in result.siprec if s.get("target") and not result.recordings]
+    if not external:
+        return
+    print(f"\n{len(external)} recording sessions sent to an external SRS:")
+    for s in external:
+        sent = " / ".join(str(n) for n in s.get("sent") or []) or "no count"
+        print(f"  {s['agent']} recording {s['recording']} of {s['call']} -> {s['target']}: {s['state']}"
+              + (f" ({s['reason']})" if s.get("reason") else "") + f"; RTP packets sent {sent}")
 
 
 def cmd_run(args) -> int:
@@ -56,10 +73,14 @@ def cmd_run(args) -> int:
         return 2
     print_calls(result)
     print_recordings(result)
+    print_siprec(result)
     failed = result.failed_step
     if failed is not None:
         print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
         return 1
+    silent = result.without_audio
+    if silent:
+        print(f"\nWARNING: {len(silent)} of {len(result.recordings)} recordings got no audio (see !! above)")
     print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s"
           + (f"; report: {args.report}" if args.report else "")
           + f"; logs and captured audio: {result.run_dir}")

@@ -174,6 +174,17 @@ class Simulator:
             owner = f"sip:{p.number}@127.0.0.1"
         return Store(self.recorder_store).list(owner=owner)
 
+    def siprec_sessions(self) -> list[dict]:
+        """The agents' own account of their recording sessions (their last `siprec` event each):
+        target, state, and the RTP packets sent per stream. With an external SRS this is all
+        mppsim knows of what a recording should hold."""
+        last: dict[tuple, dict] = {}
+        with self._cv:
+            for ev in self.events:
+                if ev.get("event") == "siprec":
+                    last[(ev.get("agent"), ev.get("call"), ev.get("recording"))] = ev
+        return list(last.values())
+
     def voicemails(self, who: str | None = None) -> list[dict]:
         """Messages left in voicemail (all, or in `who`'s mailbox), oldest first."""
         number = self.party(who).number if who is not None else None

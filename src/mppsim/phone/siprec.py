@@ -115,6 +115,7 @@ class Session:
     names_changed: bool = False   # participants changed: their names go in the next status
     retry_queued: bool = False
     update_pending: str | None = None   # participants changed while starting: UPDATE/INVITE once active
+    sent: list[int] = field(default_factory=list)   # RTP packets sent per stream, read at hang-up
 
 
 class SiprecClient:
@@ -396,8 +397,23 @@ class SiprecClient:
     def on_log(self, text: str) -> None:
         self.agent.emit("log", level="warning", text=text)
 
+    @staticmethod
+    def _sent(session: Session) -> list[int]:
+        """RTP packets pjmedia sent on each recorded stream: with an external SRS, the only
+        count mppsim has of what a recording should hold (issue 21)."""
+        counts = []
+        if session.call is None:
+            return counts
+        for i in range(2):
+            try:
+                counts.append(int(session.call.getStreamStat(i).rtcp.txStat.pkt))
+            except pj.Error:
+                break                     # no media (never answered, or already gone)
+        return counts
+
     def _hangup(self, session: Session) -> None:
         session.state = "ended"
+        session.sent = self._sent(session) or session.sent
         try:
             session.call.hangup(pj.CallOpParam(True))
         except pj.Error:
@@ -450,7 +466,8 @@ class SiprecClient:
             elif s.state in ("active", "paused"):
                 self._failed(s, f"the recorder ended the session ({snap['status_code']})")
             else:
-                self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target)
+                self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target,
+                                sent=s.sent)
             s.auds = []
 
     def _since_answer(self, s: Session) -> dict:

@@ -919,9 +919,12 @@ class RecorderPortal(QWidget):
 
 
 def state_text(row: dict) -> str:
-    """The state column: the store's state, plus 'suspect' when the recorder flagged it."""
+    """The state column: the store's state, plus 'suspect' when the recorder flagged it, or
+    'NO AUDIO' when what it flagged is missing RTP (issue 21: never a silent 'complete')."""
     state = row.get("state", "")
-    return f"{state} · SUSPECT" if row.get("suspect") else state
+    if not row.get("suspect"):
+        return state
+    return f"{state} · {'NO AUDIO' if (row.get('suspect_reason') or '').startswith('no audio') else 'SUSPECT'}"
 
 
 def metadata_summary(row: dict, docs: list[tuple[str, str]]) -> str:
