@@ -50,7 +50,7 @@ from .resources import process_resources
 from .warmup import rehearse
 from .protocol import Channel, ChannelClosed
 from mppsim.sip import message as sip_message
-from mppsim.sip.uri import host_port, name_addr, name_and_user, user as uri_user
+from mppsim.sip.uri import host_port, name_addr, name_and_user, transport as uri_transport, user as uri_user
 
 MAX_USER_CALLS = 2
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
@@ -70,6 +70,13 @@ def request_user(msg: str) -> str:
 def has_header(msg: str, name: str, value: str) -> bool:
     """True when a SIP message has `name: value` (name in any case or its compact form)."""
     return sip_message.read(msg).has(name, value)
+
+
+def via_transport(msg: str) -> str:
+    """The transport a request came over, from its top Via ('SIP/2.0/TCP h:p' -> 'tcp')."""
+    via = sip_message.read(msg).get("via") or "" if msg else ""
+    proto = via.split(None, 1)[0] if via.strip() else ""
+    return proto.rsplit("/", 1)[-1].lower() if proto.upper().startswith("SIP/2.0/") else "udp"
 
 
 class Agent:
@@ -344,6 +351,7 @@ class Agent:
         if self.kind == "voicemail":
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
+        rec.transport = via_transport(data.get("msg", ""))
         if self.kind == "voicemail":
             if self.mailbox.is_retrieval(call.mailbox):
                 self.mailbox.retrieve(rec)       # the owner listens to their messages
@@ -775,11 +783,23 @@ class Agent:
                 return self.directory[key]
         raise CommandError(f"to: {to!r} is not a known extension or number")
 
+    def line_contact(self, rec: CallRecord) -> str:
+        """The line's Contact for this dialog: its forced Contact plus the dialog's transport
+        (issue 21: without it a peer that called over TCP sent its BYE over UDP)."""
+        line = next((l for l in self.lines if l.id == rec.line), self.lines[0])
+        tp = "" if rec.transport == "udp" else f";transport={rec.transport}"
+        return f"<{line.uri}{tp}>"
+
     def answer_code(self, rec: CallRecord, code: int, reason: str = "") -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
         if reason:
             prm.reason = reason
+        if code < 300 and rec.transport != "udp":
+            # pjsip adds the dialog's Contact to a response only when it has none (sip_dialog.c)
+            contact = pj.SipHeader()
+            contact.hName, contact.hValue = "Contact", self.line_contact(rec)
+            prm.txOption.headers.append(contact)
         if code >= 300:
             rec.local_hangup = True
             rec.call.hangup(prm)
@@ -850,7 +870,20 @@ class Agent:
         # Hold the other calls of this user first, as a phone does when you dial mid-call.
         self.hold_others(rec)
         prm = pj.CallOpParam(True)
-        call.makeCall(uri, prm)
+        rec.transport = uri_transport(uri)
+        if rec.transport == "udp":
+            call.makeCall(uri, prm)
+        else:
+            # pjsua puts the account's forced Contact in the INVITE: for the length of makeCall it
+            # says the dialog's transport (the dialog keeps its own copy)
+            line = next(l for l in self.lines if l.id == acc.line_id)
+            cfg = account_config(line)
+            cfg.sipConfig.contactForced = self.line_contact(rec)
+            acc.modify(cfg)
+            try:
+                call.makeCall(uri, prm)
+            finally:
+                acc.modify(account_config(line))
         self.report_call(rec)
         self.prepare_recording(rec)
         return rec

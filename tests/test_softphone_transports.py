@@ -1,0 +1,120 @@
+"""Real softphones (Debian's baresip) call simulated users through the front door and are called
+by them, over UDP and TCP (issue 21): every request of a dialog, both ways, stays on the transport
+the dialog began on (checked from baresip's own SIP trace), and the audio goes both ways."""
+from __future__ import annotations
+
+import glob
+import re
+import shutil
+import socket
+import subprocess
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from conftest import TONES
+from mppsim.phone.analysis import analyse
+from test_frontdoor_e2e import BARESIP_CONFIG
+
+pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="Debian's baresip is not installed")
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (baresip listens on both)."""
+    for _ in range(20):
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                    return port
+                except OSError:
+                    continue
+    raise RuntimeError("no free port")
+
+
+def baresip(tmp_path, *commands: str, seconds: int):
+    snd = tmp_path / "snd"
+    snd.mkdir()
+    port = free_port()
+    (tmp_path / "config").write_text(BARESIP_CONFIG.format(snd=snd).replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+    (tmp_path / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n")
+    args = ["baresip", "-s", "-f", str(tmp_path), "-t", str(seconds)]
+    for c in commands:
+        args += ["-e", c]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    return proc, port, snd
+
+
+def dialog_transports(trace: str) -> dict[str, set[str]]:
+    """Request method -> transports it was sent or received on, from baresip's SIP trace
+    ('udp|tcp 127.0.0.1:p -> 127.0.0.1:q' lines above each message), for every request."""
+    seen: dict[str, set[str]] = {}
+    lines = trace.splitlines()
+    for i, line in enumerate(lines):
+        m = re.search(r"\b(udp|tcp|tls)\b.*(->|<-)", line, re.I)
+        if not m:
+            continue
+        nxt = next((l for l in lines[i + 1:i + 4] if l.strip()), "")
+        req = re.match(r"([A-Z]+) sips?:\S+ SIP/2.0", nxt.strip())
+        if req:
+            seen.setdefault(req.group(1), set()).add(m.group(1).lower())
+    return seen
+
+
+def heard_by_baresip(snd) -> float | None:
+    decoded = glob.glob(str(snd / "*-dec.wav"))
+    if not decoded:
+        return None
+    with wave.open(decoded[0]) as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)[:: w.getnchannels()]
+        return analyse(samples, w.getframerate()).freq_hz
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_baresip_calls_in_and_every_request_stays_on_its_transport(sim, tmp_path, transport):
+    sim.set_auto_answer("carol", 0.2)
+    proc, _port, snd = baresip(tmp_path, f"/dial sip:1003@127.0.0.1:{sim.front_door.port};transport={transport}",
+                               seconds=12)
+    try:
+        sim.wait_for("carol", "connected", 8)
+        time.sleep(1.5)
+        heard = sim.listen("carol", 1.0)
+        assert heard["freq_hz"] == pytest.approx(600, rel=0.02), heard   # carol hears baresip
+        sim.hangup("carol")
+        sim.wait_for("carol", "ended", 3)
+        time.sleep(0.5)
+    finally:
+        sim.set_auto_answer("carol", None)
+        proc.terminate()
+        trace = proc.communicate(timeout=10)[0]
+    seen = dialog_transports(trace)
+    assert "INVITE" in seen and "BYE" in seen and "ACK" in seen, (seen, trace[-3000:])
+    assert all(tps == {transport} for tps in seen.values()), seen
+    assert heard_by_baresip(snd) == pytest.approx(TONES["carol"], rel=0.02)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_an_agent_calls_baresip_and_its_bye_comes_back_on_the_dialog_s_transport(sim, tmp_path, transport):
+    proc, port, snd = baresip(tmp_path, seconds=7)
+    try:
+        time.sleep(1.0)
+        sim.dial("dave", f"sip:baresip@127.0.0.1:{port};transport={transport}")
+        sim.wait_for("dave", "connected", 5)
+        time.sleep(1.5)
+        heard = sim.listen("dave", 1.0)
+        assert heard["freq_hz"] == pytest.approx(600, rel=0.02), heard   # dave hears baresip
+        sim.wait_for("dave", "ended", 10)       # baresip quits (-t): its BYE ends the call
+        entry = sim.call_log()[-1]
+        assert entry["legs"]["dave"]["ended_by"] == "remote", entry
+    finally:
+        proc.terminate()
+        trace = proc.communicate(timeout=10)[0]
+    seen = dialog_transports(trace)
+    assert "INVITE" in seen and "BYE" in seen, (seen, trace[-3000:])
+    assert all(tps == {transport} for tps in seen.values()), seen
+    assert heard_by_baresip(snd) == pytest.approx(TONES["dave"], rel=0.02)
