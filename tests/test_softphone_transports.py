@@ -118,3 +118,34 @@ def test_an_agent_calls_baresip_and_its_bye_comes_back_on_the_dialog_s_transport
     assert "INVITE" in seen and "BYE" in seen, (seen, trace[-3000:])
     assert all(tps == {transport} for tps in seen.values()), seen
     assert heard_by_baresip(snd) == pytest.approx(TONES["dave"], rel=0.02)
+
+
+def test_an_ipv6_only_offer_is_refused_with_488_before_ringing_and_the_log_names_the_callee(sim):
+    """Linphone's default offer (c=IN IP6): agents have IPv4 media, so bob's agent says 488 at
+    once (no 180, bob never rings), and the call log says bob's side ended it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        body = ("v=0\r\no=linphone 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n"
+                "m=audio 7078 RTP/AVP 0 8\r\n")
+
+        def invite(uri: str, branch: str) -> bytes:
+            return (f"INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch};rport\r\n"
+                    f"Max-Forwards: 70\r\nFrom: <sip:linphone@127.0.0.1>;tag=l6\r\nTo: <sip:1002@127.0.0.1>\r\n"
+                    f"Call-ID: ipv6-offer-{branch}\r\nCSeq: 1 INVITE\r\nContact: <sip:linphone@127.0.0.1:{port}>\r\n"
+                    f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+        s.sendto(invite(f"sip:1002@127.0.0.1:{sim.front_door.port}", "a1"), ("127.0.0.1", sim.front_door.port))
+        redirect = s.recv(4000).decode()
+        contact = re.search(r"(?im)^Contact:\s*<([^>]+)>", redirect).group(1)
+        host, bob_port = re.search(r"@([\d.]+):(\d+)", contact).groups()
+        s.sendto(invite(contact, "b2"), (host, int(bob_port)))
+        codes = []
+        while not codes or codes[-1] < 200:
+            codes.append(int(s.recv(4000).decode().split()[1]))
+    assert codes[-1] == 488 and 180 not in codes and 183 not in codes, codes
+    assert sim.call_state("bob") != "ringing"
+    time.sleep(0.5)
+    leg = [c for c in sim.call_log() if c["sip_call_id"] == "ipv6-offer-b2"][-1]["legs"]["bob"]
+    assert (leg["ended_by"], leg["reason"]) == ("local", "not-acceptable"), leg

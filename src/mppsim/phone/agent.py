@@ -50,6 +50,7 @@ from .resources import process_resources
 from .warmup import rehearse
 from .protocol import Channel, ChannelClosed
 from mppsim.sip import message as sip_message
+from mppsim.sip import sdp
 from mppsim.sip.uri import host_port, name_addr, name_and_user, transport as uri_transport, user as uri_user
 
 MAX_USER_CALLS = 2
@@ -58,7 +59,8 @@ MAX_USER_CALLS = 2
 COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
-               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable",
+               488: "not-acceptable"}
 
 
 def request_user(msg: str) -> str:
@@ -70,6 +72,26 @@ def request_user(msg: str) -> str:
 def has_header(msg: str, name: str, value: str) -> bool:
     """True when a SIP message has `name: value` (name in any case or its compact form)."""
     return sip_message.read(msg).has(name, value)
+
+
+def unusable_media(msg: str) -> str:
+    """Why an INVITE's offer cannot be answered by an agent, or "": agents bind IPv4 only, and
+    pjsua, offered `c=IN IP6` only (Linphone's default), rang and then failed the answer with
+    PJ_EAFNOTSUP: the caller got 488 after ringing and the call log blamed the caller."""
+    req = sip_message.read(msg) if msg else None
+    body = getattr(req, "body", "") if req is not None else ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if "m=audio" not in (body or ""):
+        return ""                            # no offer (offerless INVITE) or not SDP alone
+    try:
+        offer = sdp.parse(body[body.index("v=0"):] if "v=0" in body else body)
+    except Exception:   # noqa: BLE001 - a malformed offer is pjsua's to refuse, as before
+        return ""
+    usable = [m for m in offer.audio if m.port and ":" not in (m.connection or "")]
+    if offer.audio and not usable and any(":" in (m.connection or "") for m in offer.audio):
+        return "IPv6 media only (c=IN IP6): this agent has IPv4 media addresses"
+    return ""
 
 
 def via_transport(msg: str) -> str:
@@ -357,6 +379,13 @@ class Agent:
                 self.mailbox.retrieve(rec)       # the owner listens to their messages
             else:
                 self.mailbox.take_message(rec)
+            return
+        unusable = unusable_media(data.get("msg", ""))
+        if unusable:
+            # refused before ringing, and the call log says this agent refused (issue 21)
+            self.answer_code(rec, 488, "Not Acceptable Here", warning=unusable)
+            self.report_call(rec)
+            self.emit("log", level="warning", text=f"{rec.key}: offer refused with 488: {unusable}")
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
@@ -790,11 +819,15 @@ class Agent:
         tp = "" if rec.transport == "udp" else f";transport={rec.transport}"
         return f"<{line.uri}{tp}>"
 
-    def answer_code(self, rec: CallRecord, code: int, reason: str = "") -> None:
+    def answer_code(self, rec: CallRecord, code: int, reason: str = "", warning: str = "") -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
         if reason:
             prm.reason = reason
+        if warning:      # RFC 3261 20.43: 301 = incompatible network address formats
+            hdr = pj.SipHeader()
+            hdr.hName, hdr.hValue = "Warning", f'301 mppsim "{warning}"'
+            prm.txOption.headers.append(hdr)
         if code < 300 and rec.transport != "udp":
             # pjsip adds the dialog's Contact to a response only when it has none (sip_dialog.c)
             contact = pj.SipHeader()
@@ -804,7 +837,11 @@ class Agent:
             rec.local_hangup = True
             rec.call.hangup(prm)
         else:
-            rec.call.answer(prm)
+            try:
+                rec.call.answer(prm)
+            except pj.Error:
+                rec.local_hangup = True      # pjsua refuses the call itself: we ended it
+                raise
 
     def hangup_record(self, rec: CallRecord) -> None:
         rec.local_hangup = True
