@@ -146,6 +146,8 @@ def test_an_ipv6_only_offer_is_refused_with_488_before_ringing_and_the_log_names
             codes.append(int(s.recv(4000).decode().split()[1]))
     assert codes[-1] == 488 and 180 not in codes and 183 not in codes, codes
     assert sim.call_state("bob") != "ringing"
-    time.sleep(0.5)
-    leg = [c for c in sim.call_log() if c["sip_call_id"] == "ipv6-offer-b2"][-1]["legs"]["bob"]
+    def refused():
+        return [c for c in sim.call_log() if c["sip_call_id"] == "ipv6-offer-b2" and c["state"] == "ended"]
+    sim.wait_until(refused, 5, "the refused call in the call log")
+    leg = refused()[-1]["legs"]["bob"]
     assert (leg["ended_by"], leg["reason"]) == ("local", "not-acceptable"), leg
