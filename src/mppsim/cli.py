@@ -9,6 +9,7 @@ from pathlib import Path
 from mppsim.app.org import OrgError, load_org
 from mppsim import PACKAGE_DIR, __version__
 from mppsim.app.scenario import RunResult, ScenarioError, load_scenario, run_file
+from mppsim.app.simulator import SimulatorError
 
 DEMO_ORG = PACKAGE_DIR / "examples" / "demo-org.yaml"
 DEMO_SCENARIO = PACKAGE_DIR / "examples" / "demo-call.yaml"
@@ -67,8 +68,9 @@ def print_siprec(result: RunResult) -> None:
 
 def cmd_run(args) -> int:
     try:
-        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
-    except (ScenarioError, OrgError) as exc:
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0),
+                          address=getattr(args, "address", None))
+    except (ScenarioError, OrgError, SimulatorError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
     print_calls(result)
@@ -118,7 +120,8 @@ def gui_org(args) -> str:
 def cmd_gui(args) -> int:
     from mppsim.ui.app import run_gui  # Qt is imported only for the GUI
     return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
-                   api_port=None if args.no_api else args.api_port, api_token=args.api_token)
+                   api_port=None if args.no_api else args.api_port, api_token=args.api_token,
+                   address=args.address)
 
 
 def cmd_api(args) -> int:
@@ -137,7 +140,11 @@ def cmd_api(args) -> int:
         return 2
     done = threading.Event()
     previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port)
+    try:
+        sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port, address=args.address)
+    except SimulatorError as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
     server = ApiServer(sim, host=args.host, port=args.port, token=args.token)
     try:
         try:
@@ -150,7 +157,7 @@ def cmd_api(args) -> int:
         except AgentError as exc:
             print(f"mppsim: {exc}", file=sys.stderr)
             return 2
-        door = f"sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "off"
+        door = f"sip:<extension>@{sim.address}:{sim.front_door.port}" if sim.front_door else "off"
         print(f"listening on {server.url}/v1", flush=True)
         print(f"token: {server.token}", flush=True)
         print(f"mppsim control API: {server.url}/mppsim/v1 (docs: {server.url}/mppsim/v1/openapi.yaml); "
@@ -196,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=0, help="port of the HTTP APIs (default: any free port)")
     p.add_argument("--api-token", help="Bearer token the HTTP APIs require (default: random)")
     p.add_argument("--no-api", action="store_true", help="do not start the HTTP APIs")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("api", help="run the simulator headless with the HTTP APIs (Webex /v1, /mppsim/v1)")
     p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
     p.add_argument("--port", type=int, default=0, help="HTTP port (default 0: any free port, printed)")
@@ -204,12 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--front-door-port", type=int, default=0,
                    help="SIP port of the front door (default 0: any free port)")
     p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
     p.add_argument("--speed", type=positive_float, default=1.0,
                    help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
@@ -234,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -294,8 +309,8 @@ def cmd_load(args) -> int:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
-                          run_dir=args.run_dir, show=live_view())
-    except (LoadError, OrgError) as exc:
+                          run_dir=args.run_dir, show=live_view(), address=args.address)
+    except (LoadError, OrgError, SimulatorError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

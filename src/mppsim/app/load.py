@@ -508,7 +508,7 @@ def summary(report: dict) -> str:
 # ----- the command --------------------------------------------------------------------------------
 def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = None,
              report_path: str | None = None, run_dir: str | None = None, show=None,
-             out=print) -> dict:
+             out=print, address: str | None = None) -> dict:
     """`mppsim load`: start the org (generated or from a file), run, write the report."""
     import json
     from .org import load_org as load_org_file
@@ -523,7 +523,7 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         raise LoadError(f"--calls: {cfg.calls} calls at once need {cfg.calls} users; "
                         f"{org_file} has {len(user_ids)} (use --users N, or a bigger org)")
     pstn = [p.number for p in org.pstn]
-    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None)
+    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None, address=address)
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "
         f"({len(user_ids)} users, {len(pstn)} PSTN parties)" + ("" if cfg.recorder else " and the recorder"))
     t0 = time.monotonic()

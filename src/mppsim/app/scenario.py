@@ -656,9 +656,10 @@ def stream_counts(row: dict) -> list[dict]:
 
 
 def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
-             echo: Callable[[str], None] | None = print, speed: float = 1.0) -> RunResult:
+             echo: Callable[[str], None] | None = print, speed: float = 1.0,
+             address: str | None = None) -> RunResult:
     scenario = load_scenario(path)
-    with Simulator(scenario.org, run_dir=run_dir) as sim:
+    with Simulator(scenario.org, run_dir=run_dir, address=address) as sim:
         runner = Runner(sim, scenario, echo)
         runner.speed = speed
         result = runner.run()

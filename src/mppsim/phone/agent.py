@@ -41,6 +41,7 @@ from .call_waiting import CallWaiting
 from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
+from . import endpoint, siprec as siprec_mod
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, flush_logs, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
@@ -110,6 +111,10 @@ class Agent:
         self.directory: dict[str, str] = dict(config.get("directory", {}))
         self.auto_answer: float | None = config.get("auto_answer")
         self.unavailable: set[str] = set()  # numbers whose agent the app reports down
+        # issue 21: the address every socket of this agent binds and its SIP, SDP and metadata say
+        self.address: str = config.get("address") or endpoint.LOOPBACK
+        endpoint.set_address(self.address)
+        siprec_mod.HOST = self.address
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
@@ -231,7 +236,7 @@ class Agent:
         if self._wake_sock is None:
             self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self._wake_sock.sendto(b"\r\n\r\n", ("127.0.0.1", self.lines[0].sip_port))
+            self._wake_sock.sendto(b"\r\n\r\n", (endpoint.ADDRESS, self.lines[0].sip_port))
         except OSError:
             pass
 
@@ -244,7 +249,8 @@ class Agent:
         port = self.lines[0].sip_port
         for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
             user = f"src-{self.lines[0].extension}"
-            acfg = loopback_account(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port};transport=tcp>{param}",
+            host = endpoint.ADDRESS
+            acfg = loopback_account(f"sip:{user}@{host}", f"<sip:{user}@{host}:{port};transport=tcp>{param}",
                                     self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
             acc = pj.Account()
             acc.create(acfg)

@@ -16,6 +16,14 @@ import pjsua2 as pj
 
 CLOCK_RATE = 8000
 LOOPBACK = "127.0.0.1"
+# The address this process binds and writes into SIP and SDP (issue 21: `network.address` or
+# `--address`; one agent = one process, so a module setting, made before any transport exists)
+ADDRESS = LOOPBACK
+
+
+def set_address(address: str) -> None:
+    global ADDRESS
+    ADDRESS = address or LOOPBACK
 MAX_LINES = 4  # 2 transports (UDP + TCP) per line, 8 transports per process
 RTP_PORT_RANGE = 40  # RTP+RTCP pairs: room for a call, its consult call and their recordings
 KEEP_CODECS = ("PCMU/8000", "PCMA/8000", "telephone-event/8000")
@@ -31,7 +39,7 @@ class LineConfig:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.extension}@{LOOPBACK}:{self.sip_port}"
+        return f"sip:{self.extension}@{ADDRESS}:{self.sip_port}"
 
 
 def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False) -> pj.Endpoint:
@@ -128,13 +136,13 @@ def poll_events(ep: pj.Endpoint, running, between=None) -> None:
 def _transport(ep: pj.Endpoint, kind: int, port: int) -> int:
     tcfg = pj.TransportConfig()
     tcfg.port = port
-    tcfg.boundAddress = LOOPBACK
-    tcfg.publicAddress = LOOPBACK
+    tcfg.boundAddress = ADDRESS
+    tcfg.publicAddress = ADDRESS
     return ep.transportCreate(kind, tcfg)
 
 
 def create_transports(ep: pj.Endpoint, port: int) -> tuple[int, int]:
-    """A UDP and a TCP transport on the same port of 127.0.0.1."""
+    """A UDP and a TCP transport on the same port of ADDRESS (127.0.0.1 unless set)."""
     return _transport(ep, pj.PJSIP_TRANSPORT_UDP, port), _transport(ep, pj.PJSIP_TRANSPORT_TCP, port)
 
 
@@ -165,7 +173,7 @@ def bind_transports(ep: pj.Endpoint, preferred: int = 0, tries: int = 20) -> int
 
 
 def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
-                     host: str = LOOPBACK) -> pj.AccountConfig:
+                     host: str | None = None) -> pj.AccountConfig:
     """An account with no registration, a forced Contact (params after the '>' included:
     contactParams is ignored once Contact is forced), no NAT rewriting, no ICE, and its own
     RTP port range on `host`."""
@@ -181,8 +189,8 @@ def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
     media = acfg.mediaConfig.transportConfig
     media.port = rtp_port
     media.portRange = rtp_range
-    media.boundAddress = host
-    media.publicAddress = host
+    media.boundAddress = host or ADDRESS
+    media.publicAddress = host or ADDRESS
     return acfg
 
 

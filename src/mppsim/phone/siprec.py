@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 DIALECTS = ("webex", "rfc7866")
 LABELS = ("1", "2")
-HOST = "127.0.0.1"   # the simulated network's host part in AoRs and party numbers
+HOST = "127.0.0.1"   # the simulated network's host part in AoRs and party numbers; the agent
+                     # sets it to its address (issue 21: nothing says 127.0.0.1 off loopback)
 EMBEDDED_RECORDER_MAX = None   # the embedded recorder is on asyncio (issue 9): 64 kB messages
 
 
@@ -130,7 +131,7 @@ class SiprecClient:
         self.standbys: dict[str, Session] = {}   # call key -> its leg made ready while ringing
         self.dropped: dict[str, Session] = {}    # call key -> its standby, cancelled unused (reaped)
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
-        self.src = NetworkSrc(log=lambda text: agent.post(("siprec_log", None, text)))
+        self.src = NetworkSrc(host=HOST, log=lambda text: agent.post(("siprec_log", None, text)))
         self.src.start()
 
     # ----- building the session ---------------------------------------------------------
