@@ -1,0 +1,83 @@
+"""mppsim off loopback (issue 21): an SRS on another host (mppsim-recorder in a network namespace
+of the test's own, over a veth pair) records both parties of a call in the right channels when
+the run's address is set; left on 127.0.0.1 (the bug) the same SRS gets the SIPREC sessions but
+no RTP, and the recording is marked "no audio" instead of silently complete. Nothing the agents
+send says 127.0.0.1 once another address is chosen."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TONES, connect, demo_org
+from mppsim.app.simulator import Simulator
+from mppsim.phone.analysis import analyse
+from mppsim.recorder.wavfile import read
+from netns import Lab
+from peers.recorder_proc import start_recorder
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab() as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def srs(lab, tmp_path_factory):
+    """mppsim-recorder on the other host, as a lab's SRS would be."""
+    rec = start_recorder(tmp_path_factory.mktemp("srs") / "store", "--tls", "--rtp-timeout", "0",
+                         listen=f"{lab.there}:0", prefix=lab.prefix)
+    yield rec
+    rec.stop()
+
+
+def recorded_call(tmp_path, srs, address: str | None, target: str) -> tuple[dict, Simulator]:
+    """alice (recorded Always) calls bob; 2 s of both tones; the SRS's row for it."""
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path / "run", address=address)
+    sim.start()
+    try:
+        for who in ("alice", "bob"):
+            sim.play(who, tone=TONES[who])
+        sim.settings.set_org({"recorders": {"Dubber": target}})
+        sim.set_call_recording("alice", {"enabled": True, "record": "Always",
+                                         "notification": {"enabled": False}})
+        before = {r["id"] for r in srs.rows()}
+        connect(sim, "alice", "bob", "1002")
+        sim.wait_until(lambda: sim.indicator("alice") == "recording", 5, "alice recording")
+        time.sleep(2.0)
+        sim.hangup("alice")
+        sim.wait_for("bob", "ended", 3)
+        rows = srs.wait_rows(lambda r: r["id"] not in before and r["state"] != "recording", 10)
+    finally:
+        sim.stop()
+    return rows[0], sim
+
+
+def channels(srs, row) -> tuple[float | None, float | None]:
+    rate, audio = read(Path(srs.store) / row["audio_file"])
+    return tuple(analyse(audio[:, i], rate).freq_hz for i in (0, 1))
+
+
+def test_an_srs_on_another_host_records_both_parties_over_tcp(lab, srs, tmp_path):
+    row, sim = recorded_call(tmp_path, srs, lab.here, f"sip:srs@{srs.sip};transport=tcp")
+    left, right = channels(srs, row)
+    assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
+    assert not row["suspect"], row["suspect_reason"]
+    assert all(s["received"] > 50 for s in row["stream_stats"]), row["stream_stats"]
+    # nothing on the wire says 127.0.0.1: the metadata's AoRs, the SRS's view of the SRC
+    docs = "".join((Path(srs.store) / f).read_text() for f in row["metadata_files"])
+    assert "127.0.0.1" not in docs and f"@{lab.here}" in docs
+    assert all("127.0.0.1" not in p["aor"] for p in row["participants"])
+    sent = [s for s in sim.siprec_sessions() if s["agent"] == "alice" and s["state"] == "ended"]
+    assert sent and min(sent[-1]["sent"]) > 50, sent          # the agent's own counters agree
+
+
+def test_left_on_loopback_the_remote_srs_gets_no_rtp_and_the_recording_says_no_audio(lab, srs, tmp_path):
+    """The issue's first finding: SIPREC arrives, RTP (bound to 127.0.0.1) cannot leave the host."""
+    row, _sim = recorded_call(tmp_path, srs, None, f"sip:srs@{srs.sip};transport=tcp")
+    assert row["suspect"] and row["suspect_reason"].startswith("no audio"), row
+    assert [s["received"] for s in row["stream_stats"]] == [0, 0]
+    assert "no audio" in srs.log()
