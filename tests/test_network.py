@@ -5,6 +5,7 @@ no RTP, and the recording is marked "no audio" instead of silently complete. Not
 send says 127.0.0.1 once another address is chosen."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import TONES, connect, demo_org
+from mppsim.app.network import Network
 from mppsim.app.simulator import Simulator
 from mppsim.phone.analysis import analyse
 from mppsim.recorder.wavfile import read
@@ -34,9 +36,11 @@ def srs(lab, tmp_path_factory):
     rec.stop()
 
 
-def recorded_call(tmp_path, srs, address: str | None, target: str) -> tuple[dict, Simulator]:
+def recorded_call(tmp_path, srs, address: str | None, target: str, tls_ca: str = "") -> tuple[dict, Simulator]:
     """alice (recorded Always) calls bob; 2 s of both tones; the SRS's row for it."""
-    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path / "run", address=address)
+    org = demo_org(voicemail=False)
+    org = dataclasses.replace(org, network=Network(tls_ca=tls_ca))
+    sim = Simulator(org, run_dir=tmp_path / "run", address=address)
     sim.start()
     try:
         for who in ("alice", "bob"):
@@ -81,3 +85,27 @@ def test_left_on_loopback_the_remote_srs_gets_no_rtp_and_the_recording_says_no_a
     assert row["suspect"] and row["suspect_reason"].startswith("no audio"), row
     assert [s["received"] for s in row["stream_stats"]] == [0, 0]
     assert "no audio" in srs.log()
+
+
+def test_an_srs_on_another_host_records_over_tls_checked_against_the_org_s_ca(lab, srs, tmp_path):
+    """The SRS's certificate (mppsim-recorder --tls says where it is) is the org's network.tls_ca."""
+    assert srs.ready["tls_cert"] and Path(srs.ready["tls_cert"]).exists()
+    row, _sim = recorded_call(tmp_path, srs, lab.here, srs.ready["tls_target"], tls_ca=srs.ready["tls_cert"])
+    left, right = channels(srs, row)
+    assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
+    assert "tls" in srs.log().lower()
+
+
+def test_an_srs_whose_certificate_the_org_does_not_trust_is_refused(lab, srs, tmp_path):
+    """Without the SRS's CA the TLS handshake fails: no recording, the agent says why."""
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path / "run", address=lab.here)
+    sim.start()
+    try:
+        sim.settings.set_org({"recorders": {"Dubber": srs.ready["tls_target"]}})
+        sim.set_call_recording("alice", {"enabled": True, "record": "Always", "notification": {"enabled": False}})
+        connect(sim, "alice", "bob", "1002")
+        sim.wait_until(lambda: any(s["state"] == "failed" for s in sim.siprec_sessions()), 8, "the refusal")
+        failed = [s for s in sim.siprec_sessions() if s["state"] == "failed"][-1]
+        assert "TLS" in (failed.get("reason") or "") and "certificate" in failed["reason"].lower(), failed
+    finally:
+        sim.stop()

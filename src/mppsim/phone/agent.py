@@ -115,6 +115,7 @@ class Agent:
         self.address: str = config.get("address") or endpoint.LOOPBACK
         endpoint.set_address(self.address)
         siprec_mod.HOST = self.address
+        self.tls_ca: str = config.get("tls_ca") or ""     # an SRS's TLS certificate is checked against it
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")

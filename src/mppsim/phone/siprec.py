@@ -131,7 +131,8 @@ class SiprecClient:
         self.standbys: dict[str, Session] = {}   # call key -> its leg made ready while ringing
         self.dropped: dict[str, Session] = {}    # call key -> its standby, cancelled unused (reaped)
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
-        self.src = NetworkSrc(host=HOST, log=lambda text: agent.post(("siprec_log", None, text)))
+        self.src = NetworkSrc(host=HOST, log=lambda text: agent.post(("siprec_log", None, text)),
+                              tls_ca=getattr(agent, "tls_ca", ""))
         self.src.start()
 
     # ----- building the session ---------------------------------------------------------

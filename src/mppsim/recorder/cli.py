@@ -50,6 +50,12 @@ def housekeeping(store: Store, now: datetime) -> None:
 def ready(info: dict) -> None:
     print(f"mppsim-recorder: listening on {info['sip']} (udp+tcp"
           f"{', tls ' + info['tls'] if info.get('tls') else ''}), store {info['store']}", flush=True)
+    if info.get("tls") and info.get("store"):
+        # what an SRC checks this recorder's certificate against (an org's network.tls_ca)
+        info["tls_cert"] = str(Path(info["store"]) / "tls" / "recorder-cert.pem")
+        info["tls_target"] = f"sip:srs@{info['tls']};transport=tls"
+        print(f"mppsim-recorder: TLS certificate (self-signed, for {info['tls'].rsplit(':', 1)[0]}): "
+              f"{info['tls_cert']}; SRCs trust it as their CA file, e.g. the org's network.tls_ca", flush=True)
     print("READY " + json.dumps(info), flush=True)
 
 

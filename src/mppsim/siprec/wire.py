@@ -148,6 +148,7 @@ class Leg:
     extra: dict[str, str] = field(default_factory=dict)   # dialect headers fixed per session
     route: list[str] = field(default_factory=list)
     boundary: str | None = None   # rfc7866 multipart boundary; None = a fresh random one each time
+    transport: str = "TCP"        # the Via's: TCP, or TLS toward an SRS reached over the internet
 
     def __post_init__(self):
         if not self.call_id:
@@ -159,7 +160,7 @@ class Leg:
 
 
 def _via(leg: Leg, branch: str) -> str:
-    return f"SIP/2.0/TCP {leg.local_host}:{leg.local_port};branch={branch}"
+    return f"SIP/2.0/{leg.transport} {leg.local_host}:{leg.local_port};branch={branch}"
 
 
 def new_branch(dialect: str) -> str:
