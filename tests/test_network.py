@@ -36,10 +36,11 @@ def srs(lab, tmp_path_factory):
     rec.stop()
 
 
-def recorded_call(tmp_path, srs, address: str | None, target: str, tls_ca: str = "") -> tuple[dict, Simulator]:
+def recorded_call(tmp_path, srs, address: str | None, target: str, tls_ca: str = "",
+                  srtp: str = "off") -> tuple[dict, Simulator]:
     """alice (recorded Always) calls bob; 2 s of both tones; the SRS's row for it."""
     org = demo_org(voicemail=False)
-    org = dataclasses.replace(org, network=Network(tls_ca=tls_ca))
+    org = dataclasses.replace(org, network=Network(tls_ca=tls_ca, srtp=srtp))
     sim = Simulator(org, run_dir=tmp_path / "run", address=address)
     sim.start()
     try:
@@ -70,7 +71,7 @@ def test_an_srs_on_another_host_records_both_parties_over_tcp(lab, srs, tmp_path
     left, right = channels(srs, row)
     assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
     assert not row["suspect"], row["suspect_reason"]
-    assert all(s["received"] > 50 for s in row["stream_stats"]), row["stream_stats"]
+    assert all(s["received"] > 50 and not s["srtp"] for s in row["stream_stats"]), row["stream_stats"]
     # nothing on the wire says 127.0.0.1: the metadata's AoRs, the SRS's view of the SRC
     docs = "".join((Path(srs.store) / f).read_text() for f in row["metadata_files"])
     assert "127.0.0.1" not in docs and f"@{lab.here}" in docs
@@ -109,3 +110,15 @@ def test_an_srs_whose_certificate_the_org_does_not_trust_is_refused(lab, srs, tm
         assert "TLS" in (failed.get("reason") or "") and "certificate" in failed["reason"].lower(), failed
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("srtp", ["optional", "mandatory"])
+def test_an_srs_on_another_host_records_srtp_over_tls(lab, srs, tmp_path, srtp):
+    """SIPREC over TLS with its media as SRTP keyed by SDES: the SRS (libsrtp through pylibsrtp)
+    decrypts both streams; nothing it stored came from a packet it could not authenticate."""
+    row, _sim = recorded_call(tmp_path, srs, lab.here, srs.ready["tls_target"], tls_ca=srs.ready["tls_cert"],
+                              srtp=srtp)
+    left, right = channels(srs, row)
+    assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
+    assert all(s["received"] > 50 and s["garbage"] == 0 and s["srtp"] == "AES_CM_128_HMAC_SHA1_80"
+               for s in row["stream_stats"]), row["stream_stats"]

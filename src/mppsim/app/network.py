@@ -10,6 +10,7 @@ unauthenticated (docs/protocol.md).
       address: 10.77.1.1          # an address of this host (IPv4); default 127.0.0.1
       rtp_ports: 20000-29999      # agents' RTP (and the plan's SIP) ports, for a firewall rule
       tls_ca: /etc/lab/srs-ca.pem # CA file an SRS's TLS certificate is checked against
+      srtp: optional              # SIPREC media as SRTP (SDES): off (default) | optional | mandatory
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
-KEYS = ("address", "rtp_ports", "tls_ca")
+KEYS = ("address", "rtp_ports", "tls_ca", "srtp")
+SRTP = ("off", "optional", "mandatory")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Network:
     address: str = LOOPBACK
     rtp_ports: tuple[int, int] | None = None     # inclusive range, None = the plan's default
     tls_ca: str = ""                             # CA file for an SRS's certificate ("" = system CAs)
+    srtp: str = "off"                            # SIPREC media: off | optional (offered) | mandatory
 
     def with_address(self, address: str | None) -> "Network":
         return replace(self, address=address) if address else self
@@ -37,6 +40,8 @@ class Network:
             d["rtp_ports"] = f"{self.rtp_ports[0]}-{self.rtp_ports[1]}"
         if self.tls_ca:
             d["tls_ca"] = self.tls_ca
+        if self.srtp != "off":
+            d["srtp"] = self.srtp
         return d
 
 
@@ -82,4 +87,9 @@ def parse_network(raw: Any, path: str = "network") -> tuple[Network, list[str]]:
                           "1024-65535 of at least 100 ports, e.g. 20000-29999")
     if "tls_ca" in raw:
         net = replace(net, tls_ca=str(raw["tls_ca"]))
+    if "srtp" in raw:
+        if raw["srtp"] not in SRTP:
+            errors.append(f"{path}.srtp: {raw['srtp']!r} not allowed; allowed: {', '.join(SRTP)}")
+        else:
+            net = replace(net, srtp=raw["srtp"])
     return net, errors

@@ -241,7 +241,7 @@ class Orchestrator:
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
-            "address": self.address, "tls_ca": self.org.network.tls_ca,
+            "address": self.address, "tls_ca": self.org.network.tls_ca, "srtp": self.org.network.srtp,
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),

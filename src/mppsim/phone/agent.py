@@ -95,6 +95,23 @@ def unusable_media(msg: str) -> str:
     return ""
 
 
+def srtp_sdes(acfg: pj.AccountConfig, mandatory: bool) -> None:
+    """SIPREC streams as SRTP keyed by SDES (a=crypto), one suite only: each crypto line is ~80
+    bytes per m-line and the agent's INVITE must stay under pjsip's 4000 bytes. The hop to the
+    network SRC is plain TCP on this host; the key's protection on the wire is the SRS leg's TLS."""
+    med = acfg.mediaConfig
+    med.srtpUse = pj.PJMEDIA_SRTP_MANDATORY if mandatory else pj.PJMEDIA_SRTP_OPTIONAL
+    med.srtpSecureSignaling = 0
+    suite = pj.SrtpCrypto()
+    suite.name = "AES_CM_128_HMAC_SHA1_80"
+    cryptos = pj.SrtpCryptoVector()
+    cryptos.append(suite)
+    med.srtpOpt.cryptos = cryptos
+    keyings = pj.IntVector()
+    keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+    med.srtpOpt.keyings = keyings
+
+
 def via_transport(msg: str) -> str:
     """The transport a request came over, from its top Via ('SIP/2.0/TCP h:p' -> 'tcp')."""
     via = sip_message.read(msg).get("via") or "" if msg else ""
@@ -116,6 +133,7 @@ class Agent:
         endpoint.set_address(self.address)
         siprec_mod.HOST = self.address
         self.tls_ca: str = config.get("tls_ca") or ""     # an SRS's TLS certificate is checked against it
+        self.srtp: str = config.get("srtp") or "off"      # SIPREC media: off | optional | mandatory
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
@@ -253,6 +271,8 @@ class Agent:
             host = endpoint.ADDRESS
             acfg = loopback_account(f"sip:{user}@{host}", f"<sip:{user}@{host}:{port};transport=tcp>{param}",
                                     self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
+            if self.srtp != "off":
+                srtp_sdes(acfg, mandatory=self.srtp == "mandatory")
             acc = pj.Account()
             acc.create(acfg)
             accounts[dialect] = acc

@@ -139,6 +139,7 @@ class Session:
         """A recorded m-line's receiver (in m-line order: left, then right)."""
         rx.on_first = self.begin
         rx.set_formats(m.decodable())
+        rx.set_crypto(m)
         self.receivers.append(rx)
 
     def start_timeline(self) -> None:
@@ -178,6 +179,7 @@ class Session:
         for (_, m), rx in zip(recorded, self.receivers):
             if m.recordable:
                 rx.set_formats(m.decodable())
+                rx.set_crypto(m)
         if recorded:
             self.sdp_paused = all(m.state == "inactive" for _, m in recorded)
         self.offer = offer if len(recorded) >= len(self.offer.recorded()) else self.offer
