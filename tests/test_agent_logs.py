@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
-from conftest import connect, toned_sim
+from mppsim.app.simulator import Simulator
+from tests.helpers import connect, demo_org
 
 
-def test_a_call_s_last_messages_reach_the_log_while_running_and_after_exit(tmp_path_factory):
-    sim = toned_sim(tmp_path_factory, "logs")
+def test_a_call_s_last_messages_reach_the_log_while_running_and_after_exit(tmp_path):
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path / "run").start()
     try:
         connect(sim, "alice", "bob", "1002")
         sim.hangup("alice")

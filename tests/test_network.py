@@ -9,16 +9,15 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import TONES, connect, demo_org
 from mppsim.app.network import Network
 from mppsim.app.simulator import Simulator
 from mppsim.phone.analysis import analyse
 from mppsim.recorder.wavfile import read
-from netns import Lab
-from peers.recorder_proc import start_recorder
+from tests.helpers import TONES, connect, demo_org
+from tests.netns import Lab
+from tests.peers.recorder_proc import start_recorder
 
 
 @pytest.fixture(scope="module")

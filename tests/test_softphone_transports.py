@@ -14,9 +14,9 @@ import wave
 import numpy as np
 import pytest
 
-from conftest import TONES
 from mppsim.phone.analysis import analyse
-from test_frontdoor_e2e import BARESIP_CONFIG
+from tests.helpers import TONES
+from tests.test_frontdoor_e2e import BARESIP_CONFIG
 
 pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="Debian's baresip is not installed")
 
