@@ -121,3 +121,37 @@ def test_an_srs_on_another_host_records_srtp_over_tls(lab, srs, tmp_path, srtp):
     assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
     assert all(s["received"] > 50 and s["garbage"] == 0 and s["srtp"] == "AES_CM_128_HMAC_SHA1_80"
                for s in row["stream_stats"]), row["stream_stats"]
+
+
+def test_a_softphone_on_another_host_calls_a_user_over_tcp_and_the_dialog_stays_on_tcp(lab, tmp_path):
+    """baresip in the other namespace dials the front door at the run's address over TCP: the
+    302, the INVITE, its ACK and the BYE all on TCP; each side hears the other."""
+    from tests.test_softphone_transports import baresip, dialog_transports, heard_by_baresip
+    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path / "run", address=lab.here).start()
+    try:
+        sim.play("carol", tone=TONES["carol"])
+        sim.set_auto_answer("carol", 0.2)
+        proc, _port, snd = baresip(tmp_path, f"/dial sip:1003@{lab.here}:{sim.front_door.port};transport=tcp",
+                                   seconds=12, host=lab.there, prefix=lab.prefix)
+        try:
+            sim.wait_for("carol", "connected", 8)
+            time.sleep(1.5)
+            assert sim.listen("carol", 1.0)["freq_hz"] == pytest.approx(600, rel=0.02)
+            sim.hangup("carol")
+            sim.wait_for("carol", "ended", 3)
+            time.sleep(0.5)
+        finally:
+            proc.terminate()
+            trace = proc.communicate(timeout=10)[0]
+    finally:
+        sim.stop()
+    seen = dialog_transports(trace)
+    assert {"INVITE", "ACK", "BYE"} <= set(seen) and all(t == {"tcp"} for t in seen.values()), seen
+    assert "127.0.0.1" not in trace.split("/dial", 1)[-1], "something in SIP said 127.0.0.1"
+    assert heard_by_baresip(snd) == pytest.approx(TONES["carol"], rel=0.02)
+
+
+def test_an_address_that_is_not_this_host_s_is_refused_before_anything_starts(tmp_path):
+    from mppsim.app.simulator import SimulatorError
+    with pytest.raises(SimulatorError, match="not an address of this host"):
+        Simulator(demo_org(), run_dir=tmp_path / "run", address="192.0.2.77")

@@ -21,28 +21,29 @@ from tests.test_frontdoor_e2e import BARESIP_CONFIG
 pytestmark = pytest.mark.skipif(shutil.which("baresip") is None, reason="Debian's baresip is not installed")
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (baresip listens on both)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host` (baresip listens on both)."""
     for _ in range(20):
         with socket.socket() as t:
-            t.bind(("127.0.0.1", 0))
+            t.bind((host, 0))
             port = t.getsockname()[1]
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 try:
-                    u.bind(("127.0.0.1", port))
+                    u.bind((host, port))
                     return port
                 except OSError:
                     continue
     raise RuntimeError("no free port")
 
 
-def baresip(tmp_path, *commands: str, seconds: int):
+def baresip(tmp_path, *commands: str, seconds: int, host: str = "127.0.0.1", prefix: tuple[str, ...] = ()):
+    """baresip with its SIP trace on (-s), listening on `host` (run under `prefix`: another host)."""
     snd = tmp_path / "snd"
     snd.mkdir()
-    port = free_port()
-    (tmp_path / "config").write_text(BARESIP_CONFIG.format(snd=snd).replace("127.0.0.1:0", f"127.0.0.1:{port}"))
-    (tmp_path / "accounts").write_text("<sip:baresip@127.0.0.1>;regint=0;answermode=auto\n")
-    args = ["baresip", "-s", "-f", str(tmp_path), "-t", str(seconds)]
+    port = free_port() if not prefix else 5062     # a namespace of the test's own: nothing else there
+    (tmp_path / "config").write_text(BARESIP_CONFIG.format(snd=snd).replace("127.0.0.1:0", f"{host}:{port}"))
+    (tmp_path / "accounts").write_text(f"<sip:baresip@{host}>;regint=0;answermode=auto\n")
+    args = [*prefix, "baresip", "-s", "-f", str(tmp_path), "-t", str(seconds)]
     for c in commands:
         args += ["-e", c]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
