@@ -65,12 +65,14 @@ def channels(srs, row) -> tuple[float | None, float | None]:
     return tuple(analyse(audio[:, i], rate).freq_hz for i in (0, 1))
 
 
-def test_an_srs_on_another_host_records_both_parties_over_tcp(lab, srs, tmp_path):
-    row, sim = recorded_call(tmp_path, srs, lab.here, f"sip:srs@{srs.sip};transport=tcp")
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_an_srs_on_another_host_records_both_parties(lab, srs, tmp_path, transport):
+    row, sim = recorded_call(tmp_path, srs, lab.here, f"sip:srs@{srs.sip};transport={transport}")
     left, right = channels(srs, row)
     assert left == pytest.approx(TONES["alice"], rel=0.02) and right == pytest.approx(TONES["bob"], rel=0.02)
     assert not row["suspect"], row["suspect_reason"]
     assert all(s["received"] > 50 and not s["srtp"] for s in row["stream_stats"]), row["stream_stats"]
+    assert f"for sip:1001@{lab.here} from {transport}:{lab.here}:" in srs.log()   # the SIPREC's transport
     # nothing on the wire says 127.0.0.1: the metadata's AoRs, the SRS's view of the SRC
     docs = "".join((Path(srs.store) / f).read_text() for f in row["metadata_files"])
     assert "127.0.0.1" not in docs and f"@{lab.here}" in docs
