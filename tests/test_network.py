@@ -157,3 +157,16 @@ def test_an_address_that_is_not_this_host_s_is_refused_before_anything_starts(tm
     from mppsim.app.simulator import SimulatorError
     with pytest.raises(SimulatorError, match="not an address of this host"):
         Simulator(demo_org(), run_dir=tmp_path / "run", address="192.0.2.77")
+
+
+def test_load_on_the_lab_address_records_with_the_embedded_recorder_there(lab, tmp_path):
+    """`mppsim load --address`: agents and the embedded recorder on the chosen address; the
+    report counts the packets recorded and no recording without audio."""
+    from mppsim.app.load import LoadConfig, run_load
+    report = run_load(LoadConfig(calls=2, rate=2, duration=1, hold=2.5), users=2, run_dir=str(tmp_path / "run"),
+                      address=lab.here, out=lambda _text: None)
+    store = report["recordings"]["store"]
+    assert report["calls"]["completed"] >= 2 and store["in_store"] >= 2, report
+    assert store["no_audio"] == 0 and store["rtp_packets"]["min_per_stream"] > 50, store
+    from mppsim.recorder.store import Store
+    assert all(r["owner"].endswith(f"@{lab.here}") for r in Store(tmp_path / "run" / "recorder").list())
