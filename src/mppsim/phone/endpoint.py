@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import threading
-import time
+import os
 from dataclasses import dataclass
 
 import pjsua2 as pj
@@ -79,8 +78,10 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     cfg.logConfig.msgLogging = bool(log_file)
     if log_file:
         cfg.logConfig.filename = log_file
-        start_log_flusher()
     ep.libInit(cfg)
+    if log_file:
+        line_buffer_log(log_file)
+        atexit.register(flush_logs)
     ep.audDevManager().setNullDev()
     for info in ep.codecEnum2():
         ep.codecSetPriority(info.codecId, 200 if info.codecId in KEEP_CODECS else 0)
@@ -90,33 +91,38 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
 
 
 _libc = ctypes.CDLL(None)
-_flusher: threading.Thread | None = None
-FLUSH_EVERY = 0.5
+_libc.fileno.argtypes = [ctypes.c_void_p]
+_libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t]
+_IOLBF = 1
+_FILE_CHAIN = 104     # glibc x86-64/aarch64 struct _IO_FILE: offset of _chain (the open-streams list)
 
 
 def flush_logs() -> None:
-    """Flush pjsua's log file. pjlib writes it with C stdio (fopen/fwrite, a 4096-byte buffer) and
-    has no flush call: without this a log read during a run, or left by os._exit, stopped at a
-    4096-byte boundary, missing the last messages of a failing call. fflush(NULL) flushes every C
-    stream of the process (stdio locks each one: safe beside pjsua's writer threads)."""
+    """Flush every C stdio stream of the process (pjsua's log file among them): before os._exit,
+    which skips the C library's own flush at exit."""
     _libc.fflush(None)
 
 
-def start_log_flusher() -> None:
-    """Every SIP message reaches the log within FLUSH_EVERY seconds while the process runs (a
-    Python thread that never calls pjsua: no libRegisterThread needed)."""
-    global _flusher
-    if _flusher is not None:
-        return
-
-    def loop():
-        while True:
-            time.sleep(FLUSH_EVERY)
-            flush_logs()
-
-    _flusher = threading.Thread(target=loop, name="log-flush", daemon=True)
-    _flusher.start()
-    atexit.register(flush_logs)
+def line_buffer_log(path: str) -> bool:
+    """Make pjsua's log file line-buffered, so every SIP message reaches it as it is logged.
+    pjlib writes it with C stdio (fopen/fwrite, a 4096-byte buffer) and has no flush call: a log
+    read during a run, or left by os._exit, stopped at a 4096-byte boundary. The stream is found
+    in glibc's list of open streams by its descriptor. A periodic fflush(NULL) was tried first: it
+    also flushed the agents' capture WAVs mid-block and made `listen` answer ~0.2 s later.
+    Returns False where this cannot be done (not glibc): the log is then whole only at exit."""
+    try:
+        target = os.path.realpath(path)
+        fp = ctypes.c_void_p.in_dll(_libc, "_IO_list_all").value
+        for _ in range(4096):
+            if not fp:
+                break
+            fd = _libc.fileno(fp)
+            if fd >= 0 and os.path.realpath(f"/proc/self/fd/{fd}") == target:
+                return _libc.setvbuf(fp, None, _IOLBF, 0) == 0
+            fp = ctypes.c_void_p.from_address(fp + _FILE_CHAIN).value
+    except (ValueError, OSError, AttributeError):
+        pass
+    return False
 
 
 POLL_MS = 100
