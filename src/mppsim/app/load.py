@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mppsim.recorder.session import NO_AUDIO
+
 from .org import Org, parse_org
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -404,7 +406,14 @@ class LoadRunner:
             states: dict[str, int] = {}
             for r in rows:
                 states[r["state"]] = states.get(r["state"], 0) + 1
-            recordings = {"in_store": len(rows), "by_state": states}
+            # issue 21: packets per stream, and the recordings the recorder marked no audio
+            received = [st.get("received", 0) for r in rows for st in (r.get("stream_stats") or [])]
+            silent = [r for r in rows if (r.get("suspect_reason") or "").startswith(NO_AUDIO)]
+            recordings = {"in_store": len(rows), "by_state": states,
+                          "rtp_packets": {"streams": len(received), "total": sum(received),
+                                          "min_per_stream": min(received) if received else None},
+                          "no_audio": len(silent),
+                          "no_audio_reasons": sorted({r["suspect_reason"] for r in silent})[:5]}
         cpu = self.cpu.samples
         return {
             "config": {"calls": self.cfg.calls, "rate": self.cfg.rate, "duration": self.cfg.duration,
@@ -487,6 +496,12 @@ def summary(report: dict) -> str:
         f"  SIPREC answer: p50 {_ms(ms['p50'])} ms, p99 {_ms(ms['p99'])} ms, max {_ms(ms['max'])} ms",
         f"  CPU of all mppsim processes: mean {cpu['mean']} cores, max {cpu['max']} cores",
     ]
+    store = rec.get("store") or {}
+    if store.get("rtp_packets"):
+        lines.append(f"  RTP packets recorded: {store['rtp_packets']['total']} on {store['rtp_packets']['streams']} "
+                     f"streams (fewest on one stream: {store['rtp_packets']['min_per_stream']})")
+    if store.get("no_audio"):
+        lines.append(f"  NO AUDIO in {store['no_audio']} recordings: " + "; ".join(store["no_audio_reasons"]))
     if c["failures"]:
         lines.append("  failures: " + "; ".join(f"{k}: {v}" for k, v in c["failures"].items()))
     if rec.get("failures"):
@@ -499,7 +514,7 @@ def summary(report: dict) -> str:
 # ----- the command --------------------------------------------------------------------------------
 def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = None,
              report_path: str | None = None, run_dir: str | None = None, show=None,
-             out=print, keep: bool = True) -> dict:
+             out=print, keep: bool = True, address: str | None = None) -> dict:
     """`mppsim load`: start the org (generated or from a file), run, write the report.
     `keep=False`: the temp run folder of a clean run (every call and recording succeeded, not
     interrupted) is deleted; a `run_dir` given is never deleted."""
@@ -516,7 +531,7 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         raise LoadError(f"--calls: {cfg.calls} calls at once need {cfg.calls} users; "
                         f"{org_file} has {len(user_ids)} (use --users N, or a bigger org)")
     pstn = [p.number for p in org.pstn]
-    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None)
+    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None, address=address)
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "
         f"({len(user_ids)} users, {len(pstn)} PSTN parties)" + ("" if cfg.recorder else " and the recorder"))
     t0 = time.monotonic()

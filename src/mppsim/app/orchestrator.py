@@ -116,14 +116,14 @@ def names_of(org: Org) -> dict[str, str]:
     return names
 
 
-def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
+def directory_of(specs: list[AgentSpec], host: str = "127.0.0.1") -> dict[str, str]:
     """Dialled string -> SIP URI of the line that owns it (E.164 also without '+')."""
     out = {}
     for spec in specs:
         for line in spec.lines:
             if not line.get("sip_port"):
                 continue   # not bound yet: its agent has not said hello
-            uri = f"sip:{line['extension']}@127.0.0.1:{line['sip_port']}"
+            uri = f"sip:{line['extension']}@{host}:{line['sip_port']}"
             out[line["extension"]] = uri
             if line["extension"].startswith("+"):
                 out[line["extension"][1:]] = uri
@@ -153,7 +153,10 @@ class Orchestrator:
         self.run_dir = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
-        self.ports = PortPlan()
+        # issue 21: agents bind and advertise the org's network address; the control channel
+        # below stays on 127.0.0.1 (unauthenticated)
+        self.address = org.network.address
+        self.ports = PortPlan(host=self.address, span=org.network.rtp_ports)
         self.specs = agent_specs(org, self.ports)
         self.directory: dict[str, str] = {}   # filled from the agents' hellos (start, restart)
         self.directory_listeners: list[Callable[[dict[str, str]], None]] = []   # e.g. the front door
@@ -204,13 +207,13 @@ class Orchestrator:
     def _voicemail_uri(self) -> str | None:
         vm = self.agents.get(VOICEMAIL)
         port = vm.spec.lines[0].get("sip_port") if vm else None
-        return f"sip:{{mailbox}}@127.0.0.1:{port}" if port else None
+        return f"sip:{{mailbox}}@{self.address}:{port}" if port else None
 
     def _publish_directory(self) -> None:
         """Every agent learns the ports the others bound (from their hellos): the directory
         and the voicemail address. Requests go out to all agents before any answer is awaited."""
         self.directory.clear()
-        self.directory.update(directory_of(self.specs))
+        self.directory.update(directory_of(self.specs, self.address))
         sent = []
         for h in self.agents.values():
             if h.status != "up":
@@ -238,6 +241,7 @@ class Orchestrator:
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
+            "address": self.address, "tls_ca": self.org.network.tls_ca, "srtp": self.org.network.srtp,
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),

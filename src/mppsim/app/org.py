@@ -19,6 +19,7 @@ from typing import Any, Iterable, Literal, NamedTuple
 import yaml
 
 from mppsim.rules.citations import cite
+from .network import Network, parse_network
 
 __all__ = [
     "ALLOWED_TOP_KEYS",
@@ -47,7 +48,7 @@ log = logging.getLogger("mppsim.org")
 # ---------------------------------------------------------------------------------------------
 # Allowed values
 
-ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn")
+ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn", "network")
 LANGUAGES = ("en_us", "en_gb", "pl_pl", "pt_br", "pt_pt", "bg_bg", "de_de", "fr_fr", "es_es")
 LICENCES = ("Professional", "Basic", "None")
 DEVICE_TYPES = ("mpp", "webex-app")
@@ -209,6 +210,8 @@ class Org:
     recording: dict = field(default_factory=dict, hash=False)
     # deprecation notices of the file (old field names it still accepts), also warned about
     notices: tuple[str, ...] = field(default=(), compare=False)
+    # where the run lives on the network (issue 21, app/network.py): address, RTP ports, TLS CA
+    network: Network = field(default_factory=Network)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -316,6 +319,8 @@ class Org:
         if self.pstn:
             d["pstn"] = [{"number": p.number, "name": p.name} for p in self.pstn]
         self._add_recording(d)
+        if self.network != Network():
+            d["network"] = self.network.to_dict()
         return d
 
     def _add_recording(self, d: dict[str, Any]) -> None:
@@ -549,6 +554,8 @@ class _Parser:
         users, user_devices, ext_owner = self.users(data, loc_langs, org_name)
         vlines = self.virtual_lines(data, loc_langs, user_devices, ext_owner)
         pstn = self.pstn(data, ext_owner)
+        network, errs = parse_network(data.get("network"))
+        self.errors += errs
 
         if self.errors:
             raise OrgError(self.errors, self.source)
@@ -563,6 +570,7 @@ class _Parser:
             source=self.source,
             recording=self.org_recording,
             notices=tuple(self.notices),
+            network=network,
         )
         # The call recording rules across levels (licence, provider terms and region, virtual
         # line limits...) need the whole org: the same validators SettingsStore.from_org uses.

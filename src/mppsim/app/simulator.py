@@ -11,6 +11,7 @@ party's E.164 number. No Qt here; the UI subscribes to events through ui/bridge.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from mppsim.phone.frontdoor import FrontDoor
 from mppsim.rules.citations import cite
 from mppsim.rules.settings import SettingsError, SettingsStore
 
+from .network import check_address
 from .org import Org, load_org
 from .orchestrator import AgentError, Orchestrator
 from .recorders import RecorderWorkers, workers_needed, write_provider_info
@@ -62,8 +64,14 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0, recorder: bool = True):
+                 front_door_port: int | None = 0, recorder: bool = True, address: str | None = None):
         self.org = org if isinstance(org, Org) else load_org(org)
+        if address:      # issue 21: --address overrides the org file's network.address
+            problem = check_address(address)
+            if problem:
+                raise SimulatorError(f"--address: {problem}")
+            self.org = dataclasses.replace(self.org, network=self.org.network.with_address(address))
+        self.address = self.org.network.address
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
@@ -74,7 +82,8 @@ class Simulator:
         self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
-                                          self._recorder_moved)
+                                          self._recorder_moved, host=self.address,
+                                          rtp_ports=self.org.network.rtp_ports)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
         # a folder mppsim made (no run_dir given) is the one remove_run_dir may delete
@@ -113,7 +122,7 @@ class Simulator:
         for name in self.orch.agents:
             self.agent_status.setdefault(name, "up")
         if self.front_door_port is not None:
-            self.front_door = FrontDoor("127.0.0.1", self.front_door_port, self.orch.directory).start()
+            self.front_door = FrontDoor(self.address, self.front_door_port, self.orch.directory).start()
             # an agent restarted on other ports: the front door redirects to where it is now
             self.orch.directory_listeners.append(
                 lambda d: self.front_door.update(d) if self.front_door is not None else None)
@@ -184,8 +193,19 @@ class Simulator:
         owner = None
         if who is not None:
             p = self.party(who)
-            owner = f"sip:{p.number}@127.0.0.1"
+            owner = f"sip:{p.number}@{self.address}"
         return Store(self.recorder_store).list(owner=owner)
+
+    def siprec_sessions(self) -> list[dict]:
+        """The agents' own account of their recording sessions (their last `siprec` event each):
+        target, state, and the RTP packets sent per stream. With an external SRS this is all
+        mppsim knows of what a recording should hold."""
+        last: dict[tuple, dict] = {}
+        with self._cv:
+            for ev in self.events:
+                if ev.get("event") == "siprec":
+                    last[(ev.get("agent"), ev.get("call"), ev.get("recording"))] = ev
+        return list(last.values())
 
     def voicemails(self, who: str | None = None) -> list[dict]:
         """Messages left in voicemail (all, or in `who`'s mailbox), oldest first."""
