@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .orchestrator import AGENT_LOST, FAR_END_LOST
 from .org import Org, parse_org
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -277,7 +278,8 @@ class LoadRunner:
         call.ended = True
         call.reason = reason
         self.stats.live -= 1
-        if call.connected_at is None:
+        if call.connected_at is None or reason in (AGENT_LOST, FAR_END_LOST):
+            # a call whose agent died (caller's or callee's) failed, answered or not
             self.stats.fail(reason or "failed")
         else:
             self.stats.completed += 1

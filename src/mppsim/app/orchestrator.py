@@ -28,6 +28,14 @@ from mppsim import IMPORT_ROOT
 
 START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
+# Supervision (docs/decisions.md): a dead agent is started again after RESTART_DELAY, at most
+# MAX_RESTARTS times in RESTART_WINDOW seconds (an agent that keeps dying stays down, as an
+# Erlang supervisor or Ray's max_restarts would leave it).
+RESTART_DELAY = 0.3
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+AGENT_LOST = "agent down"        # the `reason` of a dead agent's calls (its own leg)
+FAR_END_LOST = "far end lost"    # the `reason` at the other parties (docs/protocol.md)
 
 
 class AgentError(RuntimeError):
@@ -55,6 +63,9 @@ class AgentHandle:
     pending: dict[int, dict] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     stderr_path: Path | None = None
+    live_calls: dict[str, dict] = field(default_factory=dict)   # call key -> its last `call` event
+    restarts: list[float] = field(default_factory=list)         # when the supervisor restarted it
+    restarted_by: str | None = None    # "supervisor" | "user", for the next agent_up
 
     @property
     def name(self) -> str:
@@ -143,8 +154,11 @@ def agent_nice(agents: int) -> int:
 class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
-                 recorder_for: Callable[[str], str | None] | None = None):
+                 recorder_for: Callable[[str], str | None] | None = None,
+                 supervise: bool = True):
         self.org = org
+        # restart an agent that dies (kill -9, a crash); False leaves it down until restart()
+        self.supervise = supervise
         # agent name -> {line id: EffectiveSettings as dict}, asked at every (re)start
         self.recording_for = recording_for or (lambda _name: {})
         # agent name -> SIPREC target of the embedded recorder worker it uses (or None)
@@ -311,13 +325,22 @@ class Orchestrator:
                 handle.status = "up"
                 handle.ready_at = time.monotonic()
                 handle.ready.set()
-                self.publish({**msg, "event": "agent_up"})
+                up = {**msg, "event": "agent_up"}
+                if handle.restarted_by:
+                    up.update(restarted_by=handle.restarted_by, restarts=len(handle.restarts))
+                    handle.restarted_by = None
+                self.publish(up)
                 continue
             if "reply" in msg:
                 with self._reply_cv:
                     handle.pending[msg["reply"]] = msg
                     self._reply_cv.notify_all()
             else:
+                if msg.get("event") == "call" and "call" in msg:
+                    if msg.get("state") == "ended":
+                        handle.live_calls.pop(msg["call"], None)
+                    else:
+                        handle.live_calls[msg["call"]] = msg
                 self.publish(msg)
         chan.close()
 
@@ -341,9 +364,76 @@ class Orchestrator:
         with self._reply_cv:
             self._reply_cv.notify_all()
         if handle.status == "down":
+            restart = self._may_restart(handle)
             self.publish({"event": "agent_down", "agent": handle.name, "returncode": code,
-                          "ts": time.time(), "detail": self._stderr_tail(handle)})
+                          "ts": time.time(), "detail": self._stderr_tail(handle),
+                          "restarting": restart})
+            self._calls_lost(handle)
             self._announce_unavailable()
+            if restart:
+                self._restart_supervised(handle)
+        else:
+            handle.live_calls.clear()
+
+    def _may_restart(self, handle: AgentHandle) -> bool:
+        if not self.supervise or self.stopping:
+            return False
+        now = time.monotonic()
+        handle.restarts[:] = [t for t in handle.restarts if now - t < RESTART_WINDOW]
+        return len(handle.restarts) < MAX_RESTARTS
+
+    def _calls_lost(self, handle: AgentHandle) -> None:
+        """A dead agent's calls: its own legs end (`agent down`, published for it: it cannot say
+        so itself) and the agents on their far ends hang up (`far end lost`) at once instead of
+        staying connected to a phone that is gone. The survivors learn it here, on the control
+        channel, and not from an RTP timeout: the app saw the death first (docs/decisions.md)."""
+        lost, handle.live_calls = handle.live_calls, {}
+        now = time.time()
+        for ev in lost.values():
+            self.publish({**ev, "state": "ended", "reason": AGENT_LOST, "ended_by": "crash",
+                          "ended_at": now, "ts": now, "held_by": None})
+        for line in handle.spec.lines:
+            self.publish({"event": "line", "agent": handle.name, "line": line["id"], "state": "idle",
+                          "ts": now})
+        ids = {ev.get("sip_call_id") for ev in lost.values()} - {None, ""}
+        if not ids:
+            return
+        sent = []
+        for h in list(self.agents.values()):
+            if h is handle or h.status != "up":
+                continue
+            theirs = sorted(ids & {ev.get("sip_call_id") for ev in h.live_calls.values()})
+            if not theirs:
+                continue
+            try:
+                sent.append((h, self._send(h, "far_end_lost", {"sip_call_ids": theirs,
+                                                               "agent": handle.name})))
+            except AgentError:
+                pass
+        for h, req_id in sent:
+            try:
+                self._await_reply(h, req_id, "far_end_lost", 2.0)
+            except AgentError:
+                pass   # an older agent (unknown command) or one going down itself
+
+    def _restart_supervised(self, handle: AgentHandle) -> None:
+        handle.restarts.append(time.monotonic())
+
+        def run():
+            time.sleep(RESTART_DELAY)
+            if self.stopping or handle.status != "down":
+                return    # stopping, or restarted by hand meanwhile
+            handle.restarted_by = "supervisor"
+            try:
+                self._spawn(handle)
+            except OSError as exc:
+                self.publish({"event": "log", "agent": handle.name, "level": "error",
+                              "text": f"restart failed: {exc}", "ts": time.time()})
+                return
+            if handle.ready.wait(START_TIMEOUT) and not self.stopping:
+                self._publish_directory()
+                self._announce_unavailable()
+        threading.Thread(target=run, name=f"mppsim-restart-{handle.name}", daemon=True).start()
 
     def _announce_unavailable(self) -> None:
         """Tell every agent which numbers belong to agents that are down (or back up).
@@ -371,7 +461,9 @@ class Orchestrator:
         handle = self.handle(name)
         if handle.status == "up":
             raise AgentError(f"agent {name} is up; stop it first")
-        self._spawn(handle)    # it asks for its old ports again and reports what it got
+        if handle.status != "starting":   # else the supervisor is restarting it: wait for that
+            handle.restarted_by = "user"
+            self._spawn(handle)    # it asks for its old ports again and reports what it got
         if not handle.ready.wait(timeout):
             raise AgentError(f"agent {name} did not restart: {self._stderr_tail(handle)}")
         self._publish_directory()

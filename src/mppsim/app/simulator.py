@@ -60,12 +60,12 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0, recorder: bool = True):
+                 front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True):
         self.org = org if isinstance(org, Org) else load_org(org)
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
-                                 recorder_for=self._recorder_for)
+                                 recorder_for=self._recorder_for, supervise=supervise)
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
         self.recorder_store = self.orch.run_dir / "recorder"
@@ -91,7 +91,8 @@ class Simulator:
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
         self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
         self.mwi: dict[str, int] = {}                 # line id -> new voicemail messages (mwi events)
-        self.agent_status: dict[str, str] = {}
+        self.agent_status: dict[str, str] = {}        # up | down | restarting (supervisor)
+        self.agent_restarts: dict[str, int] = {}      # agent -> restarts by the supervisor
         self.orch.subscribe(self._on_event)
         self.started = False
 
@@ -273,8 +274,10 @@ class Simulator:
                 self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
+                if ev.get("restarted_by") == "supervisor":
+                    self.agent_restarts[agent] = int(ev.get("restarts", 1))
             elif kind == "agent_down":
-                self.agent_status[agent] = "down"
+                self.agent_status[agent] = "restarting" if ev.get("restarting") else "down"
                 for key in [k for k in self.line_states if k[0] == agent]:
                     self.line_states[key] = "idle"
             self._cv.notify_all()

@@ -428,13 +428,15 @@ class Agent:
         code = snap.get("status_code", 0)
         if rec.to_voicemail:
             rec.reason = "voicemail"
+        elif rec.far_end_lost:
+            rec.reason = "far end lost"
         elif rec.timed_out:
             rec.reason = "no-answer"
         elif was_connected:
             rec.reason = "hangup"
         else:
             rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
-        rec.ended_by = "local" if rec.local_hangup else "remote"
+        rec.ended_by = "local" if rec.local_hangup and not rec.far_end_lost else "remote"
         # The stream is gone and its conference slot may already serve another call:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
@@ -797,6 +799,13 @@ class Agent:
             rec.call.hangup(prm)
         except pj.Error:
             pass
+
+    def far_end_lost(self, rec: CallRecord) -> None:
+        """End a call whose far end's agent died (the app says so: commands.cmd_far_end_lost).
+        A connected call's BYE goes to a dead port and ends the call here at once; a call still
+        ringing at the dead agent is cancelled and ends when pjsip gives up on the CANCEL."""
+        rec.far_end_lost = True
+        self.hangup_record(rec)
 
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""

@@ -36,6 +36,10 @@ from mppsim.recorder.store import Store
 JITTER = 0.2                # s of audio held back so late packets still find their place
 STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
 PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
+# s without RTP after the SRC's connection closed: the SRC is gone (killed, its host lost). An
+# SRC that is alive sends RTP all the time (silence too) and reopens a closed connection for its
+# next request, so a closed connection alone proves nothing; with the media stopped it does.
+SRC_LOST_AFTER = 2.0
 
 
 class SessionHost(Protocol):
@@ -87,6 +91,7 @@ class Session:
     sdp_paused: bool = False                 # every recorded stream inactive
     meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
     wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
+    connection_lost: float = 0.0             # when the SRC's TCP/TLS connection closed (monotonic)
 
     @property
     def at(self) -> float:
@@ -140,6 +145,7 @@ class Session:
     def refreshed_now(self) -> None:
         """An in-dialog offer or update: SIP is alive and the session timer restarts."""
         self.last_sip = self.refreshed = time.monotonic()
+        self.connection_lost = 0.0        # it came on a new connection: the SRC is there
 
     def bye(self) -> None:
         if self.state == "live":
@@ -380,6 +386,11 @@ class Session:
             self.move_audio(upto, batch)
         last = max([self.last_sip] + [rx.last_rx for rx in self.receivers])
         limit = PAUSED_TIMEOUT if self.paused else rtp_timeout
+        if (self.connection_lost and not self.paused and now - last > SRC_LOST_AFTER
+                and now - self.connection_lost > SRC_LOST_AFTER):
+            self.host.out(f"connection closed and no RTP for {SRC_LOST_AFTER:.0f} s on "
+                          f"{self.invite.call_id}: the SRC is gone, ending it (src-lost)")
+            return "src-lost"
         if rtp_timeout and now - last > limit:
             self.host.out(f"no RTP and no SIP for {limit:.0f} s on {self.invite.call_id}: ending it (timeout)")
             return "timeout"
