@@ -54,6 +54,8 @@ def test_kill_9_mid_recorded_call_restarts_the_agent_and_ends_the_call_with_a_re
         assert logged["state"] == "ended"
         assert logged["legs"]["dave"]["reason"] == AGENT_LOST and logged["legs"]["dave"]["ended_by"] == "crash"
         assert logged["legs"]["alice"]["reason"] == FAR_END_LOST
+        assert logged["legs"]["dave"]["recording"]["state"] == "stopped"
+        assert logged["legs"]["alice"]["recording"]["state"] == "stopped"
 
         # both recordings are closed: alice's by her BYE, dave's when the recorder saw its SRC go
         (alice_rec,) = finished(sim, "alice", 1, timeout=8)

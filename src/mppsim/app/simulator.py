@@ -260,6 +260,10 @@ class Simulator:
             if kind == "call":
                 self.calls[ev["call"]] = ev
                 self.last_call[(agent, ev["line"])] = ev["call"]
+                view = self.recording.get(ev["call"])
+                if ev.get("ended_by") == "crash" and view and view.get("state") in ("pending", "started", "paused"):
+                    # its agent died recording it: the recorder closes it (ended_by src-lost)
+                    self.recording[ev["call"]] = {**view, "state": "stopped", "lost": True}
             elif kind == "line":
                 self.line_states[(agent, ev["line"])] = ev["state"]
             elif kind == "call_summary":
