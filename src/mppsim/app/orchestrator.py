@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mppsim.phone import protocol
 from mppsim.phone.protocol import Channel, ChannelClosed
 
 from .org import Org
@@ -155,8 +156,14 @@ class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
                  recorder_for: Callable[[str], str | None] | None = None,
-                 supervise: bool = True):
+                 supervise: bool = True, control_tls: bool = False):
         self.org = org
+        # who may command the agents (phone/protocol.py): this run's secret, in their configs
+        self.secret = protocol.new_secret()
+        self.control_tls = control_tls or os.environ.get("MPPSIM_CONTROL_TLS", "") == "1"
+        self._tls_context = None
+        self.tls_fingerprint: str | None = None
+        self.refused: list[dict] = []      # control connections refused (also a `control_refused` event)
         # restart an agent that dies (kill -9, a crash); False leaves it down until restart()
         self.supervise = supervise
         # agent name -> {line id: EffectiveSettings as dict}, asked at every (re)start
@@ -200,6 +207,8 @@ class Orchestrator:
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
+        if self.control_tls:
+            self._start_tls()
         self.control_port = self._listener.getsockname()[1]
         self._accept_thread = threading.Thread(target=self._accept_loop, name="mppsim-accept", daemon=True)
         self._accept_thread.start()
@@ -252,6 +261,7 @@ class Orchestrator:
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
             "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
+            "control_secret": self.secret, "control_tls_sha256": self.tls_fingerprint,
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),
@@ -261,7 +271,10 @@ class Orchestrator:
             "nice": agent_nice(len(self.specs)),
         }
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
-        handle.config_path.write_text(json.dumps(config, indent=2))
+        # the run's secret is in it: readable by this user only, from its first byte
+        fd = os.open(handle.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config, indent=2))
         handle.stderr_path = self.run_dir / "logs" / f"{spec.name}.stderr.log"
         handle.stderr_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -302,15 +315,70 @@ class Orchestrator:
             self.use_zygote = False
         return self.zygote
 
+    def _start_tls(self) -> None:
+        """A certificate made for this run; agents pin it by fingerprint (their config)."""
+        import ssl
+        from mppsim.sip.transport import self_signed_context
+        folder = self.run_dir / "control-tls"
+        self._tls_context = self_signed_context(folder, "127.0.0.1")
+        pem = next(folder.glob("*-cert.pem")).read_text()
+        self.tls_fingerprint = protocol.cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+
     def _accept_loop(self) -> None:
         assert self._listener is not None
         while True:
             try:
-                sock, _ = self._listener.accept()
+                sock, peer = self._listener.accept()
             except OSError:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._reader, args=(Channel(sock),), daemon=True).start()
+            threading.Thread(target=self._serve_connection, args=(sock, peer), daemon=True).start()
+
+    def _serve_connection(self, sock: socket.socket, peer: tuple) -> None:
+        """One control connection: TLS if on, the handshake (phone/protocol.py), then _reader."""
+        where = f"{peer[0]}:{peer[1]}"
+        if self._tls_context is not None:
+            sock.settimeout(protocol.HANDSHAKE_TIMEOUT)
+            try:
+                sock = self._tls_context.wrap_socket(sock, server_side=True)
+            except OSError as exc:
+                self._refuse(None, where, None, f"TLS handshake failed: {exc}")
+                sock.close()
+                return
+            sock.settimeout(None)
+        chan = Channel(sock)
+        nonce = protocol.new_nonce()
+        try:
+            chan.send({"challenge": nonce, "auth": protocol.AUTH_SCHEME})
+            hello = chan.read_message()
+        except (ChannelClosed, OSError, ValueError) as exc:
+            self._refuse(chan, where, None, f"no hello: {exc}")
+            return
+        name = hello.get("agent")
+        if hello.get("event") != "hello" or name not in self.agents:
+            self._refuse(chan, where, name, "the first line is not the hello of an agent of this run")
+            return
+        theirs = hello.get("nonce")
+        if not isinstance(theirs, str) or not protocol.proof_ok(self.secret, hello.get("proof"), "agent",
+                                                                name, nonce, theirs):
+            self._refuse(chan, where, name, "its hello does not prove this run's secret")
+            return
+        try:
+            chan.send({"welcome": protocol.proof(self.secret, "app", name, theirs, nonce)})
+        except ChannelClosed:
+            return
+        chan.pending.insert(0, hello)
+        self._reader(chan)
+
+    def _refuse(self, chan: Channel | None, where: str, agent: str | None, why: str) -> None:
+        """A control connection that is not one of this run's agents: closed, logged, published."""
+        if chan is not None:
+            chan.close()
+        ev = {"event": "control_refused", "peer": where, "agent": agent, "why": why, "ts": time.time()}
+        self.refused.append(ev)
+        print(f"mppsim: refused a control connection from {where}"
+              + (f" claiming to be {agent}" if agent else "") + f": {why}", file=sys.stderr)
+        self.publish(ev)
 
     def _reader(self, chan: Channel) -> None:
         handle: AgentHandle | None = None
@@ -320,6 +388,8 @@ class Orchestrator:
                     chan.close()
                     return
                 handle = self.agents[msg["agent"]]
+                for key in ("auth", "nonce", "proof"):
+                    msg.pop(key, None)
                 self._learn_ports(handle, msg)
                 handle.chan = chan
                 handle.status = "up"
