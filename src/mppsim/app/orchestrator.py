@@ -35,6 +35,7 @@ REQUEST_TIMEOUT = 10.0
 RESTART_DELAY = 0.3
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
+HOST_LOST = -1000                # the returncode of an agent whose cluster host is gone (app/cluster.py)
 AGENT_LOST = "agent down"        # the `reason` of a dead agent's calls (its own leg)
 FAR_END_LOST = "far end lost"    # the `reason` at the other parties (docs/protocol.md)
 
@@ -135,7 +136,7 @@ def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
         for line in spec.lines:
             if not line.get("sip_port"):
                 continue   # not bound yet: its agent has not said hello
-            uri = f"sip:{line['extension']}@127.0.0.1:{line['sip_port']}"
+            uri = f"sip:{line['extension']}@{line.get('host', '127.0.0.1')}:{line['sip_port']}"
             out[line["extension"]] = uri
             if line["extension"].startswith("+"):
                 out[line["extension"][1:]] = uri
@@ -156,8 +157,16 @@ class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
                  recorder_for: Callable[[str], str | None] | None = None,
-                 supervise: bool = True, control_tls: bool = False):
+                 supervise: bool = True, control_tls: bool = False,
+                 launcher: Any = None, control_host: str = "127.0.0.1"):
         self.org = org
+        # agents on other hosts (app/cluster.py RayLauncher): spawn(name, config) -> a Popen-like
+        self.launcher = launcher
+        if launcher is not None:
+            launcher.on_host_down = lambda host, why: self.publish(
+                {"event": "host_down", "host": host, "why": why, "ts": time.time(),
+                 "agents": launcher.agents_of(host)})
+        self.control_host = control_host     # the listener's address: routable for a cluster
         # who may command the agents (phone/protocol.py): this run's secret, in their configs
         self.secret = protocol.new_secret()
         self.control_tls = control_tls or os.environ.get("MPPSIM_CONTROL_TLS", "") == "1"
@@ -205,7 +214,7 @@ class Orchestrator:
     def start(self, timeout: float = START_TIMEOUT) -> None:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind((self.control_host, 0))
         self._listener.listen(64)
         if self.control_tls:
             self._start_tls()
@@ -214,6 +223,8 @@ class Orchestrator:
         self._accept_thread.start()
         for spec in self.specs:
             self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
+        if self.launcher is not None:
+            self.launcher.start(list(self.agents))    # places them; refuses what the hosts cannot hold
         for handle in self.agents.values():
             self._spawn(handle)
         deadline = time.monotonic() + timeout
@@ -227,7 +238,8 @@ class Orchestrator:
     def _voicemail_uri(self) -> str | None:
         vm = self.agents.get(VOICEMAIL)
         port = vm.spec.lines[0].get("sip_port") if vm else None
-        return f"sip:{{mailbox}}@127.0.0.1:{port}" if port else None
+        host = vm.spec.lines[0].get("host", "127.0.0.1") if vm else "127.0.0.1"
+        return f"sip:{{mailbox}}@{host}:{port}" if port else None
 
     def _publish_directory(self) -> None:
         """Every agent learns the ports the others bound (from their hellos): the directory
@@ -256,11 +268,12 @@ class Orchestrator:
     def _spawn(self, handle: AgentHandle) -> None:
         spec = handle.spec
         config = {
-            "agent": spec.name, "kind": spec.kind, "lines": spec.lines,
+            "agent": spec.name, "kind": spec.kind,
+            "lines": [{k: v for k, v in line.items() if k != "host"} for line in spec.lines],
             "voicemail": self._voicemail_uri() if spec.kind == "user" else None,
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
-            "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
+            "control": f"{self.control_host}:{self.control_port}", "run_dir": str(self.run_dir),
             "control_secret": self.secret, "control_tls_sha256": self.tls_fingerprint,
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
@@ -283,6 +296,12 @@ class Orchestrator:
         handle.status = "starting"
         handle.started_at = time.monotonic()
         handle.proc = None
+        if self.launcher is not None:
+            handle.proc = self.launcher.spawn(spec.name, config)   # OSError: no host for it
+            handle.pid = handle.proc.pid
+            threading.Thread(target=self._watch_process, args=(handle, handle.proc),
+                             name=f"mppsim-watch-{spec.name}", daemon=True).start()
+            return
         zygote = self._zygote(env)
         if zygote is not None:
             try:
@@ -423,6 +442,10 @@ class Orchestrator:
             port = bound.get(line["id"], {}).get("sip_port")
             if port:
                 line["sip_port"] = int(port)
+            uri = bound.get(line["id"], {}).get("uri", "")
+            host = uri.rsplit("@", 1)[-1].rsplit(":", 1)[0] if "@" in uri else ""
+            if host:
+                line["host"] = host      # where its agent runs (a cluster host's address)
 
     def _watch_process(self, handle: AgentHandle, proc: subprocess.Popen) -> None:
         code = proc.wait()
@@ -435,9 +458,13 @@ class Orchestrator:
             self._reply_cv.notify_all()
         if handle.status == "down":
             restart = self._may_restart(handle)
+            host = getattr(proc, "host", None)        # an agent of a cluster host
+            detail = self._stderr_tail(handle)
+            if host is not None and code == HOST_LOST:
+                detail = f"its host {host} is lost"
             self.publish({"event": "agent_down", "agent": handle.name, "returncode": code,
-                          "ts": time.time(), "detail": self._stderr_tail(handle),
-                          "restarting": restart})
+                          "ts": time.time(), "detail": detail, "restarting": restart,
+                          **({"host": host} if host is not None else {})})
             self._calls_lost(handle)
             self._announce_unavailable()
             if restart:
@@ -497,6 +524,7 @@ class Orchestrator:
             try:
                 self._spawn(handle)
             except OSError as exc:
+                handle.status = "down"
                 self.publish({"event": "log", "agent": handle.name, "level": "error",
                               "text": f"restart failed: {exc}", "ts": time.time()})
                 return
@@ -577,6 +605,8 @@ class Orchestrator:
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
+        if self.launcher is not None:
+            self.launcher.close()
 
     # ----- requests ---------------------------------------------------------------------------
     def handle(self, name: str) -> AgentHandle:

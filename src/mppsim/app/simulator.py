@@ -60,15 +60,23 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True):
+                 front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True,
+                 launcher=None, control_host: str = "127.0.0.1", recorder_target: str | None = None,
+                 recorder_store: str | Path | None = None):
+        """`launcher`, `control_host`: agents on the hosts of a cluster (app/cluster.py);
+        `recorder_target` (+ its `recorder_store`, to read recordings back): an SRS that runs
+        elsewhere, instead of the embedded recorder."""
         self.org = org if isinstance(org, Org) else load_org(org)
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
-                                 recorder_for=self._recorder_for, supervise=supervise)
+                                 recorder_for=self._recorder_for, supervise=supervise,
+                                 launcher=launcher, control_host=control_host)
+        self.recorder_target = recorder_target
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
-        self.recorder_store = self.orch.run_dir / "recorder"
+        self.recorder_store = Path(recorder_store) if recorder_store else self.orch.run_dir / "recorder"
+        recorder = recorder and recorder_target is None
         self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
@@ -139,6 +147,8 @@ class Simulator:
                 for p in self.parties if (p.agent == agent or agent == "voicemail") and p.kind != "pstn"}
 
     def _recorder_for(self, agent: str) -> str | None:
+        if self.recorder_target is not None:
+            return self.recorder_target
         if self.recorders is None:
             return None
         users = [u.id for u in self.org.users]

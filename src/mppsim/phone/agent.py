@@ -41,6 +41,7 @@ from .call_waiting import CallWaiting
 from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
+from . import endpoint
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
@@ -90,6 +91,7 @@ class Agent:
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
         self.control_addr: str = config["control"]
+        endpoint.use_address(config.get("address"))     # before anything binds or writes a URI
         # the run's secret and, with TLS, its certificate (phone/protocol.py): commands are taken
         # only from the app that proves it
         self.control_secret: str | None = config.get("control_secret")
@@ -239,7 +241,7 @@ class Agent:
         if self._wake_sock is None:
             self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self._wake_sock.sendto(b"\r\n\r\n", ("127.0.0.1", self.lines[0].sip_port))
+            self._wake_sock.sendto(b"\r\n\r\n", (endpoint.ADDRESS, self.lines[0].sip_port))
         except OSError:
             pass
 
@@ -252,7 +254,8 @@ class Agent:
         port = self.lines[0].sip_port
         for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
             user = f"src-{self.lines[0].extension}"
-            acfg = loopback_account(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port};transport=tcp>{param}",
+            acfg = loopback_account(f"sip:{user}@{endpoint.ADDRESS}",
+                                    f"<sip:{user}@{endpoint.ADDRESS}:{port};transport=tcp>{param}",
                                     self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
             acc = pj.Account()
             acc.create(acfg)

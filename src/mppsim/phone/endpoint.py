@@ -12,6 +12,15 @@ import pjsua2 as pj
 
 CLOCK_RATE = 8000
 LOOPBACK = "127.0.0.1"
+# What the agent's SIP transports and RTP bind and write into SIP and SDP: loopback, or with
+# `address` in the agent's config (an agent host of a cluster, issue 22) that host's routable
+# address. The minimal form; issue 21 (real networks) owns the rest of the address story.
+ADDRESS = LOOPBACK
+
+
+def use_address(address: str | None) -> None:
+    global ADDRESS
+    ADDRESS = address or LOOPBACK
 MAX_LINES = 4  # 2 transports (UDP + TCP) per line, 8 transports per process
 RTP_PORT_RANGE = 40  # RTP+RTCP pairs: room for a call, its consult call and their recordings
 KEEP_CODECS = ("PCMU/8000", "PCMA/8000", "telephone-event/8000")
@@ -27,7 +36,7 @@ class LineConfig:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.extension}@{LOOPBACK}:{self.sip_port}"
+        return f"sip:{self.extension}@{ADDRESS}:{self.sip_port}"
 
 
 def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False) -> pj.Endpoint:
@@ -93,8 +102,8 @@ def poll_events(ep: pj.Endpoint, running, between=None) -> None:
 def _transport(ep: pj.Endpoint, kind: int, port: int) -> int:
     tcfg = pj.TransportConfig()
     tcfg.port = port
-    tcfg.boundAddress = LOOPBACK
-    tcfg.publicAddress = LOOPBACK
+    tcfg.boundAddress = ADDRESS
+    tcfg.publicAddress = ADDRESS
     return ep.transportCreate(kind, tcfg)
 
 
@@ -130,7 +139,7 @@ def bind_transports(ep: pj.Endpoint, preferred: int = 0, tries: int = 20) -> int
 
 
 def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
-                     host: str = LOOPBACK) -> pj.AccountConfig:
+                     host: str | None = None) -> pj.AccountConfig:
     """An account with no registration, a forced Contact (params after the '>' included:
     contactParams is ignored once Contact is forced), no NAT rewriting, no ICE, and its own
     RTP port range on `host`."""
@@ -144,6 +153,7 @@ def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
     acfg.natConfig.viaRewriteUse = 0
     acfg.natConfig.sipOutboundUse = 0
     media = acfg.mediaConfig.transportConfig
+    host = host or ADDRESS
     media.port = rtp_port
     media.portRange = rtp_range
     media.boundAddress = host

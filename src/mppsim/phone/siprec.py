@@ -28,6 +28,7 @@ from mppsim.siprec.sipmsg import add_labels
 from mppsim.siprec.webex import WebexRecording, new_recording, party_uri
 from mppsim.siprec.webex import build as build_webex
 
+from . import endpoint
 from .calls import snapshot
 from .network_src import RID_HEADER, NetworkSrc, Spec
 
@@ -129,7 +130,7 @@ class SiprecClient:
         self.standbys: dict[str, Session] = {}   # call key -> its leg made ready while ringing
         self.dropped: dict[str, Session] = {}    # call key -> its standby, cancelled unused (reaped)
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
-        self.src = NetworkSrc(log=lambda text: agent.post(("siprec_log", None, text)))
+        self.src = NetworkSrc(host=endpoint.ADDRESS, log=lambda text: agent.post(("siprec_log", None, text)))
         self.src.start()
 
     # ----- building the session ---------------------------------------------------------
