@@ -228,7 +228,14 @@ class RayLauncher:
 
     def start(self, agents: list[str]) -> None:
         import ray
-        self.placement = place(agents, self.hosts)     # refused here, before anything runs
+        # refused here, before anything runs; a placement given (benches) covers some agents
+        given = {a: h for a, h in self.placement.items() if a in agents}
+        rest = [a for a in agents if a not in given]
+        room = [HostSpec(h.name, h.address, h.capacity - list(given.values()).count(h.name))
+                for h in self.hosts]
+        if any(h.capacity < 0 for h in room):
+            raise HostsFileError("the placement given puts more agents on a host than its capacity")
+        self.placement = {**given, **place(rest, [h for h in room if h.capacity > 0] or room)}
         if not ray.is_initialized():
             ray.init(address=self.address, log_to_driver=False, logging_level="ERROR")
         actor_cls = ray.remote(AgentHost)

@@ -176,7 +176,7 @@ class Simulator:
 
     def recordings(self, who: str | None = None) -> list[dict]:
         """Recordings in the embedded recorder's store (all, or those of `who`'s line)."""
-        if self.recorders is None:
+        if self.recorders is None and not (self.recorder_store / "index.sqlite").exists():
             return []
         from mppsim.recorder.store import Store
         owner = None
