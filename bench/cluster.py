@@ -125,6 +125,8 @@ class Testbed:
         self.ray_nodes: dict[str, subprocess.Popen] = {}
         self.recorder: subprocess.Popen | None = None
         self.store = workdir / "recorder"
+        # Ray's sockets live under its temp folder: AF_UNIX paths have 107 bytes, so a short one
+        self.raydir = Path(tempfile.mkdtemp(prefix="mppc", dir="/tmp"))
 
     # ----- network --------------------------------------------------------------------------
     def up(self) -> None:
@@ -160,7 +162,7 @@ class Testbed:
         t0 = time.monotonic()
         head = ["unshare", "--pid", "--fork", "--mount-proc", ray_bin(), "start", "--head",
                 f"--port={self.ray_port}", "--include-dashboard=false", "--num-cpus=0",
-                f"--temp-dir={self.workdir}/ray-head",
+                f"--temp-dir={self.raydir}/head",
                 *self.ray_common(self.app_ip)]
         self.ray_nodes["head"] = subprocess.Popen(head, env=env, stdout=subprocess.DEVNULL,
                                                   stderr=open(self.workdir / "ray-head.log", "wb"),
@@ -170,11 +172,11 @@ class Testbed:
             # A worker node writes its sockets and logs into the head's session folder (the same
             # path on one machine): each host sees its own folder there, in its mount namespace,
             # as it would on a machine of its own.
-            own = self.workdir / f"ray-{h.name}"
+            own = self.raydir / h.name
             own.mkdir()
             start = [ray_bin(), "start", f"--address={self.app_ip}:{self.ray_port}", "--num-cpus=1",
                      f"--resources={json.dumps({'mppsim-' + h.name: 1})}", *self.ray_common(h.address)]
-            script = (f"mount --bind {own} {self.workdir}/ray-head && exec "
+            script = (f"mount --bind {own} {self.raydir}/head && exec "
                       + " ".join(f"'{a}'" for a in start))
             cmd = ["ip", "netns", "exec", self.ns(h.name), "unshare", "--pid", "--fork", "--mount-proc",
                    "sh", "-c", script]
@@ -232,6 +234,17 @@ class Testbed:
         threading.Thread(target=drain, daemon=True).start()
         return f"sip:srs@{self.rec_ip}:5070;transport=tcp"
 
+    def host_init(self, name: str) -> int:
+        """PID 1 of a host's PID namespace: killing it ends everything on that host."""
+        node = self.ray_nodes[name]
+        return next(p for p in tree(node.pid) if p != node.pid)
+
+    def leftovers(self) -> list[str]:
+        left = [ns for ns in sh("ip", "netns", "list").stdout.split() if ns.startswith(self.tag + "-")]
+        if sh("ip", "link", "show", self.bridge, check=False).returncode == 0:
+            left.append(self.bridge)
+        return left + [str(n.pid) for n in self.ray_nodes.values() if n.poll() is None]
+
     # ----- clean-up -----------------------------------------------------------------------------
     def close(self) -> None:
         try:
@@ -259,6 +272,7 @@ class Testbed:
         for ns in self.namespaces:
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.raydir, ignore_errors=True)
 
 
 def run(hosts: int, calls: int, seconds: float, keep: bool = False) -> dict:

@@ -189,16 +189,31 @@ class RemoteProc:
         self.returncode: int | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
+        threading.Thread(target=self._await_exit, name=f"mppsim-remote-{agent}", daemon=True).start()
+
+    def _await_exit(self) -> None:
+        self._exited(self.launcher.wait(self.host, self.agent, self.pid))
+
+    def _exited(self, code: int) -> None:
+        with self._lock:
+            if self.returncode is None:
+                self.returncode = code
+                self._done.set()
+
+    def channel_lost(self) -> None:
+        """Its control channel closed unasked. When its host says nothing of an exit within
+        a moment, the host is taken for lost: a host that dies takes Ray's health checks ~30 s
+        to be declared dead, and its agents' connections closed at once."""
+        def check():
+            if self._done.wait(2.0):
+                return
+            if not self.launcher.alive(self.host):
+                self._exited(HOST_LOST)
+        threading.Thread(target=check, daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> int:
-        if timeout is not None:            # the orchestrator's stop(): the watch thread asks
-            if not self._done.wait(timeout):
-                raise subprocess.TimeoutExpired(f"agent {self.agent} on {self.host}", timeout)
-            return self.returncode
-        with self._lock:
-            if not self._done.is_set():
-                self.returncode = self.launcher.wait(self.host, self.agent, self.pid)
-                self._done.set()
+        if not self._done.wait(timeout):
+            raise subprocess.TimeoutExpired(f"agent {self.agent} on {self.host}", timeout)
         return self.returncode
 
     def poll(self) -> int | None:
@@ -225,6 +240,8 @@ class RayLauncher:
     placement: dict[str, str] = field(default_factory=dict)
     actors: dict[str, Any] = field(default_factory=dict)
     down: dict[str, str] = field(default_factory=dict)    # host -> why
+    started: set[str] = field(default_factory=set)
+    closing: bool = False
 
     def start(self, agents: list[str]) -> None:
         import ray
@@ -257,6 +274,9 @@ class RayLauncher:
     def spawn(self, agent: str, config: dict) -> RemoteProc:
         import ray
         host = self.placement[agent]
+        if agent in self.started and host not in self.down:
+            self.alive(host)                  # a restart: is its host still there?
+        self.started.add(agent)
         if host in self.down:                 # its host is gone: another one with room
             used = {h: list(self.placement.values()).count(h) for h in self.actors}
             spare = [h for h in self.hosts if h.name not in self.down and used.get(h.name, 0) < h.capacity]
@@ -278,6 +298,18 @@ class RayLauncher:
             self._lost(host, type(exc).__name__)
             return HOST_LOST
 
+    def alive(self, host: str, timeout: float = 2.0) -> bool:
+        """The host's actor answers (else the host is marked lost)."""
+        import ray
+        if host in self.down:
+            return False
+        try:
+            ray.get(self.actors[host].info.remote(), timeout=timeout)
+            return True
+        except Exception as exc:   # noqa: BLE001
+            self._lost(host, f"no answer in {timeout:g} s ({type(exc).__name__})")
+            return False
+
     def signal(self, host: str, agent: str, pid: int, sig: int) -> None:
         import ray
         try:
@@ -286,7 +318,7 @@ class RayLauncher:
             pass
 
     def _lost(self, host: str, why: str) -> None:
-        if host not in self.down:
+        if host not in self.down and not self.closing:
             self.down[host] = why
             self.on_host_down(host, why)
 
@@ -304,6 +336,7 @@ class RayLauncher:
 
     def close(self) -> None:
         import ray
+        self.closing = True
         for name, actor in self.actors.items():
             if name not in self.down:
                 try:

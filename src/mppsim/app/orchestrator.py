@@ -432,6 +432,10 @@ class Orchestrator:
                         handle.live_calls[msg["call"]] = msg
                 self.publish(msg)
         chan.close()
+        if handle is not None and handle.chan is chan and not self.stopping:
+            lost = getattr(handle.proc, "channel_lost", None)   # a remote agent (app/cluster.py)
+            if lost is not None:
+                lost()
 
     @staticmethod
     def _learn_ports(handle: AgentHandle, hello: dict) -> None:

@@ -440,6 +440,8 @@ class Simulator:
 
     def set_auto_answer(self, who: str, after: float | None) -> None:
         self._agent_req(who, "set_auto_answer", after=after)
+        # in its config too: an agent restarted by the supervisor keeps answering
+        self.orch.handle(self.party(who).agent).spec.auto_answer = after
 
     def press(self, who: str, key: str) -> bool:
         """Press a recording softkey on `who`'s MPP: Record, PauseRec, ResumeRec, StopRec."""
