@@ -45,6 +45,22 @@ def test_placement_spreads_by_capacity_and_refuses_what_does_not_fit():
         place(list("abcde"), hosts)
 
 
+def test_mppsim_load_refuses_a_run_the_hosts_cannot_hold_before_it_starts(tmp_path):
+    from mppsim.app.load import LoadConfig, LoadError, run_load
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("h1 10.0.0.11 4\nh2 10.0.0.12 4\n")
+    cfg = LoadConfig(calls=5, rate=1, duration=1, recorder="sip:srs@10.0.0.20:5070;transport=tcp")
+    with pytest.raises(LoadError, match="10 agents asked for, the hosts hold 8 .h1: 4, h2: 4."):
+        run_load(cfg, cluster="10.0.0.1:6379", hosts_file=str(hosts), control_address="10.0.0.1",
+                 run_dir=str(tmp_path / "run"), out=lambda _t: None)
+    with pytest.raises(LoadError, match="needs --control-address, --recorder too"):
+        run_load(LoadConfig(calls=1, rate=1, duration=1), cluster="10.0.0.1:6379", hosts_file=str(hosts),
+                 run_dir=str(tmp_path / "run"), out=lambda _t: None)
+    with pytest.raises(LoadError, match="--hosts: cannot read"):
+        run_load(cfg, cluster="10.0.0.1:6379", hosts_file=str(tmp_path / "none.txt"),
+                 control_address="10.0.0.1", run_dir=str(tmp_path / "run"), out=lambda _t: None)
+
+
 # ----- a real cluster -----------------------------------------------------------------------
 def cluster_ready() -> str | None:
     if os.geteuid() != 0:

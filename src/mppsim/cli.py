@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="a Ray cluster's address (HOST:6379): agents run "
+                                                        "on its hosts (docs/scaling.md); needs --hosts, "
+                                                        "--control-address and --recorder")
+    p.add_argument("--hosts", metavar="FILE", help="the agent hosts: 'name address capacity' per line")
+    p.add_argument("--control-address", metavar="IP", help="this machine's address the hosts reach "
+                                                           "(the agents connect back to it)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -273,7 +279,8 @@ def cmd_load(args) -> int:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
-                          run_dir=args.run_dir, show=live_view())
+                          run_dir=args.run_dir, show=live_view(), cluster=args.cluster,
+                          hosts_file=args.hosts, control_address=args.control_address)
     except (LoadError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2

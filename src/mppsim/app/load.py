@@ -489,14 +489,64 @@ def summary(report: dict) -> str:
         lines.append("  failures: " + "; ".join(f"{k}: {v}" for k, v in c["failures"].items()))
     if report["agents_down"]:
         lines.append(f"  agents down: {', '.join(report['agents_down'])}")
+    for name, h in (report.get("hosts") or {}).items():
+        lines.append(f"  host {name} ({h['address']}): {h['agents']} agents, {h['agents_cpu_s']} s of CPU"
+                     + (f"; LOST ({h['lost_why']})" if h["lost"] else "")
+                     + (f"; {len(h['agents_down'])} agents went down" if h["agents_down"] else ""))
     return "\n".join(lines)
+
+
+# ----- across hosts (issue 22) -------------------------------------------------------------------
+def cluster_launcher(cluster: str | None, hosts_file: str | None, control_address: str | None,
+                     cfg: "LoadConfig", agents: int):
+    """The RayLauncher of `--cluster/--hosts`, or a LoadError saying what is missing, checked
+    before anything starts (a run asked for more than the hosts hold is refused here)."""
+    from .cluster import HostsFileError, RayLauncher, parse_hosts, place
+    missing = [flag for flag, value in (("--cluster", cluster), ("--hosts", hosts_file),
+                                        ("--control-address", control_address),
+                                        ("--recorder", cfg.recorder)) if not value]
+    if missing:
+        raise LoadError(f"a run across hosts needs {', '.join(missing)} too (docs/scaling.md): the "
+                        "hosts' Ray address, their file, this machine's address they reach, and an "
+                        "SRS they reach")
+    try:
+        text = Path(hosts_file).read_text()
+    except OSError as exc:
+        raise LoadError(f"--hosts: cannot read {hosts_file}: {exc.strerror}") from None
+    try:
+        hosts = parse_hosts(text, hosts_file)
+        place([f"a{i}" for i in range(agents)], hosts)
+    except HostsFileError as exc:
+        raise LoadError(str(exc)) from None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise LoadError("--cluster needs Ray: pip install 'mppsim[cluster]'") from None
+    return RayLauncher(cluster, hosts)
+
+
+def host_figures(launcher, hosts_down: list[dict], agents_down: list[str]) -> dict:
+    """Per host: its agents, which went down, CPU of its agents so far, and whether it was lost."""
+    usage = launcher.usage()
+    out = {}
+    for h in launcher.hosts:
+        agents = launcher.agents_of(h.name)
+        lost = next((ev for ev in hosts_down if ev["host"] == h.name), None)
+        out[h.name] = {"address": h.address, "capacity": h.capacity, "agents": len(agents),
+                       "agents_down": [a for a in agents_down if a in agents],
+                       "lost": bool(lost), "lost_why": lost["why"] if lost else None,
+                       "agents_cpu_s": round(usage.get(h.name, {}).get("agents", 0.0), 2),
+                       "engine_actor_cpu_s": round(usage.get(h.name, {}).get("actor", 0.0), 2)}
+    return out
 
 
 # ----- the command --------------------------------------------------------------------------------
 def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = None,
              report_path: str | None = None, run_dir: str | None = None, show=None,
-             out=print) -> dict:
-    """`mppsim load`: start the org (generated or from a file), run, write the report."""
+             out=print, cluster: str | None = None, hosts_file: str | None = None,
+             control_address: str | None = None) -> dict:
+    """`mppsim load`: start the org (generated or from a file), run, write the report. With
+    `cluster` the agents run on the hosts of `hosts_file` (app/cluster.py)."""
     import json
     from .org import load_org as load_org_file
     from .simulator import Simulator
@@ -510,7 +560,15 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         raise LoadError(f"--calls: {cfg.calls} calls at once need {cfg.calls} users; "
                         f"{org_file} has {len(user_ids)} (use --users N, or a bigger org)")
     pstn = [p.number for p in org.pstn]
-    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None)
+    launcher = None
+    if cluster or hosts_file:
+        launcher = cluster_launcher(cluster, hosts_file, control_address, cfg,
+                                    len(user_ids) + len(pstn) + (1 if org.voicemail else 0))
+    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None,
+                    launcher=launcher, control_host=control_address or "127.0.0.1",
+                    recorder_target=cfg.recorder if launcher is not None else None)
+    hosts_down: list[dict] = []
+    sim.subscribe(lambda ev: hosts_down.append(ev) if ev.get("event") == "host_down" else None)
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "
         f"({len(user_ids)} users, {len(pstn)} PSTN parties)" + ("" if cfg.recorder else " and the recorder"))
     t0 = time.monotonic()
@@ -531,6 +589,8 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         report = runner.run()
         report["run_dir"] = str(sim.run_dir)
         report["agents_ready_s"] = round(ready_s, 2)
+        if launcher is not None:
+            report["hosts"] = host_figures(launcher, hosts_down, report.get("agents_down", []))
     finally:
         if report_path and report:
             Path(report_path).write_text(json.dumps(report, indent=2))
