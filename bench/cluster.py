@@ -33,7 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from scale import dropouts, tone_matches, tone_of  # noqa: E402
+from scale import dropouts, tone_matches  # noqa: E402
+from scale import tone_of as scale_tone  # noqa: E402
+
+
+def tone_of(i: int) -> float:
+    """bench/scale.py's tones, again from the first after 100 users (pjmedia's top is 3800 Hz):
+    a call's two parties still differ."""
+    return scale_tone(i % 100)
 
 from mppsim.app.cluster import HostSpec, RayLauncher  # noqa: E402
 from mppsim.app.load import load_org  # noqa: E402
@@ -102,7 +109,7 @@ def rss_mib(pids: list[int]) -> float:
 
 def is_agent(pid: int) -> bool:
     try:
-        return b"mppsim.phone.agent" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"mppsim.phone." in Path(f"/proc/{pid}/cmdline").read_bytes()   # agents, their zygote
     except OSError:
         return False
 

@@ -110,8 +110,9 @@ class AgentHost:
     def __init__(self, name: str, address: str, workdir: str):
         self.name, self.address = name, address
         self.workdir = Path(workdir)
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, Any] = {}     # agent -> its Popen, or ForkedProc (zygote)
         self.lock = threading.Lock()
+        self.zygote = None                  # app/spawner.py: imports paid once per host
 
     def info(self) -> dict:
         import socket
@@ -131,9 +132,25 @@ class AgentHost:
         root = str(Path(mppsim.__file__).resolve().parents[1])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        with open(run / "logs" / f"{agent}.stderr.log", "ab") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "mppsim.phone.agent", "--config", str(path)],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=root)
+        log = run / "logs" / f"{agent}.stderr.log"
+        proc = None
+        with self.lock:
+            if self.zygote is None or not self.zygote.alive:
+                from .spawner import Zygote
+                try:
+                    self.zygote = Zygote(Path(root), env)
+                except OSError:
+                    self.zygote = None
+            zygote = self.zygote
+        if zygote is not None:
+            try:
+                proc = zygote.spawn(path, log)
+            except OSError:
+                proc = None
+        if proc is None:
+            with open(log, "ab") as err:
+                proc = subprocess.Popen([sys.executable, "-m", "mppsim.phone.agent", "--config", str(path)],
+                                        stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=root)
         with self.lock:
             self.procs[agent] = proc
         return proc.pid
@@ -163,7 +180,9 @@ class AgentHost:
                 return 0.0
         with self.lock:
             pids = [p.pid for p in self.procs.values() if p.poll() is None]
-        return {"agents": sum(cpu(p) for p in pids), "actor": cpu(os.getpid()), "live": len(pids)}
+            zygote = self.zygote.proc.pid if self.zygote is not None else None
+        return {"agents": sum(cpu(p) for p in pids) + (cpu(zygote) if zygote else 0.0),
+                "actor": cpu(os.getpid()), "live": len(pids)}
 
     def stop_all(self, timeout: float = 5.0) -> int:
         with self.lock:
@@ -178,6 +197,9 @@ class AgentHost:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         return len(procs)
 
 
