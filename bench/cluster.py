@@ -33,14 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from scale import dropouts, tone_matches  # noqa: E402
-from scale import tone_of as scale_tone  # noqa: E402
-
-
-def tone_of(i: int) -> float:
-    """bench/scale.py's tones, again from the first after 100 users (pjmedia's top is 3800 Hz):
-    a call's two parties still differ."""
-    return scale_tone(i % 100)
+from scale import dropouts, iso_seconds, tone_matches, tone_of  # noqa: E402
 
 from mppsim.app.cluster import HostSpec, RayLauncher  # noqa: E402
 from mppsim.app.load import load_org  # noqa: E402
@@ -355,6 +348,11 @@ def run(hosts: int, calls: int, seconds: float, keep: bool = False) -> dict:
                 right += tone_matches(own, tone_of(i)) and tone_matches(far, tone_of(other))
                 drop += dropouts(own) + dropouts(far)
                 worst = max(worst, talk_of.get(owner, 0.0) - audio.shape[0] / RATE)
+                if os.environ.get("CLUSTER_DEBUG"):
+                    call = next(c for c in log if owner in (c["from"]["number"], c["to"]["number"]))
+                    print(f"    {owner}: talk {talk_of.get(owner, 0):.3f} s, recorded {audio.shape[0] / RATE:.3f} s, "
+                          f"recording began {iso_seconds(r['started_at']) - call['start']:.3f} s after the "
+                          f"call's start, call end - last leg connect {call['talk_time']}", file=sys.stderr)
             out.update(recordings=len(recs), expected=2 * calls, right_tones=right, dropouts=drop,
                        shortfall_ms=worst * 1000,
                        failed=sum(1 for c in log if not c["answered"]))
