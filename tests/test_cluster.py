@@ -166,6 +166,25 @@ def test_recorded_calls_across_two_hosts_and_a_host_lost_mid_run(tmp_path):
             sim.dial(ids[4], org.users[5].extension)
             sim.wait_for(ids[5], "connected", 10)
             sim.hangup(ids[4])
+
+        # `mppsim load` on what is left of the cluster: a host that is gone is said before the
+        # run starts; on h1 alone the calls go, with its row in the table and its figures
+        from mppsim.app.load import LoadConfig, LoadError, run_load, table
+        (tmp_path / "hosts.txt").write_text("".join(f"{h.name} {h.address} 10\n" for h in bed.hosts))
+        with pytest.raises(LoadError, match=f"host {h2}: its agent host did not start"):
+            run_load(LoadConfig(calls=1, rate=1, duration=1, recorder=target), users=1,
+                     cluster=f"{bed.app_ip}:{bed.ray_port}", hosts_file=str(tmp_path / "hosts.txt"),
+                     control_address=bed.app_ip, run_dir=str(tmp_path / "load0"), out=lambda _t: None)
+        (tmp_path / "hosts.txt").write_text(f"{h1} {bed.hosts[0].address} 10\n")
+        shown: list[str] = []
+        report = run_load(LoadConfig(calls=2, rate=2, duration=2, hold=1, recorder=target), users=2,
+                          cluster=f"{bed.app_ip}:{bed.ray_port}", hosts_file=str(tmp_path / "hosts.txt"),
+                          control_address=bed.app_ip, run_dir=str(tmp_path / "load"),
+                          show=lambda r: shown.append(table(r)), out=lambda _t: None)
+        assert report["calls"]["failed"] == 0 and report["calls"]["answered"] == report["calls"]["offered"] >= 2
+        assert {name: h["agents"] for name, h in report["hosts"].items()} == {h1: 4}
+        assert not report["hosts"][h1]["lost"] and report["hosts"][h1]["agents_cpu_s"] > 0
+        assert f"host {h1}" in shown[-1]
     finally:
         bed.close()
     assert not bed.leftovers(), bed.leftovers()

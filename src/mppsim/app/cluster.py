@@ -264,6 +264,7 @@ class RayLauncher:
     down: dict[str, str] = field(default_factory=dict)    # host -> why
     started: set[str] = field(default_factory=set)
     closing: bool = False
+    node_ip: str | None = None         # this (the driver's) host's address in the Ray cluster
 
     def start(self, agents: list[str]) -> None:
         import ray
@@ -276,7 +277,8 @@ class RayLauncher:
             raise HostsFileError("the placement given puts more agents on a host than its capacity")
         self.placement = {**given, **place(rest, [h for h in room if h.capacity > 0] or room)}
         if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False, logging_level="ERROR")
+            extra = {"_node_ip_address": self.node_ip} if self.node_ip else {}
+            ray.init(address=self.address, log_to_driver=False, logging_level="ERROR", **extra)
         actor_cls = ray.remote(AgentHost)
         run = f"{self.workdir}/{os.getpid()}-{int(time.time())}"
         known = {r for node in ray.nodes() if node.get("Alive") for r in node.get("Resources", {})}
@@ -288,7 +290,12 @@ class RayLauncher:
             self.actors[h.name] = actor_cls.options(
                 resources={RESOURCE_PREFIX + h.name: 0.01}, num_cpus=0, max_concurrency=1024,
                 max_restarts=0).remote(h.name, h.address, f"{run}/{h.name}")
-        ray.get([a.info.remote() for a in self.actors.values()], timeout=60)
+        for name, actor in self.actors.items():
+            try:
+                ray.get(actor.info.remote(), timeout=60)
+            except Exception as exc:   # noqa: BLE001 - Ray's actor and timeout errors
+                raise HostsFileError(f"host {name}: its agent host did not start "
+                                     f"({type(exc).__name__}); is its Ray node up?") from None
 
     def agents_of(self, host: str) -> list[str]:
         return [a for a, h in self.placement.items() if h == host]

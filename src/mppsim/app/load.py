@@ -249,6 +249,7 @@ class LoadRunner:
         self.interrupted = False
         self.cpu = CpuMeter()
         self.timeline: list[dict] = []
+        self.hosts: HostRows | None = None     # a run across hosts: the table's row per host
 
     # events arrive on the orchestrator's reader threads
     def on_event(self, ev: dict) -> None:
@@ -450,7 +451,47 @@ def table(r: LoadRunner, width: int = 40) -> str:
     ]
     if s.agents_down:
         lines.append(f"  agents down: {', '.join(s.agents_down)}")
+    hosts = getattr(r, "hosts", None)
+    if hosts is not None:
+        lines += ["", *hosts.rows]
     return "\n".join(lines)
+
+
+class HostRows:
+    """The live table's row per agent host (a run across hosts): its agents, those down now,
+    whether it is lost, the CPU of its agents since the last sample."""
+
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.down: dict[str, set[str]] = {}
+        self.lost: dict[str, str] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+        self.rows: list[str] = []
+
+    def on_event(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "agent_down" and ev.get("host"):
+            self.down.setdefault(ev["host"], set()).add(ev["agent"])
+        elif kind == "agent_up":
+            for agents in self.down.values():
+                agents.discard(ev.get("agent"))
+        elif kind == "host_down":
+            self.lost[ev["host"]] = ev.get("why", "")
+
+    def sample(self) -> None:
+        usage, now, rows = self.launcher.usage(), time.monotonic(), []
+        for h in self.launcher.hosts:
+            cpu = usage.get(h.name, {}).get("agents")
+            before = self.last.get(h.name)
+            cores = (cpu - before[1]) / (now - before[0]) if cpu is not None and before else None
+            if cpu is not None:
+                self.last[h.name] = (now, cpu)
+            down = len(self.down.get(h.name, ()))
+            rows.append(f"  host {h.name:<10}{h.address:>16}{len(self.launcher.agents_of(h.name)):>6} agents"
+                        + (f"{down:>4} down" if down else "        ")
+                        + (f"   LOST ({self.lost[h.name]})" if h.name in self.lost
+                           else f"{cores:>8.2f} cores" if cores is not None else ""))
+        self.rows = rows
 
 
 def live_view(stream=None) -> Callable[[LoadRunner], None]:
@@ -522,7 +563,7 @@ def cluster_launcher(cluster: str | None, hosts_file: str | None, control_addres
         import ray  # noqa: F401
     except ImportError:
         raise LoadError("--cluster needs Ray: pip install 'mppsim[cluster]'") from None
-    return RayLauncher(cluster, hosts)
+    return RayLauncher(cluster, hosts, node_ip=control_address)
 
 
 def host_figures(launcher, hosts_down: list[dict], agents_down: list[str]) -> dict:
@@ -572,7 +613,13 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "
         f"({len(user_ids)} users, {len(pstn)} PSTN parties)" + ("" if cfg.recorder else " and the recorder"))
     t0 = time.monotonic()
-    sim.start()
+    try:
+        sim.start()
+    except Exception as exc:
+        from .cluster import HostsFileError
+        if isinstance(exc, HostsFileError):    # a host that is not there: said, not a traceback
+            raise LoadError(str(exc)) from None
+        raise
     ready_s = time.monotonic() - t0
     report: dict = {}
     try:
@@ -586,7 +633,22 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         for who in [*user_ids, *pstn]:
             sim.set_auto_answer(who, 0.0)
         runner = LoadRunner(sim, cfg, user_ids, pstn, show=show)
-        report = runner.run()
+        sampling = threading.Event()
+        if launcher is not None:
+            runner.hosts = HostRows(launcher)
+            sim.subscribe(runner.hosts.on_event)
+
+            def sample():
+                while not sampling.wait(2.0):
+                    try:
+                        runner.hosts.sample()
+                    except Exception:   # noqa: BLE001 - a row not refreshed is not worth the run
+                        pass
+            threading.Thread(target=sample, name="mppsim-host-rows", daemon=True).start()
+        try:
+            report = runner.run()
+        finally:
+            sampling.set()
         report["run_dir"] = str(sim.run_dir)
         report["agents_ready_s"] = round(ready_s, 2)
         if launcher is not None:
