@@ -224,7 +224,11 @@ class Orchestrator:
         for spec in self.specs:
             self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
         if self.launcher is not None:
-            self.launcher.start(list(self.agents))    # places them; refuses what the hosts cannot hold
+            try:
+                self.launcher.start(list(self.agents))    # places them; refuses what the hosts cannot hold
+            except Exception:
+                self.stop()
+                raise
         for handle in self.agents.values():
             self._spawn(handle)
         deadline = time.monotonic() + timeout
