@@ -100,6 +100,7 @@ def test_recorded_calls_across_two_hosts_and_a_host_lost_mid_run(tmp_path):
         events: list[dict] = []
         sim.subscribe(events.append)
         with sim:
+            assert sim.orch.agents["u003"].chan.sock.version() in ("TLSv1.2", "TLSv1.3")   # across hosts: TLS
             hello = {ev["agent"]: ev["lines"][0]["uri"] for ev in events if ev.get("event") == "agent_up"}
             assert hello["u003"].endswith(f"@{bed.hosts[1].address}:" + hello["u003"].rsplit(":", 1)[1])
             for i, uid in enumerate(ids):

@@ -169,7 +169,9 @@ class Orchestrator:
         self.control_host = control_host     # the listener's address: routable for a cluster
         # who may command the agents (phone/protocol.py): this run's secret, in their configs
         self.secret = protocol.new_secret()
-        self.control_tls = control_tls or os.environ.get("MPPSIM_CONTROL_TLS", "") == "1"
+        # TLS as well when the channel leaves the machine (a cluster), or when asked
+        self.control_tls = (control_tls or launcher is not None
+                            or os.environ.get("MPPSIM_CONTROL_TLS", "") == "1")
         self._tls_context = None
         self.tls_fingerprint: str | None = None
         self.refused: list[dict] = []      # control connections refused (also a `control_refused` event)
