@@ -168,6 +168,12 @@ def test_recorded_calls_across_two_hosts_and_a_host_lost_mid_run(tmp_path):
             sim.wait_for(ids[5], "connected", 10)
             sim.hangup(ids[4])
 
+        # stopping the run ends every host's agents (and their zygotes), not only its own process
+        deadline = time.monotonic() + 5
+        while bed.agent_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not bed.agent_pids()
+
         # `mppsim load` on what is left of the cluster: a host that is gone is said before the
         # run starts; on h1 alone the calls go, with its row in the table and its figures
         from mppsim.app.load import LoadConfig, LoadError, run_load, table
