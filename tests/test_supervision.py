@@ -99,3 +99,26 @@ def test_without_supervision_a_dead_agent_stays_down(tmp_path):
         sim.wait_until(lambda: sim.agent_status["carol"] == "down", 3, "carol down")
         time.sleep(1.0)
         assert sim.agent_status["carol"] == "down"
+
+
+def test_mppsim_load_counts_a_dead_agents_calls_failed_and_goes_on(tmp_path):
+    from mppsim.app.load import LoadConfig, run_load
+    killed: list[str] = []
+
+    def show(r):
+        if killed or r.stats.elapsed < 1.0:
+            return
+        live = [c for c in r.calls.values() if c.connected_at is not None and not c.ended]
+        if live:
+            victim = live[0].callee
+            killed.append(victim)
+            os.kill(r.sim.orch.agents[r.sim.agent_of(victim)].pid, signal.SIGKILL)
+
+    report = run_load(LoadConfig(calls=3, rate=3, duration=3, hold=1.5), users=3,
+                      run_dir=str(tmp_path / "run"), show=show, out=lambda _t: None)
+    assert killed, "no call was live to kill an agent in"
+    calls = report["calls"]
+    lost = calls["failures"].get("agent down", 0) + calls["failures"].get("far end lost", 0)
+    assert lost >= 1, calls
+    assert calls["answered"] > lost and calls["offered"] >= 6     # the others went on
+    assert report["agents_down"]
