@@ -200,6 +200,16 @@ class AgentHost:
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
+        if not os.environ.get("MPPSIM_KEEP_HOST_FILES"):
+            # configs (with the run's secret), logs and captures on this host: the app has had
+            # what it reports (call summaries come over the control channel)
+            import shutil
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            for folder in (self.workdir.parent, self.workdir.parent.parent):   # the run's, the default's
+                try:
+                    folder.rmdir()      # only when empty: another run's hosts may still use it
+                except OSError:
+                    break
         return len(procs)
 
 
