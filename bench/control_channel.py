@@ -18,11 +18,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from mppsim.app.simulator import Simulator  # noqa: E402
 from mppsim.phone import protocol  # noqa: E402
-from conftest import demo_org  # noqa: E402
+from tests.helpers import demo_org  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -16,7 +16,7 @@ from mppsim.app.ports import PortPlan
 from mppsim.app.simulator import Simulator
 from mppsim.phone import protocol
 from mppsim.phone.protocol import Channel
-from conftest import connect, demo_org
+from tests.helpers import connect, demo_org
 
 
 def test_proofs_are_bound_to_role_agent_and_both_nonces():

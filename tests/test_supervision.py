@@ -8,7 +8,7 @@ import time
 
 from mppsim.app.orchestrator import AGENT_LOST, FAR_END_LOST
 from mppsim.app.simulator import Simulator
-from conftest import connect, demo_org, finished
+from tests.helpers import connect, demo_org, finished
 
 
 def always(sim: Simulator, *who: str) -> None:

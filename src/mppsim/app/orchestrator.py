@@ -343,7 +343,7 @@ class Orchestrator:
     def _start_tls(self) -> None:
         """A certificate made for this run; agents pin it by fingerprint (their config)."""
         import ssl
-        from mppsim.sip.transport import self_signed_context
+        from mppsim.recorder.transport import self_signed_context
         folder = self.run_dir / "control-tls"
         self._tls_context = self_signed_context(folder, "127.0.0.1")
         pem = next(folder.glob("*-cert.pem")).read_text()
