@@ -359,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the temp run folder of a run without failures (one with failures is kept)")
     p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
                                      "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="a Ray cluster's address (HOST:6379): agents run "
+                                                        "on its hosts (docs/scaling.md); needs --hosts, "
+                                                        "--control-address and --recorder")
+    p.add_argument("--hosts", metavar="FILE", help="the agent hosts: 'name address capacity' per line")
+    p.add_argument("--control-address", metavar="IP", help="this machine's address the hosts reach "
+                                                           "(the agents connect back to it)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -421,7 +427,8 @@ def cmd_load(args) -> int:
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
                           run_dir=args.run_dir, show=live_view(), keep=args.keep,
-                          address=args.address)
+                          address=args.address, cluster=args.cluster,
+                          hosts_file=args.hosts, control_address=args.control_address)
     except (LoadError, OrgError, SimulatorError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2

@@ -64,7 +64,12 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0, recorder: bool = True, address: str | None = None):
+                 front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True,
+                 launcher=None, control_host: str = "127.0.0.1", recorder_target: str | None = None,
+                 recorder_store: str | Path | None = None, address: str | None = None):
+        """`launcher`, `control_host`: agents on the hosts of a cluster (app/cluster.py);
+        `recorder_target` (+ its `recorder_store`, to read recordings back): an SRS that runs
+        elsewhere, instead of the embedded recorder."""
         self.org = org if isinstance(org, Org) else load_org(org)
         if address:      # issue 21: --address overrides the org file's network.address
             problem = check_address(address)
@@ -75,10 +80,13 @@ class Simulator:
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
-                                 recorder_for=self._recorder_for)
+                                 recorder_for=self._recorder_for, supervise=supervise,
+                                 launcher=launcher, control_host=control_host)
+        self.recorder_target = recorder_target
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
-        self.recorder_store = self.orch.run_dir / "recorder"
+        self.recorder_store = Path(recorder_store) if recorder_store else self.orch.run_dir / "recorder"
+        recorder = recorder and recorder_target is None
         self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
@@ -104,7 +112,8 @@ class Simulator:
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
         self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
         self.mwi: dict[str, int] = {}                 # line id -> new voicemail messages (mwi events)
-        self.agent_status: dict[str, str] = {}
+        self.agent_status: dict[str, str] = {}        # up | down | restarting (supervisor)
+        self.agent_restarts: dict[str, int] = {}      # agent -> restarts by the supervisor
         self.orch.subscribe(self._on_event)
         self.started = False
 
@@ -160,6 +169,8 @@ class Simulator:
                 for p in self.parties if (p.agent == agent or agent == "voicemail") and p.kind != "pstn"}
 
     def _recorder_for(self, agent: str) -> str | None:
+        if self.recorder_target is not None:
+            return self.recorder_target
         if self.recorders is None:
             return None
         users = [u.id for u in self.org.users]
@@ -187,7 +198,7 @@ class Simulator:
 
     def recordings(self, who: str | None = None) -> list[dict]:
         """Recordings in the embedded recorder's store (all, or those of `who`'s line)."""
-        if self.recorders is None:
+        if self.recorders is None and not (self.recorder_store / "index.sqlite").exists():
             return []
         from mppsim.recorder.store import Store
         owner = None
@@ -292,6 +303,10 @@ class Simulator:
             if kind == "call":
                 self.calls[ev["call"]] = ev
                 self.last_call[(agent, ev["line"])] = ev["call"]
+                view = self.recording.get(ev["call"])
+                if ev.get("ended_by") == "crash" and view and view.get("state") in ("pending", "started", "paused"):
+                    # its agent died recording it: the recorder closes it (ended_by src-lost)
+                    self.recording[ev["call"]] = {**view, "state": "stopped", "lost": True}
             elif kind == "line":
                 self.line_states[(agent, ev["line"])] = ev["state"]
             elif kind == "call_summary":
@@ -306,8 +321,10 @@ class Simulator:
                 self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
+                if ev.get("restarted_by") == "supervisor":
+                    self.agent_restarts[agent] = int(ev.get("restarts", 1))
             elif kind == "agent_down":
-                self.agent_status[agent] = "down"
+                self.agent_status[agent] = "restarting" if ev.get("restarting") else "down"
                 for key in [k for k in self.line_states if k[0] == agent]:
                     self.line_states[key] = "idle"
             self._cv.notify_all()
@@ -468,6 +485,8 @@ class Simulator:
 
     def set_auto_answer(self, who: str, after: float | None) -> None:
         self._agent_req(who, "set_auto_answer", after=after)
+        # in its config too: an agent restarted by the supervisor keeps answering
+        self.orch.handle(self.party(who).agent).spec.auto_answer = after
 
     def press(self, who: str, key: str) -> bool:
         """Press a recording softkey on `who`'s MPP: Record, PauseRec, ResumeRec, StopRec."""

@@ -49,7 +49,7 @@ from .reaper import Reaper
 from .replies import Deferred
 from .resources import process_resources
 from .warmup import rehearse
-from .protocol import Channel, ChannelClosed
+from .protocol import AUTH_SCHEME, AuthError, Channel, ChannelClosed, new_nonce, proof, proof_ok
 from mppsim.sip import message as sip_message
 from mppsim.sip import sdp
 from mppsim.sip.uri import host_port, name_addr, name_and_user, transport as uri_transport, user as uri_user
@@ -138,6 +138,10 @@ class Agent:
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
         self.control_addr: str = config["control"]
+        # the run's secret and, with TLS, its certificate (phone/protocol.py): commands are taken
+        # only from the app that proves it
+        self.control_secret: str | None = config.get("control_secret")
+        self.control_tls: str | None = config.get("control_tls_sha256")
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
@@ -236,15 +240,43 @@ class Agent:
             self.announcer = Announcer(self, self.run_dir / "tones")
             self.waiting = CallWaiting(self, self.run_dir / "tones")
         host, port = self.control_addr.rsplit(":", 1)
-        self.chan = Channel.connect(host, int(port))
-        self.emit("hello", pid=os.getpid(), kind=self.kind,
-                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
-                          "rtp_port": l.rtp_port} for l in self.lines])
+        self.chan = Channel.connect(host, int(port), tls_fingerprint=self.control_tls)
+        hello = dict(pid=os.getpid(), kind=self.kind,
+                     lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
+                             "rtp_port": l.rtp_port} for l in self.lines])
+        if self.control_secret:
+            self.authenticate(hello)
+        else:
+            self.emit("hello", **hello)
         if self.siprec is not None:
             try:    # phone/warmup.py: the first recording's pure code, while nothing waits for it
                 rehearse(self.edge.settings.values())
             except Exception:   # a rehearsal is never worth an agent
                 self.emit("log", level="warning", text="warm-up failed:\n" + traceback.format_exc())
+
+    def authenticate(self, hello: dict) -> None:
+        """The handshake of phone/protocol.py: challenge, hello with our proof, the app's
+        welcome with its proof. Anything else and the agent refuses the channel, says why on
+        stderr (its log) and exits: it never acts on a line from a party without the secret."""
+        assert self.chan is not None and self.control_secret
+        try:
+            challenge = self.chan.read_message()
+            theirs = challenge.get("challenge")
+            if not isinstance(theirs, str) or not theirs:
+                raise AuthError(f"expected a challenge, got {sorted(challenge)}")
+            ours = new_nonce()
+            self.chan.send({"event": "hello", "agent": self.name, "ts": time.time(), **hello,
+                            "auth": AUTH_SCHEME, "nonce": ours,
+                            "proof": proof(self.control_secret, "agent", self.name, theirs, ours)})
+            welcome = self.chan.read_message()
+            if not proof_ok(self.control_secret, welcome.get("welcome"), "app", self.name, ours, theirs):
+                raise AuthError("the app's welcome does not prove this run's secret"
+                                + ("" if "welcome" in welcome else f" (got {sorted(welcome)} instead)"))
+        except (AuthError, ChannelClosed) as exc:
+            print(f"mppsim-agent {self.name}: refused the control channel {self.control_addr}: {exc}",
+                  file=sys.stderr, flush=True)
+            self.chan.close()
+            os._exit(4)       # pjsua runs: no interpreter teardown (see destroy)
 
     def wake_poller(self) -> None:
         """Make the pjsua thread look at sockets opened since it began waiting. pjlib's select
@@ -287,6 +319,8 @@ class Agent:
             if self.timers:
                 timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
             readers = [self.callbacks] + ([self.chan.sock] if not self.chan.closed else [])
+            if self.chan.pending:
+                timeout = 0.0     # lines read with the handshake's last one
             try:
                 ready, _, _ = select.select(readers, [], [], timeout)
             except InterruptedError:
@@ -301,7 +335,7 @@ class Agent:
     def work(self, ready: list) -> None:
         """One pass of the main loop after select: callbacks, requests, timers."""
         self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
-        if self.chan.sock in ready and not self.chan.closed:
+        if (self.chan.sock in ready or self.chan.pending) and not self.chan.closed:
             try:
                 for msg in self.chan.read_available():
                     self.handle_request(msg)
@@ -488,13 +522,15 @@ class Agent:
         code = snap.get("status_code", 0)
         if rec.to_voicemail:
             rec.reason = "voicemail"
+        elif rec.far_end_lost:
+            rec.reason = "far end lost"
         elif rec.timed_out:
             rec.reason = "no-answer"
         elif was_connected:
             rec.reason = "hangup"
         else:
             rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
-        rec.ended_by = "local" if rec.local_hangup else "remote"
+        rec.ended_by = "local" if rec.local_hangup and not rec.far_end_lost else "remote"
         # The stream is gone and its conference slot may already serve another call:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
@@ -877,6 +913,13 @@ class Agent:
             rec.call.hangup(prm)
         except pj.Error:
             pass
+
+    def far_end_lost(self, rec: CallRecord) -> None:
+        """End a call whose far end's agent died (the app says so: commands.cmd_far_end_lost).
+        A connected call's BYE goes to a dead port and ends the call here at once; a call still
+        ringing at the dead agent is cancelled and ends when pjsip gives up on the CANCEL."""
+        rec.far_end_lost = True
+        self.hangup_record(rec)
 
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""

@@ -20,7 +20,7 @@ LOOPBACK = "127.0.0.1"
 ADDRESS = LOOPBACK
 
 
-def set_address(address: str) -> None:
+def set_address(address: str | None) -> None:
     global ADDRESS
     ADDRESS = address or LOOPBACK
 MAX_LINES = 4  # 2 transports (UDP + TCP) per line, 8 transports per process
@@ -193,6 +193,7 @@ def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
     acfg.natConfig.viaRewriteUse = 0
     acfg.natConfig.sipOutboundUse = 0
     media = acfg.mediaConfig.transportConfig
+    host = host or ADDRESS
     media.port = rtp_port
     media.portRange = rtp_range
     media.boundAddress = host or ADDRESS

@@ -68,6 +68,12 @@ def audio_verdict(stats: list[dict], live_seconds: float) -> str:
     return ""
 
 
+# s without RTP after the SRC's connection closed: the SRC is gone (killed, its host lost). An
+# SRC that is alive sends RTP all the time (silence too) and reopens a closed connection for its
+# next request, so a closed connection alone proves nothing; with the media stopped it does.
+SRC_LOST_AFTER = 2.0
+
+
 class SessionHost(Protocol):
     """What a session uses of its recorder."""
     store: Store
@@ -120,6 +126,7 @@ class Session:
     store_failed: str = ""                   # the storage cause that ends it (set on its lane)
     paused_seconds: float = 0.0              # paused time so far (the no-audio verdict)
     paused_at: float | None = None
+    connection_lost: float = 0.0             # when the SRC's TCP/TLS connection closed (monotonic)
 
     @property
     def at(self) -> float:
@@ -175,6 +182,7 @@ class Session:
     def refreshed_now(self) -> None:
         """An in-dialog offer or update: SIP is alive and the session timer restarts."""
         self.last_sip = self.refreshed = time.monotonic()
+        self.connection_lost = 0.0        # it came on a new connection: the SRC is there
 
     def bye(self, reason: str | None = None) -> None:
         """Our BYE; ``reason`` a Reason header value (RFC 3326), else the timeout's."""
@@ -442,6 +450,11 @@ class Session:
             self.move_audio(upto, batch)
         last = max([self.last_sip] + [rx.last_rx for rx in self.receivers])
         limit = PAUSED_TIMEOUT if self.paused else rtp_timeout
+        if (self.connection_lost and not self.paused and now - last > SRC_LOST_AFTER
+                and now - self.connection_lost > SRC_LOST_AFTER):
+            self.host.out(f"connection closed and no RTP for {SRC_LOST_AFTER:.0f} s on "
+                          f"{self.invite.call_id}: the SRC is gone, ending it (src-lost)")
+            return "src-lost"
         if rtp_timeout and now - last > limit:
             self.host.out(f"no RTP and no SIP for {limit:.0f} s on {self.invite.call_id}: ending it (timeout)")
             return "timeout"
