@@ -576,3 +576,21 @@ def test_the_same_invite_on_a_new_transaction_gets_482_and_the_session_is_not_lo
     src.send_audio([tone_payload(500), tone_payload(1000)], seconds=0.3)
     assert src.bye() == 200
     assert row(rec, src.call_id)["ended_by"] == "bye"
+
+
+def test_an_invite_whose_connection_closes_at_once_leaves_no_session_recording(rec):
+    """The SRC's call was cancelled right after its SIPREC INVITE left (a consultation that ended
+    at once): its TCP connection closes while the recorder opens the RTP sockets, before the
+    session is live. Nobody can ACK or BYE it; it must end as no-ack, not stay `recording` until
+    the recorder stops (seen in 2 of 4 demo runs under load: alice's consult recording)."""
+    call_ids = []
+    for _ in range(8):
+        src = Src(rec, "tcp")
+        src.request("INVITE", multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES)))
+        src.sock.close()
+        call_ids.append(src.call_id)
+    time.sleep(3.0)      # a session left open would stay `recording` far longer (RTP timeout 30 s)
+    rows = [r for r in Store(rec["store_dir"]).list() if r["recording_call_id"] in call_ids]
+    assert rows, "the recorder answered none of the INVITEs"
+    assert all(r["state"] != "recording" for r in rows), [(r["recording_call_id"], r["state"]) for r in rows]
+    assert all(r["ended_by"] == "no-ack" for r in rows), [r["ended_by"] for r in rows]

@@ -593,6 +593,12 @@ class Recorder:
             s.begin("")                   # narrowband offered first: 8 kHz, the row exists at once
         owner = s.timeline[0]["aor"] if s.timeline else "?"
         self.out(f"recording {s.invite.call_id} ({s.metadata.dialect}) for {owner} from {peer}")
+        if peer.connection is not None and peer.connection.closed:
+            # the SRC closed its connection while the sockets were being opened (its call was
+            # cancelled): on_connection_closed saw the session before it was live. Nobody can ACK
+            # or BYE it now; without this it stayed `recording` until the recorder stopped.
+            self.out(f"connection closed before the ACK of {s.invite.call_id}: ending it")
+            await self.finish(s, "no-ack")
 
     def ok_headers(self, s: Session, req: Request) -> list[tuple[str, str]]:
         proto = "" if s.peer.transport == "udp" else f";transport={s.peer.transport}"

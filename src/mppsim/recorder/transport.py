@@ -85,6 +85,7 @@ class StreamConnection:
     peer: Peer = field(init=False)
     sessions: int = 0                  # live recording sessions whose dialog uses this connection
     last_message: float = field(default_factory=time.monotonic)
+    closed: bool = False               # the peer or we closed it; nothing more can arrive on it
 
     def close(self) -> None:
         try:
@@ -136,6 +137,7 @@ class StreamServer:
             pass
         finally:
             self.connections.discard(conn)
+            conn.closed = True
             try:
                 self.on_close(conn)
             except Exception:   # noqa: BLE001 - the owner's bookkeeping must not leak the slot
