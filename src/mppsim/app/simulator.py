@@ -65,7 +65,8 @@ class Simulator:
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
-                                 recorder_for=self._recorder_for)
+                                 recorder_for=self._recorder_for,
+                                 compliance_for=self.settings.compliance_at)
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
         self.recorder_store = self.orch.run_dir / "recorder"
