@@ -290,9 +290,6 @@ class _FeatureParser:
         if not needs_to and to is not None:
             p.err(f"{path}.to", f"not allowed for action {act!r}; only transfer and operator have a target")
             return None
-        if act == "voicemail" and not self.p.org_voicemail:
-            p.err(f"{path}.action", "'voicemail' needs the voicemail service; organisation.voicemail is false")
-            return None
         return Action(act, None if to is None else str(to))
 
     def resolve_target(self, a: Action, path: str) -> Action | None:
