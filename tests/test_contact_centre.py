@@ -417,3 +417,47 @@ def test_r_cmp_5_queue_and_hunt_group_announce_in_their_language(csim):
         (first,) = [e for e in feature_events(csim, feature, "played", since) if e["prompt"] == "compliance"]
         assert first["seconds"] > 1.0
         end_all(csim)
+
+
+# ----- the Webex API subset, through wxc-sdk unchanged -------------------------------------------
+
+def test_wxc_sdk_lists_and_reads_the_three_features(tmp_path):
+    """`mppsim api`'s server (no agents needed): wxc-sdk's telephony.huntgroup, .callqueue and
+    .auto_attendant list the features (with a location filter) and read their details."""
+    from wxc_sdk import WebexSimpleApi
+    from wxc_sdk.rest import RestSession
+
+    from mppsim.app.http_server import ApiServer
+
+    sim = Simulator(parse_org(ORG), run_dir=tmp_path, recorder=False)
+    server = ApiServer(sim, token="t").start()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(RestSession, "BASE", f"{server.url}/v1")
+    try:
+        api = WebexSimpleApi(tokens="t")
+        hq = next(loc.location_id for loc in api.locations.list() if loc.name == "HQ")
+        wro = next(loc.location_id for loc in api.locations.list() if loc.name == "Wroclaw")
+        hgs = list(api.telephony.huntgroup.list())
+        assert [h.name for h in hgs] == ["Sales Regular", "Sales Circular", "Sales All", "Sales Uniform",
+                                         "Sales Weighted"]
+        assert [h.name for h in api.telephony.huntgroup.list(location_id=wro)] == ["Sales All"]
+        hg = api.telephony.huntgroup.details(location_id=hq, huntgroup_id=hgs[0].id)
+        assert str(getattr(hg.call_policies.policy, "value", hg.call_policies.policy)) == "REGULAR" and hg.extension == "5100"
+        assert [a.extension for a in hg.agents] == ["1001", "1002", "1003"]
+        weighted = api.telephony.huntgroup.details(location_id=hq, huntgroup_id=hgs[4].id)
+        assert [a.weight for a in weighted.agents] == ["80", "20"]
+        (q,) = list(api.telephony.callqueue.list(location_id=hq))
+        queue = api.telephony.callqueue.details(location_id=hq, queue_id=q.id)
+        assert queue.name == "Support Queue" and queue.language_code == "en_us"
+        assert queue.queue_settings.comfort_message.time_between_messages == 3
+        assert [a.extension for a in queue.agents] == ["1002"]
+        aas = list(api.telephony.auto_attendant.list())
+        assert [(a.name, a.language_code) for a in aas] == [("Acme Main", "en_us"), ("Acme Polska", "pl_pl")]
+        main = api.telephony.auto_attendant.details(location_id=hq, auto_attendant_id=aas[0].auto_attendant_id)
+        assert main.phone_number == "+14155550199"
+        keys = {getattr(k.key, "value", k.key): (getattr(k.action, "value", k.action), k.value)
+                for k in main.business_hours_menu.key_configurations}
+        assert keys["2"] == ("TRANSFER_WITHOUT_PROMPT", "5200") and keys["0"][0] == "TRANSFER_TO_OPERATOR"
+    finally:
+        mp.undo()
+        server.stop()
