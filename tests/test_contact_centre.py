@@ -70,8 +70,9 @@ ORG = {
          "members": [{"line": "alice", "weight": 80}, {"line": "bob", "weight": 20}], "advance_after_seconds": 1.2},
     ],
     "call_queues": [
-        {"id": "queue", "name": "Support Queue", "extension": "5200", "location": "hq", "policy": "regular",
-         "agents": ["bob"], "comfort_every": 3, "waiting": "tone", "welcome": True},
+        {"id": "queue", "name": "Support Queue", "extension": "5200", "location": "hq",
+         "agents": ["bob", "alice"], "policy": "simultaneous", "comfort_every": 3, "waiting": "tone",
+         "welcome": True},
     ],
 }
 
@@ -359,7 +360,7 @@ def test_simultaneous_rings_all_and_the_first_answer_stops_the_others(csim):
 
 def test_queue_messages_heard_not_recorded_agent_recorded_in_both_dialects(csim):
     """The caller hears the welcome, the waiting tone (660 Hz, measured) and the comfort message;
-    the agent answers; the agent's recording has the agent's tone left, the caller's right, and
+    both agents ring (simultaneous), bob answers, alice's phone stops; the agent's recording has the agent's tone left, the caller's right, and
     none of the queue's audio; its metadata names caller, agent and the queue (webex dialect,
     then rfc7866 on a call the agent answers at once)."""
     worker = csim.recorders.workers[0].target
@@ -380,9 +381,11 @@ def test_queue_messages_heard_not_recorded_agent_recorded_in_both_dialects(csim)
                                         for e in feature_events(csim, "queue", "played", since)), 8, "the comfort message")
             prompts = [e["prompt"] for e in feature_events(csim, "queue", "played", since)]
             assert prompts[:3] == ["queue_welcome", "tone", "queue_comfort"], prompts
+        csim.wait_for("alice", "ringing", 3)
         csim.answer("bob")
         csim.wait_until(lambda: csim.call_state("bob") == "connected"
                         and not (csim.current_call("bob") or {}).get("offer"), 5, "bob with the caller")
+        csim.wait_until(lambda: csim.call_state("alice") in ("ended", "idle"), 3, "alice's phone to stop")
         time.sleep(1.5)
         sip_id = call_sip_id(csim, "bob")
         csim.hangup(DAVE)
@@ -450,7 +453,7 @@ def test_wxc_sdk_lists_and_reads_the_three_features(tmp_path):
         queue = api.telephony.callqueue.details(location_id=hq, queue_id=q.id)
         assert queue.name == "Support Queue" and queue.language_code == "en_us"
         assert queue.queue_settings.comfort_message.time_between_messages == 3
-        assert [a.extension for a in queue.agents] == ["1002"]
+        assert [a.extension for a in queue.agents] == ["1002", "1001"]
         aas = list(api.telephony.auto_attendant.list())
         assert [(a.name, a.language_code) for a in aas] == [("Acme Main", "en_us"), ("Acme Polska", "pl_pl")]
         main = api.telephony.auto_attendant.details(location_id=hq, auto_attendant_id=aas[0].auto_attendant_id)
@@ -461,3 +464,53 @@ def test_wxc_sdk_lists_and_reads_the_three_features(tmp_path):
     finally:
         mp.undo()
         server.stop()
+
+
+# ----- the faces: the MPP and the Webex App show the call as coming through the queue ------------
+
+def test_mpp_and_webex_app_show_a_queue_call_via_the_queue(qtbot, csim, tmp_path):
+    """Alice's MPP and Webex App ring with "Dave Wilson" and "via Support Queue" (the device view
+    both faces draw), then show the caller connected via the queue. The screenshots it takes are
+    the ones in docs/screenshots/*queue-call*.png."""
+    SHOTS = tmp_path
+    from PySide6.QtWidgets import QLabel
+
+    from mppsim.app.device_view import device_state
+    from mppsim.ui.mpp_phone import MppPhone
+    from mppsim.ui.webex_app import WebexApp
+
+    mpp = MppPhone(csim, "alice")
+    qtbot.addWidget(mpp)
+    mpp.setScale(1.0)
+    mpp.show()
+    app = WebexApp(csim, "alice")
+    qtbot.addWidget(app)
+    app.resize(340, 600)
+    app.show()
+    csim.dial(DAVE, "5200")
+    csim.wait_for("alice", "ringing", 8)
+    state = device_state(csim, "alice")
+    devices = {d["type"]: d for d in state["devices"]}
+    assert devices["mpp"]["screen"]["subtitle"] == "1004 via Support Queue", devices["mpp"]["screen"]
+    assert devices["mpp"]["screen"]["title"] == "Dave Wilson"
+    assert devices["webex-app"]["window"]["toast_title"] == "Incoming call via Support Queue", devices["webex-app"]
+    assert state["call"]["via"] == {"number": "5200", "name": "Support Queue"}
+    labels = lambda w: " ".join(l.text() for l in w.findChildren(QLabel))  # noqa: E731
+    qtbot.waitUntil(lambda: (mpp.refresh(), app.refresh(), "via Support Queue" in mpp.screen_text()
+                             and "Incoming call via Support Queue" in labels(app))[-1], timeout=3000)
+    SHOTS.mkdir(exist_ok=True)
+    mpp.grab().save(str(SHOTS / "mpp-8865-queue-call-ringing.png"))
+    app.grab().save(str(SHOTS / "webex-app-queue-call-ringing.png"))
+    csim.answer("alice")
+    csim.wait_until(lambda: csim.call_state("alice") == "connected"
+                    and not (csim.current_call("alice") or {}).get("offer"), 5, "alice with the caller")
+    state = device_state(csim, "alice")
+    window = {d["type"]: d for d in state["devices"]}["webex-app"]["window"]
+    assert window["page"] == "call" and window["number"] == "1004 via Support Queue", window
+    qtbot.waitUntil(lambda: (mpp.refresh(), app.refresh(), "1004 via Support Queue" in labels(app)
+                             and "via Support Queue" in mpp.screen_text())[-1], timeout=3000)
+    qtbot.wait(300)
+    mpp.grab().save(str(SHOTS / "mpp-8865-queue-call.png"))
+    app.grab().save(str(SHOTS / "webex-app-queue-call.png"))
+    assert all((SHOTS / n).stat().st_size > 5000 for n in ("mpp-8865-queue-call.png", "webex-app-queue-call.png"))
+    end_all(csim)
