@@ -10,7 +10,6 @@ both dialects), and R-CMP-5 (compliance in the feature's language, once: R-CMP-3
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -514,3 +513,28 @@ def test_mpp_and_webex_app_show_a_queue_call_via_the_queue(qtbot, csim, tmp_path
     app.grab().save(str(SHOTS / "webex-app-queue-call.png"))
     assert all((SHOTS / n).stat().st_size > 5000 for n in ("mpp-8865-queue-call.png", "webex-app-queue-call.png"))
     end_all(csim)
+
+
+# ----- scenarios -----------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name", ["call-queue.yaml", "hunt-group.yaml", "auto-attendant.yaml"])
+def test_contact_centre_examples_are_valid_scenarios(name):
+    """The three examples load against the demo org (`mppsim run` passes them: see the report)."""
+    from mppsim.app.scenario import load_scenario
+
+    scenario = load_scenario(EXAMPLES / name)
+    kinds = [s.name for s in scenario.steps]
+    assert "dial" in kinds and "expect" in kinds
+
+
+def test_expect_prompt_is_checked(tmp_path):
+    from mppsim.app.scenario import ScenarioError, load_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text("org: " + str(EXAMPLES / "demo-org.yaml") + "\nsteps:\n"
+                    '  - expect: {who: bob, prompt: queue_elevator_music}\n')
+    with pytest.raises(ScenarioError, match="expect.prompt: 'queue_elevator_music' not allowed; allowed: aa_greeting"):
+        load_scenario(path)

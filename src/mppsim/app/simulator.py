@@ -386,6 +386,14 @@ class Simulator:
         """Dial *86 from `who`'s line: their mailbox's spoken menu (then dtmf 1/7/9/#)."""
         return self.dial(who, "*86")
 
+    def feature_prompts(self, who: str) -> list[str]:
+        """What hunt groups, call queues and auto attendants played to `who`'s calls, oldest
+        first: prompt names (phone/feature_prompts.py), compliance, music, tone, ringback."""
+        number = self.party(who).number
+        with self._cv:
+            return [e["prompt"] for e in self.events if e["event"] == "feature" and e.get("what") == "played"
+                    and e.get("caller") in (number, number.lstrip("+"))]
+
     def messages_waiting(self, who: str) -> int:
         """New voicemail messages in `who`'s mailbox: the MPP lamp / Webex App badge (0 = off)."""
         p = self.party(who)
