@@ -538,3 +538,21 @@ def test_expect_prompt_is_checked(tmp_path):
                     '  - expect: {who: bob, prompt: queue_elevator_music}\n')
     with pytest.raises(ScenarioError, match="expect.prompt: 'queue_elevator_music' not allowed; allowed: aa_greeting"):
         load_scenario(path)
+
+
+# ----- Control Hub ---------------------------------------------------------------------------------
+
+def test_control_hub_lists_the_features_with_their_language(qtbot, tmp_path):
+    from mppsim.ui.control_hub import ControlHub
+
+    sim = Simulator(parse_org(ORG), run_dir=tmp_path, recorder=False)
+    hub = ControlHub(sim)
+    qtbot.addWidget(hub)
+    table = hub.features_page.table
+    rows = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(table.rowCount())]
+    by_name = {row[1]: row for row in rows}
+    assert by_name["Acme Polska"][:6] == ["Auto attendant", "Acme Polska", "5001", "", "Wroclaw", "pl_pl"]
+    assert by_name["Sales Weighted"][6:8] == ["weighted", "alice (80%), bob (20%)"]
+    assert by_name["Support Queue"][8] == "inbound PSTN, in en_us"
+    sim.settings.set_org({"compliance": {"inboundPSTNCallsEnabled": False}})   # live: the view follows
+    qtbot.waitUntil(lambda: table.item(rows.index(by_name["Support Queue"]), 8).text() == "off", timeout=2000)
