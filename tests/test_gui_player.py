@@ -179,4 +179,4 @@ def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
     modes = {"Never", "Always", "Always with Pause/Resume", "On Demand with User Initiated Start", "On Demand"}
     text = (ROOT / "examples" / "demo-tour.yaml").read_text()
     assert all(m in text for m in modes)
-    assert len(report["recordings"]) == 4        # dave, alice, bob twice; carol (Never) none
+    assert len(report["recordings"]) == 5        # dave, alice, bob 3x (the last via the queue); carol none
