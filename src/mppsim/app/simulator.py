@@ -599,6 +599,9 @@ class Simulator:
                 return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
             if agent == "voicemail":      # the mailbox service (a retrieval call, *86)
                 return {"id": "voicemail", "kind": "voicemail", "name": "Voicemail", "number": ""}
+            if agent in {f.id for f in self.org.features}:    # a hunt group, queue, attendant
+                f = self.org.feature(agent)
+                return {"id": f.id, "kind": f.kind, "name": f.name, "number": f.dial}
         remote = remote or {}
         user = remote.get("user", "")
         p = self.party_by_number(user)
