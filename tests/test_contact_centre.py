@@ -65,6 +65,8 @@ ORG = {
          "members": ["alice", "bob", "carol"]},
         {"id": "hg-uniform", "name": "Sales Uniform", "extension": "5103", "location": "hq", "policy": "uniform",
          "members": ["alice", "bob", "carol"], "advance_after_seconds": 1.2},
+        {"id": "hg-vm", "name": "After Sales", "extension": "5105", "location": "hq", "members": ["carol"],
+         "advance_after_seconds": 1.0, "no_answer": {"action": "voicemail"}},
         {"id": "hg-weighted", "name": "Sales Weighted", "extension": "5104", "location": "hq", "policy": "weighted",
          "members": [{"line": "alice", "weight": 80}, {"line": "bob", "weight": 20}], "advance_after_seconds": 1.2},
     ],
@@ -72,6 +74,8 @@ ORG = {
         {"id": "queue", "name": "Support Queue", "extension": "5200", "location": "hq",
          "agents": ["bob", "alice"], "policy": "simultaneous", "comfort_every": 3, "waiting": "tone",
          "welcome": True},
+        {"id": "q-small", "name": "Small Queue", "extension": "5201", "location": "hq", "agents": ["carol"],
+         "size": 1, "welcome": False, "overflow": {"action": "transfer", "to": "alice"}},
     ],
 }
 
@@ -87,7 +91,7 @@ def org_with(**sections):
 def test_org_file_features_round_trip_and_resolve():
     org = parse_org(ORG)
     assert [f.id for f in org.features_of("hunt_group")] == ["hg-regular", "hg-circular", "hg-sim",
-                                                             "hg-uniform", "hg-weighted"]
+                                                             "hg-uniform", "hg-vm", "hg-weighted"]
     assert org.resolve("5000").kind == "feature" and org.resolve("+14155550199").line == "main"
     assert org.party_name("5200") == "Support Queue"
     assert org.feature("glowna").language == "pl_pl"          # the location's language by default
@@ -342,6 +346,31 @@ def test_weighted_real_calls_follow_the_weighted_draw(csim):
     end_all(csim)
 
 
+def test_no_answer_goes_to_the_features_voicemail_and_a_full_queue_overflows(csim):
+    """Nobody in the hunt group answers: the caller is sent (302) to the voicemail service, which
+    takes a message for the hunt group's mailbox. A queue holding its one caller sends the next
+    one on (overflow: transfer) to alice, whose phone shows it came via the queue."""
+    try:
+        csim.dial(DAVE, "5105")
+        csim.wait_until(lambda: (csim.current_call(DAVE) or {}).get("state") == "connected", 8, "voicemail answering")
+        assert csim.current_call(DAVE)["remote"]["user"] == "5105"                  # its mailbox
+        csim.wait_until(lambda: [c for c in list(csim.calls.values())
+                                 if c["agent"] == "voicemail" and c["state"] == "connected"], 3, "the voicemail agent")
+        assert csim.live_calls("carol") == []                                      # carol stopped ringing
+        end_all(csim)
+        since = len(csim.events)
+        csim.dial(CALLER, "5201")                            # waits: carol rings
+        csim.wait_for("carol", "ringing", 8)
+        csim.dial(DAVE, "5201")                              # no room: on to alice
+        csim.wait_for("alice", "ringing", 5)
+        assert csim.current_call("alice")["via"] == {"number": "5201", "name": "Small Queue"}
+        assert csim.current_call("alice")["remote"]["user"] == "1004"
+        (route,) = feature_events(csim, "q-small", "route", since)
+        assert route["action"] == "transfer" and route["caller"] == "1004"
+    finally:
+        end_all(csim)
+
+
 def test_simultaneous_rings_all_and_the_first_answer_stops_the_others(csim):
     since = len(csim.events)
     csim.dial(DAVE, "5102")
@@ -441,14 +470,14 @@ def test_wxc_sdk_lists_and_reads_the_three_features(tmp_path):
         wro = next(loc.location_id for loc in api.locations.list() if loc.name == "Wroclaw")
         hgs = list(api.telephony.huntgroup.list())
         assert [h.name for h in hgs] == ["Sales Regular", "Sales Circular", "Sales All", "Sales Uniform",
-                                         "Sales Weighted"]
+                                         "After Sales", "Sales Weighted"]
         assert [h.name for h in api.telephony.huntgroup.list(location_id=wro)] == ["Sales All"]
         hg = api.telephony.huntgroup.details(location_id=hq, huntgroup_id=hgs[0].id)
         assert str(getattr(hg.call_policies.policy, "value", hg.call_policies.policy)) == "REGULAR" and hg.extension == "5100"
         assert [a.extension for a in hg.agents] == ["1001", "1002", "1003"]
-        weighted = api.telephony.huntgroup.details(location_id=hq, huntgroup_id=hgs[4].id)
+        weighted = api.telephony.huntgroup.details(location_id=hq, huntgroup_id=hgs[5].id)
         assert [a.weight for a in weighted.agents] == ["80", "20"]
-        (q,) = list(api.telephony.callqueue.list(location_id=hq))
+        q, _small = list(api.telephony.callqueue.list(location_id=hq))
         queue = api.telephony.callqueue.details(location_id=hq, queue_id=q.id)
         assert queue.name == "Support Queue" and queue.language_code == "en_us"
         assert queue.queue_settings.comfort_message.time_between_messages == 3
