@@ -622,3 +622,22 @@ def test_control_api_dials_the_attendant_chooses_the_queue_and_lists_the_feature
     finally:
         server.stop()
         end_all(csim)
+
+
+def test_compliance_change_in_control_hub_reaches_the_features_live(csim):
+    """R-CMP-1 off at the organisation: the next PSTN call to the queue hears no announcement;
+    back on: it does again (the store pushes it to the features' agents)."""
+    try:
+        csim.set_org_recording({"compliance": {"inboundPSTNCallsEnabled": False}})
+        since = len(csim.events)
+        csim.dial(CALLER, "5200")
+        csim.wait_until(lambda: feature_events(csim, "queue", "played", since), 8, "the queue's first prompt")
+        assert feature_events(csim, "queue", "played", since)[0]["prompt"] == "queue_welcome"
+        end_all(csim)
+    finally:
+        csim.set_org_recording({"compliance": {"inboundPSTNCallsEnabled": True}})
+    since = len(csim.events)
+    csim.dial(CALLER, "5200")
+    csim.wait_until(lambda: feature_events(csim, "queue", "played", since), 8, "the queue's first prompt")
+    assert feature_events(csim, "queue", "played", since)[0]["prompt"] == "compliance"
+    end_all(csim)

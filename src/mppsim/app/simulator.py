@@ -212,6 +212,13 @@ class Simulator:
                     self.orch.request(agent, "set_recording", line=p.line, settings=settings)
                 except AgentError as exc:
                     print(f"mppsim: could not push settings to {agent}: {exc}", file=sys.stderr)
+        for f in self.org.features:      # R-CMP-5: their location's compliance announcement
+            if self.agent_status.get(f.id) != "up":
+                continue
+            try:
+                self.orch.request(f.id, "set_feature_compliance", compliance=self.settings.compliance_at(f.location))
+            except AgentError as exc:
+                print(f"mppsim: could not push settings to {f.id}: {exc}", file=sys.stderr)
 
     def set_call_recording(self, who: str, patch: dict, view: str = "api") -> list[str]:
         """PUT a person's or virtual line's callRecording (Webex API field names); applies to

@@ -75,13 +75,17 @@ class ContactCentre:
         self.f = config                                  # app/features.Feature.config()
         self.kind: str = config["kind"]
         self.language: str = config.get("language") or "en_us"
-        comp = config.get("compliance") or {}
-        self.compliance_on: bool = bool(comp.get("inbound_pstn") and comp.get("provider"))
+        self.compliance_on = False
+        self.set_compliance(config.get("compliance") or {})
         self.kinds: dict[str, str] = dict(config.get("kinds") or {})
         self.callers: dict[str, Caller] = {}             # caller call key -> Caller
         self.offer_of: dict[str, str] = {}               # offer call key -> caller call key
         self.routing = RoutingState()
         self.tokens = itertools.count(1)
+
+    def set_compliance(self, comp: dict) -> None:
+        """R-CMP-1 at the feature's location: inbound PSTN calls hear it when a provider records."""
+        self.compliance_on = bool(comp.get("inbound_pstn") and comp.get("provider"))
 
     # ----- who and what -------------------------------------------------------------------------
     @property
