@@ -1,6 +1,6 @@
 """Recorder load (issue 9, Build 5): SIPp (Debian `sip-tester`) plays Webex Calling / BroadWorks
 SIPREC sessions (tests/peers/sipp/webex_broadworks.xml) with PCMU RTP on both streams against
-mppsim-recorder, and prints, per engine, side by side:
+mppsim-recorder, and prints:
 
   - sessions recorded / offered (recorded = stored `complete` with the tone sent on each stream
     on its channel)
@@ -11,13 +11,12 @@ mppsim-recorder, and prints, per engine, side by side:
   - recorder CPU as a fraction of one core (from /proc of the recorder's processes, while all
     sessions are up) and peak RSS (summed over its processes)
 
-The new asyncio engine gets the full load; the old pjsua worker pool (`--engine pjsua`) the
-largest load it takes: 4 sessions per worker (`--old-workers`, SIPp split across its workers).
-Both in one run, one after the other, on this machine. Goal (issue 9): 200/200, 0 lost, <= 0.5 core.
+Goal (issue 9): 200/200, 0 lost, <= 0.5 core. The old pjsua worker pool it was compared with
+(`--engine pjsua`, `--old-workers`, `--skip-old`) was removed in issue 20: docs/scaling.md.
 
     .venv/bin/python bench/recorder_load.py                       # 200 sessions at 10/s, held 60 s
     .venv/bin/python bench/recorder_load.py --sessions 20 --hold 10   # quick
-    .venv/bin/python bench/recorder_load.py --skip-old --transport u1
+    .venv/bin/python bench/recorder_load.py --transport u1
 
 Prints figures; asserts nothing. Needs root for SIPp's pcap play (raw sockets).
 """
@@ -48,7 +47,6 @@ from tests.peers.sipp_runner import SIPP, command  # noqa: E402
 
 SCENARIO = "webex_broadworks.xml"
 TONES = (700, 1100)                     # label 1 (left), label 2 (right)
-SESSIONS_PER_OLD_WORKER = 4             # the PyPI pjsua2 call limit
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -116,7 +114,7 @@ class Sampler(threading.Thread):
         return max((s[2] for s in self.samples), default=0) / 1024
 
 
-# --- one engine under load ------------------------------------------------------------------------
+# --- the recorder under load ------------------------------------------------------------------------
 
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
@@ -168,16 +166,11 @@ def check_recording(row: dict, tone_seconds: float) -> tuple[bool, int]:
     return ok, missing
 
 
-def load(engine: str, sessions: int, rate: float, hold: float, transport: str, workdir: Path,
-         old_workers: int) -> dict:
+def load(sessions: int, rate: float, hold: float, transport: str, workdir: Path) -> dict:
+    engine = "asyncio"
     store = workdir / f"store-{engine}"
-    args = ["--engine", engine]
-    if engine == "pjsua":
-        args += ["--workers", str(old_workers)]
-    else:
-        args += ["--rtp-timeout", "30"]
-    rec: Recorder = start_recorder(store, *args, timeout=60)
-    targets = [w["sip"] for w in rec.ready.get("workers", [])] or [rec.sip]
+    rec: Recorder = start_recorder(store, "--rtp-timeout", "30", timeout=60)
+    targets = [rec.sip]
     per_target = [sessions // len(targets) + (1 if i < sessions % len(targets) else 0) for i in range(len(targets))]
     tone_seconds = max(1.0, hold - 0.5)       # RTP ends before the BYE
     streams = [Stream(TONES[0], tone_seconds), Stream(TONES[1], tone_seconds, ssrc=0x2000)]
@@ -234,7 +227,7 @@ def load(engine: str, sessions: int, rate: float, hold: float, transport: str, w
             lost += sum(s.get("lost", 0) for s in stats)
             late += sum(s.get("late", 0) for s in stats)
     return {
-        "engine": engine + (f" ({old_workers} workers)" if engine == "pjsua" else ""),
+        "engine": engine,
         "offered": created, "sipp ok/failed": f"{successful}/{failed}",
         "recorded": recorded,
         "not received": (2 * sent_per_stream * created - received) if have_stats else None,
@@ -259,14 +252,11 @@ def fmt(v) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=200, help="concurrent sessions for the asyncio engine (200)")
+    ap.add_argument("--sessions", type=int, default=200, help="concurrent sessions (200)")
     ap.add_argument("--rate", type=float, default=10, help="new sessions per second (10)")
     ap.add_argument("--hold", type=float, default=60, help="seconds each session lasts (60)")
     ap.add_argument("--transport", default="t1", choices=["t1", "tn", "u1", "un"],
                     help="SIPp transport: t1 one TCP connection (default), tn one per call, u1/un UDP")
-    ap.add_argument("--old-workers", type=int, default=4,
-                    help="workers of the old pjsua pool; it gets 4 sessions per worker (default 4 -> 16)")
-    ap.add_argument("--skip-old", action="store_true", help="only the asyncio engine")
     ap.add_argument("--keep", action="store_true", help="keep the stores and SIPp logs (printed path)")
     args = ap.parse_args(argv)
     if SIPP is None:
@@ -276,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mppsim-recorder-load-"))
     results = []
     try:
-        results.append(load("asyncio", args.sessions, args.rate, args.hold, args.transport, workdir, args.old_workers))
-        if not args.skip_old:
-            old_sessions = SESSIONS_PER_OLD_WORKER * args.old_workers
-            results.append(load("pjsua", old_sessions, min(args.rate, old_sessions), args.hold, args.transport,
-                                workdir, args.old_workers))
+        results.append(load(args.sessions, args.rate, args.hold, args.transport, workdir))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

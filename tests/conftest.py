@@ -1,81 +1,33 @@
-"""Shared fixtures: a real simulator (agent processes, SIP and RTP on loopback) per test module."""
+"""Shared fixtures: a real simulator (agent processes, SIP and RTP on loopback) per test module.
+Fixtures and hooks only; what tests import is in tests/helpers.py."""
 from __future__ import annotations
 
-import copy
 import os
 import re
-import time
-from pathlib import Path
 
 import pytest
-import yaml
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from mppsim.app.org import parse_org  # noqa: E402
 from mppsim.app.simulator import Simulator  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_ORG = ROOT / "examples" / "demo-org.yaml"
-TONES = {"alice": 1000, "bob": 1500, "carol": 2000, "dave": 700,
-         "+14155550100": 900, "+48221234567": 1200}
-
-
-def demo_org(**organisation):
-    """The demo org, with organisation-level fields overridden (e.g. ring_timeout=3)."""
-    data = yaml.safe_load(DEMO_ORG.read_text())
-    data = copy.deepcopy(data)
-    data["organisation"].update(organisation)
-    return parse_org(data, DEMO_ORG)
-
-
-def hang_up_everything(sim: Simulator) -> None:
-    for ev in list(sim.calls.values()):
-        if ev["state"] != "ended":
-            try:
-                sim.orch.request(ev["agent"], "hangup", call=ev["call"])
-            except Exception:
-                pass  # already gone
-    sim.wait_until(lambda: all(ev["state"] == "ended" for ev in sim.calls.values()), 5,
-                   "every call to end")
-    # pjlib frees a closed socket's ioqueue slot 500 ms later (64 slots per agent): let the
-    # next test start with them free, as a person would not redial within the same second
-    time.sleep(0.5)
-
-
-def connect(sim: Simulator, caller: str, callee: str, number: str) -> None:
-    """caller dials number, callee answers; returns once both sides are connected."""
-    sim.dial(caller, number)
-    sim.wait_for(callee, "ringing", 3)
-    sim.answer(callee)
-    sim.wait_for(caller, "connected", 3)
-    sim.wait_for(callee, "connected", 3)
-
-
-def finished(sim: Simulator, who: str, n: int, timeout: float = 6.0) -> list[dict]:
-    """`who`'s finished recordings, once there are at least n (or the timeout passed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = [r for r in sim.recordings(who) if r["state"] != "recording"]
-        if len(recs) >= n or time.monotonic() > deadline:
-            return recs
-        time.sleep(0.1)
-
-
-def toned_sim(tmp_path_factory, name: str = "run", ring_timeout: float = 3):
-    """A started Simulator of the demo org (no voicemail: unanswered calls end), each party
-    sending its own tone (TONES). Module fixtures that need another ring timeout use it too."""
-    s = Simulator(demo_org(ring_timeout=ring_timeout, voicemail=False), run_dir=tmp_path_factory.mktemp(name))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
-    return s
+from tests.helpers import ROOT, TONES, demo_org, hang_up_everything  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    """The demo org running (no voicemail: unanswered calls end), each party sending its own tone (TONES)."""
-    s = toned_sim(tmp_path_factory)
+def sim_org() -> dict:
+    """What `sim` changes in the demo org: no voicemail (unanswered calls end), a 3 s ring
+    timeout. A module that needs other values overrides this fixture (test_transfer.py)."""
+    return {"ring_timeout": 3, "voicemail": False}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory, sim_org):
+    """The demo org (changed by `sim_org`) running, one per test module, each party sending its
+    own tone (TONES)."""
+    s = Simulator(demo_org(**sim_org), run_dir=tmp_path_factory.mktemp("sim"))
+    s.start()
+    for who, freq in TONES.items():
+        s.play(who, tone=freq)
     yield s
     s.stop()
 

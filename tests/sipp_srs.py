@@ -12,7 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from mppsim.siprec import wire as W
+from mppsim.sip import framing
+from mppsim.sip import message as sip_message
 
 SCENARIO = Path(__file__).parent / "data" / "sipp" / "srs-uas.xml"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -70,13 +71,13 @@ class SippSrs:
         except subprocess.TimeoutExpired:
             return None
 
-    def received(self) -> list[W.Message]:
+    def received(self) -> list[sip_message.Message]:
         """Every SIP message SIPp received, in order."""
         text = self.trace.read_text(errors="replace") if self.trace.exists() else ""
         out = []
         for m in re.finditer(r"message received \[(\d+)\] bytes :\n\n(.*?)(?=\n-{20,} |\Z)", text, re.S):
             raw = m.group(2).replace("\r\n", "\n").replace("\n", "\r\n")
-            out.append(W.parse(raw))
+            out.append(sip_message.read(raw))
         return out
 
 
@@ -100,18 +101,14 @@ class AgentLeg:
         self.call_id = f"agentleg-{rid}"
         self.to_tag = ""
 
-    def _read(self) -> W.Message:
-        while b"\r\n\r\n" not in self.buf:
+    def _read(self) -> sip_message.Message:
+        while True:
+            raw, self.buf = framing.next_message(self.buf)
+            if raw is not None:
+                return sip_message.read(raw)
             self.buf += self.sock.recv(65536)
-        head, _, rest = self.buf.partition(b"\r\n\r\n")
-        msg = W.parse(head + b"\r\n\r\n")
-        n = int(msg.header("content-length") or 0)
-        while len(rest) < n:
-            rest += self.sock.recv(65536)
-        self.buf = rest[n:]
-        return W.parse(head + b"\r\n\r\n" + rest[:n])
 
-    def request(self, method: str, cseq: int, body: str = "") -> W.Message:
+    def request(self, method: str, cseq: int, body: str = "") -> sip_message.Message:
         to = "<sip:src@127.0.0.1>" + (f";tag={self.to_tag}" if self.to_tag else "")
         text = (f"{method} sip:src@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK{cseq}{method}\r\n"
                 f"From: <sip:src-1001@127.0.0.1>;tag=agent\r\nTo: {to}\r\nCall-ID: {self.call_id}\r\n"

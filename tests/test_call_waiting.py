@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import TONES, connect, finished, hang_up_everything, toned_sim
+from tests.helpers import TONES, connect, finished
 from mppsim.phone.analysis import analyse
 from mppsim.phone.call_waiting import CW_BURST_S, CW_FREQ_HZ, cw_tone, may_wait
 from mppsim.recorder.wavfile import read
@@ -54,24 +54,15 @@ def energy_at(samples: np.ndarray, freq: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def wsim(tmp_path_factory):
-    s = toned_sim(tmp_path_factory, "cw", ring_timeout=6)
-    yield s
-    s.stop()
+def sim_org():
+    """`sim` rings 6 s: the waiting call must not end unanswered while the test listens to it."""
+    return {"ring_timeout": 6, "voicemail": False}
 
 
-@pytest.fixture(autouse=True)
-def _clean(request):
-    yield
-    if "wsim" in request.fixturenames:
-        hang_up_everything(request.getfixturevalue("wsim"))
-
-
-def test_r_ux_1_second_call_waits_tone_heard_by_user_only_answer_holds_first_third_busy(wsim):
+def test_r_ux_1_second_call_waits_tone_heard_by_user_only_answer_holds_first_third_busy(sim):
     """R-UX-1/R-UX-3 per call: alice (Always with Pause/Resume) talks with bob; carol's call rings
     as waiting; alice hears a 300 ms 440 Hz burst over bob's audio, bob does not, nor does the
     recording; dave gets busy; answering carol holds bob; both calls recorded separately."""
-    sim = wsim
     sim.set_call_recording("alice", {"enabled": True, "record": "Always with Pause/Resume"})
     before = len(sim.recordings("alice"))
     connect(sim, "bob", "alice", "1001")

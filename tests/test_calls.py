@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mppsim.app.simulator import SimulatorError
-from conftest import TONES
+from tests.helpers import TONES
 from mppsim.phone.analysis import dominant_frequency
 from mppsim.recorder.wavfile import read
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mppsim.app.simulator import Simulator
-from conftest import TONES, connect, demo_org, finished, hang_up_everything
+from tests.helpers import TONES, connect, finished, hang_up_everything
 from mppsim.phone.conference import tones_present
 from mppsim.siprec.metadata import parse
 from mppsim.recorder.wavfile import read
@@ -27,13 +26,9 @@ def test_tones_present_finds_each_tone_of_a_mix():
 
 
 @pytest.fixture(scope="module")
-def csim(tmp_path_factory):
-    s = Simulator(demo_org(voicemail=False), run_dir=tmp_path_factory.mktemp("conf"))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
-    yield s
-    s.stop()
+def sim_org():
+    """`sim` with the demo org's own ring timeout."""
+    return {"voicemail": False}
 
 
 def all_heard(sim, who, freqs, within=3.0):
@@ -52,8 +47,7 @@ def documents(rec):
 
 
 @pytest.mark.parametrize("dialect", ["webex", "rfc7866"])
-def test_three_way_conference_everyone_hears_everyone_recording_mixes_the_others(csim, dialect):
-    sim = csim
+def test_three_way_conference_everyone_hears_everyone_recording_mixes_the_others(sim, dialect):
     target = sim.recorders.workers[0].target + (";dialect=rfc7866" if dialect == "rfc7866" else "")
     sim.orch.request("alice", "set_recorder", target=target)
     try:
@@ -113,10 +107,9 @@ def test_three_way_conference_everyone_hears_everyone_recording_mixes_the_others
         hang_up_everything(sim)
 
 
-def test_first_party_leaving_the_recording_goes_on_with_the_remaining_call(csim):
+def test_first_party_leaving_the_recording_goes_on_with_the_remaining_call(sim):
     """Bob (the first call's party) leaves the conference: alice and carol go on talking and
     alice's conference recording goes on with them; the recorder is told bob left."""
-    sim = csim
     try:
         sim.set_call_recording("alice", {"enabled": True, "record": "Always"})
         before = len(sim.recordings("alice"))

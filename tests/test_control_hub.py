@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QPushButt
 
 from mppsim.app.org import parse_org
 from mppsim.app.simulator import Simulator
-from conftest import DEMO_ORG, demo_org
+from tests.helpers import DEMO_ORG, demo_org
 from mppsim.rules import providers as P
 from mppsim.rules.settings import CONFIRM_OFF_TEXT, LEGAL_NOTICE
 from mppsim.ui.control_hub import ControlHub

@@ -28,22 +28,45 @@ def org_of(path: Path) -> str:
     return next((ex.options["org"] for ex in find_examples(path) if "org" in ex.options), DEFAULT_ORG)
 
 
+def uses_server(ex: Example) -> bool:
+    return "pytest" not in ex.options and ("robot" in ex.options or ex.lang in SHELL_LANGS)
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """One Simulator + ApiServer per documentation file, started on first use; blocks of a file
-    run in order on it (a PUT in one block is seen by the next)."""
-    started: dict[Path, tuple[Simulator, ApiServer]] = {}
+    """A Simulator + ApiServer per documentation file, started on first use. The blocks of a file
+    build on each other (a PUT in one block is seen by the next), so each block gets a server
+    on which exactly the blocks before it have run: those a subset left out (`-k`, one test) are
+    run first, and a block that comes after a later one (a shuffled order) gets a fresh server."""
+    servers: dict[Path, dict] = {}
 
-    def server_for(path: Path) -> tuple[Simulator, ApiServer]:
-        if path not in started:
-            sim = Simulator(ROOT / org_of(path), run_dir=tmp_path_factory.mktemp(f"docs-{path.stem}"))
-            sim.start()
-            started[path] = (sim, ApiServer(sim).start())
-        return started[path]
+    def start(path: Path) -> dict:
+        sim = Simulator(ROOT / org_of(path), run_dir=tmp_path_factory.mktemp(f"docs-{path.stem}"))
+        sim.start()
+        return {"sim": sim, "server": ApiServer(sim).start(), "last": 0}
+
+    def stop(state: dict) -> None:
+        state["server"].stop()
+        state["sim"].stop()
+
+    def server_for(ex: Example) -> tuple[Simulator, ApiServer]:
+        state = servers.get(ex.path)
+        if state is None or state["last"] >= ex.line:
+            if state is not None:
+                stop(state)
+            state = servers[ex.path] = start(ex.path)
+        for earlier in EXAMPLES:
+            if earlier.path == ex.path and state["last"] < earlier.line < ex.line and uses_server(earlier):
+                state["last"] = earlier.line
+                if "robot" in earlier.options:
+                    run_robot(earlier, tmp_path_factory.mktemp("docs-earlier"), state["sim"], state["server"])
+                else:
+                    run_shell(earlier, state["sim"], state["server"])
+        state["last"] = ex.line
+        return state["sim"], state["server"]
     yield server_for
-    for sim, server in started.values():
-        server.stop()
-        sim.stop()
+    for state in servers.values():
+        stop(state)
 
 
 def test_examples_exist():
@@ -85,8 +108,7 @@ def run_pytest_example(ex: Example, tmp_path: Path):
     assert re.search(r"\b[1-9]\d* passed\b", r.stdout), r.stdout[-2000:]
 
 
-def run_shell(ex: Example, live):
-    sim, server = live(ex.path)
+def run_shell(ex: Example, sim: Simulator, server: ApiServer):
     commands = shell_commands(ex.code)
     assert commands, f"{ex.id}: a shell example marked doctest has `$ ` command lines"
     marks = [f"@@mppsim-doctest-{i}@@" for i in range(len(commands))]
@@ -100,8 +122,7 @@ def run_shell(ex: Example, live):
         assert output_matches(want, got), f"{ex.id}: $ {cmd}\n--- promised:\n{want}\n--- printed:\n{got}"
 
 
-def run_robot(ex: Example, tmp_path: Path, live):
-    sim, server = live(ex.path)
+def run_robot(ex: Example, tmp_path: Path, sim: Simulator, server: ApiServer):
     suite = tmp_path / f"{ex.path.stem}_{ex.line}.robot"
     suite.write_text(ex.code)
     env = {**os.environ, "MPPSIM_API": server.url, "MPPSIM_TOKEN": server.token}
@@ -117,11 +138,11 @@ def test_doc_example(ex: Example, tmp_path, live):
     if "pytest" in ex.options:
         run_pytest_example(ex, tmp_path)
     elif "robot" in ex.options:
-        run_robot(ex, tmp_path, live)
+        run_robot(ex, tmp_path, *live(ex))
     elif ex.lang in ("python", "py"):
         run_python(ex, tmp_path)
     elif ex.lang in SHELL_LANGS:
-        run_shell(ex, live)
+        run_shell(ex, *live(ex))
     else:
         pytest.fail(f"{ex.id}: no runner for ```{ex.lang} blocks; use python, console or a pytest block")
 

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from mppsim.app.simulator import Simulator
-from conftest import TONES, connect, demo_org, hang_up_everything
+from tests.helpers import connect, hang_up_everything
 from mppsim.siprec.metadata import parse
 from mppsim.siprec.sipmsg import metadata_part, split_multipart
 from sipp_srs import SippSrs
@@ -18,13 +17,9 @@ A, B, C = "sip:1001@127.0.0.1", "sip:1002@127.0.0.1", "sip:1003@127.0.0.1"
 
 
 @pytest.fixture(scope="module")
-def fsim(tmp_path_factory):
-    s = Simulator(demo_org(voicemail=False), run_dir=tmp_path_factory.mktemp("fsipp"))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
-    yield s
-    s.stop()
+def sim_org():
+    """`sim` with the demo org's own ring timeout."""
+    return {"voicemail": False}
 
 
 def participant_lists(srs, method):
@@ -38,10 +33,9 @@ def participant_lists(srs, method):
     return out
 
 
-def test_r_rec_4_conference_reaches_a_sipp_srs_as_updates_with_the_participants(fsim, tmp_path):
+def test_r_rec_4_conference_reaches_a_sipp_srs_as_updates_with_the_participants(sim, tmp_path):
     """R-REC-4: carol joining and leaving alice's conference = two UPDATEs, each with the
     complete participant list, to an SRS that is not mppsim's."""
-    sim = fsim
     srs = SippSrs(tmp_path, calls=2).start()   # the conference and the consultation
     sim.settings.set_org({"recorders": {"Dubber": srs.uri}})
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TONES
+from tests.helpers import TONES
 from mppsim.phone.analysis import analyse
 
 PEER = Path(__file__).parent / "peers" / "sip_caller.py"

@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 
 from mppsim.app.simulator import Simulator
-from conftest import ROOT
+from tests.helpers import ROOT
 from mppsim.ui.main_window import MainWindow
 from mppsim.ui.scenario_player import SPEEDS
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QComboBox, QPushButton
 from mppsim.app.scenario import load_scenario
 from mppsim.app.scenario_recorder import set_patch, settings_diff
 from mppsim.app.simulator import Simulator
-from conftest import ROOT
+from tests.helpers import ROOT
 from mppsim.ui.main_window import MainWindow
 
 pytest.importorskip("pytestqt")
@@ -329,7 +329,7 @@ def test_calls_up_before_recording_are_recreated_first_and_the_replay_passes(sim
     hold by alice (Always with Pause/Resume); dave muted. The replay reaches the same state
     (checked by the expect steps written after the setup) and then replays the clicks."""
     from mppsim.app.scenario import Runner
-    from conftest import connect, hang_up_everything
+    from tests.helpers import connect, hang_up_everything
     connect(sim, "bob", "dave", "1004")
     sim.wait_until(lambda: "Record" in sim.softkeys("bob"), 3, "bob offered Record")
     assert sim.press("bob", "Record")

@@ -10,7 +10,7 @@ import pytest
 
 from mppsim.app.ports import port_free
 from mppsim.app.simulator import Simulator, SimulatorError
-from conftest import demo_org
+from tests.helpers import demo_org
 
 
 def socket_count(pid: int) -> int:
@@ -106,8 +106,8 @@ def test_a_crashed_app_leaves_no_agents_or_recorders_behind(tmp_path):
     import subprocess
     import sys
     code = (
-        "import json, os, sys; sys.path.insert(0, 'tests')\n"
-        "from conftest import demo_org\n"
+        "import json, os\n"
+        "from tests.helpers import demo_org\n"
         "from mppsim.app.simulator import Simulator\n"
         f"sim = Simulator(demo_org(), run_dir={str(tmp_path)!r}).start()\n"
         "pids = list(sim.agent_pids().values()) + [w.proc.pid for w in sim.recorders.workers]\n"

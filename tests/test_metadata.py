@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from mppsim.sip import message as sip_message
 from mppsim.siprec import sipmsg
 from mppsim.siprec.metadata import (
     CONTENT_TYPE, NS_BROADWORKS, NS_MPPSIM, NS_RECORDING, NS_SIPREC, Metadata, MetadataError,
@@ -53,8 +54,8 @@ def xml_of(md: Metadata) -> ET.Element:
 
 
 def fixture_metadata(name: str) -> str:
-    _, headers, body = sipmsg.parse_headers((DATA / name).read_bytes())
-    parts = sipmsg.split_multipart(headers["content-type"][0], body)
+    msg = sip_message.read((DATA / name).read_bytes())
+    parts = sipmsg.split_multipart(msg.header("content-type"), msg.text)
     return sipmsg.metadata_part(parts).body
 
 
@@ -309,7 +310,7 @@ def test_fixture_namespace_without_1_and_no_labels():
 
 def test_fixture_broadworks():
     """R-REC-4 capture shape: webex dialect, BroadWorks fields, extTrackingID = correlation header."""
-    _, headers, _ = sipmsg.parse_headers((DATA / "broadworks-invite.sip").read_bytes())
+    headers = sip_message.read((DATA / "broadworks-invite.sip").read_bytes()).by_name()
     md = parse(fixture_metadata("broadworks-invite.sip"))
     assert md.dialect == "webex"
     assert md.broadworks["extTrackingID"] == headers["x-broadworks-correlation-info"][0]

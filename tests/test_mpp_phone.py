@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
 from mppsim.app.simulator import Simulator
-from conftest import demo_org
+from tests.helpers import demo_org
 from mppsim.ui.bridge import SimBridge
 from mppsim.ui.mpp_phone import MppPhone, skin_for_model
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from mppsim.app.simulator import Simulator, SimulatorError
-from conftest import TONES, connect, demo_org, finished, hang_up_everything
+from mppsim.app.simulator import SimulatorError
+from tests.helpers import TONES, connect, finished, hang_up_everything
 from mppsim.phone.analysis import active_blocks
 from mppsim.recorder.wavfile import read
 
@@ -15,20 +15,15 @@ RATE = 8000
 
 
 @pytest.fixture(scope="module")
-def msim(tmp_path_factory):
-    s = Simulator(demo_org(voicemail=False), run_dir=tmp_path_factory.mktemp("mute"))
-    s.start()
-    for who, freq in TONES.items():
-        s.play(who, tone=freq)
-    yield s
-    s.stop()
+def sim_org():
+    """`sim` with the demo org's own ring timeout."""
+    return {"voicemail": False}
 
 
-def test_r_usr_2_mute_silences_the_far_end_and_the_user_channel_recording_goes_on(msim):
+def test_r_usr_2_mute_silences_the_far_end_and_the_user_channel_recording_goes_on(sim):
     """R-USR-2 (Always): 1.5 s muted in the middle of a recorded call. Bob hears silence while
     alice is muted and her tone again after; the recording's left (user) channel is silent for
     ~1.5 s while the right channel (bob) never stops; no paused segment, one recording."""
-    sim = msim
     sim.set_call_recording("dave", {"enabled": True, "record": "Always"})
     before = len(sim.recordings("dave"))
     with pytest.raises(SimulatorError, match="no call to mute"):
@@ -61,9 +56,9 @@ def test_r_usr_2_mute_silences_the_far_end_and_the_user_channel_recording_goes_o
     hang_up_everything(sim)
 
 
-def test_mute_is_refused_with_a_clear_error_for_a_bad_value(msim):
-    connect(msim, "alice", "bob", "1002")
+def test_mute_is_refused_with_a_clear_error_for_a_bad_value(sim):
+    connect(sim, "alice", "bob", "1002")
     from mppsim.app.orchestrator import AgentError
     with pytest.raises(AgentError, match="on: .yes. not allowed; allowed: true, false"):
-        msim.orch.request("alice", "mute", on="yes")
-    hang_up_everything(msim)
+        sim.orch.request("alice", "mute", on="yes")
+    hang_up_everything(sim)

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from mppsim.app.simulator import Simulator
-from conftest import connect, finished, TONES, demo_org
+from tests.helpers import connect, finished
 from mppsim.recorder.store import Store
 from mppsim.recorder.wavfile import read
 from mppsim.ui.portal import ADMIN, RecorderPortal, Rights, audio_position, pause_markers, rights
@@ -71,11 +70,14 @@ MADE: dict[str, dict] = {}
 
 
 @pytest.fixture(scope="module")
-def psim(tmp_path_factory):
-    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path_factory.mktemp("portal"))
-    sim.start()
-    for who, freq in TONES.items():
-        sim.play(who, tone=freq)
+def sim_org():
+    """`sim` with the demo org's own ring timeout."""
+    return {"voicemail": False}
+
+
+@pytest.fixture(scope="module")
+def psim(sim):
+    """`sim` once two recordings are made (MADE)."""
     # dave (Always) called by carol for ~1.5 s
     sim.set_call_recording("dave", {"enabled": True, "record": "Always"})
     connect(sim, "carol", "dave", "1004")
@@ -95,8 +97,7 @@ def psim(tmp_path_factory):
     sim.wait_for("alice", "ended", 3)
     # the recordings this fixture made (later tests add more: tests must not depend on order)
     MADE["dave"], MADE["alice"] = finished(sim, "dave", 1)[0], finished(sim, "alice", 1)[0]
-    yield sim
-    sim.stop()
+    return sim
 
 
 

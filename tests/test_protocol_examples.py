@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from mppsim.siprec.examples import STEPS, examples
-from mppsim.siprec.sipmsg import parse_headers
+from mppsim.sip import message as sip_message
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -28,6 +28,7 @@ def test_docs_show_each_message_of_each_dialect_as_the_code_sends_it():
 
 def test_examples_are_well_formed_sip():
     for (dialect, step), text in examples().items():
-        start, headers, body = parse_headers(text)
+        msg = sip_message.read(text)
+        start, headers, body = msg.start_line, msg.by_name(), msg.text
         assert int(headers["content-length"][0]) == len(body.encode()), (dialect, step)
         assert start.split()[0] == {"end": "BYE", "transfer": "UPDATE"}.get(step, "INVITE")

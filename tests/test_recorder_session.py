@@ -16,8 +16,8 @@ from mppsim.recorder.session import PAUSED_TIMEOUT, Session
 from mppsim.recorder.store import Store
 from mppsim.sip import message as sipm
 from mppsim.sip.dialog import Dialog
-from mppsim.sip.sdp import parse_offer
-from mppsim.sip.transport import Peer
+from mppsim.recorder.answer import parse_offer
+from mppsim.recorder.transport import Peer
 from mppsim.siprec import metadata as md_mod
 from mppsim.siprec import status as siprec_status
 from mppsim.siprec.metadata import Metadata, Participant, Stream

@@ -16,6 +16,7 @@ from mppsim.app.ports import PortPlan
 from mppsim.phone.analysis import analyse
 from mppsim.recorder.store import Store
 from mppsim.recorder.wavfile import read
+from tests.peers.recorder_proc import start_recorder
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "siprec"
@@ -194,6 +195,25 @@ def test_r_prv_2_mppsim_recorder_applies_retention_at_start_with_now(tmp_path):
         proc.terminate()
         proc.wait(10)
     assert [r["tier"] for r in Store(tmp_path).list()] == ["Team"]   # paid: unlimited retention
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--engine", "pjsua"], "argument --engine: allowed: asyncio (the pjsua worker pool was removed in issue 20)"),
+    (["--engine", "pjsua", "--workers", "2"], "argument --engine: allowed: asyncio"),
+    (["--workers", "2"], "--workers: allowed 1"),
+])
+def test_the_removed_pjsua_engine_is_refused_by_name(tmp_path, args, says):
+    """Issue 20: an old command line asking for the pjsua worker pool gets a usage error naming the
+    option and what is allowed (exit 2), not a traceback; `--engine asyncio --workers 1`, written
+    when there were two engines, still starts the recorder."""
+    r = subprocess.run([sys.executable, "-m", "mppsim.recorder.cli", "--store", str(tmp_path), *args],
+                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    rec = start_recorder(tmp_path / "store", "--engine", "asyncio", "--workers", "1")
+    try:
+        assert rec.ready["engine"] == "asyncio" and rec.alive()
+    finally:
+        assert rec.stop() == 0, rec.log()
 
 
 @pytest.mark.parametrize("accounts,reason", [

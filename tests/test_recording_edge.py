@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 
-from conftest import connect
+from tests.helpers import connect
 from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, ON_DEMAND,
                                  ON_DEMAND_USER_START, Compliance, EffectiveSettings)
 
@@ -144,7 +144,7 @@ def test_r_usr_7_platform_mismatch_fails_recording_until_the_provider_account_is
     """R-PRV-6 + R-USR-7 over real calls: Imagicle (manual provisioning) records alice only once
     its account for her carries her platform info; a wrong External Group makes it fail."""
     from mppsim.app.simulator import Simulator
-    from conftest import demo_org
+    from tests.helpers import demo_org
     with Simulator(demo_org(), run_dir=tmp_path) as sim:
         sim.settings.accept_terms("Imagicle")
         sim.settings.set_org({"provider": "Imagicle"})

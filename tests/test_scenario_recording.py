@@ -73,7 +73,7 @@ def test_r_usr_6_a_refused_setting_names_the_field_and_changes_nothing(sim):
 
 def test_r_vl_3_webex_app_virtual_line_refuses_on_demand(tmp_path):
     from mppsim.app.simulator import Simulator
-    from conftest import demo_org
+    from tests.helpers import demo_org
     org = demo_org()
     data = org.to_dict()
     data["virtual_lines"][0]["assigned_to"]["device"] = "webex-app"

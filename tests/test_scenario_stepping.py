@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mppsim.app.scenario import Runner, ScenarioError, parse_scenario
-from conftest import DEMO_ORG
+from tests.helpers import DEMO_ORG
 
 
 def parsed(steps: list) -> object:

@@ -1,5 +1,6 @@
-"""SIPREC message helpers (src/mppsim/siprec/sipmsg.py): multipart bodies (RFC 2046), SIP headers
-(RFC 3261), SRC detection (RFC 7866 / R-REC-4) and SDP labels and pauses. Pure text, no SIP stack."""
+"""SIPREC message helpers (src/mppsim/siprec/sipmsg.py): multipart bodies (RFC 2046) and SRC
+detection (RFC 7866 / R-REC-4) on the captures in tests/data/siprec. Pure text, no SIP stack. SIP
+headers and SDP are the SIP toolkit's: tests/test_sip_message.py, tests/test_sip_sdp.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,11 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from mppsim.sip import message as sip_message
 from mppsim.siprec import metadata
 from mppsim.siprec.sipmsg import (
-    MultipartError, Part, add_labels, boundary_of, build_multipart, is_siprec_src, metadata_part,
-    parse_headers, sdp_labels, sdp_part, sdp_paused, sdp_streams_state, set_connection_address,
-    set_origin_user, split_multipart,
+    MultipartError, Part, boundary_of, build_multipart, is_siprec_src, metadata_part, sdp_part,
+    split_multipart,
 )
 
 DATA = Path(__file__).parent / "data" / "siprec"
@@ -22,8 +23,9 @@ SDP = ("v=0\r\no=- 3912 3912 IN IP4 127.0.0.1\r\ns=mppsim\r\nc=IN IP4 127.0.0.1\
 
 
 def fixture(name: str) -> tuple[str, dict, str, list[Part]]:
-    start, headers, body = parse_headers((DATA / name).read_bytes())
-    return start, headers, body, split_multipart(headers["content-type"][0], body)
+    msg = sip_message.read((DATA / name).read_bytes())
+    headers, body = msg.by_name(), msg.text
+    return msg.start_line, headers, body, split_multipart(headers["content-type"][0], body)
 
 
 # ----- multipart/mixed (RFC 2046 §5.1, RFC 7866 §9.1) --------------------------------------------
@@ -109,27 +111,7 @@ def test_rfc7866_9_metadata_part_by_type_or_disposition(headers, found):
     assert sdp_part(parts) is None
 
 
-# ----- SIP headers ------------------------------------------------------------------------------
-
-def test_rfc3261_7_3_3_compact_forms_and_folding():
-    """RFC 3261 §7.3.3 compact forms (c m i l f t v k) expand to full names; folded lines join."""
-    msg = ("INVITE sip:rec@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/TCP 127.0.0.1:5090\r\nf: <sip:a@b>;tag=1\r\n"
-           "t: <sip:rec@127.0.0.1>\r\ni: abc@127.0.0.1\r\nk: siprec\r\nm: <sip:src@127.0.0.1>;+sip.src\r\n"
-           "Accept: application/sdp,\r\n application/rs-metadata\r\nc: text/plain\r\nl: 2\r\n\r\nhi")
-    start, headers, body = parse_headers(msg)
-    assert start == "INVITE sip:rec@127.0.0.1 SIP/2.0"
-    assert headers["call-id"] == ["abc@127.0.0.1"] and headers["supported"] == ["siprec"]
-    assert headers["contact"] == ["<sip:src@127.0.0.1>;+sip.src"]
-    assert {"via", "from", "to", "content-type", "content-length"} <= set(headers)
-    assert headers["accept"] == ["application/sdp, application/rs-metadata"]
-    assert body == "hi"
-
-
-def test_repeated_headers_and_content_length_cut():
-    msg = b"SIP/2.0 200 OK\nVia: a\nVia: b\nContent-Length: 3\n\nabcdef"
-    start, headers, body = parse_headers(msg)
-    assert start == "SIP/2.0 200 OK" and headers["via"] == ["a", "b"] and body == "abc"
-
+# ----- SRC marks (RFC 7866 §6.1.1, R-REC-4) on the captures ---------------------------------------
 
 def test_rfc7866_6_1_1_fixture_require_and_src_contact():
     """RFC 7866 §6.1.1: Require: siprec and Contact ;+sip.src mark an SRC."""
@@ -177,89 +159,10 @@ def test_is_siprec_src(headers, src):
     assert is_siprec_src(headers) is src
 
 
-# ----- SDP (RFC 4566, RFC 4574, RFC 7866 §7) ------------------------------------------------------
-
-def test_rfc7866_7_1_1_two_m_lines_each_with_label():
-    """RFC 7866 §7.1.1 / R-REC-1: two audio m-lines (one per direction), each with an a=label."""
-    labelled = add_labels(SDP, ["1", "2"])
-    assert sdp_labels(labelled) == ["1", "2"]
-    assert labelled.count("a=label:") == 2 and labelled.endswith("\r\n") and "\n\n" not in labelled
-    sections = labelled.split("m=audio")
-    assert "a=label:1" in sections[1] and "a=label:2" in sections[2]
-
-
-def test_add_labels_replaces_and_counts():
-    relabelled = add_labels(add_labels(SDP, ["1", "2"]), ["96", "97"])
-    assert sdp_labels(relabelled) == ["96", "97"] and relabelled.count("a=label:") == 2
-    # a count mismatch labels what it can (it runs inside a pjsua callback, must not raise)
-    assert sdp_labels(add_labels(SDP, ["1"])) == ["1", ""]
-    assert sdp_labels(add_labels(SDP, ["1", "2", "3"])) == ["1", "2"]
-    with pytest.raises(ValueError):
-        add_labels(SDP, ["1", "two words"])
-
-
-def test_labels_missing_read_as_empty_and_lf_kept():
-    """Quirk: an SRC without labels; LF-only SDP stays LF."""
-    lf = SDP.replace("\r\n", "\n")
-    assert sdp_labels(lf) == ["", ""]
-    assert "\r" not in add_labels(lf, ["a", "b"])
-
-
-def test_labels_match_metadata_streams():
-    """RFC 7865 §6.7: each metadata <stream><label> names an m-line of the SDP."""
-    _, _, _, parts = fixture("broadworks-invite.sip")
-    md = metadata.parse(metadata_part(parts).body)
-    assert sdp_labels(sdp_part(parts).body) == [s.label for s in md.streams]
-
-
-@pytest.mark.parametrize("sdp, states", [
-    (SDP, ["sendonly", "sendonly"]),
-    (SDP.replace("a=sendonly", "a=inactive"), ["inactive", "inactive"]),
-    (SDP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"), ["inactive", "inactive"]),
-    (SDP.replace("a=sendonly", "a=recvonly", 1), ["recvonly", "sendonly"]),
-    (SDP.replace("m=audio 40002", "m=audio 0"), ["sendonly", "inactive"]),
-    (SDP.replace("a=sendonly\r\n", ""), ["sendrecv", "sendrecv"]),
-    (SDP.replace("a=sendonly\r\n", "").replace("t=0 0\r\n", "t=0 0\r\na=sendonly\r\n"), ["sendonly", "sendonly"]),
-    # a media-level c= overrides the session's
-    (SDP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0").replace(
-        "m=audio 40002 RTP/AVP 0 101\r\n", "m=audio 40002 RTP/AVP 0 101\r\nc=IN IP4 127.0.0.1\r\n"),
-     ["inactive", "sendonly"]),
-    ("v=0\r\nm=video 5000 RTP/AVP 96\r\n", []),
-])
-def test_sdp_streams_state(sdp, states):
-    """RFC 3264 §5.1 / RFC 7866 §7.1.1 pause (a=inactive) and R-REC-4 pause (c=0.0.0.0)."""
-    assert sdp_streams_state(sdp) == states
-
-
-def test_sdp_paused_either_convention():
-    """RFC 7866 pause = a=inactive; R-REC-4 (webex) pause = c=IN IP4 0.0.0.0; both are paused."""
-    assert not sdp_paused(SDP)
-    assert sdp_paused(SDP.replace("a=sendonly", "a=inactive"))
-    assert sdp_paused(set_connection_address(SDP, "0.0.0.0"))
-    assert not sdp_paused(SDP.replace("a=sendonly", "a=inactive", 1))  # only one stream stopped
-    assert not sdp_paused("v=0\r\n")
-
-
-def test_r_rec_4_pause_and_resume_by_connection_address():
-    """R-REC-4: pause rewrites session- and media-level c= to 0.0.0.0; resume restores it."""
-    with_media_c = SDP.replace("a=sendonly", "c=IN IP4 127.0.0.1\r\na=sendonly")
-    paused = set_connection_address(with_media_c, "0.0.0.0")
-    assert paused.count("c=IN IP4 0.0.0.0") == 3 and "127.0.0.1\r\nt=" not in paused
-    assert "o=- 3912 3912 IN IP4 127.0.0.1" in paused  # o= untouched
-    resumed = set_connection_address(paused, "127.0.0.1")
-    assert resumed == with_media_c and not sdp_paused(resumed)
-    assert "c=IN IP6 ::1" in set_connection_address(SDP, "::1")
-
-
-def test_r_rec_4_origin_user_broadworks():
-    """R-REC-4: o=BroadWorks in the recording session's SDP."""
-    sdp = set_origin_user(SDP, "BroadWorks")
-    assert "\r\no=BroadWorks 3912 3912 IN IP4 127.0.0.1\r\n" in sdp
-    assert sdp.replace("o=BroadWorks", "o=-") == SDP
-    with pytest.raises(ValueError):
-        set_origin_user(SDP, "Broad Works")
-    with pytest.raises(ValueError):
-        set_origin_user("v=0\r\n", "BroadWorks")
+def test_is_siprec_src_takes_a_parsed_message_too():
+    """The recorder passes its parsed request; compact forms count (k: siprec)."""
+    assert is_siprec_src(sip_message.read("INVITE sip:r@h SIP/2.0\r\nk: siprec\r\n\r\n"))
+    assert not is_siprec_src(sip_message.read("INVITE sip:r@h SIP/2.0\r\nm: <sip:a@h>\r\n\r\n"))
 
 
 def metadata_sample() -> metadata.Metadata:

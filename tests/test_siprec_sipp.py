@@ -10,10 +10,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from mppsim.app.simulator import Simulator
-from conftest import connect, demo_org, finished
+from tests.helpers import connect, finished
 from mppsim.phone.network_src import NetworkSrc, Spec
-from mppsim.siprec import wire as W
+from mppsim.sip import message as sip_message
 from mppsim.siprec.sipmsg import metadata_part, sdp_part, split_multipart
 from mppsim.siprec.webex import build, new_recording
 from sipp_srs import AGENT_SDP, AgentLeg, SippSrs
@@ -51,8 +50,8 @@ def paths(el: ET.Element, prefix: str = "") -> set[str]:
     return out
 
 
-def parts_of(msg: W.Message):
-    parts = split_multipart(msg.header("content-type"), msg.body)
+def parts_of(msg: sip_message.Message):
+    parts = split_multipart(msg.header("content-type"), msg.text)
     return metadata_part(parts), sdp_part(parts), parts
 
 
@@ -88,8 +87,8 @@ def check_webex_metadata(xml: str, user_aor: str) -> ET.Element:
     return root
 
 
-def check_webex_headers(msg: W.Message, display: str) -> None:
-    h = msg.headers
+def check_webex_headers(msg: sip_message.Message, display: str) -> None:
+    h = msg.by_name()
     assert re.fullmatch(rf'"{display}"<sip:\+\d{{8,15}}@127\.0\.0\.1;user=phone>;tag=\d+-\d+', msg.header("from"))
     assert re.fullmatch(r"[0-9a-f]{32};remote=([0-9a-f]{32})", msg.header("session-id"))
     assert msg.header("mime-version") == "1.0" and msg.header("privacy") == "none"
@@ -120,32 +119,30 @@ def check_webex_sdp(sdp: str, paused: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def ssim(tmp_path_factory):
-    sim = Simulator(demo_org(voicemail=False), run_dir=tmp_path_factory.mktemp("sipp"))
-    sim.start()
-    yield sim
-    sim.stop()
+def sim_org():
+    """`sim` with the demo org's own ring timeout."""
+    return {"voicemail": False}
 
 
-def test_r_rec_4_webex_dialect_as_webex_calling_sends_it_to_a_sipp_srs(ssim, tmp_path):
+def test_r_rec_4_webex_dialect_as_webex_calling_sends_it_to_a_sipp_srs(sim, tmp_path):
     """R-REC-4 / issue 11: start, pause, announcement, resume and stop of a recording reach a
     SIPp SRS with Webex Calling's headers, metadata shape and values and SDP."""
     srs = SippSrs(tmp_path).start()
-    ssim.settings.set_org({"recorders": {"Dubber": srs.uri}})
+    sim.settings.set_org({"recorders": {"Dubber": srs.uri}})
     try:
-        ssim.set_call_recording("alice", {"enabled": True, "record": "Always with Pause/Resume",
+        sim.set_call_recording("alice", {"enabled": True, "record": "Always with Pause/Resume",
                                           "notification": {"enabled": True, "type": "Beep"}})
-        connect(ssim, "bob", "alice", "1001")
-        ssim.wait_until(lambda: ssim.indicator("alice") == "recording", 3, "alice recording")
+        connect(sim, "bob", "alice", "1001")
+        sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
         time.sleep(0.3)
-        ssim.press("alice", "PauseRec")
+        sim.press("alice", "PauseRec")
         time.sleep(0.6)
-        ssim.press("alice", "ResumeRec")
+        sim.press("alice", "ResumeRec")
         time.sleep(0.6)
-        ssim.hangup("bob")
+        sim.hangup("bob")
         assert srs.wait_done(10) == 0       # SIPp saw its scenario through: every message answered
     finally:
-        ssim.settings.set_org({"recorders": {"Dubber": None}})
+        sim.settings.set_org({"recorders": {"Dubber": None}})
         srs.stop()
     got = srs.received()
     methods = [m.method for m in got]
@@ -177,21 +174,21 @@ def test_r_rec_4_webex_dialect_as_webex_calling_sends_it_to_a_sipp_srs(ssim, tmp
                for m in got[1:])
 
 
-def test_rfc7866_dialect_to_a_sipp_srs_is_the_standard_shape(ssim, tmp_path):
+def test_rfc7866_dialect_to_a_sipp_srs_is_the_standard_shape(sim, tmp_path):
     """The rfc7866 dialect stays available: Require: siprec, +sip.src, SDP then metadata,
     RFC 7865 root, pause as a=inactive."""
     srs = SippSrs(tmp_path).start()
-    ssim.settings.set_org({"recorders": {"Dubber": srs.uri + ";dialect=rfc7866"}})
+    sim.settings.set_org({"recorders": {"Dubber": srs.uri + ";dialect=rfc7866"}})
     try:
-        ssim.set_call_recording("alice", {"enabled": True, "record": "Always with Pause/Resume"})
-        connect(ssim, "bob", "alice", "1001")
-        ssim.wait_until(lambda: ssim.indicator("alice") == "recording", 3, "alice recording")
-        ssim.press("alice", "PauseRec")
+        sim.set_call_recording("alice", {"enabled": True, "record": "Always with Pause/Resume"})
+        connect(sim, "bob", "alice", "1001")
+        sim.wait_until(lambda: sim.indicator("alice") == "recording", 3, "alice recording")
+        sim.press("alice", "PauseRec")
         time.sleep(0.5)
-        ssim.hangup("bob")
+        sim.hangup("bob")
         assert srs.wait_done(10) == 0
     finally:
-        ssim.settings.set_org({"recorders": {"Dubber": None}})
+        sim.settings.set_org({"recorders": {"Dubber": None}})
         srs.stop()
     invites = [m for m in srs.received() if m.method == "INVITE"]
     first = invites[0]
@@ -227,7 +224,7 @@ def test_network_src_sends_a_6_kb_metadata_update_by_update_and_re_invite(tmp_pa
         leg = AgentLeg(src, "r1")
         ok = leg.request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
         assert ok.code == 200
-        answer = ok.body
+        answer = ok.text
         assert "m=audio" in answer and " RTP/AVP 0 120" in answer       # the agent's own payload types
         leg.request("ACK", 1)
         rec.set_others([f"sip:+4822{n:07d}@127.0.0.1;user=phone" for n in range(16)])
@@ -247,7 +244,7 @@ def test_network_src_sends_a_6_kb_metadata_update_by_update_and_re_invite(tmp_pa
     got = srs.received()
     assert [m.method for m in got] == ["INVITE", "ACK", "UPDATE", "INVITE", "ACK", "BYE"]
     for m in got[2:4]:
-        assert len(m.raw.encode()) > 6000
+        assert len(sip_message.serialize(m)) > 6000
         meta, sdp, _ = parts_of(m)
         root = check_webex_metadata(meta.body, "sip:1001@127.0.0.1")
         assert len(root.findall(NS + "participant")) == 17
@@ -255,14 +252,14 @@ def test_network_src_sends_a_6_kb_metadata_update_by_update_and_re_invite(tmp_pa
         check_webex_headers(m, "Alice Smith")
 
 
-def test_a_6_kb_metadata_update_reaches_mppsims_recorder_and_is_stored(ssim):
+def test_a_6_kb_metadata_update_reaches_mppsims_recorder_and_is_stored(sim):
     """Issue 11: a metadata update over 4000 bytes reaches mppsim's recorder and is stored."""
-    target = ssim.recorders.workers[0].target
+    target = sim.recorders.workers[0].target
     src = NetworkSrc()
     src.start()
     try:
         rec = big_conference("sip:1001@127.0.0.1", 1)
-        before = len(ssim.recordings("alice"))
+        before = len(sim.recordings("alice"))
         from mppsim.siprec import status as siprec_status
         src.open("r6", Spec("webex", target, '"Alice Smith"<sip:+15550001001@127.0.0.1;user=phone>',
                             extra={"X-BroadWorks-Correlation-Info": rec.broadworks["extTrackingID"]},
@@ -276,8 +273,8 @@ def test_a_6_kb_metadata_update_reaches_mppsims_recorder_and_is_stored(ssim):
         src.update("r6", "UPDATE")
         time.sleep(1.0)
         leg.request("BYE", 2)
-        (stored,) = finished(ssim, "alice", before + 1)[before:]
-        texts = [(ssim.recorder_store / f).read_text() for f in stored["metadata_files"]]
+        (stored,) = finished(sim, "alice", before + 1)[before:]
+        texts = [(sim.recorder_store / f).read_text() for f in stored["metadata_files"]]
         # the UPDATE is over 6 kB; its metadata document alone ~5.9 kB: far over pjsip's 4000
         assert any(len(t) > 4000 and t.count("<participant ") == 17 for t in texts)
     finally:

@@ -12,7 +12,8 @@ from mppsim.rules import broadworks as BW
 from mppsim.siprec import status as status
 from mppsim.siprec import wire as W
 from mppsim.siprec.metadata import parse
-from mppsim.siprec.sipmsg import parse_headers, sdp_streams_state
+from mppsim.sip import message as sip_message
+from mppsim.sip.sdp import streams_state
 from mppsim.siprec.webex import RECORDING_TYPES, build, new_recording
 
 AGENT_SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=pjmedia\r\nt=0 0\r\n"
@@ -89,7 +90,7 @@ def test_webex_offer_is_broadworks_sdp_and_pause_is_zero_address_and_inactive():
     assert [l for l in lines if l.startswith("m=")] == ["m=audio 40000 RTP/AVP 111 101 0 8 9 107",
                                                        "m=audio 40002 RTP/AVP 111 101 0 8 9 107"]
     assert lines.count("a=ptime:20") == 2 and lines.count("a=maxptime:20") == 2
-    assert sdp_streams_state(offer) == ["sendonly", "sendonly"]
+    assert streams_state(offer) == ["sendonly", "sendonly"]
     paused = W.webex_offer(AGENT_SDP, origin, paused=True)
     assert "c=IN IP4 0.0.0.0" in paused and paused.count("a=inactive") == 2
     assert paused.split("\r\n")[1].split()[2] == "2"                # a new version per offer
@@ -116,7 +117,8 @@ def test_r_rec_4_request_headers_per_dialect():
                 "127.0.0.1", 5100, extra={"X-BroadWorks-Correlation-Info": "1234567:1"})
     text = W.request(leg, "INVITE", sdp=W.webex_offer(AGENT_SDP, W.Origin("BroadWorks"), False),
                      metadata=build(recording()))
-    start, h, body = parse_headers(text)
+    msg = sip_message.read(text)
+    start, h, body = msg.start_line, msg.by_name(), msg.text
     assert start == "INVITE sip:srs@10.0.0.5:5070;transport=tcp SIP/2.0"
     assert h["supported"] == [""] and h["recv-info"] == [""] and h["privacy"] == ["none"]
     assert h["mime-version"] == ["1.0"] and "require" not in h and "session-expires" not in h
@@ -124,10 +126,10 @@ def test_r_rec_4_request_headers_per_dialect():
     assert re.fullmatch(r"BW\d{15}-\d+@127\.0\.0\.1", h["call-id"][0])
     assert body.index("application/rs-metadata+xml") < body.index("application/sdp")
     assert int(h["content-length"][0]) == len(body.encode())
-    bye = parse_headers(W.request(leg, "BYE"))[1]
+    bye = sip_message.read(W.request(leg, "BYE")).by_name()
     assert "content-type" not in bye and "contact" not in bye and bye["cseq"][0].endswith(" BYE")
     rfc = W.Leg("rfc7866", "sip:srs@h", "sip:srs@h", "<sip:src-1001@127.0.0.1>", "<sip:src@h>;+sip.src", "h", 1)
-    h2 = parse_headers(W.request(rfc, "INVITE", sdp=AGENT_SDP, metadata="<x/>"))[1]
+    h2 = sip_message.read(W.request(rfc, "INVITE", sdp=AGENT_SDP, metadata="<x/>")).by_name()
     assert h2["require"] == ["siprec"] and "mime-version" not in h2
 
 

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton
 
 from mppsim.app.simulator import Simulator
-from conftest import demo_org
+from tests.helpers import demo_org
 from mppsim.ui.main_window import MainWindow
 
 

@@ -7,19 +7,13 @@ import wave
 import numpy as np
 import pytest
 
-from mppsim.app.simulator import Simulator
-from conftest import demo_org
 from mppsim.phone.analysis import analyse
 
 
 @pytest.fixture(scope="module")
-def vsim(tmp_path_factory):
-    sim = Simulator(demo_org(ring_timeout=2), run_dir=tmp_path_factory.mktemp("vm"))
-    sim.start()
-    sim.play("+14155550100", tone=900)
-    sim.play("alice", tone=1000)
-    yield sim
-    sim.stop()
+def sim_org():
+    """`sim` with voicemail (the demo org's), unanswered calls going there after 2 s."""
+    return {"ring_timeout": 2}
 
 
 def leave_message(sim, caller, callee, number, decline=False):
@@ -41,31 +35,31 @@ def read_wav(path):
         return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
 
 
-def test_unanswered_call_goes_to_voicemail_and_the_message_is_kept(vsim):
-    before = len(vsim.voicemails("carol"))
-    greeting = leave_message(vsim, "+14155550100", "carol", "1003")
+def test_unanswered_call_goes_to_voicemail_and_the_message_is_kept(sim):
+    before = len(sim.voicemails("carol"))
+    greeting = leave_message(sim, "+14155550100", "carol", "1003")
     assert greeting["active_seconds"] > 0.5                       # the caller hears the greeting
-    assert vsim.current_call("carol")["reason"] == "voicemail"
-    (msg,) = vsim.voicemails("carol")[before:]
+    assert sim.current_call("carol")["reason"] == "voicemail"
+    (msg,) = sim.voicemails("carol")[before:]
     assert msg["caller"] == "+14155550100" and msg["mailbox"] == "1003"
     audio = read_wav(msg["file"])
     assert analyse(audio, 8000).freq_hz == pytest.approx(900, rel=0.02)   # what the caller said
-    assert vsim.recordings("carol") == []        # carol's recordVoicemailEnabled is off
+    assert sim.recordings("carol") == []        # carol's recordVoicemailEnabled is off
 
 
-def test_declined_call_goes_to_voicemail(vsim):
-    before = len(vsim.voicemails("dave"))
-    leave_message(vsim, "alice", "dave", "1004", decline=True)
-    assert len(vsim.voicemails("dave")) == before + 1
+def test_declined_call_goes_to_voicemail(sim):
+    before = len(sim.voicemails("dave"))
+    leave_message(sim, "alice", "dave", "1004", decline=True)
+    assert len(sim.voicemails("dave")) == before + 1
 
 
-def test_r_usr_3_record_voicemail_sends_the_deposit_over_siprec(vsim):
+def test_r_usr_3_record_voicemail_sends_the_deposit_over_siprec(sim):
     """R-USR-3: with recordVoicemailEnabled the message is also recorded at the provider."""
-    vsim.set_call_recording("bob", {"recordVoicemailEnabled": True})
-    before = len(vsim.recordings("bob"))
-    leave_message(vsim, "+14155550100", "bob", "1002")
+    sim.set_call_recording("bob", {"recordVoicemailEnabled": True})
+    before = len(sim.recordings("bob"))
+    leave_message(sim, "+14155550100", "bob", "1002")
     time.sleep(0.5)
-    recs = [r for r in vsim.recordings("bob") if r["state"] != "recording"][before:]
+    recs = [r for r in sim.recordings("bob") if r["state"] != "recording"][before:]
     assert len(recs) == 1
     rec = recs[0]
     assert rec["participants"][0]["aor"] == "sip:1002@127.0.0.1"   # bob's recording

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mppsim.app.simulator import Simulator
-from conftest import demo_org
+from tests.helpers import demo_org
 from mppsim.phone.voicemail_menu import PROMPTS, TEXTS, Mailbox, MenuSession, prompt_file
 
 

@@ -19,8 +19,7 @@ from wxc_sdk.rest import RestError, RestSession
 from wxc_sdk.telephony.call_recording import FailureBehavior
 
 from mppsim.app.http_server import ApiServer
-from mppsim.app.simulator import Simulator
-from conftest import connect, demo_org, hang_up_everything
+from tests.helpers import connect, demo_org, hang_up_everything
 from mppsim.rules.settings import SettingsError
 
 TOKEN = "test-token-d1"
@@ -28,16 +27,14 @@ HQ_USERS = ["Alice Smith", "Bob Jones"]
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    sim = Simulator(demo_org(ring_timeout=3, voicemail=False), run_dir=tmp_path_factory.mktemp("run"))
-    sim.start()
+def running(sim):
+    """conftest's `sim` (3 s ring timeout, no voicemail) and the HTTP server on it."""
     server = ApiServer(sim, token=TOKEN).start()
     mp = pytest.MonkeyPatch()
     mp.setattr(RestSession, "BASE", f"{server.url}/v1")     # the one change a wxc-sdk script needs
     yield sim, server
     mp.undo()
     server.stop()
-    sim.stop()
 
 
 def decoded(wid: str) -> str:

@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QToolButton
 
 from mppsim.app.simulator import Simulator
-from conftest import demo_org
+from tests.helpers import demo_org
 from mppsim.ui.bridge import SimBridge
 from mppsim.ui.webex_app import WebexApp
 

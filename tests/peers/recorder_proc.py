@@ -40,17 +40,6 @@ class Recorder:
     def port(self) -> int:
         return int(self.sip.rsplit(":", 1)[1])
 
-    @property
-    def pids(self) -> list[int]:
-        """The recorder's processes: itself and, for the pjsua engine, its workers."""
-        pids = [self.proc.pid]
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            pids += [int(c) for c in children]
-        except OSError:
-            pass
-        return pids
-
     def alive(self) -> bool:
         return self.proc.poll() is None
 

@@ -50,7 +50,8 @@ from .replies import Deferred
 from .resources import process_resources
 from .warmup import rehearse
 from .protocol import Channel, ChannelClosed
-from .sipuri import parse_name_addr, uri_user
+from mppsim.sip import message as sip_message
+from mppsim.sip.uri import host_port, name_addr, name_and_user, params as uri_params, user as uri_user
 
 MAX_USER_CALLS = 2
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
@@ -63,34 +64,22 @@ END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603
 
 def request_user(msg: str) -> str:
     """User part of a request's Request-URI: 'INVITE sip:1002@h:p SIP/2.0' -> '1002'."""
-    first = msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = first.split()
-    return uri_user(parts[1]) if len(parts) >= 2 else ""
+    req = sip_message.read(msg)
+    return uri_user(req.uri) if isinstance(req, sip_message.Request) else ""
 
 
 def request_params(msg: str) -> dict[str, str]:
     """mppsim's routing parameters of a request's Request-URI (phone/contact_centre.py):
     'INVITE sip:1001@h:p;mppsim-offer=t1;mppsim-via=5000 SIP/2.0' -> {'offer': 't1', 'via': '5000'}."""
-    first = msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = first.split()
-    if len(parts) < 2:
+    req = sip_message.read(msg)
+    if not isinstance(req, sip_message.Request):
         return {}
-    out = {}
-    for param in parts[1].split("?", 1)[0].split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.startswith("mppsim-"):
-            out[key[len("mppsim-"):]] = value
-    return out
+    return {k[len("mppsim-"):]: v for k, v in uri_params(req.uri).items() if k.startswith("mppsim-")}
 
 
 def has_header(msg: str, name: str, value: str) -> bool:
-    """True when a SIP message (headers only) has `name: value` (case-insensitive name)."""
-    head = msg.split("\r\n\r\n", 1)[0]
-    for line in head.splitlines()[1:]:
-        key, _, val = line.partition(":")
-        if key.strip().lower() == name.lower() and val.strip() == value:
-            return True
-    return False
+    """True when a SIP message has `name: value` (name in any case or its compact form)."""
+    return sip_message.read(msg).has(name, value)
 
 
 class Agent:
@@ -340,13 +329,13 @@ class Agent:
             if mailbox is not None:     # a deposit: the mailbox owner's settings apply
                 rec.mailbox = mailbox
                 self.edge.call_created(rec.key, self.mailboxes.get(mailbox, ""), "in",
-                                       parse_name_addr(rec.remote_uri)[1], voicemail=True)
+                                       name_and_user(rec.remote_uri)[1], voicemail=True)
             elif self.is_voicemail_uri(rec.remote_uri):
                 pass     # the user listening to their mailbox: a feature call, not recorded
             elif call.offer is not None:
                 pass     # a feature ringing this line for a caller: the caller's call is recorded
             elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
-                self.edge.call_created(rec.key, rec.line, rec.direction, parse_name_addr(rec.remote_uri)[1],
+                self.edge.call_created(rec.key, rec.line, rec.direction, name_and_user(rec.remote_uri)[1],
                                        compliance_played=carried)
         return rec
 
@@ -354,7 +343,7 @@ class Agent:
         """A call to the voicemail service (its host:port), e.g. *86 or the voicemail number."""
         if not self.voicemail or "@" not in uri:
             return False
-        return uri.split("@", 1)[1].split(">")[0].split(";")[0] == self.voicemail.split("@", 1)[1]
+        return host_port(name_addr(uri)[1]) == host_port(self.voicemail)
 
     def clock(self) -> MediaClock:
         if self.media_clock is None:
@@ -710,7 +699,7 @@ class Agent:
 
     # ----- reporting --------------------------------------------------------------------------
     def describe(self, rec: CallRecord) -> dict[str, Any]:
-        name, user = parse_name_addr(rec.remote_uri)
+        name, user = name_and_user(rec.remote_uri)
         if rec.presented:     # an offer: the phone shows the caller, not the feature
             name, user = self.names.get(rec.presented, ""), rec.presented
         via = ({"number": rec.via, "name": self.names.get(rec.via, rec.via)} if rec.via

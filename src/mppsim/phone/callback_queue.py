@@ -1,4 +1,4 @@
-"""How pjsua2 callbacks reach a process' main thread (the agent's and the recorder worker's).
+"""How pjsua2 callbacks reach a process' main thread (the agent's).
 
 A callback on a pjsua thread only `post`s (kind, call, data) and wakes the main loop through a
 pipe the loop selects on; the main loop `drain`s the items into `on_<kind>` methods. So all

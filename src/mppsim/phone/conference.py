@@ -27,7 +27,7 @@ import numpy as np
 import pjsua2 as pj
 
 
-from .sipuri import parse_name_addr
+from mppsim.sip.uri import name_and_user
 from .siprec import other_aor
 from .transfer import TransferError
 
@@ -197,7 +197,7 @@ class Conferences:
 
     # ----- metadata --------------------------------------------------------------------------
     def _who(self, rec: "CallRecord") -> dict:
-        name, user = parse_name_addr(rec.remote_uri)
+        name, user = name_and_user(rec.remote_uri)
         return {"user": user, "name": name or self.host.names.get(user, "") or user}
 
     def _change(self, key: str, change: str, who: dict, others: list[dict]) -> None:

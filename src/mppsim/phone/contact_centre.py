@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from mppsim.sip.uri import name_and_user
+
 from .announcements import announcement_file, duration, write_wav
 from .feature_prompts import menu_prompts, prompt_file
 from .feature_routing import MenuSession, RoutingState, offered, plan
-from .sipuri import parse_name_addr
 
 if TYPE_CHECKING:
     from .calls import CallRecord
@@ -109,7 +110,7 @@ class ContactCentre:
 
     # ----- a caller arrives ---------------------------------------------------------------------
     def incoming(self, rec: "CallRecord", compliance_played: bool) -> None:
-        name, number = parse_name_addr(rec.remote_uri)
+        name, number = name_and_user(rec.remote_uri)
         caller = Caller(rec, number, name or self.host.names.get(number, ""), compliance=compliance_played)
         live = sum(r.active for r in self.host.calls.values())
         waiting = [c for c in self.callers.values() if c.phase != "gone"]

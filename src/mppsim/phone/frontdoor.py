@@ -21,207 +21,40 @@ import errno
 import hashlib
 import json
 import logging
-import re
 import selectors
 import signal
 import socket
 import sys
 import threading
-import urllib.parse
 from typing import Mapping
 
-__all__ = ["FrontDoor", "SipRequest", "SipParseError", "parse_request", "lookup_user", "main"]
+from mppsim.sip import framing
+from mppsim.sip import message as sip_message
+from mppsim.sip.limits import MAX_MESSAGE
+from mppsim.sip.message import ParseError, Request
+from mppsim.sip.uri import user as uri_user
+
+__all__ = ["FrontDoor", "parse_request", "lookup_user", "main"]
 
 log = logging.getLogger("mppsim.frontdoor")
 
 SERVER_NAME = "mppsim-frontdoor"
 ALLOW = "INVITE, ACK, OPTIONS, CANCEL, BYE"
 HISTORY_LEN = 50
-MAX_MESSAGE = 65536  # largest header block / message accepted
 MAX_TCP_CONNECTIONS = 512
 TCP_SEND_TIMEOUT = 0.5
 
-COMPACT_FORMS = {
-    "v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact",
-    "l": "content-length", "c": "content-type", "e": "content-encoding",
-    "k": "supported", "s": "subject", "o": "event", "r": "refer-to",
-    "b": "referred-by", "u": "allow-events", "x": "session-expires",
-}
-_CANONICAL = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
-_REQUIRED = ("via", "from", "to", "call-id", "cseq")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
-_TAG_RE = re.compile(r";\s*tag\s*=", re.IGNORECASE)
-_VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
 
+def parse_request(data: bytes, stream: bool = False) -> Request:
+    """One complete SIP request (a UDP datagram, or one framed off a TCP stream).
 
-class SipParseError(ValueError):
-    """The bytes are not a well-formed SIP request."""
-
-
-class SipRequest:
-    """A parsed SIP request: method, Request-URI, ordered headers, body."""
-
-    __slots__ = ("method", "uri", "headers", "body")
-
-    def __init__(self, method: str, uri: str, headers: list[tuple[str, str]], body: bytes = b""):
-        self.method = method
-        self.uri = uri
-        self.headers = headers  # [(lower-case long name, value)], in order
-        self.body = body
-
-    def get(self, name: str) -> str | None:
-        name = name.lower()
-        for n, v in self.headers:
-            if n == name:
-                return v
-        return None
-
-    def get_all(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for n, v in self.headers if n == name]
-
-    def vias(self) -> list[str]:
-        """Every Via value in order, comma-joined header lines split up."""
-        out: list[str] = []
-        for value in self.get_all("via"):
-            out.extend(p.strip() for p in _split_commas(value) if p.strip())
-        return out
-
-    def __repr__(self) -> str:
-        return f"SipRequest({self.method} {self.uri})"
-
-
-def _split_commas(value: str) -> list[str]:
-    """Split a header value on commas that are outside quotes and <>."""
-    parts, cur, quoted, angle, esc = [], [], False, 0, False
-    for ch in value:
-        if esc:
-            esc = False
-        elif quoted and ch == "\\":
-            esc = True
-        elif ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "<":
-            angle += 1
-        elif not quoted and ch == ">":
-            angle = max(0, angle - 1)
-        elif ch == "," and not quoted and not angle:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    """Split a message into header block and the rest (body)."""
-    idx = data.find(b"\r\n\r\n")
-    if idx >= 0:
-        return data[:idx], data[idx + 4:]
-    idx = data.find(b"\n\n")  # tolerate bare-LF senders
-    if idx >= 0:
-        return data[:idx], data[idx + 2:]
-    return data, b""  # datagram without the blank line: headers only
-
-
-def _parse_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SipParseError("not UTF-8") from exc
-    lines = text.replace("\r\n", "\n").split("\n")
-    start = lines[0].strip()
-    parts = start.split(" ")
-    if len(parts) != 3:
-        raise SipParseError(f"bad start line {start!r}")
-    method, uri, version = parts
-    if version.upper() != "SIP/2.0":
-        if method.upper() == "SIP/2.0":
-            raise SipParseError("a response, not a request")
-        raise SipParseError(f"bad version {version!r}")
-    if not _TOKEN_RE.match(method) or not uri or ":" not in uri:
-        raise SipParseError(f"bad start line {start!r}")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        if line[0] in " \t":  # folded continuation (tolerated)
-            if not headers:
-                raise SipParseError("continuation before any header")
-            n, v = headers[-1]
-            headers[-1] = (n, v + " " + line.strip())
-            continue
-        name, sep, value = line.partition(":")
-        name = name.strip().lower()
-        if not sep or not name or not _TOKEN_RE.match(name):
-            raise SipParseError(f"bad header line {line!r}")
-        headers.append((COMPACT_FORMS.get(name, name), value.strip()))
-    return method.upper(), uri, headers
-
-
-def _content_length(headers: list[tuple[str, str]]) -> int | None:
-    for n, v in headers:
-        if n == "content-length":
-            try:
-                cl = int(v)
-            except ValueError as exc:
-                raise SipParseError(f"bad Content-Length {v!r}") from exc
-            if cl < 0 or cl > MAX_MESSAGE:
-                raise SipParseError(f"bad Content-Length {v!r}")
-            return cl
-    return None
-
-
-def parse_request(data: bytes) -> SipRequest:
-    """Parse one complete SIP request (e.g. a UDP datagram).
-
-    Raises :class:`SipParseError` for anything that is not a well-formed
-    request with the mandatory Via, From, To, Call-ID and CSeq headers.
+    The SIP toolkit's parser; a response is refused here, as a redirect server takes requests only.
+    Raises `ParseError`.
     """
-    head, body = _split_head(data.lstrip(b"\r\n"))
-    method, uri, headers = _parse_head(head)
-    cl = _content_length(headers)
-    if cl is not None:
-        if len(body) < cl:
-            raise SipParseError("body shorter than Content-Length")
-        body = body[:cl]
-    req = SipRequest(method, uri, headers, body)
-    for name in _REQUIRED:
-        if not req.get(name):
-            raise SipParseError(f"missing {name} header")
-    cseq = req.get("cseq").split()
-    if len(cseq) != 2 or not cseq[0].isdigit():
-        raise SipParseError("bad CSeq")
-    return req
-
-
-def request_user(uri: str) -> str:
-    """User part of a Request-URI: ``sip:1002@h:p;x=y`` -> ``1002``.
-
-    Accepts ``sip:``, ``sips:`` and ``tel:``; returns ``""`` if there is none.
-    """
-    uri = uri.strip()
-    if uri.startswith("<") and uri.endswith(">"):
-        uri = uri[1:-1]
-    scheme, sep, rest = uri.partition(":")
-    if not sep:
-        return ""
-    scheme = scheme.lower()
-    if scheme == "tel":
-        number = rest.split(";", 1)[0]
-        return urllib.parse.unquote(number).translate(_VISUAL_SEPARATORS)
-    if scheme not in ("sip", "sips"):
-        return ""
-    rest = rest.split("?", 1)[0]
-    if "@" not in rest:
-        return ""
-    userinfo = rest.rsplit("@", 1)[0]
-    user = urllib.parse.unquote(userinfo.split(":", 1)[0])  # drop any password
-    user = user.split(";", 1)[0]  # params in the user part (e.g. 1002;isub=...)
-    if ";user=phone" in rest.lower():
-        user = user.translate(_VISUAL_SEPARATORS)
-    return user
+    msg = sip_message.parse(data, stream=stream)
+    if not isinstance(msg, Request):
+        raise ParseError("a response, not a request", "start-line")
+    return msg
 
 
 def lookup_user(directory: Mapping[str, str], user: str) -> str | None:
@@ -232,13 +65,6 @@ def lookup_user(directory: Mapping[str, str], user: str) -> str | None:
         if key in directory:
             return directory[key]
     return None
-
-
-def _has_tag(to_value: str) -> bool:
-    # Ignore the display name and the bracketed URI (a URI param named tag is not a To tag).
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', "", to_value)
-    stripped = re.sub(r"<[^>]*>", "", stripped)
-    return bool(_TAG_RE.search(stripped))
 
 
 def _via_params(via: str) -> list[str]:
@@ -275,18 +101,11 @@ def _param(via: str, name: str) -> str:
     return ""
 
 
-def _from_tag(from_value: str) -> str:
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', "", from_value)
-    stripped = re.sub(r"<[^>]*>", "", stripped)
-    m = re.search(r";\s*tag\s*=\s*([^;\s]+)", stripped, re.IGNORECASE)
-    return m.group(1) if m else ""
-
-
-def _make_tag(req: SipRequest, vias: list[str]) -> str:
+def _make_tag(req: Request, vias: list[str]) -> str:
     # Stateless: derive the To tag from the request so retransmissions and the
     # CANCEL of an INVITE get the same tag (RFC 3261 §8.2.6.2).
     cseq_num = req.get("cseq").split()[0]
-    key = "|".join((req.get("call-id"), _from_tag(req.get("from")),
+    key = "|".join((req.get("call-id"), req.from_tag,
                     _param(vias[0], "branch") if vias else "", cseq_num))
     return "fd" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:10]
 
@@ -311,7 +130,7 @@ class FrontDoor:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._conns: dict[socket.socket, tuple[bytearray, tuple]] = {}
+        self._conns: dict[socket.socket, tuple[bytes, tuple]] = {}
         self._sel: selectors.BaseSelector | None = None
 
     # -- lifecycle -------------------------------------------------------
@@ -443,7 +262,7 @@ class FrontDoor:
                 continue  # keep-alive
             try:
                 req = parse_request(data)
-            except SipParseError as exc:
+            except ParseError as exc:
                 log.debug("dropping malformed datagram from %s: %s", addr, exc)
                 continue
             resp = self.handle(req, addr)
@@ -462,7 +281,7 @@ class FrontDoor:
             conn.close()
             return
         conn.settimeout(TCP_SEND_TIMEOUT)
-        self._conns[conn] = (bytearray(), addr)
+        self._conns[conn] = (b"", addr)
         self._sel.register(conn, selectors.EVENT_READ, "conn")
 
     def _close_conn(self, conn: socket.socket) -> None:
@@ -491,50 +310,28 @@ class FrontDoor:
             return
         buf += data
         try:
-            for req in self._frame(buf):
-                resp = self.handle(req, addr)
+            while True:
+                raw, buf = framing.next_message(buf)
+                if raw is None:
+                    break
+                resp = self.handle(parse_request(raw, stream=True), addr)
                 if resp is not None:
                     conn.sendall(resp)
-        except SipParseError as exc:
+        except (ParseError, framing.MessageTooLarge) as exc:
             log.debug("closing TCP connection from %s: %s", addr, exc)
             self._close_conn(conn)
         except OSError as exc:
             log.debug("TCP connection from %s failed: %s", addr, exc)
             self._close_conn(conn)
-
-    @staticmethod
-    def _frame(buf: bytearray):
-        """Yield complete requests from a TCP stream buffer, consuming them."""
-        while True:
-            # keep-alive pings (CRLF / CRLFCRLF) between messages are ignored
-            i = 0
-            while i < len(buf) and buf[i] in (0x0D, 0x0A):
-                i += 1
-            if i:
-                del buf[:i]
-            if not buf:
-                return
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_MESSAGE:
-                    raise SipParseError("header block too large")
-                return
-            head = bytes(buf[:end])
-            method, uri, headers = _parse_head(head)
-            cl = _content_length(headers) or 0  # mandatory on TCP; treat missing as 0
-            total = end + 4 + cl
-            if len(buf) < total:
-                return
-            msg = bytes(buf[:total])
-            del buf[:total]
-            yield parse_request(msg)
+        else:
+            self._conns[conn] = (buf, addr)
 
     # -- the redirect logic ------------------------------------------------
 
-    def handle(self, req: SipRequest, addr: tuple) -> bytes | None:
+    def handle(self, req: Request, addr: tuple) -> bytes | None:
         """Build the response bytes for ``req`` received from ``addr`` (None = no response)."""
         method = req.method
-        user = request_user(req.uri)
+        user = uri_user(req.uri)
         extra: list[tuple[str, str]] = []
         if method == "ACK":
             self._record(method, user, 0)
@@ -569,26 +366,12 @@ class FrontDoor:
             self.recent.append((method, user, status))
         log.debug("%s %s -> %s", method, user, status or "(no response)")
 
-    def _build_response(self, req: SipRequest, addr: tuple, status: int, reason: str,
+    def _build_response(self, req: Request, addr: tuple, status: int, reason: str,
                         extra: list[tuple[str, str]]) -> bytes:
-        vias = req.vias()
-        lines = [f"SIP/2.0 {status} {reason}"]
-        for i, via in enumerate(vias):
-            if i == 0:
-                via = _stamp_via(via, addr[0], addr[1])
-            lines.append(f"Via: {via}")
-        lines.append(f"From: {req.get('from')}")
-        to = req.get("to")
-        if status > 100 and not _has_tag(to):
-            to = f"{to};tag={_make_tag(req, vias)}"
-        lines.append(f"To: {to}")
-        lines.append(f"Call-ID: {req.get('call-id')}")
-        lines.append(f"CSeq: {req.get('cseq')}")
-        for name, value in extra:
-            lines.append(f"{name}: {value}")
-        lines.append(f"Server: {SERVER_NAME}")
-        lines.append("Content-Length: 0")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        vias = req.values("via")
+        stamped = [_stamp_via(via, addr[0], addr[1]) if i == 0 else via for i, via in enumerate(vias)]
+        return sip_message.response(req, status, reason, to_tag=_make_tag(req, vias), headers=extra,
+                                    server=SERVER_NAME, vias=stamped)
 
 
 # -- command line --------------------------------------------------------

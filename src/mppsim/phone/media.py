@@ -149,32 +149,6 @@ TONEGEN_MAX_HZ = 3200   # pjmedia's ToneGenerator is right up to here at 8 kHz (
 HIGH_TONE_RATE = 16000  # above it, a generator at this rate; the bridge resamples it to 8 kHz
 
 
-class PortPool:
-    """Conference ports with Python callbacks are reused, never destroyed while pjsua runs:
-    the bridge removes a port asynchronously, so a port deleted from Python can still be called
-    back into a freed object (seen: a recorder worker died that way)."""
-
-    def __init__(self, make):
-        self.make = make
-        self.idle: list = []
-        self.all: list = []          # every port ever made, kept alive
-
-    def take(self, name: str):
-        if self.idle:
-            port = self.idle.pop()
-        else:
-            port = self.make(name)
-            self.all.append(port)
-        port.frames = type(port.frames)()
-        port.active = True
-        return port
-
-    def give_back(self, port) -> None:
-        port.active = False
-        port.frames = type(port.frames)()
-        self.idle.append(port)
-
-
 class Source:
     """What the device sends into its active calls: a steady tone, a looped WAV file, or nothing."""
 

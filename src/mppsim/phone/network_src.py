@@ -35,16 +35,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mppsim.sip import framing
+from mppsim.sip import uri as sip_uri
+from mppsim.sip import message as sip_message
+from mppsim.sip.message import Message
+from mppsim.sip.sdp import streams_state
 from mppsim.siprec import status as status_header
 from mppsim.siprec import wire as W
-from mppsim.siprec.sipmsg import sdp_part, sdp_streams_state, split_multipart
+from mppsim.siprec.sipmsg import sdp_part, split_multipart
 
 RID_HEADER = "X-Mppsim-Recording"
 TIMER_B = 32.0        # RFC 3261 transaction timeout
 CONNECT_TIMEOUT = 5.0
 BYE_TIMEOUT = 2.0
 ORPHAN_TIMEOUT = 10.0  # an early offer's INVITE from the agent: it comes within ms, or never
-MAX_MESSAGE = 1 << 20
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
 
 
@@ -92,34 +96,23 @@ class Conn:
 
     def _parse(self) -> None:
         while not self.closed:
-            self.rbuf = self.rbuf.lstrip(b"\r\n")     # keep-alive CRLFs between messages
-            end = self.rbuf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.rbuf) > MAX_MESSAGE:
-                    self.close()
-                return
-            head = self.rbuf[:end + 4]
-            msg = W.parse(head)
             try:
-                length = int(msg.header("content-length") or 0)
-            except ValueError:
-                length = 0
-            if length > MAX_MESSAGE:
+                raw, self.rbuf = framing.next_message(self.rbuf)
+            except framing.MessageTooLarge:
                 self.close()
                 return
-            if len(self.rbuf) < end + 4 + length:
+            if raw is None:
                 return
-            raw = self.rbuf[:end + 4 + length]
-            self.rbuf = self.rbuf[end + 4 + length:]
+            msg = sip_message.read(raw)
             try:
-                self.on_message(self, W.parse(raw))
+                self.on_message(self, msg)
             except Exception as exc:   # one bad message must not stop the relay
-                self.src.log(f"network SRC: {msg.start}: {exc!r}")
+                self.src.log(f"network SRC: {msg.start_line}: {exc!r}")
 
-    def send(self, text: str) -> None:
+    def send(self, data: str | bytes) -> None:
         if self.closed:
             return
-        self.wbuf += text.encode("utf-8")
+        self.wbuf += data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
         self._flush()
 
     def _flush(self) -> None:
@@ -194,7 +187,7 @@ class Relay:
     rid: str
     spec: Spec
     local: Conn | None                    # the agent's pjsua2 connection (None until its INVITE)
-    local_invite: W.Message | None        # the agent's initial INVITE (dialog identifiers)
+    local_invite: Message | None        # the agent's initial INVITE (dialog identifiers)
     local_tag: str = field(default_factory=lambda: secrets.token_hex(6))
     local_cseq: int = 1
     agent_sdp: str = ""
@@ -484,7 +477,7 @@ class NetworkSrc:
         for relay in [r for r in self._by_local.values() if r.local is conn]:
             self._end_remote(relay)
 
-    def _on_agent_message(self, conn: Conn, msg: W.Message) -> None:
+    def _on_agent_message(self, conn: Conn, msg: Message) -> None:
         if msg.is_response:
             return   # answers to our BYE toward the agent: nothing to do
         method = msg.method
@@ -495,18 +488,18 @@ class NetworkSrc:
             self._start(msg, conn)
             return
         if relay is None:
-            conn.send(W.response(msg.headers, 481, "Call/Transaction Does Not Exist"))
+            conn.send(W.response(msg, 481, "Call/Transaction Does Not Exist"))
             return
         if method == "INVITE":
             self._reinvite(relay, msg)
         elif method == "BYE":
-            conn.send(W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg, 200, "OK"))
             self._end_remote(relay)
         elif method == "CANCEL":
-            conn.send(W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg, 200, "OK"))
             if relay.state in (RelayState.PARKED, RelayState.INVITING):   # not answered yet
                 inv = relay.local_invite
-                conn.send(W.response(inv.headers, 487, "Request Terminated", to_tag=relay.local_tag))
+                conn.send(W.response(inv, 487, "Request Terminated", to_tag=relay.local_tag))
                 self._end_remote(relay)
             elif relay.state is RelayState.LIVE:
                 # the CANCEL crossed our 200: the agent's call is over. RFC 3261 has the agent ACK
@@ -515,10 +508,10 @@ class NetworkSrc:
                 self._bye_agent(relay)
                 self._end_remote(relay)
         else:
-            conn.send(W.response(msg.headers, 200, "OK"))
+            conn.send(W.response(msg, 200, "OK"))
 
-    def _answer_agent(self, relay: Relay, req: W.Message, code: int, reason: str, sdp: str | None = None) -> None:
-        relay.local.send(W.response(req.headers, code, reason, to_tag=relay.local_tag,
+    def _answer_agent(self, relay: Relay, req: Message, code: int, reason: str, sdp: str | None = None) -> None:
+        relay.local.send(W.response(req, code, reason, to_tag=relay.local_tag,
                                     contact=f"<{self.uri}>" if code < 300 else None, sdp=sdp))
 
     def _take_offer(self, rid: str) -> None:
@@ -532,7 +525,7 @@ class NetworkSrc:
         if agent_sdp is not None:
             self._begin_early(rid, agent_sdp)
 
-    def _start(self, msg: W.Message, conn: Conn) -> None:
+    def _start(self, msg: Message, conn: Conn) -> None:
         rid = msg.header(RID_HEADER)
         self._take_offer(rid)       # posted before this INVITE was sent, maybe not run yet
         relay = self._early.pop(rid, None)
@@ -542,9 +535,9 @@ class NetworkSrc:
             self._attach(relay, msg, conn)
             self._answer_when_ready(relay)
             return
-        relay = self._new_relay(rid, msg.body)
+        relay = self._new_relay(rid, msg.text)
         if relay is None:
-            conn.send(W.response(msg.headers, 404, "Unknown recording session", to_tag="x"))
+            conn.send(W.response(msg, 404, "Unknown recording session", to_tag="x"))
             return
         self._attach(relay, msg, conn)
         if relay.spec.standby:
@@ -580,11 +573,11 @@ class NetworkSrc:
         self._by_rid[rid] = relay
         return relay
 
-    def _attach(self, relay: Relay, msg: W.Message, conn: Conn) -> None:
+    def _attach(self, relay: Relay, msg: Message, conn: Conn) -> None:
         """The agent's INVITE for this session arrived: the agent's side of the relay."""
-        relay.local, relay.local_invite, relay.agent_sdp = conn, msg, msg.body
+        relay.local, relay.local_invite, relay.agent_sdp = conn, msg, msg.text
         self._by_local[msg.call_id] = relay
-        conn.send(W.response(msg.headers, 100, "Trying"))
+        conn.send(W.response(msg, 100, "Trying"))
 
     def _begin_early(self, rid: str, agent_sdp: str) -> None:
         if rid in self._by_rid:
@@ -630,7 +623,7 @@ class NetworkSrc:
             t_out = time.monotonic()
             relay.timing["connect_ms"] = round((t_out - t_in) * 1000, 1)
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 t_back = time.monotonic()
                 relay.timing["srs_ms"] = round((t_back - t_out) * 1000, 1)
                 if resp is None:
@@ -652,7 +645,7 @@ class NetworkSrc:
             relay.queue(lambda: self._send_request(relay, "INVITE", self._offer(relay, relay.agent_sdp),
                                                    answered))
 
-        host, port = W.host_port(spec.target)
+        host, port = sip_uri.host_port(spec.target)
         self._connect(host, port, connected)
 
     def _answer_when_ready(self, relay: Relay) -> None:
@@ -666,7 +659,7 @@ class NetworkSrc:
             relay.move(RelayState.ENDED)
             return
         try:
-            answer = W.agent_answer(msg.body, srs_sdp, relay.answer_origin)
+            answer = W.agent_answer(msg.text, srs_sdp, relay.answer_origin)
         except ValueError as exc:
             self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
             if relay.state is RelayState.ACCEPTED:
@@ -681,17 +674,17 @@ class NetworkSrc:
         else:
             relay.move(RelayState.LIVE)
 
-    def _reinvite(self, relay: Relay, msg: W.Message) -> None:
+    def _reinvite(self, relay: Relay, msg: Message) -> None:
         """The agent re-offers (pause/resume): the SRS gets the dialect's re-INVITE."""
-        relay.local.send(W.response(msg.headers, 100, "Trying"))
+        relay.local.send(W.response(msg, 100, "Trying"))
 
         def run() -> bool:
             if relay.over or relay.leg is None:
                 self._answer_agent(relay, msg, 481, "Call/Transaction Does Not Exist")
                 return False
-            relay.agent_sdp = msg.body
+            relay.agent_sdp = msg.text
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 if resp is None or resp.code >= 300:
                     if resp is not None:
                         self._ack(relay, resp, branch)
@@ -700,13 +693,13 @@ class NetworkSrc:
                     return
                 self._ack(relay, resp)
                 try:
-                    answer = W.agent_answer(msg.body, self._sdp_of(resp), relay.answer_origin)
+                    answer = W.agent_answer(msg.text, self._sdp_of(resp), relay.answer_origin)
                 except ValueError as exc:
                     self._answer_agent(relay, msg, 488, f"Not Acceptable Here: {exc}")
                     return
                 self._answer_agent(relay, msg, 200, "OK", sdp=answer)
 
-            self._send_request(relay, "INVITE", self._offer(relay, msg.body), answered)
+            self._send_request(relay, "INVITE", self._offer(relay, msg.text), answered)
             return True
 
         relay.queue(run)
@@ -720,7 +713,7 @@ class NetworkSrc:
             if relay.over:
                 return False
 
-            def answered(resp: W.Message | None, branch: str) -> None:
+            def answered(resp: Message | None, branch: str) -> None:
                 if resp is None:
                     self.log(f"network SRC: {method} metadata update: no answer from the recorder")
                 elif resp.code >= 300:
@@ -737,7 +730,7 @@ class NetworkSrc:
 
     # ----- the SRS's side ---------------------------------------------------------------------
     def _offer(self, relay: Relay, agent_sdp: str) -> str:
-        paused = bool(agent_sdp) and all(s == "inactive" for s in sdp_streams_state(agent_sdp))
+        paused = bool(agent_sdp) and all(s == "inactive" for s in streams_state(agent_sdp))
         if relay.spec.dialect == "webex":
             offer = W.webex_offer(agent_sdp, relay.origin, paused)
         else:
@@ -746,23 +739,23 @@ class NetworkSrc:
         return offer
 
     @staticmethod
-    def _sdp_of(resp: W.Message) -> str:
+    def _sdp_of(resp: Message) -> str:
         ctype = resp.header("content-type").lower()
         if ctype.startswith("multipart/"):
-            part = sdp_part(split_multipart(resp.header("content-type"), resp.body))
+            part = sdp_part(split_multipart(resp.header("content-type"), resp.text))
             return part.body if part else ""
-        return resp.body
+        return resp.text
 
-    def _confirm(self, relay: Relay, resp: W.Message) -> None:
+    def _confirm(self, relay: Relay, resp: Message) -> None:
         leg = relay.leg
         leg.remote_tag = resp.tag("to") or leg.remote_tag
         contact = resp.header("contact")
         if contact:
-            leg.request_uri = W.uri_of(contact)
+            leg.request_uri = sip_uri.uri_of(contact)
         sid = resp.header("session-id").split(";", 1)[0].strip()
         if len(sid) == 32:
             leg.remote_session_id = sid
-        leg.route = list(reversed(resp.headers.get("record-route", [])))
+        leg.route = list(reversed(resp.values("record-route")))
 
     def _send_request(self, relay: Relay, method: str, sdp: str | None, done) -> None:
         """Send a request with the session's latest document; ``done(final response or None,
@@ -795,7 +788,7 @@ class NetworkSrc:
                      f"(a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
         key = (relay.leg.cseq, method)
 
-        def finish(resp: W.Message | None) -> None:
+        def finish(resp: Message | None) -> None:
             entry = relay.pending.pop(key, None)
             if entry is None:
                 return
@@ -808,7 +801,7 @@ class NetworkSrc:
         relay.pending[key] = (finish, self.later(TIMER_B, lambda: finish(None)))
         relay.remote.send(text)
 
-    def _ack(self, relay: Relay, resp: W.Message, branch: str | None = None) -> None:
+    def _ack(self, relay: Relay, resp: Message, branch: str | None = None) -> None:
         """ACK a final answer to an INVITE: non-2xx in the same transaction (same branch)."""
         if resp.method != "INVITE":
             return
@@ -822,7 +815,7 @@ class NetworkSrc:
         if resp.code >= 300:
             leg.remote_tag = saved
 
-    def _on_srs_message(self, relay: Relay, msg: W.Message) -> None:
+    def _on_srs_message(self, relay: Relay, msg: Message) -> None:
         if msg.is_response:
             if msg.code >= 200:
                 entry = relay.pending.get(msg.cseq)
@@ -833,12 +826,12 @@ class NetworkSrc:
         if method == "ACK":
             return
         if method == "BYE":
-            relay.remote.send(W.response(msg.headers, 200, "OK"))
+            relay.remote.send(W.response(msg, 200, "OK"))
             self._end_local(relay)
         elif method in ("OPTIONS", "INFO", "NOTIFY", "UPDATE"):
-            relay.remote.send(W.response(msg.headers, 200, "OK"))
+            relay.remote.send(W.response(msg, 200, "OK"))
         else:   # an SRS-initiated offer: mppsim keeps its media as it is
-            relay.remote.send(W.response(msg.headers, 488, "Not Acceptable Here"))
+            relay.remote.send(W.response(msg, 488, "Not Acceptable Here"))
 
     def _on_srs_close(self, relay: Relay) -> None:
         if relay.up:   # the session is over for the agent too
@@ -892,15 +885,14 @@ class NetworkSrc:
     def _bye_agent(self, relay: Relay) -> None:
         inv = relay.local_invite
         relay.local_cseq += 1
-        target = W.uri_of(inv.header("contact")) or W.uri_of(inv.header("from"))
-        relay.local.send(
-            f"BYE {target} SIP/2.0\r\n"
-            f"Via: SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}\r\n"
-            f"From: {inv.header('to')};tag={relay.local_tag}\r\n"
-            f"To: {inv.header('from')}\r\n"
-            f"Call-ID: {inv.call_id}\r\n"
-            f"CSeq: {relay.local_cseq} BYE\r\n"
-            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+        target = sip_uri.uri_of(inv.header("contact")) or sip_uri.uri_of(inv.header("from"))
+        relay.local.send(sip_message.request("BYE", target, [
+            ("Via", f"SIP/2.0/TCP {self.host}:{self.port};branch=z9hG4bK{secrets.token_hex(8)}"),
+            ("From", f"{inv.header('to')};tag={relay.local_tag}"),
+            ("To", inv.header("from")),
+            ("Call-ID", inv.call_id),
+            ("CSeq", f"{relay.local_cseq} BYE"),
+            ("Max-Forwards", "70")]))
 
     def _forget(self, relay: Relay) -> None:
         if relay.local_invite is not None:

@@ -24,7 +24,7 @@ import pjsua2 as pj
 
 from mppsim.siprec import status as status_header
 from mppsim.siprec.metadata import Metadata, Participant, Stream, build, new_id, now_iso
-from mppsim.siprec.sipmsg import add_labels
+from mppsim.sip.sdp import add_labels
 from mppsim.siprec.webex import WebexRecording, new_recording, party_uri
 from mppsim.siprec.webex import build as build_webex
 
@@ -134,12 +134,12 @@ class SiprecClient:
 
     # ----- building the session ---------------------------------------------------------
     def _parties(self, rec: "CallRecord"):
-        from .sipuri import parse_name_addr
+        from mppsim.sip.uri import name_and_user
         local_line = next(l for l in self.agent.lines if l.id == rec.line)
         mailbox = rec.mailbox
         if mailbox:   # a voicemail deposit is the mailbox owner's recording (R-USR-3)
             local_line = replace(local_line, extension=mailbox, display=self.agent.names.get(mailbox, mailbox))
-        remote_name, remote_user = parse_name_addr(rec.remote_uri)
+        remote_name, remote_user = name_and_user(rec.remote_uri)
         remote_name = remote_name or self.agent.names.get(remote_user, "")
         return local_line, remote_name, remote_user
 

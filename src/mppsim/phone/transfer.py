@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .siprec import other_aor
-from .sipuri import parse_name_addr
+from mppsim.sip.uri import name_and_user
 
 if TYPE_CHECKING:
     from .calls import CallRecord
@@ -115,7 +115,7 @@ class TransferDesk:
             siprec.relink(rec.key)
         host.edge.move_call(old_key, rec.key)
         host.emit("recording_follows", call=rec.key, previous=old_key,
-                  remote=parse_name_addr(rec.remote_uri)[1])
+                  remote=name_and_user(rec.remote_uri)[1])
 
     def keeps_recording(self, rec: "CallRecord") -> bool:
         """Called when `rec` ends. True: its recording is being taken over by a continuing call
@@ -153,7 +153,7 @@ class TransferDesk:
     def _participants(self, rec: "CallRecord") -> None:
         """The recorded call's other party changed: tell the recorder who is on the call now,
         with an event saying who left and who joined (docs/protocol.md)."""
-        name, user = parse_name_addr(rec.remote_uri)
+        name, user = name_and_user(rec.remote_uri)
         name = name or self.host.names.get(user, "") or user
 
         def event(dialect: str, previous: list[str]) -> dict | None:

@@ -15,7 +15,7 @@ import pjsua2 as pj
 
 from .announcements import duration, tone_wav
 from .calls import CallRecord, MailboxCall
-from .sipuri import parse_name_addr
+from mppsim.sip.uri import name_and_user
 from .voicemail_menu import RETRIEVAL_CODE, Mailbox, MenuSession, prompt_file
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class VoicemailService:
         return Mailbox(self.host.run_dir / "voicemail" / extension)
 
     def retrieve(self, rec: CallRecord) -> None:
-        owner = parse_name_addr(rec.remote_uri)[1]
+        owner = name_and_user(rec.remote_uri)[1]
         if owner not in self.host.mailboxes:
             self.host.answer_code(rec, 404, "No Such Mailbox")
             return
@@ -159,7 +159,7 @@ class VoicemailService:
             w.setsampwidth(2)
             w.setframerate(8000)
             w.writeframes(samples.tobytes())
-        _name, caller = parse_name_addr(rec.remote_uri)
+        _name, caller = name_and_user(rec.remote_uri)
         self.host.emit("voicemail_message", mailbox=mailbox, caller=caller, file=str(path),
                         seconds=round(samples.size / 8000, 2), heard=capture.heard(None).to_dict())
         self.mwi(mailbox)

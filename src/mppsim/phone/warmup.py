@@ -14,6 +14,7 @@ import json
 import uuid
 from typing import Iterable
 
+from mppsim.sip import message as sip_message
 from mppsim.siprec import metadata as M
 from mppsim.siprec import status as siprec_status
 from mppsim.siprec import webex as WB
@@ -70,10 +71,10 @@ def rehearse(settings: Iterable[EffectiveSettings] = (), rounds: int = 3) -> int
             leg = W.Leg(dialect, "sip:srs@127.0.0.1:5060;transport=tcp", "sip:srs@127.0.0.1:5060",
                         '"A"<sip:1001@127.0.0.1;user=phone>', "<sip:src@127.0.0.1:5062;transport=tcp>;src",
                         "127.0.0.1", 5062)
-            invite = W.parse(W.request(leg, "INVITE", sdp=offer, metadata=doc, extra={siprec_status.HEADER: status}))
-            answer = W.response(invite.headers, 200, "OK", to_tag="warm", contact="<sip:srs@127.0.0.1:5060>",
+            invite = sip_message.read(W.request(leg, "INVITE", sdp=offer, metadata=doc, extra={siprec_status.HEADER: status}))
+            answer = W.response(invite, 200, "OK", to_tag="warm", contact="<sip:srs@127.0.0.1:5060>",
                                 sdp=_SRS_SDP)
-            agent_sdp = W.agent_answer(_AGENT_SDP, W.parse(answer).body, W.Origin("mppsim-src"))
+            agent_sdp = W.agent_answer(_AGENT_SDP, sip_message.read(answer).text, W.Origin("mppsim-src"))
             ack = W.request(leg, "ACK", cseq=leg.cseq)
             event = json.dumps({"event": "siprec", "agent": "warm-up", "state": "active", "setup_ms": 1.0},
                                separators=(",", ":"))

@@ -3,7 +3,6 @@
     mppsim-recorder --listen 127.0.0.1:5070 --store ./recordings [--tls] [--rtp-timeout 30]
     mppsim-recorder --listen 127.0.0.1:0 --store DIR      # a free port, reported on the READY line
     mppsim-recorder --stats --store DIR                    # counters of the recorders on DIR
-    mppsim-recorder --engine pjsua --workers 2 ...         # the old pjsua2 worker pool (benchmarks)
 
 One asyncio process (recorder/srs.py) serves every session: SIP over UDP and TCP on the listen
 port (and TLS on another free port with --tls, self-signed certificate made at start), RTP on
@@ -16,8 +15,9 @@ cut off by a crash are repaired and retention per provider tier is applied (R-PR
 --now overrides the clock for tests. SIGTERM ends the live sessions (stored, ended_by
 `shutdown`) and exits.
 
-`--engine pjsua` runs the previous recorder (recorder/srs_pjsua.py): worker *i* on PORT + 50*i,
-4 sessions each, SIP messages of at most 4000 bytes. It stays for side-by-side benchmarks only.
+The old pjsua2 worker pool (`--engine pjsua`, 4 sessions per worker process, SIP messages of at
+most 4000 bytes) was removed in issue 20; its limits are in docs/scaling.md. `--engine asyncio`
+and `--workers 1` are still accepted, so command lines written for both engines keep working.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -34,9 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mppsim.recorder.store import Store
-from mppsim import IMPORT_ROOT
 
-PORT_STRIDE = 50     # pjsua engine: a worker's SIP port, then its RTP range (+10 .. +49)
 RETENTION_EVERY = 24 * 3600
 
 
@@ -133,74 +130,13 @@ def run_asyncio(args, host: str, port: int, now: datetime) -> int:
     return 0
 
 
-def run_pjsua(args, host: str, port: int, now: datetime) -> int:
-    store = Store(Path(args.store))
-    housekeeping(store, now)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
-    if port == 0:
-        from mppsim.app.ports import PortPlan
-        port = PortPlan().single()          # the pjsua workers need a known port range
-    procs, workers, ups = [], [], []
-
-    def spawn(cmd) -> subprocess.Popen:
-        """A worker whose output we pass on, noting when it listens (READY waits for all)."""
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        up = threading.Event()
-
-        def pump():
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                if "listening on" in line:
-                    up.set()
-        threading.Thread(target=pump, daemon=True).start()
-        ups.append(up)
-        return proc
-
-    for i in range(args.workers):
-        listen = f"{host}:{port + i * PORT_STRIDE}"
-        cmd = [sys.executable, "-m", "mppsim.recorder.srs_pjsua", "--listen", listen, "--store", args.store,
-               "--name", f"w{i}"] + (["--exit-with-parent"] if args.exit_with_parent else [])
-        procs.append(spawn(cmd))
-        workers.append({"name": f"w{i}", "sip": listen})
-        print(f"mppsim-recorder: worker w{i} on {listen} (sip:srs@{listen};transport=tcp)", flush=True)
-    for up in ups[:args.workers]:
-        up.wait(30)
-    print("READY " + json.dumps({"engine": "pjsua", "pid": os.getpid(), "sip": workers[0]["sip"],
-                                 "udp": workers[0]["sip"], "tcp": workers[0]["sip"], "tls": None,
-                                 "store": str(Path(args.store).resolve()), "workers": workers,
-                                 "target": f"sip:srs@{workers[0]['sip']};transport=tcp"}), flush=True)
-    stopping = False
-
-    def on_term(_sig=None, _frame=None):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    if args.exit_with_parent:
-        watch_parent(on_term)
-    last = time.monotonic()
-    while not stopping:
-        time.sleep(0.5)
-        for i, p in enumerate(procs):
-            if p.poll() is not None and not stopping:
-                print(f"mppsim-recorder: worker w{i} exited ({p.returncode}); restarting", flush=True)
-                housekeeping(store, datetime.now(timezone.utc))
-                procs[i] = spawn(p.args)
-        if time.monotonic() - last > RETENTION_EVERY:
-            last = time.monotonic()
-            store.apply_retention(datetime.now(timezone.utc))
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    return 0
+def engine(text: str) -> str:
+    """`--engine`: only asyncio is left; an old command line asking for pjsua is told why."""
+    if text == "pjsua":
+        raise argparse.ArgumentTypeError("allowed: asyncio (the pjsua worker pool was removed in issue 20)")
+    if text != "asyncio":
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: asyncio")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen", default="127.0.0.1:5070",
                     help="HOST:PORT for SIP over UDP and TCP; port 0 = a free one (see READY)")
     ap.add_argument("--store", required=True, help="folder for index.sqlite and the recordings")
-    ap.add_argument("--engine", default="asyncio", choices=("asyncio", "pjsua"),
-                    help="asyncio (default): one process for all sessions; pjsua: the old worker pool")
+    ap.add_argument("--engine", default="asyncio", type=engine,
+                    help="asyncio, the only engine (the old pjsua worker pool was removed in issue 20)")
     ap.add_argument("--workers", type=int, default=1,
-                    help="pjsua engine only: worker processes, 4 sessions each")
+                    help="1, the only value: one process serves every session")
     ap.add_argument("--tls", action="store_true",
                     help="also SIP over TLS on a free port, with a self-signed certificate made now")
     ap.add_argument("--rtp-timeout", type=float, default=30.0,
@@ -241,21 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--listen / --now: {exc}")
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    if not 1 <= args.workers <= 64:
-        ap.error("--workers: allowed 1-64")
-    if args.engine == "asyncio" and args.workers != 1:
-        ap.error("--workers: the asyncio engine is one process for every session; "
-                 "worker processes exist only with --engine pjsua")
-    if args.engine == "pjsua" and args.tls:
-        ap.error("--tls: only the asyncio engine has TLS")
+    if args.workers != 1:
+        ap.error("--workers: allowed 1 (one process serves every session; the pjsua worker pool "
+                 "was removed in issue 20)")
     if not 1 <= args.max_sessions <= 10000:
         ap.error("--max-sessions: allowed 1-10000")
     if not 1 <= args.min_se <= 86400:
         ap.error("--min-se: allowed 1-86400 seconds")
     if args.rtp_timeout < 0:
         ap.error("--rtp-timeout: allowed 0 (never) or more seconds")
-    if args.engine == "pjsua":
-        return run_pjsua(args, host, port, now)
     return run_asyncio(args, host, port, now)
 
 

@@ -27,9 +27,10 @@ from mppsim.siprec.metadata import Metadata, MetadataError
 from mppsim.recorder.rtp import codecs
 from mppsim.recorder.rtp.receiver import SILENCE, StreamReceiver
 from mppsim.sip.dialog import Dialog
-from mppsim.sip.message import Request, uri_user
-from mppsim.sip.sdp import Offer
-from mppsim.sip.transport import Peer
+from mppsim.sip.message import Request
+from mppsim.sip.uri import user as uri_user
+from mppsim.recorder.answer import Offer
+from mppsim.recorder.transport import Peer
 from mppsim.siprec.request import merge_status
 from mppsim.recorder.store import Store
 

@@ -35,10 +35,10 @@ from mppsim.recorder.rtp.receiver import StreamReceiver
 from mppsim.recorder.session import Session, wideband
 from mppsim.sip import message as sipm
 from mppsim.sip.dialog import Dialog, Transactions
+from mppsim.recorder.answer import Offer, SdpError, build_answer, parse_offer
+from mppsim.recorder.transport import Peer, StreamServer, self_signed_context, start_udp
 from mppsim.sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
 from mppsim.sip.message import ParseError, Request
-from mppsim.sip.sdp import Offer, SdpError, build_answer, parse_offer
-from mppsim.sip.transport import Peer, StreamServer, self_signed_context, start_udp
 from mppsim.siprec.sipmsg import is_siprec_src
 from mppsim.siprec.request import (ACCEPT, STATUS_HEADER, Refusal, bodies, header_names,
                              merge_status)

@@ -12,7 +12,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from mppsim.sip.message import Request, name_addr, request
+from mppsim.sip.message import Request, request
+from mppsim.sip.uri import name_addr
 
 T1, T2 = 0.5, 4.0
 TRANSACTION_LIFETIME = 64 * T1
@@ -37,7 +38,7 @@ class Transactions:
         # RFC 2543 clients have no magic cookie: then Call-ID + CSeq identify the transaction
         branch = req.branch if req.branch.startswith("z9hG4bK") else \
             f"{req.call_id}/{(req.get('cseq') or '').split(' ')[0]}"
-        return branch, req.get("via", "").split(";")[0].strip(), method
+        return branch, (req.get("via") or "").split(";")[0].strip(), method
 
     def seen(self, req: Request) -> tuple[bool, bytes | None]:
         """(retransmission?, last answer sent for it)."""
@@ -81,11 +82,10 @@ class Dialog:
     @classmethod
     def from_invite(cls, req: Request, local_uri: str, transport: str) -> "Dialog":
         tag = new_tag()
-        _name, target, _params = name_addr(req.get("contact", "") or req.get("from", ""))
-        routes = [name_addr(v)[1] for value in req.get_all("record-route")
-                  for v in _split_commas(value)]
+        _name, target, _params = name_addr(req.get("contact") or req.get("from") or "")
+        routes = [name_addr(v)[1] for v in req.values("record-route")]
         return cls(call_id=req.call_id, remote_tag=req.from_tag, local_tag=tag,
-                   remote_from=req.get("from", ""), local_to=f"{req.get('to', '')};tag={tag}",
+                   remote_from=req.get("from") or "", local_to=f"{req.get('to') or ''};tag={tag}",
                    remote_target=target, route_set=[f"<{r}>" for r in routes],
                    remote_cseq=req.cseq[0], local_uri=local_uri, transport=transport)
 
@@ -123,23 +123,3 @@ class Dialog:
                     ("Call-ID", self.call_id), ("CSeq", f"{self.local_cseq} BYE"),
                     ("Reason", 'SIP;cause=408;text="recording session timed out"')]
         return request("BYE", self.remote_target or "sip:src@invalid", headers)
-
-
-def _split_commas(value: str) -> list[str]:
-    """Split a header value on commas outside <> and quotes (Record-Route lists)."""
-    out, depth, quoted, cur = [], 0, False, []
-    for ch in value:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch == "<":
-            depth += 1
-        elif not quoted and ch == ">":
-            depth -= 1
-        if ch == "," and depth <= 0 and not quoted:
-            out.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    if "".join(cur).strip():
-        out.append("".join(cur).strip())
-    return out

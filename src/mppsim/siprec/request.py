@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+from mppsim.siprec import status as _status   # mppsim's own status header (issue 11)
 from mppsim.siprec.metadata import Metadata
-from mppsim.sip.message import Request, has_bad_bytes, name_addr, uri_user
+from mppsim.sip.message import Request, has_bad_bytes
+from mppsim.sip.uri import name_addr, user as uri_user
 from mppsim.siprec.sipmsg import MultipartError, boundary_of, metadata_part, sdp_part, split_multipart
 
 ACCEPT = "application/sdp, application/rs-metadata+xml, application/rs-metadata, multipart/mixed"
@@ -77,16 +79,12 @@ def header_names(req: Request) -> dict[str, str]:
     return out
 
 
-try:       # mppsim's own status in a header (webex dialect; siprec/status.py, issue 11)
-    from mppsim.siprec import status as _status
-    STATUS_HEADER = _status.HEADER.lower()
-except ImportError:   # not on this branch yet: no such header to read
-    _status, STATUS_HEADER = None, "x-mppsim-status"
+STATUS_HEADER = _status.HEADER.lower()
 
 
 def merge_status(md: Metadata, req: Request, previous: Metadata | None = None) -> Metadata:
     """The metadata completed with the X-Mppsim-Status header's state, events and names."""
-    if _status is None or req.get(STATUS_HEADER) is None:
+    if req.get(STATUS_HEADER) is None:
         return md
     try:
         return _status.merge(md, {STATUS_HEADER: req.get_all(STATUS_HEADER)}, previous=previous)

@@ -1,8 +1,8 @@
-"""Small SIP/SDP/multipart helpers both ends of SIPREC need (RFC 7866, RFC 2046, RFC 4566).
+"""The multipart bodies and SRC marks both ends of SIPREC need (RFC 7866, RFC 2046).
 
-The SRC builds a multipart/mixed INVITE body (SDP + metadata) and labels its m-lines; the SRS reads
-pjsua's ``rdata.wholeMsg``, finds the parts and tells pause from record by the SDP. Everything
-here is text in, text out, and tolerant on input: real SRCs quote the boundary, fold headers, use
+The SRC builds a multipart/mixed INVITE body (SDP + metadata); the SRS finds the parts and tells
+an SRC by its Contact or option tags. SIP messages and SDP themselves are the SIP toolkit's
+(`mppsim.sip.message`, `mppsim.sip.sdp`). Everything here is text in, text out, and tolerant on input: real SRCs quote the boundary, fold headers, use
 LF line ends, send a preamble or forget the closing delimiter (issue 4, part 3).
 """
 from __future__ import annotations
@@ -10,22 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-METADATA_TYPES = ("application/rs-metadata+xml", "application/rs-metadata")
+from mppsim.sip.message import header_lines
 
-# RFC 3261 §7.3.3 compact forms, plus the extension headers' compact forms pjsip knows
-COMPACT_FORMS = {
-    "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
-    "e": "content-encoding", "f": "from", "i": "call-id", "j": "reject-contact", "k": "supported",
-    "l": "content-length", "m": "contact", "o": "event", "r": "refer-to", "s": "subject",
-    "t": "to", "u": "allow-events", "v": "via", "x": "session-expires", "y": "identity",
-}
+METADATA_TYPES = ("application/rs-metadata+xml", "application/rs-metadata")
 
 _HEADER_LINE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+[ \t]*:")
 _BOUNDARY = re.compile(r'(?:^|;)\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.I)
 _TOKEN = re.compile(r"^[A-Za-z0-9'()+_,\-./:=?]+$")  # RFC 2046 bchars that need no quoting
 _SRC_PARAM = re.compile(r";\s*(?:\+sip\.src|src)\s*(?=$|[;>,=\s])", re.I)
-_LINE_SPLIT = re.compile(r"\r?\n")
-_HEAD_END = re.compile(r"\r?\n\r?\n")
 
 
 class MultipartError(ValueError):
@@ -98,7 +90,7 @@ def split_multipart(content_type: str, body: bytes | str) -> list[Part]:
 
 
 def _part(raw: str) -> Part:
-    headers: list[str] = []
+    lines: list[str] = []
     pos = 0
     while pos < len(raw):
         eol = raw.find("\n", pos)
@@ -107,18 +99,13 @@ def _part(raw: str) -> Part:
         if line == "":
             pos = end
             break
-        if line[0] in " \t" and headers:  # folded header (LWS continuation)
-            headers[-1] += " " + line.strip()
-        elif _HEADER_LINE.match(line):
-            headers.append(line)
-        else:
+        if not (line[0] in " \t" and lines) and not _HEADER_LINE.match(line):
             break  # no blank line after the headers: the body starts here (tolerated)
+        lines.append(line)
         pos = end
     fields: dict[str, str] = {}
-    for line in headers:
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        value = value.strip()
+    # the SIP toolkit's header reading (folding, case): MIME part headers share RFC 822's syntax
+    for name, value in header_lines(lines)[0]:
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
     media_type = fields.get("content-type", "text/plain").split(";", 1)[0].strip().lower()
     return Part(content_type=media_type, headers=fields, body=raw[pos:])
@@ -139,45 +126,10 @@ def sdp_part(parts: list[Part]) -> Part | None:
 
 # ----- SIP headers -------------------------------------------------------------------------------
 
-def parse_headers(message: str | bytes) -> tuple[str, dict[str, list[str]], str]:
-    """A whole SIP message -> (start line, {lower-case full name: [values]}, body).
-
-    One value per header line (commas are not split: Contact display names may hold them).
-    The body is cut to Content-Length when the message carries more (a stream transport).
-    """
-    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-    text = text.lstrip("\r\n")  # CRLF keep-alives before the start line
-    m = _HEAD_END.search(text)
-    head, body = (text[:m.start()], text[m.end():]) if m else (text, "")
-    lines = _LINE_SPLIT.split(head)
-    start_line, unfolded = lines[0].strip(), []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t") and unfolded:
-            unfolded[-1] += " " + line.strip()
-        elif line.strip():
-            unfolded.append(line)
-    headers: dict[str, list[str]] = {}
-    for line in unfolded:
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue  # not a header; ignore rather than fail the whole message
-        name = name.strip().lower()
-        headers.setdefault(COMPACT_FORMS.get(name, name), []).append(value.strip())
-    return start_line, headers, _cut_to_length(body, headers.get("content-length"))
-
-
-def _cut_to_length(body: str, lengths: list[str] | None) -> str:
-    try:
-        n = int(lengths[0]) if lengths else -1
-    except ValueError:
-        return body
-    raw = body.encode("utf-8")
-    if 0 <= n < len(raw):
-        return raw[:n].decode("utf-8", "replace")
-    return body
-
-
-def _values(headers: dict, name: str) -> list[str]:
+def _values(headers, name: str) -> list[str]:
+    """Values of ``name`` from a sip.message `Message` or a {lower-case name: values} dict."""
+    if hasattr(headers, "get_all"):
+        return headers.get_all(name)
     value = headers.get(name, [])
     return [value] if isinstance(value, str) else list(value)
 
@@ -194,120 +146,3 @@ def is_siprec_src(headers: dict) -> bool:
     if any(_SRC_PARAM.search(v) for v in _values(headers, "contact")):
         return True
     return has_option_tag(headers, "require", "siprec") or has_option_tag(headers, "supported", "siprec")
-
-
-# ----- SDP ---------------------------------------------------------------------------------------
-
-def _sections(sdp: str) -> tuple[str, bool, list[list[str]]]:
-    """(line ending, ends with one, [session lines, m-section lines, ...])."""
-    eol = "\r\n" if "\r\n" in sdp else "\n"
-    trailing = sdp.endswith("\n")
-    lines = _LINE_SPLIT.split(sdp[:-len(eol)] if sdp.endswith(eol) else sdp.rstrip("\r\n"))
-    sections: list[list[str]] = [[]]
-    for line in lines:
-        if line.startswith("m="):
-            sections.append([])
-        sections[-1].append(line)
-    return eol, trailing, sections
-
-
-def _join(eol: str, trailing: bool, sections: list[list[str]]) -> str:
-    text = eol.join(line for section in sections for line in section)
-    return text + eol if trailing else text
-
-
-def _is_audio(section: list[str]) -> bool:
-    return bool(section) and section[0].startswith("m=audio")
-
-
-def add_labels(sdp: str, labels: list[str]) -> str:
-    """Give the m=audio sections, in order, ``a=label:X`` (RFC 4574), replacing any label.
-
-    A count mismatch is not an error: this runs inside pjsua's onCallSdpCreated, where raising
-    would break the call; surplus labels are unused, surplus m-lines keep what they had.
-    """
-    for label in labels:
-        if not label or any(c.isspace() for c in label):
-            raise ValueError(f"bad label {label!r}")
-    eol, trailing, sections = _sections(sdp)
-    audio = [s for s in sections[1:] if _is_audio(s)]
-    for section, label in zip(audio, labels):
-        section[:] = [l for l in section if not l.startswith("a=label:")] + [f"a=label:{label}"]
-    return _join(eol, trailing, sections)
-
-
-def sdp_labels(sdp: str) -> list[str]:
-    """The a=label of each m=audio section, "" where there is none."""
-    _, _, sections = _sections(sdp)
-    return [next((l[len("a=label:"):].strip() for l in s if l.startswith("a=label:")), "")
-            for s in sections[1:] if _is_audio(s)]
-
-
-_DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
-
-
-def _direction(lines: list[str]) -> str | None:
-    found = [l[2:].strip() for l in lines if l.strip() in _DIRECTIONS]
-    return found[-1] if found else None
-
-
-def _connection(lines: list[str]) -> str | None:
-    c = next((l for l in lines if l.startswith("c=")), None)
-    if c is None:
-        return None
-    fields = c[2:].split()
-    return fields[2].split("/")[0] if len(fields) >= 3 else ""
-
-
-def sdp_streams_state(sdp: str) -> list[str]:
-    """Per m=audio: inactive | sendonly | recvonly | sendrecv.
-
-    Inactive covers both pause conventions: ``a=inactive`` (RFC 7866) and the old-style hold
-    address ``c=IN IP4 0.0.0.0`` (BroadWorks, R-REC-4), plus a rejected stream (port 0).
-    """
-    _, _, sections = _sections(sdp)
-    session_dir, session_addr = _direction(sections[0]), _connection(sections[0])
-    states = []
-    for section in (s for s in sections[1:] if _is_audio(s)):
-        fields = section[0].split()
-        port = fields[1].split("/")[0] if len(fields) > 1 else ""
-        addr = _connection(section[1:])
-        addr = session_addr if addr is None else addr
-        direction = _direction(section[1:]) or session_dir or "sendrecv"
-        if direction == "inactive" or port == "0" or addr in ("0.0.0.0", "::"):
-            states.append("inactive")
-        else:
-            states.append(direction)
-    return states
-
-
-def sdp_paused(sdp: str) -> bool:
-    """True when every audio stream is inactive (by either convention)."""
-    states = sdp_streams_state(sdp)
-    return bool(states) and all(s == "inactive" for s in states)
-
-
-def set_connection_address(sdp: str, address: str) -> str:
-    """Rewrite every session- and media-level c= line to ``address`` (webex-dialect pause)."""
-    eol, trailing, sections = _sections(sdp)
-    addrtype = "IP6" if ":" in address else "IP4"
-    for section in sections:
-        for i, line in enumerate(section):
-            if line.startswith("c="):
-                fields = line[2:].split()
-                nettype = fields[0] if fields else "IN"
-                section[i] = f"c={nettype} {addrtype} {address}"
-    return _join(eol, trailing, sections)
-
-
-def set_origin_user(sdp: str, user: str) -> str:
-    """Set the o= username (BroadWorks writes ``o=BroadWorks``, R-REC-4)."""
-    if not user or any(c.isspace() for c in user):
-        raise ValueError(f"bad o= username {user!r}")
-    eol, trailing, sections = _sections(sdp)
-    for i, line in enumerate(sections[0]):
-        if line.startswith("o="):
-            fields = line[2:].split(" ")
-            sections[0][i] = "o=" + " ".join([user] + fields[1:])
-            return _join(eol, trailing, sections)
-    raise ValueError("SDP has no o= line")

@@ -22,7 +22,7 @@ def encode(sip_session_id: str | None, state: str, new_events: list[dict],
            names: dict[str, str] | None = None) -> str:
     """``sip_session_id`` None = not repeated (the SRS has it from the INVITE); ``names`` = the
     participants' display names by AoR (Webex Calling's metadata has none), when they change."""
-    status = {"sipSessionID": sip_session_id} if sip_session_id is not None else {}
+    status: dict[str, object] = {"sipSessionID": sip_session_id} if sip_session_id is not None else {}
     status.update(state=state, events=new_events)
     if names:
         status["names"] = names
@@ -59,7 +59,7 @@ def combine(unsent: str | None, newer: str | None) -> str | None:
 
 
 def decode(headers: dict[str, list[str]]) -> dict | None:
-    """The status from parsed headers (siprec/sipmsg.parse_headers), None if absent or bad."""
+    """The status from parsed headers (sip.message's Message.by_name()), None if absent or bad."""
     values = headers.get(HEADER.lower()) or []
     if not values:
         return None
@@ -87,7 +87,8 @@ def merge(md, headers: dict[str, list[str]], previous=None):
         md.state = status["state"]
     events = [e for e in status.get("events", []) if isinstance(e, dict)]
     md.events = (md.events if md.datamode == "partial" else before) + events
-    names = status.get("names") if isinstance(status.get("names"), dict) else {}
+    raw_names = status.get("names")
+    names = raw_names if isinstance(raw_names, dict) else {}
     known = {p.aor: p.name for p in (previous.participants if previous is not None else []) if p.name}
     for p in md.participants:
         if not p.name:

@@ -17,13 +17,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from mppsim.siprec.sipmsg import build_multipart, parse_headers
+from mppsim.sip import message as sip_message
+from mppsim.sip import sdp as sdpmod
+from mppsim.siprec.sipmsg import build_multipart
 
 # compiled on import (in the agents' zygote), not at first use in every agent
-_LINES = re.compile(r"\r?\n")
 _SENDING = re.compile(r"a=(sendonly|sendrecv|recvonly)")
-_TAG = re.compile(r";\s*tag=([^;>\s]+)")
-_ANGLE_URI = re.compile(r"<([^>]*)>")
 
 WEBEX_BOUNDARY = "UniqueBroadWorksBoundary"
 WEBEX_ALLOW = "ACK,BYE,CANCEL,INFO,INVITE,OPTIONS,PRACK,REFER,NOTIFY"
@@ -40,61 +39,15 @@ ZEROS = "0" * 32
 
 # ----- SDP ----------------------------------------------------------------------------------------
 
-@dataclass
-class MLine:
-    port: int
-    address: str
-    direction: str                      # sendonly | recvonly | sendrecv | inactive
-    label: str = ""
-    formats: list[tuple[str, str, str | None]] = field(default_factory=list)   # (pt, rtpmap, fmtp)
-
-
-def parse_sdp(sdp: str) -> tuple[str, list[MLine]]:
-    """(session-level address, audio m-lines) of an SDP; enough for the relay's needs."""
-    session_addr, mlines, cur = "", [], None
-    rtpmap: dict[str, str] = {}
-    fmtp: dict[str, str] = {}
-
-    def close():
-        if cur is not None:
-            cur.formats = [(pt, rtpmap.get(pt, _static(pt)), fmtp.get(pt)) for pt, _, _ in cur.formats]
-
-    for raw in _LINES.split(sdp):
-        line = raw.strip()
-        if line.startswith("m="):
-            close()
-            rtpmap, fmtp = {}, {}
-            fields = line[2:].split()
-            cur = MLine(int(fields[1].split("/")[0]), session_addr, "sendrecv",
-                        formats=[(pt, "", None) for pt in fields[3:]]) if fields[0] == "audio" else None
-            if cur is not None:
-                mlines.append(cur)
-        elif line.startswith("c="):
-            addr = line.split()[-1].split("/")[0]
-            if cur is None and not mlines:
-                session_addr = addr
-            elif cur is not None:
-                cur.address = addr
-        elif cur is None:
-            continue
-        elif line.startswith("a=rtpmap:"):
-            pt, _, enc = line[9:].partition(" ")
-            rtpmap[pt] = enc.strip()
-        elif line.startswith("a=fmtp:"):
-            pt, _, params = line[7:].partition(" ")
-            fmtp[pt] = params.strip()
-        elif line[2:] in ("sendonly", "recvonly", "sendrecv", "inactive"):
-            cur.direction = line[2:]
-        elif line.startswith("a=label:"):
-            cur.label = line[8:].strip()
-    close()
-    for m in mlines:
-        m.address = m.address or session_addr
-    return session_addr, mlines
-
-
-def _static(pt: str) -> str:
-    return {"0": "PCMU/8000", "8": "PCMA/8000", "9": "G722/8000", "18": "G729/8000"}.get(pt, "")
+def _audio(sdp: str) -> tuple[str, list[tuple[sdpmod.Media, str, list[tuple[str, str, str | None]]]]]:
+    """(session-level address, [(audio m-line, its direction, [(pt, rtpmap, fmtp)])])."""
+    parsed = sdpmod.parse(sdp)
+    out = []
+    for m in parsed.audio:
+        formats = [(pt, m.rtpmap_text(int(pt)) if pt.isdigit() else "",
+                    m.fmtp.get(int(pt)) if pt.isdigit() else None) for pt in m.fmts]
+        out.append((m, m.direction or parsed.direction or "sendrecv", formats))
+    return parsed.address, out
 
 
 @dataclass
@@ -114,18 +67,18 @@ def webex_offer(agent_sdp: str, origin: Origin, paused: bool, compact: bool = Fa
 
     ``compact``: only the formats the agent itself has (PCMU, PCMA, telephone-event/8000), for
     an SRS that cannot take BroadWorks-size messages (mppsim's pjsua2 recorder, 4000 bytes)."""
-    session_addr, mlines = parse_sdp(agent_sdp)
-    codecs = WEBEX_CODECS
+    session_addr, mlines = _audio(agent_sdp)
+    codecs: tuple[tuple[str, str, str | None], ...] = WEBEX_CODECS
     if compact:
-        have = {enc.lower() for m in mlines for _, enc, _ in m.formats}
+        have = {enc.lower() for _, _, formats in mlines for _, enc, _ in formats}
         codecs = tuple(c for c in WEBEX_CODECS if c[1].lower() in have)
-    session_addr = session_addr or mlines[0].address     # pjsua writes c= per m-line only
+    session_addr = session_addr or mlines[0][0].connection     # pjsua writes c= per m-line only
     addr = "0.0.0.0" if paused else session_addr
     out = ["v=0", origin.next(session_addr), "s=-", f"c=IN IP4 {addr}", "t=0 0"]
-    for m in mlines:
+    for m, _, _ in mlines:
         out.append(f"m=audio {m.port} RTP/AVP " + " ".join(pt for pt, _, _ in codecs))
-        if m.address != session_addr and not paused:
-            out.append(f"c=IN IP4 {m.address}")
+        if m.connection != session_addr and not paused:
+            out.append(f"c=IN IP4 {m.connection}")
         for pt, enc, params in codecs:
             out.append(f"a=rtpmap:{pt} {enc}")
             if params:
@@ -148,27 +101,27 @@ def agent_answer(agent_sdp: str, srs_sdp: str, origin: Origin) -> str:
     """The SRS's answer, as the agent's pjsua may read it: per m-line the SRS's address, port and
     direction, and only the formats the agent offered (matched by encoding name, the agent's
     payload types). Raises ValueError when an m-line keeps no audio format."""
-    _, offered = parse_sdp(agent_sdp)
-    srs_addr, answered = parse_sdp(srs_sdp)
+    _, offered = _audio(agent_sdp)
+    srs_addr, answered = _audio(srs_sdp)
     if len(answered) != len(offered):
         raise ValueError(f"the SRS answered {len(answered)} audio streams for {len(offered)} offered")
-    out = ["v=0", origin.next(srs_addr or (answered[0].address if answered else "127.0.0.1")), "s=-",
-           f"c=IN IP4 {srs_addr or answered[0].address}", "t=0 0"]
-    for mine, theirs in zip(offered, answered):
-        by_name = {enc.lower(): (pt, enc, params) for pt, enc, params in mine.formats}
-        kept = [by_name[enc.lower()] for _, enc, _ in theirs.formats if enc.lower() in by_name]
+    out = ["v=0", origin.next(srs_addr or (answered[0][0].connection if answered else "127.0.0.1")), "s=-",
+           f"c=IN IP4 {srs_addr or answered[0][0].connection}", "t=0 0"]
+    for (mine, _, my_formats), (theirs, direction, their_formats) in zip(offered, answered):
+        by_name = {enc.lower(): (pt, enc, params) for pt, enc, params in my_formats}
+        kept = [by_name[enc.lower()] for _, enc, _ in their_formats if enc.lower() in by_name]
         if theirs.port and not any(not enc.lower().startswith("telephone-event") for _, enc, _ in kept):
             raise ValueError(f"the SRS accepted none of the agent's codecs on stream {mine.label or '?'}")
         if not kept:     # a rejected stream (port 0) keeps a format so the m-line stays valid
-            kept = mine.formats[:1]
+            kept = my_formats[:1]
         out.append(f"m=audio {theirs.port} RTP/AVP " + " ".join(pt for pt, _, _ in kept))
-        if theirs.address != srs_addr:
-            out.append(f"c=IN IP4 {theirs.address}")
+        if theirs.connection != srs_addr:
+            out.append(f"c=IN IP4 {theirs.connection}")
         for pt, enc, params in kept:
             out.append(f"a=rtpmap:{pt} {enc}")
             if params:
                 out.append(f"a=fmtp:{pt} {params}")
-        out.append(f"a={theirs.direction}")
+        out.append(f"a={direction}")
         if mine.label:
             out.append(f"a=label:{mine.label}")
     return "\r\n".join(out) + "\r\n"
@@ -220,7 +173,7 @@ def body_for(leg: Leg, sdp: str | None, metadata: str | None) -> tuple[str, str]
     meta = (METADATA_TYPE, {"Content-Disposition": "recording-session"}, metadata)
     if sdp is None:
         return METADATA_TYPE, metadata
-    sdp_part = ("application/sdp", {}, sdp)
+    sdp_part: tuple[str, dict[str, str], str] = ("application/sdp", {}, sdp)
     if leg.dialect == "webex":
         return build_multipart([meta, sdp_part], boundary=WEBEX_BOUNDARY)
     return build_multipart([sdp_part, meta], boundary=leg.boundary)
@@ -261,99 +214,15 @@ def request(leg: Leg, method: str, *, sdp: str | None = None, metadata: str | No
         if leg.dialect == "webex":
             h.append(("MIME-Version", "1.0"))
         h.append(("Content-Type", content_type))
-    data = body.encode("utf-8")
-    h.append(("Content-Length", str(len(data))))
-    head = f"{method} {leg.request_uri} SIP/2.0\r\n" + "".join(
-        f"{k}: {v}\r\n" if v else f"{k}:\r\n" for k, v in h)
-    return head + "\r\n" + body
+    return sip_message.request(method, leg.request_uri, h, body.encode("utf-8")).decode("utf-8", "surrogateescape")
 
 
-def response(req_headers: dict[str, list[str]], code: int, reason: str, *, to_tag: str = "",
+def response(req: sip_message.Message, code: int, reason: str, *, to_tag: str = "",
              contact: str | None = None, sdp: str | None = None, extra: dict[str, str] | None = None) -> str:
-    """A response to a request read with parse_headers (the Via, From, To, Call-ID, CSeq copied)."""
-    lines = [f"SIP/2.0 {code} {reason}"]
-    for v in req_headers.get("via", []):
-        lines.append(f"Via: {v}")
-    lines.append(f"From: {req_headers['from'][0]}")
-    to = req_headers["to"][0]
-    if to_tag and ";tag=" not in to:
-        to += f";tag={to_tag}"
-    lines.append(f"To: {to}")
-    lines.append(f"Call-ID: {req_headers['call-id'][0]}")
-    lines.append(f"CSeq: {req_headers['cseq'][0]}")
-    if contact:
-        lines.append(f"Contact: {contact}")
-    for k, v in (extra or {}).items():
-        lines.append(f"{k}: {v}")
-    body = sdp or ""
-    if body:
-        lines.append("Content-Type: application/sdp")
-    lines.append(f"Content-Length: {len(body.encode('utf-8'))}")
-    return "\r\n".join(lines) + "\r\n\r\n" + body
-
-
-# ----- reading ------------------------------------------------------------------------------------
-
-@dataclass
-class Message:
-    start: str
-    headers: dict[str, list[str]]
-    body: str
-    raw: str
-
-    @property
-    def is_response(self) -> bool:
-        return self.start.startswith("SIP/2.0 ")
-
-    @property
-    def code(self) -> int:
-        return int(self.start.split()[1]) if self.is_response else 0
-
-    @property
-    def reason(self) -> str:
-        return self.start.split(" ", 2)[2] if self.is_response and self.start.count(" ") >= 2 else ""
-
-    @property
-    def method(self) -> str:
-        return self.cseq[1] if self.is_response else self.start.split()[0]
-
-    @property
-    def cseq(self) -> tuple[int, str]:
-        n, _, m = self.header("cseq").partition(" ")
-        return int(n), m.strip()
-
-    @property
-    def call_id(self) -> str:
-        return self.header("call-id")
-
-    def header(self, name: str) -> str:
-        values = self.headers.get(name.lower())
-        return values[0] if values else ""
-
-    def tag(self, name: str) -> str:
-        m = _TAG.search(self.header(name))
-        return m.group(1) if m else ""
-
-
-def parse(raw: bytes | str) -> Message:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    start, headers, body = parse_headers(text)
-    return Message(start, headers, body, text)
-
-
-def uri_of(name_addr: str) -> str:
-    """'"X" <sip:a@b;p>;tag=1' -> 'sip:a@b;p'."""
-    m = _ANGLE_URI.search(name_addr)
-    return m.group(1) if m else name_addr.split(";", 1)[0].strip()
-
-
-def host_port(uri: str, default_port: int = 5060) -> tuple[str, int]:
-    """Where to send to for a sip: URI (no DNS: mppsim targets are literal addresses)."""
-    rest = uri.split(":", 1)[1] if ":" in uri else uri
-    rest = rest.split("@", 1)[-1].split(";", 1)[0].split("?", 1)[0]
-    if rest.startswith("["):
-        host, _, port = rest[1:].partition("]")
-        port = port.lstrip(":")
-    else:
-        host, _, port = rest.partition(":")
-    return host, int(port) if port else default_port
+    """A response to a request (the Via, From, To, Call-ID, CSeq copied), as text."""
+    headers = [("Contact", contact)] if contact else []
+    headers += list((extra or {}).items())
+    body = (sdp or "").encode("utf-8")
+    data = sip_message.response(req, code, reason, to_tag=to_tag, headers=headers, body=body,
+                           content_type="application/sdp" if body else "", server="")
+    return data.decode("utf-8", "surrogateescape")

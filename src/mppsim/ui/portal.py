@@ -51,6 +51,7 @@ from mppsim.rules import providers as P
 from mppsim.recorder import wavfile
 from mppsim.siprec.metadata import MetadataError
 from mppsim.siprec.metadata import parse as parse_metadata
+from mppsim.sip.uri import user as uri_user
 
 ADMIN = "Administrator"
 ALL_OWNERS = "All owners"
@@ -140,9 +141,8 @@ def read_recordings(store_dir: str | Path) -> list[dict]:
 
 
 def aor_number(aor: str) -> str:
-    """'sip:1004@127.0.0.1' -> '1004'; 'tel:+1415...' -> '+1415...'."""
-    s = aor.split(":", 1)[1] if ":" in aor else aor
-    return s.split("@", 1)[0].split(";", 1)[0]
+    """'sip:1004@127.0.0.1' -> '1004'; 'tel:+1415...' -> '+1415...' (the SIP toolkit's reading)."""
+    return uri_user(aor)
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -1,4 +1,5 @@
-"""SIP transports of the recorder: UDP, TCP and TLS on asyncio (RFC 3261 §18).
+"""SIP transports of the recorder: UDP, TCP and TLS on asyncio (RFC 3261 §18). The I/O only:
+where a message ends on a stream is the SIP toolkit's (`mppsim.sip.framing`).
 
 Each received message goes to ``on_message(data, peer)``; ``peer.send(bytes)`` answers on the same
 transport (UDP: to the source address and port, as the recorder answers the sender - RFC 3581
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from mppsim.sip.message import MAX_MESSAGE, content_length, split_head
+from mppsim.sip.framing import MessageTooLarge, next_message, pending
+from mppsim.sip.limits import MAX_MESSAGE
 
 log = logging.getLogger("mppsim.recorder")
 
@@ -148,43 +150,29 @@ class StreamServer:
         reader = conn.reader
         while True:
             # wait for data: the idle limit applies between messages, the partial limit inside one
-            timeout = self.partial_timeout if buf.strip(b"\r\n") else self.idle_timeout
+            timeout = self.partial_timeout if pending(buf) else self.idle_timeout
             while True:
                 try:
                     chunk = await asyncio.wait_for(reader.read(65536), timeout)
                     break
                 except asyncio.TimeoutError:
-                    if not buf.strip(b"\r\n") and conn.sessions > 0:
+                    if not pending(buf) and conn.sessions > 0:
                         continue        # an idle connection that carries a live session stays
                     log.info("closed %s connection from %s:%d: %s", self.name, *conn.peer.addr,
-                             "message incomplete after %.0f s" % timeout if buf.strip(b"\r\n")
+                             "message incomplete after %.0f s" % timeout if pending(buf)
                              else "idle %.0f s" % timeout)
                     return
             if not chunk:
                 return
             buf += chunk
             while True:
-                buf = buf.lstrip(b"\r\n")          # CRLF keep-alives between messages
-                if not buf:
-                    break
-                split = split_head(buf)
-                if split is None:
-                    if len(buf) > MAX_MESSAGE:
-                        self.on_oversize(buf[:4096], conn.peer)
-                        return
-                    break
-                head, rest = split
                 try:
-                    length = content_length(head) or 0
-                except ValueError:
-                    length = 0                      # the parser answers 400 for it
-                total = len(head) + (len(buf) - len(head) - len(rest)) + length
-                if total > MAX_MESSAGE:
-                    self.on_oversize(head, conn.peer)
+                    msg, buf = next_message(buf)
+                except MessageTooLarge as exc:
+                    self.on_oversize(exc.head, conn.peer)
                     return                          # the rest of the stream cannot be framed
-                if len(rest) < length:
+                if msg is None:
                     break
-                msg, buf = buf[:total], buf[total:]
                 conn.last_message = time.monotonic()
                 self.on_message(msg, conn.peer)
 
