@@ -23,6 +23,7 @@ from mppsim.phone.announcements import read_wav
 from mppsim.phone.feature_prompts import PROMPTS, TEXTS, prompt_file
 from mppsim.phone.feature_routing import MenuSession, RoutingState, plan
 from mppsim.recorder.wavfile import read
+from tests.helpers import hang_up_everything as end_all
 
 RATE = 8000
 CALLER = "+14155550100"
@@ -187,17 +188,6 @@ def offers_ringing(sim, since):
     """(agent, time) of each offer that rang a member's phone, in order."""
     return [(e["agent"], e["ts"]) for e in sim.events[since:]
             if e["event"] == "call" and e.get("offer") and e["state"] == "ringing"]
-
-
-def end_all(sim):
-    for ev in list(sim.calls.values()):
-        if ev["state"] != "ended":
-            try:
-                sim.orch.request(ev["agent"], "hangup", call=ev["call"])
-            except Exception:
-                pass
-    sim.wait_until(lambda: all(ev["state"] == "ended" for ev in sim.calls.values()), 6, "every call to end")
-    time.sleep(0.5)
 
 
 def best_match(heard: np.ndarray, candidates: dict[str, Path]) -> dict[str, float]:
