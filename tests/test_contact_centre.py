@@ -437,6 +437,16 @@ def test_r_cmp_5_queue_and_hunt_group_announce_in_their_language(csim):
         assert ev["language"] == lang
         (first,) = [e for e in feature_events(csim, feature, "played", since) if e["prompt"] == "compliance"]
         assert first["seconds"] > 1.0
+        if feature == "hg-sim":     # still ringing (early media), then the member who answers gets it
+            csim.wait_for("bob", "ringing", 8)
+            csim.answer("bob")
+            csim.wait_until(lambda: csim.call_state("bob") == "connected"
+                            and not (csim.current_call("bob") or {}).get("offer"), 5, "bob with the caller")
+            csim.wait_until(lambda: (csim.current_call(CALLER) or {}).get("state") == "connected", 3, "the caller")
+            assert csim.current_call(CALLER)["remote"]["user"] == "1002"
+            time.sleep(0.5)
+            assert not [e for e in csim.network_events("bob", "announcement") if e["kind"] == "compliance"
+                        and e["ts"] > csim.events[since]["ts"]]           # R-CMP-3: once per call
         end_all(csim)
 
 
