@@ -302,6 +302,18 @@ def test_hunt_group_policy_rings_members_in_order_then_busy(csim, number, policy
     end_all(csim)
 
 
+def test_a_member_declining_makes_the_hunt_group_ring_the_next_at_once(csim):
+    """Decline on an offer is not the member's voicemail: the next member rings straight away."""
+    csim.dial(DAVE, "5100")
+    csim.wait_for("alice", "ringing", 5)
+    declined_at = time.monotonic()
+    csim.decline("alice")
+    csim.wait_for("bob", "ringing", 3)
+    assert time.monotonic() - declined_at < 1.0          # before the 1.2 s advance timer
+    assert not [c for c in list(csim.calls.values()) if c["agent"] == "voicemail" and c["state"] != "ended"]
+    end_all(csim)
+
+
 def test_uniform_rings_the_member_idle_longest_first(csim):
     since = len(csim.events)
     csim.dial(DAVE, "5103")

@@ -414,8 +414,9 @@ class Agent:
                 self.answer_code(rec, 480, "No Answer")
 
     def to_voicemail(self, rec: CallRecord) -> bool:
-        """Unanswered or declined: the network sends the caller to the line's voicemail (302)."""
-        if not self.voicemail:
+        """Unanswered or declined: the network sends the caller to the line's voicemail (302).
+        Not a feature's offer: a member declining it only makes the feature try the next one."""
+        if not self.voicemail or rec.offer is not None:
             return False
         extension = next(l.extension for l in self.lines if l.id == rec.line)
         prm = pj.CallOpParam(True)
