@@ -653,3 +653,16 @@ def test_compliance_change_in_control_hub_reaches_the_features_live(csim):
     csim.wait_until(lambda: feature_events(csim, "queue", "played", since), 8, "the queue's first prompt")
     assert feature_events(csim, "queue", "played", since)[0]["prompt"] == "compliance"
     end_all(csim)
+
+
+def test_an_auto_answering_agent_takes_a_queue_call(csim):
+    csim.set_auto_answer("bob", 0.5)
+    try:
+        csim.dial(DAVE, "5200")
+        csim.wait_until(lambda: csim.call_state("bob") == "connected"
+                        and not (csim.current_call("bob") or {}).get("offer"), 8, "bob with the caller")
+        assert csim.current_call("bob")["remote"]["user"] == "1004"
+        assert csim.hears_all("bob", [700.0])["700.0"]
+    finally:
+        csim.set_auto_answer("bob", None)
+        end_all(csim)

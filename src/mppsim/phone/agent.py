@@ -371,6 +371,8 @@ class Agent:
             busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
             self.answer_code(rec, 486 if busy or self.stopping else 180)
             self.report_call(rec)
+            if self.auto_answer is not None and not busy:
+                self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
             return
         pickup = params.get("pickup")
         if pickup and self.pickups.pop(pickup, 0) > time.monotonic() - 10:
