@@ -57,7 +57,7 @@ def _clean_calls(request):
 
 
 # ----- spec coverage: "spec rules covered: N/N" at the end of the run -------------------------
-SPEC = ROOT.parent / "shared" / "spec" / "recording-behaviour.md"
+SPEC = ROOT / "docs" / "recording-rules.md"
 RULE = re.compile(r"\bR-([A-Z]{2,4})-(\d+)\b")
 RULE_IN_NAME = re.compile(r"(?:^|_)r_([a-z]{2,4})_(\d+)(?=_|$|\[)")
 _covered: set[str] = set()

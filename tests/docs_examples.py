@@ -4,7 +4,16 @@ Convention (docs/decisions.md): an HTML comment `<!-- doctest -->` on the line b
 code block says the block's output is promised and checked by tests/test_docs_examples.py.
 Options: `<!-- doctest org=PATH -->` (org of the file's live server; the first one in a file
 wins), `<!-- doctest pytest -->` (the block is a test file: it must pass under pytest),
-`<!-- doctest robot -->` (a Robot Framework suite run against the file's live server: it must pass).
+`<!-- doctest robot -->` (a Robot Framework suite run against the file's live server: it must pass),
+`<!-- doctest scenario -->` (a scenario file: saved beside `examples/`, `mppsim run` passes),
+`<!-- doctest scenario-steps -->` (steps of a scenario: they load against the demo org),
+`<!-- doctest org-file -->` (an org file: it loads; with `output=next` it is refused and the next
+block, marked `<!-- output-of-previous -->`, is the message).
+
+Every other fenced block says why it is not run: `<!-- not-run: REASON -->` (another host,
+hardware, a server that runs until stopped, a format reference...), or it is a SIPREC message
+checked by tests/test_protocol_examples.py (`<!-- siprec-example ... -->`). The test checks that
+no block is left without one of these (issue 24).
 
 - ```python blocks run as a script from the repo root; a `print(...)` line's trailing comment
   is the output promised for that print (`# {'freq_hz': 1000.0, ...}`).
@@ -27,7 +36,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MARKER = re.compile(r"^<!--\s*doctest(?P<opts>[^>]*?)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*doctest(?P<opts>(?:\s[^>]*?)?)\s*-->\s*$")
+ANY_MARKER = re.compile(r"^<!--\s*(?P<kind>doctest|not-run|siprec-example|output-of-previous)\b:?(?P<rest>[^>]*?)-->\s*$")
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 ANY = "__ANY__"
 SHELL_LANGS = ("console", "sh", "shell", "bash", "shell-session")
@@ -76,6 +86,41 @@ def find_examples(path: Path) -> list[Example]:
         out.append(Example(path, j + 2, f.group("lang").lower(), "\n".join(body) + "\n", opts))
         i = k + 1
     return out
+
+
+def fenced_blocks(path: Path) -> list[tuple[int, str, str | None, str]]:
+    """Every fenced block: (1-based line of its fence, language, marker kind or None, the
+    marker's text after the kind)."""
+    lines = path.read_text().splitlines()
+    out, i, last = [], 0, None
+    while i < len(lines):
+        text = lines[i].strip()
+        f = FENCE.match(text)
+        if f:
+            m = ANY_MARKER.match(last or "")
+            out.append((i + 1, f.group("lang").lower(), m.group("kind") if m else None,
+                        m.group("rest").strip() if m else ""))
+            fence, i = f.group("fence"), i + 1
+            while i < len(lines) and not lines[i].strip().startswith(fence):
+                i += 1
+            last = None
+        elif text:
+            last = text
+        i += 1
+    return out
+
+
+def next_block(path: Path, after_line: int) -> str:
+    """The text of the first fenced block after line `after_line` (1-based)."""
+    lines = path.read_text().splitlines()
+    i = after_line
+    while i < len(lines) and not FENCE.match(lines[i].strip()):
+        i += 1
+    fence, body, i = FENCE.match(lines[i].strip()).group("fence"), [], i + 1
+    while i < len(lines) and not lines[i].strip().startswith(fence):
+        body.append(lines[i])
+        i += 1
+    return "\n".join(body) + "\n"
 
 
 # ----- python blocks --------------------------------------------------------------------------
@@ -216,7 +261,7 @@ def shell_commands(code: str) -> list[tuple[str, str]]:
             cmd = line[2:]
             while cmd.endswith("\\") and i + 1 < len(lines):
                 i += 1
-                cmd = cmd[:-1] + "\n" + lines[i].removeprefix("> ")
+                cmd = cmd + "\n" + lines[i].removeprefix("> ")   # bash reads the backslash-newline
             cmds.append([cmd, []])
         elif cmds:
             cmds[-1][1].append(line)

@@ -113,3 +113,26 @@ def test_gui_status_bar_shows_api(qtbot, tmp_path):
     finally:
         server.stop()
         sim.stop()
+
+
+def test_mppsim_api_stopped_cleanly_removes_its_temp_run_folder():
+    proc = subprocess.Popen([sys.executable, "-m", "mppsim.cli", "api", "--org", str(ORG), "--port", "0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (lines and "logs: " in lines[-1]):
+            line = proc.stdout.readline()
+            assert line, f"mppsim api exited early: {''.join(lines)}"
+            lines.append(line)
+        run_dir = Path(lines[-1].rsplit("logs: ", 1)[1].strip())
+        assert run_dir.is_dir()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert f"mppsim: run folder {run_dir} removed (--keep or --run-dir keeps it)" in out
+    assert not run_dir.exists()

@@ -223,6 +223,11 @@ def test_errors_name_the_field(api):
     assert r.status_code == 409 and "shown: Redial, New call" in r.json()["message"]
     r = api.post(api.base + "/devices/alice/answer", json={}, timeout=10)                  # nothing ringing
     assert r.status_code == 409 and check(r.json(), "Error")["errors"][0]["errorCode"] == 40900
+    r = api.post(api.base + "/devices/alice/dial", json={"to": "5555"}, timeout=10)        # nobody's number
+    assert r.status_code == 422 and check(r.json(), "Error")["message"].startswith(
+        "to: '5555' is not a known extension or number; allowed: 1001, 1002")
+    r = api.post(api.base + "/devices/alice/transfer", json={"to": "5555"}, timeout=10)
+    assert r.status_code == 422 and "5555" in r.json()["message"]
     r = api.post(api.base + "/devices/alice/wait", json={"state": "ringing", "timeout": 0.2}, timeout=10)
     assert r.status_code == 409 and "not ringing" in r.json()["message"]
     r = api.post(api.base + "/devices/alice/dial", data="to=1002",

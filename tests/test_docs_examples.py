@@ -14,8 +14,8 @@ import pytest
 from mppsim.app.http_server import ApiServer
 from mppsim.app.simulator import Simulator
 
-from docs_examples import (SHELL_LANGS, Example, HARNESS, find_examples, output_matches,
-                           promised_prints, shell_commands)
+from docs_examples import (SHELL_LANGS, Example, HARNESS, fenced_blocks, find_examples, next_block,
+                           output_matches, promised_prints, shell_commands)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -133,9 +133,67 @@ def run_robot(ex: Example, tmp_path: Path, sim: Simulator, server: ApiServer):
     assert re.search(r"\b[1-9]\d* tests?, [1-9]\d* passed, 0 failed", r.stdout), r.stdout[-2000:]
 
 
+def run_scenario(ex: Example, tmp_path: Path):
+    """Saved beside `examples/` as the doc says, `mppsim run` passes (from that folder)."""
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    (tmp_path / "my-test.yaml").write_text(ex.code)
+    r = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", "my-test.yaml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, f"{ex.id}: mppsim run my-test.yaml:\n{r.stdout[-3000:]}{r.stderr[-2000:]}"
+    assert re.search(r"all \d+ steps passed", r.stdout), r.stdout[-2000:]
+
+
+def run_scenario_steps(ex: Example):
+    from mppsim.app.scenario import parse_scenario
+    import yaml
+    steps = yaml.safe_load(ex.code)
+    assert isinstance(steps, list) and steps, f"{ex.id}: a list of steps"
+    parse_scenario({"org": str(ROOT / DEFAULT_ORG), "steps": steps}, ROOT / "examples" / "doc.yaml")
+
+
+def run_org_file(ex: Example, tmp_path: Path):
+    """The org file loads; with output=next it is refused with the next block's message."""
+    from mppsim.app.org import OrgError, load_org
+    name = ex.options.get("file", "org.yaml")
+    (tmp_path / name).write_text(ex.code)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)              # the message names the file as given
+    try:
+        if ex.options.get("output") != "next":
+            load_org(name)
+            return
+        with pytest.raises(OrgError) as err:
+            load_org(name)
+    finally:
+        os.chdir(cwd)
+    want = next_block(ex.path, ex.line + len(ex.code.splitlines()))   # after this block's closing fence
+    assert output_matches(want, str(err.value)), f"{ex.id}:\n--- promised:\n{want}\n--- printed:\n{err.value}"
+
+
+def test_every_block_runs_or_says_why():
+    """Issue 24: each fenced block of README.md and docs/ is run by this test (doctest), is a
+    SIPREC message test_protocol_examples.py checks, is the output of the block before it, or
+    says why it is not run here (`<!-- not-run: REASON -->`)."""
+    unmarked, no_reason = [], []
+    for path in DOC_FILES:
+        for line, _lang, kind, rest in fenced_blocks(path):
+            if kind is None:
+                unmarked.append(f"{path.relative_to(ROOT)}:{line}")
+            elif kind == "not-run" and len(rest) < 10:
+                no_reason.append(f"{path.relative_to(ROOT)}:{line}")
+    assert unmarked == [], "blocks neither run nor saying why not: add <!-- doctest --> or <!-- not-run: REASON -->"
+    assert no_reason == [], "<!-- not-run: REASON --> needs its reason"
+
+
 @pytest.mark.parametrize("ex", EXAMPLES, ids=[ex.id for ex in EXAMPLES])
 def test_doc_example(ex: Example, tmp_path, live):
-    if "pytest" in ex.options:
+    if "scenario" in ex.options:
+        run_scenario(ex, tmp_path)
+    elif "scenario-steps" in ex.options:
+        run_scenario_steps(ex)
+    elif "org-file" in ex.options:
+        run_org_file(ex, tmp_path)
+    elif "pytest" in ex.options:
         run_pytest_example(ex, tmp_path)
     elif "robot" in ex.options:
         run_robot(ex, tmp_path, *live(ex))

@@ -156,16 +156,17 @@ def test_a_scenario_naming_lines_the_org_lacks_is_refused_with_the_reason(qtbot,
 
 
 def test_mppsim_gui_takes_a_scenario_and_runs_its_org():
-    from mppsim.app import cli
+    from mppsim import cli
     args = cli.build_parser().parse_args(["gui", "--scenario", str(ROOT / "examples" / "demo-tour.yaml")])
     assert Path(cli.gui_org(args)) == DEMO_ORG.resolve()
     args = cli.build_parser().parse_args(["gui", "--org", "x.yaml", "--scenario", "y.yaml"])
     assert cli.gui_org(args) == "x.yaml"
 
 
-def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
+def test_mppsim_run_passes_the_narrated_demo_tour(qtbot, tmp_path):
     """examples/demo-tour.yaml (every recording mode, R-USR-2, with `say` captions) passes
-    headless: `say` is accepted and does nothing there."""
+    headless: `say` is accepted and does nothing there. Its last caption says what the portal
+    shows afterwards (R-PRV-2: with Dubber Go only the user sees their own recordings)."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "mppsim.cli", "run", str(ROOT / "examples" / "demo-tour.yaml"),
@@ -180,3 +181,18 @@ def test_mppsim_run_passes_the_narrated_demo_tour(tmp_path):
     text = (ROOT / "examples" / "demo-tour.yaml").read_text()
     assert all(m in text for m in modes)
     assert len(report["recordings"]) == 5        # dave, alice, bob 3x (the last via the queue); carol none
+    # the last caption against the portal over the same store, viewer by viewer
+    from mppsim.ui.portal import RecorderPortal
+    last = [s["args"] for s in report["steps"] if s["step"] == "say"][-1]
+    sim = Simulator(DEMO_ORG, run_dir=tmp_path / "run")     # not started: the portal reads the run's store
+    portal = RecorderPortal(sim)
+    qtbot.addWidget(portal)
+    portal.refresh()
+    assert "0 recording(s) visible" in portal.access_label.text() and "the Administrator sees none" in last
+    seen = {}
+    for who in ("alice", "bob", "carol", "dave"):
+        portal.set_viewer(who)
+        seen[who] = len(portal.rows)
+    assert seen == {"alice": 1, "bob": 3, "carol": 0, "dave": 1}
+    named = {who for who in seen if sim.party(who).name.split()[0] in last}
+    assert named == {who for who, n in seen.items() if n} and "as Viewer" in last

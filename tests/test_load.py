@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mppsim.app.ports import PortPlan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +71,10 @@ def test_bad_load_options_are_refused_naming_the_option(tmp_path):
     assert proc.returncode == 2 and "--recorder: 'srs.example.com' is not a SIP URI" in err
 
 
-def test_ctrl_c_ends_the_calls_cleanly_and_still_writes_the_report(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_ends_the_calls_cleanly_and_still_writes_the_report(tmp_path, sig):
+    """SIGINT to the foreground group (a terminal's Ctrl-C), or SIGTERM to mppsim alone (`kill`,
+    a cancelled CI job): the same clean end and the same report."""
     report = tmp_path / "r.json"
     # A terminal's foreground job takes Ctrl-C; a job started with '&' by a non-interactive shell
     # ignores SIGINT and passes that on, which would leave nothing for this test to see.
@@ -85,7 +90,10 @@ def test_ctrl_c_ends_the_calls_cleanly_and_still_writes_the_report(tmp_path):
         if "answered 2" in line or not line:
             break
     assert "answered 2" in lines[-1], "".join(lines)
-    os.killpg(proc.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole foreground group
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole foreground group
+    else:
+        proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(lines) + out
     assert "mppsim load interrupted" in out
@@ -95,6 +103,26 @@ def test_ctrl_c_ends_the_calls_cleanly_and_still_writes_the_report(tmp_path):
     assert calls["answered"] == 2 and calls["completed"] == 2 and calls["failed"] == 0
     # the calls were ended, so their recordings were finished, not left "recording"
     assert data["recordings"]["store"]["by_state"] == {"complete": 2}
+
+
+def test_an_unreachable_recorder_gives_its_reason_and_the_run_folder_is_kept(tmp_path):
+    with socket.socket() as s:            # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    report = tmp_path / "out" / "r.json"  # its folder is made
+    proc = mppsim_load("--calls", "1", "--rate", "1", "--duration", "1", "--hold", "0.5",
+                       "--recorder", f"sip:srs@127.0.0.1:{port};transport=tcp", "--report", str(report),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = proc.communicate(timeout=60)
+    data = json.loads(report.read_text())
+    assert data["recordings"]["failed"] == 1
+    (why, count), = data["recordings"]["failures"].items()
+    assert count == 1 and f"127.0.0.1:{port}" in why and "Connection refused" in why
+    assert f"recording failures: {why} (1x)" in out
+    # a run with a failure keeps its folder, and says where it is
+    assert data["run_dir_removed"] is False and f"run folder: {data['run_dir']}" in out
+    import shutil
+    shutil.rmtree(data["run_dir"])
 
 
 def test_the_live_table_is_drawn_on_a_terminal(tmp_path):

@@ -515,3 +515,26 @@ def test_relay_path_of_a_cancelled_standby(src, paths):
                       f"Call-ID: {leg.call_id}\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n").encode())
     assert sorted(m.code for m in (leg._read(), leg._read())) == [200, 487]
     assert paths == {"p-cancel": ["new", "parked", "ended"]}
+
+
+@pytest.mark.parametrize("code", [200, 513])
+def test_the_4000_byte_warning_only_toward_an_srs_that_did_not_take_the_message(code):
+    """mppsim's own recorder takes 64 kB: a 5 kB INVITE answered is no reason to warn. One that
+    is refused 513 (or never answered) is, and the log says the PyPI pjsua2's limit."""
+    logs: list[str] = []
+    s = NetworkSrc(keep_sent=True, log=logs.append)
+    s.start()
+    try:
+        srs = ScriptedSrs(code=code)
+        s.open("big", Spec("rfc7866", srs.uri, '"A"<sip:+15550001001@127.0.0.1;user=phone>',
+                           metadata="<x>" + "y" * 5000 + "</x>"))
+        resp = AgentLeg(s, "big").request("INVITE", 1, AGENT_SDP.format(p1=40000, p2=40002))
+        assert resp.code == code
+        assert len(srs.received[0].body) > 4000      # the INVITE the SRS got: its body alone
+    finally:
+        s.stop()
+    warned = [line for line in logs if "pjsua2-based SRS drops messages over 4000 bytes" in line]
+    if code == 200:
+        assert warned == []
+    else:
+        assert len(warned) == 1 and "was refused 513" in warned[0] and srs.uri in warned[0]

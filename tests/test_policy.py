@@ -1,6 +1,6 @@
 """The per-call recording policy (src/mppsim/rules/policy.py): pure logic, table-driven + hypothesis.
 
-Each test names the spec rules it proves (shared/spec/recording-behaviour.md).
+Each test names the spec rules it proves (docs/recording-rules.md).
 """
 from __future__ import annotations
 

@@ -19,7 +19,69 @@ def has_display() -> bool:
         return True
     if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
         return False
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return gui_problem() is None
+
+
+# Qt's xcb platform plugin loads these; Debian's package for each (../shared/DESIGN.md)
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-xinerama.so.0": "libxcb-xinerama0",
+    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1",
+}
+
+
+def x_display_reachable(display: str, timeout: float = 1.0) -> bool:
+    """Whether an X server answers at `display` (":0", "localhost:10.0"): Qt aborts (exit 134,
+    blaming libxcb-cursor0) when it cannot connect, so look first."""
+    import socket
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".", 1)[0]
+    if not number.isdigit():
+        return False
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        for address in ("\0" + path, path):     # the abstract socket first, as libxcb does
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(timeout)
+                try:
+                    s.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        socket.create_connection((host, 6000 + int(number)), timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def gui_problem() -> str | None:
+    """Why the GUI cannot open here (no display, an X server that does not answer, Qt's xcb
+    libraries missing), or None. A QT_QPA_PLATFORM the user chose is taken as is."""
+    if sys.platform in ("darwin", "win32") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    if not x_display_reachable(display):
+        return f"no X server answers at DISPLAY={display}"
+    import ctypes
+    missing = []
+    for library, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(library)
+        except OSError:
+            missing.append(package)
+    if missing:
+        return (f"Qt's xcb plugin needs libraries that are missing: install them with "
+                f"`sudo apt-get install {' '.join(missing)}` (or run scripts/setup)")
+    return None
 
 
 def print_calls(result: RunResult) -> None:
@@ -37,6 +99,10 @@ def print_calls(result: RunResult) -> None:
 
 
 def print_recordings(result: RunResult) -> None:
+    if result.recording_failures:
+        print(f"\n{len(result.recording_failures)} recording(s) could not be made:")
+        for f in result.recording_failures:
+            print(f"  {f['who']}: recorder {f['target']}: {f['reason']}")
     if not result.recordings:
         return
     print(f"\n{len(result.recordings)} recordings:")
@@ -48,21 +114,43 @@ def print_recordings(result: RunResult) -> None:
               + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
 
 
+def sigterm_as_interrupt() -> None:
+    """SIGTERM (a CI job cancelled, `kill`, systemd) ends `run` and `load` as Ctrl-C does: the
+    calls are ended and the report is still written."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+def run_folder_note(result: RunResult) -> str:
+    if result.run_dir_removed:
+        return f"run folder {result.run_dir} removed (passed; --keep keeps it)"
+    return f"logs and captured audio: {result.run_dir}"
+
+
 def cmd_run(args) -> int:
+    sigterm_as_interrupt()
     try:
-        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0))
+        result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0),
+                          keep=getattr(args, "keep", False))
     except (ScenarioError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:     # the report's folder cannot be made or written
+        print(f"mppsim: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print_calls(result)
     print_recordings(result)
+    report = f"; report: {Path(args.report).expanduser().resolve()}" if args.report else ""
+    if result.interrupted:
+        done = sum(s.status == "passed" for s in result.steps)
+        print(f"\nINTERRUPTED after {done} of {len(result.steps)} steps{report}; {run_folder_note(result)}")
+        return 130
     failed = result.failed_step
     if failed is not None:
         print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
+        print(f"{report[2:] + '; ' if report else ''}{run_folder_note(result)}")
         return 1
-    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s"
-          + (f"; report: {args.report}" if args.report else "")
-          + f"; logs and captured audio: {result.run_dir}")
+    print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s{report}; {run_folder_note(result)}")
     return 0
 
 
@@ -95,6 +183,14 @@ def gui_org(args) -> str:
 
 
 def cmd_gui(args) -> int:
+    problem = gui_problem()
+    if problem is not None:
+        print(f"mppsim gui: {problem}.\n"
+              "  Headless instead: `mppsim run FILE` runs a scenario, `mppsim api` serves the HTTP APIs, "
+              "`mppsim demo` runs the demo.\n"
+              "  On a virtual display: `xvfb-run -a mppsim gui` (Debian: sudo apt-get install xvfb); "
+              "or QT_QPA_PLATFORM=offscreen to draw nowhere.", file=sys.stderr)
+        return 2
     from mppsim.ui.app import run_gui  # Qt is imported only for the GUI
     return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
                    api_port=None if args.no_api else args.api_port, api_token=args.api_token)
@@ -142,6 +238,13 @@ def cmd_api(args) -> int:
         sim.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        # a clean stop removes the temp run folder; an agent that went down keeps it to read
+        if sim.owns_run_dir and sim.run_dir.exists():
+            if not args.keep and all(state != "down" for state in sim.agent_status.values()) \
+                    and sim.remove_run_dir():
+                print(f"mppsim: run folder {sim.run_dir} removed (--keep or --run-dir keeps it)", flush=True)
+            else:
+                print(f"mppsim: run folder kept: {sim.run_dir}", flush=True)
 
 
 def cmd_screenshots(args) -> int:
@@ -183,15 +286,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--front-door-port", type=int, default=0,
                    help="SIP port of the front door (default 0: any free port)")
     p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp run folder after a clean stop (one with an agent down is kept)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("--run-dir", help="keep logs and captured audio here (default: a temp dir)")
     p.add_argument("--speed", type=positive_float, default=1.0,
                    help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the run folder of a passed run (a failed run's is always kept)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
+    p.add_argument("--keep", action="store_true", help="keep the run folder (logs, captured audio)")
     p = sub.add_parser("screenshots", help="save a PNG of every window (headless)")
     p.add_argument("dir")
     p.add_argument("--org", default=str(DEMO_ORG))
@@ -213,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dialect", choices=("webex", "rfc7866"), help="SIPREC dialect (default: webex)")
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temp run folder of a run without failures (one with failures is kept)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -269,11 +379,12 @@ def cmd_examples(args) -> int:
 
 def cmd_load(args) -> int:
     from mppsim.app.load import LoadConfig, LoadError, live_view, run_load, summary
+    sigterm_as_interrupt()
     try:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
-                          run_dir=args.run_dir, show=live_view())
+                          run_dir=args.run_dir, show=live_view(), keep=args.keep)
     except (LoadError, OrgError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
@@ -282,7 +393,9 @@ def cmd_load(args) -> int:
         return 130
     print(summary(report))
     if args.report:
-        print(f"  report: {args.report}")
+        print(f"  report: {Path(args.report).expanduser().resolve()}")
+    print(f"  run folder {report['run_dir']} removed (no failure; --keep keeps it)" if report.get("run_dir_removed")
+          else f"  run folder: {report['run_dir']}")
     if report["agents_down"]:
         return 1
     return 130 if report["interrupted"] else 0

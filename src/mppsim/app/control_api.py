@@ -4,8 +4,9 @@ that are not Python. Documented in docs/openapi.yaml (served at /mppsim/v1/opena
 Field names are snake_case like the rest of mppsim (events, scenario reports, the recorder's
 `recordings` table); the Webex API beside it (/v1, app/webex_api.py) keeps Webex's camelCase.
 Errors use the shared Webex error shape (app/http_server.py): 400 a bad field (named, with the
-allowed values), 404 an unknown device / recording / run, 409 an action the device cannot do
-in its current state (the Simulator's reason as message).
+allowed values), 404 an unknown device / recording / run, 422 a number to call that reaches
+nobody, 409 an action the device cannot do in its current state (the Simulator's reason as
+message).
 """
 from __future__ import annotations
 
@@ -91,6 +92,14 @@ class ControlApi:
         except TimeoutError as exc:
             raise HttpError(409, str(exc)) from None
 
+    def reachable(self, to) -> str:
+        """A `to` that reaches nobody is a 422 naming the allowed numbers (not a 409: nothing
+        about the device's state would make it work)."""
+        why = self.sim.unknown_number(str(to))
+        if why is not None:
+            raise HttpError(422, why)
+        return str(to)
+
     def store(self):
         if self.sim.recorders is None:
             raise HttpError(404, "this simulator runs without the embedded recorder")
@@ -159,7 +168,7 @@ class ControlApi:
     def dial(self, req: Request, deviceId: str):
         p = self.party(deviceId)
         to = field(body_of(req), "to", (str, int), what="the number or extension to call, e.g. \"1002\"")
-        return {"call": self.act(self.sim.dial, p.id, str(to))}
+        return {"call": self.act(self.sim.dial, p.id, self.reachable(to))}
 
     def _call_action(self, name: str):
         def handler(req: Request, deviceId: str):
@@ -172,7 +181,7 @@ class ControlApi:
     def transfer(self, req: Request, deviceId: str):
         p = self.party(deviceId)
         body = body_of(req)
-        to = field(body, "to", (str, int), what="the number or extension to transfer to")
+        to = self.reachable(field(body, "to", (str, int), what="the number or extension to transfer to"))
         attended = body.get("attended", False)
         if not isinstance(attended, bool):
             raise HttpError(400, f"attended: {attended!r} not allowed; allowed: true, false")

@@ -26,10 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from mppsim.rules.citations import cite
+
 log = logging.getLogger("mppsim.http")
 
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 415: "Unsupported Media Type",
+           422: "Unprocessable Content",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -42,6 +45,7 @@ class HttpError(Exception):
 
     def __init__(self, status: int, message: str, errors: list[dict] | None = None,
                  headers: dict[str, str] | None = None):
+        message = cite(message)
         super().__init__(message)
         self.status = status
         self.message = message

@@ -214,6 +214,7 @@ class LoadStats:
     rec_failed: int = 0
     agents_down: list[str] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
+    rec_failures: dict[str, int] = field(default_factory=dict)   # "target: reason" -> count
     siprec_ms: list[float] = field(default_factory=list)
     cpu: float = 0.0
     elapsed: float = 0.0
@@ -270,6 +271,8 @@ class LoadRunner:
                         self.stats.siprec_ms.append(float(ev["setup_ms"]))
                 elif ev.get("state") == "failed":
                     self.stats.rec_failed += 1
+                    why = f"{ev.get('target') or 'recorder'}: {ev.get('reason') or 'no reason given'}"
+                    self.stats.rec_failures[why] = self.stats.rec_failures.get(why, 0) + 1
             elif kind == "agent_down":
                 self.stats.agents_down.append(ev.get("agent", "?"))
 
@@ -412,7 +415,8 @@ class LoadRunner:
             "agents": len(self.sim.orch.agents),
             "calls": {"offered": s.offered, "answered": s.answered, "failed": s.failed,
                       "completed": s.completed, "max_at_once": s.max_live, "failures": s.failures},
-            "recordings": {"started": s.rec_started, "failed": s.rec_failed, "store": recordings},
+            "recordings": {"started": s.rec_started, "failed": s.rec_failed, "failures": s.rec_failures,
+                           "store": recordings},
             "siprec_answer_ms": {"p50": percentile(s.siprec_ms, 50), "p99": percentile(s.siprec_ms, 99),
                                  "max": max(s.siprec_ms) if s.siprec_ms else None},
             "cpu_cores": {"mean": round(statistics.fmean(cpu), 3) if cpu else None,
@@ -485,6 +489,8 @@ def summary(report: dict) -> str:
     ]
     if c["failures"]:
         lines.append("  failures: " + "; ".join(f"{k}: {v}" for k, v in c["failures"].items()))
+    if rec.get("failures"):
+        lines.append("  recording failures: " + "; ".join(f"{k} ({v}x)" for k, v in rec["failures"].items()))
     if report["agents_down"]:
         lines.append(f"  agents down: {', '.join(report['agents_down'])}")
     return "\n".join(lines)
@@ -493,8 +499,10 @@ def summary(report: dict) -> str:
 # ----- the command --------------------------------------------------------------------------------
 def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = None,
              report_path: str | None = None, run_dir: str | None = None, show=None,
-             out=print) -> dict:
-    """`mppsim load`: start the org (generated or from a file), run, write the report."""
+             out=print, keep: bool = True) -> dict:
+    """`mppsim load`: start the org (generated or from a file), run, write the report.
+    `keep=False`: the temp run folder of a clean run (every call and recording succeeded, not
+    interrupted) is deleted; a `run_dir` given is never deleted."""
     import json
     from .org import load_org as load_org_file
     from .simulator import Simulator
@@ -530,10 +538,16 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         report["run_dir"] = str(sim.run_dir)
         report["agents_ready_s"] = round(ready_s, 2)
     finally:
-        if report_path and report:
-            Path(report_path).write_text(json.dumps(report, indent=2))
         try:
             sim.stop()
         except KeyboardInterrupt:
             pass
+        if report:
+            clean = (not report["interrupted"] and not report["agents_down"]
+                     and not report["calls"]["failed"] and not report["recordings"]["failed"])
+            report["run_dir_removed"] = bool(not keep and clean and sim.remove_run_dir())
+        if report_path and report:
+            path = Path(report_path).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2))
     return report

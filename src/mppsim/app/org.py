@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, NamedTuple
 
 import yaml
 
+from mppsim.rules.citations import cite
+
 if TYPE_CHECKING:
     from .features import Feature
 
@@ -114,7 +116,7 @@ class OrgError(ValueError):
         self.errors: list[str] = list(errors)
         self.path: Path | None = Path(path) if path is not None else None
         where = f"invalid org file {self.path}" if self.path is not None else "invalid org data"
-        super().__init__(where + ":\n" + "\n".join(f"  - {e}" for e in self.errors))
+        super().__init__(cite(where + ":\n" + "\n".join(f"  - {e}" for e in self.errors), "\n  "))
 
     def __str__(self) -> str:  # ValueError.__str__ would do, but be explicit
         return self.args[0]
@@ -426,7 +428,8 @@ def load_org(path: str | Path) -> Org:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise OrgError([f"cannot read file: {e}"], p) from None
+        what = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise OrgError([f"cannot read file {p.expanduser().resolve()}: {what}"], p) from None
     try:
         data = yaml.load(text, Loader=_OrgLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import yaml
 
 from mppsim.phone.feature_prompts import PROMPTS as FEATURE_PROMPTS
+from mppsim.rules.citations import cite
 from mppsim.rules.policy import MENU, SOFTKEY_ORDER
 
 from .simulator import CALL_STATES, Simulator, SimulatorError
@@ -34,7 +35,7 @@ FREQ_TOLERANCE = 0.02  # a heard tone matches when within 2 %
 class ScenarioError(ValueError):
     def __init__(self, source: str, errors: list[str]):
         self.errors = errors
-        super().__init__(f"invalid scenario {source}:\n" + "\n".join(f"  - {e}" for e in errors))
+        super().__init__(cite(f"invalid scenario {source}:\n" + "\n".join(f"  - {e}" for e in errors), "\n  "))
 
 
 class StepFailed(AssertionError):
@@ -110,11 +111,11 @@ class Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise ScenarioError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+        raise ScenarioError(str(path), [f"cannot read {path.expanduser().resolve()}: {exc.strerror}"]) from exc
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from exc
     return parse_scenario(data, path)
@@ -166,10 +167,88 @@ def parse_scenario(data: Any, path: Path, known_who: Callable[[str], bool] | Non
                 errors.append(f"{where}.set.location: {args['location']!r} is not a location of the org; "
                               f"allowed: {', '.join(locations)}")
         steps.append(Step(i, name, args))
+    if org_path is not None and not errors:
+        errors.extend(check_against_org(steps, org_path))
     if errors:
         raise ScenarioError(str(path), errors)
     assert org_path is not None
     return Scenario(path, org_path, steps, str(data.get("name", path.stem)))
+
+
+# steps whose `to` is a number to reach (a party of the org, a sip: URI or the mailbox code)
+DIALLED_STEPS = ("dial", "transfer", "consult", "conference", "start_conference")
+MAILBOX_CODE = "*86"
+
+
+def check_against_org(steps: list[Step], org_path: Path) -> list[str]:
+    """The names a step uses must exist in the scenario's org: a misspelt party (`who: alcie`),
+    a number nobody has, a softkey on a user without an MPP. Found here, the run exits 2 before
+    any agent starts instead of failing half-way as if the product were wrong. An org that does
+    not load is reported by the run itself (also before anything starts)."""
+    from mppsim.app.org import OrgError, load_org
+    from mppsim.app.simulator import parties_of
+    try:
+        org = load_org(org_path)
+    except OrgError:
+        return []
+    parties = {p.id: p for p in parties_of(org)}
+    by_number = {p.number: p for p in parties.values()}
+    errors: list[str] = []
+
+    def party(value: Any):
+        who = str(value)
+        if "/" in who:
+            user, line = who.split("/", 1)
+            p = parties.get(line)
+            if p is not None and p.agent == user and p.kind != "pstn":
+                return p
+            return parties.get(user) if line == user else None
+        return parties.get(who) or by_number.get(who) or by_number.get("+" + who)
+
+    names = ", ".join(p.id for p in parties.values() if p.kind != "pstn")
+    numbers = ", ".join(p.number for p in parties.values())
+    for step in steps:
+        a = step.args
+        if not isinstance(a, dict):
+            continue
+        where = f"steps[{step.index}].{step.name}"
+        for key in ("who", "from", "user", "line"):
+            if key not in a:
+                continue
+            found = party(a[key])
+            if step.name == "set" and (found is None or found.kind == "pstn"):   # settings are a line's
+                errors.append(f"{where}.{key}: {a[key]!r} is not a user or virtual line of the org "
+                              f"{org_path.name}; allowed: {names}")
+            elif found is None:
+                errors.append(f"{where}.{key}: {a[key]!r} is not a user, line or PSTN number of the org "
+                              f"{org_path.name}; allowed: {names}, or a PSTN number ({', '.join(p.number for p in org.pstn) or 'none'})")
+        if step.name in DIALLED_STEPS and "to" in a:
+            to = str(a["to"]).strip()
+            cleaned = to.replace(" ", "").replace("-", "")
+            reachable = (to.startswith(("sip:", "sips:")) or (cleaned == MAILBOX_CODE and org.voicemail)
+                         or org.resolve(cleaned) is not None)
+            if not reachable:
+                errors.append(f"{where}.to: {a['to']!r} is not a number of the org {org_path.name}; "
+                              f"allowed: {numbers}" + (f", {MAILBOX_CODE} (voicemail)" if org.voicemail else "")
+                              + " or a sip: URI")
+        p = party(a["who"]) if "who" in a else None
+        if p is None:
+            continue
+        devices = {d.split()[0] for d in p.devices}
+        needs = [("press", "mpp", "key"), ("menu", "webex-app", "item")]
+        for step_name, device, key in needs:
+            if step.name == step_name and device not in devices:
+                errors.append(f"{where}.{key}: {a.get(key)!r}: {a['who']} has no {device} "
+                              f"(devices: {', '.join(sorted(devices)) or 'none'})")
+        if step.name == "expect":
+            for key, device in (("softkeys", "mpp"), ("menu", "webex-app")):
+                if key in a and device not in devices:
+                    errors.append(f"{where}.{key}: {a['who']} has no {device} "
+                                  f"(devices: {', '.join(sorted(devices)) or 'none'})")
+            if "device" in a and a["device"] not in devices:
+                errors.append(f"{where}.device: {a['device']!r} not allowed; allowed: "
+                              f"{', '.join(sorted(devices)) or 'none'} ({a['who']}'s devices)")
+    return errors
 
 
 def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
@@ -204,7 +283,8 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
         if "tone" in args and (not isinstance(args["tone"], (int, float)) or not 50 <= args["tone"] <= 3800):
             errs.append(f"{where}.play.tone: {args['tone']!r} not allowed; allowed: 50-3800 (Hz)")
         if "file" in args and not (path.parent / str(args["file"])).is_file():
-            errs.append(f"{where}.play.file: {args['file']} does not exist")
+            errs.append(f"{where}.play.file: {args['file']} does not exist (looked at "
+                        f"{(path.parent / str(args['file'])).resolve()}; relative to the scenario file)")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
                               "recordings", "waiting", "messages", "muted", "prompt") if k in args]
@@ -310,6 +390,9 @@ class RunResult:
     recordings: list[dict] = field(default_factory=list)
     run_dir: str = ""
     seconds: float = 0.0
+    recording_failures: list[dict] = field(default_factory=list)
+    interrupted: bool = False     # Ctrl-C or SIGTERM ended the run; the steps after it are skipped
+    run_dir_removed: bool = False  # a passed run's temp folder, deleted (mppsim run without --keep)
 
     @property
     def passed(self) -> bool:
@@ -324,9 +407,11 @@ class RunResult:
             "scenario": str(self.scenario.source), "name": self.scenario.name,
             "org": str(self.scenario.org), "passed": self.passed,
             "seconds": round(self.seconds, 3), "run_dir": self.run_dir,
+            "run_dir_removed": self.run_dir_removed, "interrupted": self.interrupted,
             "steps": [vars(s) for s in self.steps],
             "calls": self.calls,
             "recordings": self.recordings,
+            "recording_failures": self.recording_failures,
         }
 
 
@@ -405,13 +490,23 @@ class Runner:
         except TimeoutError:
             pass
         time.sleep(0.3)   # the recorder finishes its entries after the BYEs
+        # A SIPREC session still open here would be closed by the recorder's shutdown with no
+        # audio counted (ended_by: shutdown): give the agents' BYEs time to close it normally.
+        deadline = time.monotonic() + 5.0
+        while (time.monotonic() < deadline
+               and any(r["state"] == "recording" for r in self.sim.recordings())):
+            time.sleep(0.1)
         recordings = [{k: r.get(k) for k in ("id", "owner", "participants", "started_at", "ended_at",
                                              "talk_seconds", "paused_segments", "announcements", "state",
                                              "truncated", "provider", "tier", "retention_expires",
                                              "audio_path", "metadata_files", "dialect", "sip_call_id")}
                       for r in self.sim.recordings()]
+        # a recording that could not start (recorder unreachable, refused): the agent's reason
+        failures = [{"who": ev.get("agent"), "call": ev.get("call"), "target": ev.get("target"),
+                     "reason": ev.get("reason")}
+                    for ev in list(self.sim.events) if ev.get("event") == "siprec" and ev.get("state") == "failed"]
         return RunResult(self.scenario, self.results, self.sim.call_log(), recordings, str(self.sim.run_dir),
-                         time.monotonic() - t0)
+                         time.monotonic() - t0, recording_failures=failures)
 
     def hang_up_all(self) -> None:
         for ev in list(self.sim.calls.values()):
@@ -630,12 +725,30 @@ class Runner:
 
 
 def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
-             echo: Callable[[str], None] | None = print, speed: float = 1.0) -> RunResult:
+             echo: Callable[[str], None] | None = print, speed: float = 1.0, keep: bool = True) -> RunResult:
+    """Run a scenario file. `keep=False`: a passed run's temp folder is deleted afterwards (a
+    failed or interrupted run keeps it, and a `run_dir` given is never deleted). Ctrl-C (or
+    SIGTERM turned into KeyboardInterrupt by the CLI) stops the run and still writes the report."""
     scenario = load_scenario(path)
-    with Simulator(scenario.org, run_dir=run_dir) as sim:
+    report_path = Path(report).expanduser() if report is not None else None
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+    sim = Simulator(scenario.org, run_dir=run_dir)
+    with sim:
         runner = Runner(sim, scenario, echo)
         runner.speed = speed
-        result = runner.run()
-    if report is not None:
-        Path(report).write_text(json.dumps(result.report(), indent=2, default=str))
+        try:
+            result = runner.run()
+        except KeyboardInterrupt:
+            runner.stop()
+            for r in runner.results:
+                if r.status == "running":
+                    r.status, r.error = "skipped", "interrupted"
+            result = runner.finish()
+            result.interrupted = True
+    # a recording that could not be made keeps the folder too: its logs say why
+    if not keep and result.passed and not result.interrupted and not result.recording_failures:
+        result.run_dir_removed = sim.remove_run_dir()
+    if report_path is not None:
+        report_path.write_text(json.dumps(result.report(), indent=2, default=str))
     return result

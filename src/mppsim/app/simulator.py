@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from mppsim.phone.frontdoor import FrontDoor
 
+from mppsim.rules.citations import cite
 from mppsim.rules.settings import SettingsError, SettingsStore
 
 from .org import Org, load_org
@@ -30,7 +31,8 @@ CALL_STATES = ("idle", "dialing", "ringing", "connected", "held", "ended")
 
 
 class SimulatorError(RuntimeError):
-    pass
+    def __init__(self, message: str = "") -> None:
+        super().__init__(cite(str(message)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Simulator:
                                           self._recorder_moved)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
+        # a folder mppsim made (no run_dir given) is the one remove_run_dir may delete
+        self.owns_run_dir = run_dir is None
         self.parties = parties_of(self.org)
         self._by_id = {p.id: p for p in self.parties}
         self._by_number = {p.number: p for p in self.parties}
@@ -125,6 +129,15 @@ class Simulator:
         if self.recorders is not None:
             self.recorders.stop()
         self.started = False
+
+    def remove_run_dir(self) -> bool:
+        """After stop: delete the run folder if mppsim made it (a temp folder), so passed runs
+        leave nothing behind. A folder the caller named is never deleted. True if removed."""
+        import shutil
+        if not self.owns_run_dir or self.started:
+            return False
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return not self.run_dir.exists()
 
     def __enter__(self) -> "Simulator":
         return self.start()
@@ -308,6 +321,18 @@ class Simulator:
 
     def party_by_number(self, number: str) -> Party | None:
         return self._by_number.get(number) or self._by_number.get("+" + number)
+
+    def unknown_number(self, to: str) -> str | None:
+        """Why `to` reaches nobody (the allowed values), or None when it is an extension or
+        number of the org, the mailbox code or a sip: URI: what the agents' dial accepts."""
+        target = str(to).strip()
+        cleaned = target.replace(" ", "").replace("-", "")
+        if (target.startswith(("sip:", "sips:")) or (cleaned == "*86" and self.org.voicemail)
+                or self.party_by_number(cleaned) is not None):
+            return None
+        return (f"to: {to!r} is not a known extension or number; allowed: "
+                f"{', '.join(p.number for p in self.parties)}"
+                + (", *86 (voicemail)" if self.org.voicemail else "") + " or a sip: URI")
 
     def _req(self, who: str, cmd: str, **args) -> dict:
         p = self.party(who)
@@ -559,6 +584,12 @@ class Simulator:
                 if left <= 0:
                     raise TimeoutError(f"{who}: call is {now}, not {state}, after {timeout:g} s")
                 self._cv.wait(left)
+
+    def wait_calls_ended(self, timeout: float = 5.0) -> None:
+        """Wait until every call has ended on all its legs, so call_log() has each call's final
+        summary (talk time, what each side heard): a hangup returns before the far end's BYE."""
+        self.wait_until(lambda: all(c["state"] == "ended" for c in self.call_log()), timeout,
+                        "every call to end")
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout

@@ -11,7 +11,9 @@ Why: real SIPREC messages are larger than the 4000 bytes the PyPI pjsua2 can sen
 Every offer of the agent (start, pause, resume) becomes the dialect's INVITE / re-INVITE with the
 latest metadata the agent handed over (``set_document``); the SRS's answer comes back. Metadata
 updates without a media change (announcement, transfer, conference) are sent by this component
-alone (``update``: UPDATE or re-INVITE). A BYE or a lost connection on one side ends the other.
+alone (``update``: UPDATE or re-INVITE). A BYE or a lost connection on one side ends the other;
+the Reason of an SRS's BYE (its store full, its shutdown: issue 26) is passed on to the agent's
+BYE and kept for the agent to say why its recording failed (``end_reason``).
 
 One per agent process, on one thread with a ``selectors`` loop (docs/decisions.md: no process
 for the app to start, the SRC dies with its agent like a real call's SRC; plain selectors rather
@@ -26,6 +28,7 @@ import errno
 import heapq
 import itertools
 import os
+import re
 import secrets
 import select
 import selectors
@@ -267,6 +270,7 @@ class NetworkSrc:
         self._by_rid: dict[str, Relay] = {}
         self._early: dict[str, Relay] = {}        # rid -> relay whose agent INVITE is not here yet
         self._offers: dict[str, str] = {}         # rid -> early offer posted, not yet taken (lock)
+        self._end_reasons: dict[str, str] = {}    # rid -> Reason of the SRS's BYE (lock)
         self.overhead_ms: list[float] = []        # answer latency this component adds
         self._oversize_said: set[str] = set()     # SRS targets told about (loop thread)
         self.sel = selectors.DefaultSelector()
@@ -350,6 +354,18 @@ class NetworkSrc:
         how long the agent's INVITE waited for go)."""
         relay = self._by_rid.get(rid)
         return dict(relay.timing) if relay else {}
+
+    def end_reason(self, rid: str) -> str:
+        """Why the SRS ended the session: the text of its BYE's Reason header (RFC 3326), e.g.
+        'Recorder storage full (503)'; '' when it gave none. Asked once: then forgotten."""
+        with self._lock:
+            value = self._end_reasons.pop(rid, "")
+        if not value:
+            return ""
+        text = re.search(r'text="((?:[^"\\]|\\.)*)"', value)
+        cause = re.search(r"cause=(\d+)", value)
+        words = text.group(1) if text else value.strip()[:120]
+        return f"{words} ({cause.group(1)})" if cause else words
 
     def sent(self, rid: str) -> list[str]:
         relay = self._by_rid.get(rid)
@@ -782,10 +798,6 @@ class NetworkSrc:
         if self.keep_sent:
             relay.sent.append(text)
         size = len(text.encode("utf-8"))
-        if size > PJSIP_MAX_PKT_LEN and relay.spec.target not in self._oversize_said:
-            self._oversize_said.add(relay.spec.target)   # worth knowing when the SRS is built on the PyPI pjsua2
-            self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
-                     f"(a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
         key = (relay.leg.cseq, method)
 
         def finish(resp: Message | None) -> None:
@@ -793,6 +805,14 @@ class NetworkSrc:
             if entry is None:
                 return
             entry[1].cancel()
+            # Said only when the size is the likely cause: an SRS on the PyPI pjsua2 drops a
+            # message over its limit unanswered; mppsim's recorder (64 kB) or an SBC answers it.
+            if (size > PJSIP_MAX_PKT_LEN and (resp is None or resp.code == 513)
+                    and relay.spec.target not in self._oversize_said):
+                self._oversize_said.add(relay.spec.target)
+                self.log(f"network SRC: {method} of {size} bytes to {relay.spec.target} "
+                         + ("got no answer" if resp is None else "was refused 513")
+                         + f" (a pjsua2-based SRS drops messages over {PJSIP_MAX_PKT_LEN} bytes)")
             try:
                 done(resp, branch)
             finally:
@@ -827,7 +847,11 @@ class NetworkSrc:
             return
         if method == "BYE":
             relay.remote.send(W.response(msg, 200, "OK"))
-            self._end_local(relay)
+            reason = msg.header("reason")
+            if reason:
+                with self._lock:
+                    self._end_reasons[relay.rid] = reason
+            self._end_local(relay, reason)
         elif method in ("OPTIONS", "INFO", "NOTIFY", "UPDATE"):
             relay.remote.send(W.response(msg, 200, "OK"))
         else:   # an SRS-initiated offer: mppsim keeps its media as it is
@@ -867,13 +891,13 @@ class NetworkSrc:
             remote.close()
         self._forget(relay)
 
-    def _end_local(self, relay: Relay) -> None:
-        """The SRS's side is over: BYE the agent's pjsua call."""
+    def _end_local(self, relay: Relay, reason: str = "") -> None:
+        """The SRS's side is over: BYE the agent's pjsua call (with the SRS's Reason)."""
         if relay.over:
             return
         if relay.state is RelayState.LIVE:
             relay.move(RelayState.ENDED)
-            self._bye_agent(relay)
+            self._bye_agent(relay, reason)
         elif relay.state is RelayState.ACCEPTED:
             relay.move(RelayState.HUNG_UP)      # _answer_when_ready says goodbye after answering
         else:
@@ -882,7 +906,7 @@ class NetworkSrc:
             relay.remote.close()
         self._forget(relay)
 
-    def _bye_agent(self, relay: Relay) -> None:
+    def _bye_agent(self, relay: Relay, reason: str = "") -> None:
         inv = relay.local_invite
         relay.local_cseq += 1
         target = sip_uri.uri_of(inv.header("contact")) or sip_uri.uri_of(inv.header("from"))
@@ -892,7 +916,7 @@ class NetworkSrc:
             ("To", inv.header("from")),
             ("Call-ID", inv.call_id),
             ("CSeq", f"{relay.local_cseq} BYE"),
-            ("Max-Forwards", "70")]))
+            ("Max-Forwards", "70")] + ([("Reason", reason)] if reason else [])))
 
     def _forget(self, relay: Relay) -> None:
         if relay.local_invite is not None:

@@ -454,7 +454,9 @@ class SiprecClient:
             if s.state == "starting":
                 self._failed(s, f"recorder answered {snap['status_code']} {snap['status_text']}")
             elif s.state in ("active", "paused"):
-                self._failed(s, f"the recorder ended the session ({snap['status_code']})")
+                why = self.src.end_reason(s.rid)      # e.g. its store full (issue 26)
+                self._failed(s, f"the recorder ended the session: {why}" if why
+                             else f"the recorder ended the session ({snap['status_code']})")
             else:
                 self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target)
             s.auds = []

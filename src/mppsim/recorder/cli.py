@@ -3,6 +3,7 @@
     mppsim-recorder --listen 127.0.0.1:5070 --store ./recordings [--tls] [--rtp-timeout 30]
     mppsim-recorder --listen 127.0.0.1:0 --store DIR      # a free port, reported on the READY line
     mppsim-recorder --stats --store DIR                    # counters of the recorders on DIR
+    mppsim-recorder --min-free 50M ...                     # refuse new sessions under 50 MB free
 
 One asyncio process (recorder/srs.py) serves every session: SIP over UDP and TCP on the listen
 port (and TLS on another free port with --tls, self-signed certificate made at start), RTP on
@@ -12,8 +13,13 @@ free ports. When it is listening it prints one line
 
 so whoever started it learns the port (never guess it). At start (and every 24 h) recordings
 cut off by a crash are repaired and retention per provider tier is applied (R-PRV-2, R-PRV-3);
---now overrides the clock for tests. SIGTERM ends the live sessions (stored, ended_by
-`shutdown`) and exits.
+--now overrides the clock for tests. SIGTERM ends the live sessions (a BYE with a Reason header,
+stored, ended_by `shutdown`) and exits 0.
+
+Storage: while the store has less than --min-free bytes free (default: a minute of WAV for each
+session in flight and for one more, plus 1 MiB), is read-only or gone, new sessions and OPTIONS
+get 503 with Retry-After; a session whose writes fail is ended with a BYE and stored `truncated`
+(docs/protocol.md, docs/store.md). --stats shows the store's state and both counters.
 
 The old pjsua2 worker pool (`--engine pjsua`, 4 sessions per worker process, SIP messages of at
 most 4000 bytes) was removed in issue 20; its limits are in docs/scaling.md. `--engine asyncio`
@@ -35,6 +41,20 @@ from pathlib import Path
 from mppsim.recorder.store import Store
 
 RETENTION_EVERY = 24 * 3600
+
+
+def size(text: str) -> int:
+    """Bytes from '500000', '512k', '50M' or '2G' (powers of 1024)."""
+    text = text.strip()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale > 1 else text
+    try:
+        value = int(float(number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 500000, 512k, 50M or 2G") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a size is 0 or more")
+    return value
 
 
 def housekeeping(store: Store, now: datetime) -> None:
@@ -96,7 +116,7 @@ def run_asyncio(args, host: str, port: int, now: datetime) -> int:
     housekeeping(store, now)
     rec = Recorder(host, port, Path(args.store), name="w0", rtp_timeout=args.rtp_timeout,
                    max_sessions=args.max_sessions, tls=args.tls, status_every=args.status_every,
-                   min_se=args.min_se)
+                   min_se=args.min_se, min_free=args.min_free)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -157,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-sessions", type=int, default=1000, help="sessions at once (1-10000)")
     ap.add_argument("--min-se", type=int, default=90,
                     help="RFC 4028 Min-SE: shortest session interval accepted (s, 1-86400)")
+    ap.add_argument("--min-free", type=size, default=None,
+                    help="refuse new sessions (503) while the store has fewer free bytes (512k, 50M, "
+                         "2G); default: a minute of WAV per session in flight and one more, + 1 MiB")
     ap.add_argument("--status-every", type=float, default=0.0,
                     help="print a status line every N seconds (0 = never)")
     ap.add_argument("--stats", action="store_true",

@@ -10,6 +10,12 @@ RTCRtpReceiver, which keeps and changes its own state).
 What a session needs from its recorder is narrow (`SessionHost`): the store, the worker's name,
 the provider accounts and a log line. Store writes run on the session's lane (one single-thread
 executor per session, shared with others) so its writes stay ordered and never stall the loop.
+
+A store write that fails because of the storage (disk full, read-only, folder gone: issue 26)
+ends the session: the recorder cannot keep what the SRC sends, and the SRC must know so that it
+applies the organisation's failure behaviour (R-ORG-3). So the session notes the cause
+(`store_failed`, set on its lane), its next tick returns it and the recorder sends a BYE with a
+Reason header; the row is closed `truncated` with that cause as `ended_by` and the audio so far.
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from mppsim.sip.uri import user as uri_user
 from mppsim.recorder.answer import Offer
 from mppsim.recorder.transport import Peer
 from mppsim.siprec.request import merge_status
-from mppsim.recorder.store import Store
+from mppsim.recorder.store import STORAGE_ERROR, Store, storage_cause
 
 JITTER = 0.2                # s of audio held back so late packets still find their place
 STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
@@ -88,6 +94,7 @@ class Session:
     sdp_paused: bool = False                 # every recorded stream inactive
     meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
     wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
+    store_failed: str = ""                   # the storage cause that ends it (set on its lane)
 
     @property
     def at(self) -> float:
@@ -142,9 +149,10 @@ class Session:
         """An in-dialog offer or update: SIP is alive and the session timer restarts."""
         self.last_sip = self.refreshed = time.monotonic()
 
-    def bye(self) -> None:
+    def bye(self, reason: str | None = None) -> None:
+        """Our BYE; ``reason`` a Reason header value (RFC 3326), else the timeout's."""
         if self.state == "live":
-            self.peer.send(self.dialog.bye())
+            self.peer.send(self.dialog.bye() if reason is None else self.dialog.bye(reason=reason))
 
     def apply_offer(self, offer: Offer) -> dict[int, int]:
         """A re-offer: new formats, pause or resume; the ports of the answer's m-lines."""
@@ -321,17 +329,22 @@ class Session:
                 self.writer = self.host.store.begin(**kwargs)
             except Exception as exc:   # noqa: BLE001 - disk full, index locked for 15 s...
                 self.host.out(f"cannot store {req.call_id}: {type(exc).__name__}: {exc}")
+                # nothing can be kept: the session ends (a busy index too: it waited 15 s)
+                self.storage_failed(exc, STORAGE_ERROR)
                 return
             self.store_call("add_metadata", meta)
             self.update_row(participants_timeline=timeline)
         self.lane.submit(begin)
 
     def store_call(self, method: str, *args) -> None:
+        if self.store_failed:
+            return                               # said once; the session is ending
         try:
             if self.writer is not None:
                 getattr(self.writer, method)(*args)
         except Exception as exc:   # noqa: BLE001 - a store error loses that write, not the server
             self.host.out(f"store {method} failed for {self.invite.call_id}: {type(exc).__name__}: {exc}")
+            self.storage_failed(exc)
 
     def update_row(self, **cols) -> None:
         try:
@@ -341,6 +354,16 @@ class Session:
                 self.host.store._update(self.writer.id, **cols)
         except Exception as exc:   # noqa: BLE001
             self.host.out(f"index update failed for {self.invite.call_id}: {type(exc).__name__}: {exc}")
+            self.storage_failed(exc)
+
+    def storage_failed(self, exc: BaseException, default: str | None = None) -> None:
+        """A store call failed (on the lane): when the storage itself failed, the session ends
+        (its next tick) and the whole store stops writing until it is sound again (another
+        session's write would fail the same way; the reserve goes to closing the rows)."""
+        cause = storage_cause(exc) or default
+        if cause is not None:
+            self.store_failed = cause
+            self.host.store.block(cause)
 
     def move_audio(self, upto: int, batch: dict | None = None) -> None:
         """Hand the audio up to sample ``upto`` of both channels to the store (in ``batch``:
@@ -365,6 +388,11 @@ class Session:
         if self.dialog.ack_overdue(now):
             self.host.out(f"no ACK for {self.invite.call_id} in 32 s: ending it")
             return "no-ack"
+        failed = self.store_failed or (self.writer.failure if self.writer is not None else None) or ""
+        if failed:
+            self.store_failed = failed
+            self.host.out(f"store failed for {self.invite.call_id} ({failed}): ending it")
+            return failed
         if not self.begun:
             if now - self.t0 < 1.0:
                 return None                  # waiting for the first audio to pick the rate
@@ -440,8 +468,9 @@ class Session:
                     return
                 self.writer.finish(at_seconds=at, ended_by=why, stream_stats=stats,
                                    suspect=int(bool(suspect)), suspect_reason=suspect,
-                                   participants_timeline=self.timeline)
-            except Exception as exc:   # noqa: BLE001
+                                   participants_timeline=self.timeline,
+                                   truncated=bool(self.store_failed))
+            except Exception as exc:   # noqa: BLE001 - StorageFailure: the store closes it later
                 self.host.out(f"finishing {self.invite.call_id} failed: {type(exc).__name__}: {exc}")
         await loop.run_in_executor(self.lane, close)
         return Closed(received, sum(st["lost"] for st in stats), discard, suspect)

@@ -8,7 +8,14 @@ a tester's own SBC) over UDP, TCP and - with ``--tls`` - TLS, and writes each to
 stream; right = the other party's), the metadata documents as received and an SQLite index row.
 What it cannot record it refuses with a final answer and a reason, logs the offending header or
 element, counts it, and stays up (issue 9). It never originates a call: the only request it
-sends is a BYE for a session it ends itself (RTP timeout, session-timer expiry, missing ACK).
+sends is a BYE for a session it ends itself (RTP timeout, session-timer expiry, missing ACK, a
+store that cannot keep it, shutdown).
+
+Storage (issue 26): what it accepted, it keeps, or it says no. Every second it checks the store
+(free space against --min-free, writable, there); while the store cannot take a new recording,
+INVITEs and OPTIONS get 503 with Retry-After and the reason (docs/protocol.md), so an SRC applies
+its failure behaviour at once or fails over. A session whose writes fail anyway is ended with a
+BYE carrying a Reason header, its row closed `truncated` (recorder/session.py).
 
 Threads: the event loop does SIP, RTP and timing; the store (SQLite, fsync) runs on a few
 single-thread lanes so it never stalls the loop, one lane per session so its writes stay ordered.
@@ -42,7 +49,8 @@ from mppsim.sip.message import ParseError, Request
 from mppsim.siprec.sipmsg import is_siprec_src
 from mppsim.siprec.request import (ACCEPT, STATUS_HEADER, Refusal, bodies, header_names,
                              merge_status)
-from mppsim.recorder.store import Store
+from mppsim.recorder.store import (STORAGE_ERROR, STORAGE_FULL, STORAGE_MISSING, STORAGE_READ_ONLY,
+                                   Store)
 
 log = logging.getLogger("mppsim.recorder")
 
@@ -57,6 +65,20 @@ MAX_SESSIONS = 1000
 MAX_SESSIONS_PER_SOURCE = 500
 MAX_HALF_OPEN_PER_SOURCE = 100
 
+# storage (docs/protocol.md "When the store cannot keep a recording")
+HEADROOM_SECONDS = 60       # --min-free auto: a minute of WAV per session in flight and a new one,
+FLOOR_BYTES = 1 << 20       # plus room for the index and the metadata documents
+STORAGE_RETRY_AFTER = 30    # s, the Retry-After of a refusal for lack of storage
+REASONS = {STORAGE_FULL: 'SIP;cause=503;text="Recorder storage full"',
+           STORAGE_READ_ONLY: 'SIP;cause=503;text="Recorder storage read-only"',
+           STORAGE_MISSING: 'SIP;cause=503;text="Recorder storage missing"',
+           STORAGE_ERROR: 'SIP;cause=503;text="Recorder storage error"',
+           "shutdown": 'SIP;cause=503;text="Recorder shutting down"'}
+
+
+def wav_bytes_per_second(rate: int) -> int:
+    return rate * 2 * 2                 # stereo, 16-bit
+
 
 _CATEGORY_END = re.compile("[:(\'\"]")
 
@@ -67,6 +89,8 @@ class Stats:
         self.responses_ignored = 0
         self.unanswerable = 0
         self.sessions_total = 0
+        self.refused_storage = 0          # INVITEs refused because the store could not keep them
+        self.truncated_storage = 0        # sessions ended because their writes failed
         self.refused: dict[str, int] = {}
         self.ended: dict[str, int] = {}
         self.rtp_packets = 0              # of finished sessions (live ones: rtp_packets_active)
@@ -83,13 +107,17 @@ class Stats:
 class Recorder:
     def __init__(self, host: str, port: int, store_dir: Path, name: str = "w0",
                  rtp_timeout: float = 30.0, max_sessions: int = MAX_SESSIONS, tls: bool = False,
-                 status_every: float = 0.0, min_se: int = MIN_SE):
+                 status_every: float = 0.0, min_se: int = MIN_SE, min_free: int | None = None):
         self.host, self.port, self.name = host, port, name
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir)
         self.rtp_timeout, self.max_sessions, self.tls = rtp_timeout, max_sessions, tls
         self.status_every = status_every
         self.min_se = min_se
+        self.min_free = min_free            # bytes; None: from the sessions in flight (needed_free)
+        self.storage: dict = {"state": "ok", "reason": ""}
+        self._storage_check: asyncio.Future | None = None
+        self.storage_lane = ThreadPoolExecutor(1, thread_name_prefix="storage")
         self.tls_port: int | None = None
         self.sessions: dict[tuple[str, str], Session] = {}       # (Call-ID, SRC tag)
         self.pending_invites: dict[str, tuple[Request, Session | None]] = {}   # branch -> ...
@@ -106,6 +134,9 @@ class Recorder:
     async def start(self) -> dict:
         for rid in self.store.repair_interrupted():
             self.out(f"repaired interrupted recording {rid} (truncated)")
+        self.storage = self.store.health(self.needed_free())
+        if self.storage["state"] != "ok":
+            self.out(f"store cannot take recordings: {self.storage['state']}, {self.storage['reason']}")
         self.tcp = StreamServer(self.on_stream, self.on_oversize)
         self.tcp.on_close = self.on_connection_closed
         await self.bind_sip()
@@ -144,7 +175,7 @@ class Recorder:
         self.stopping = True
         for s in list(self.sessions.values()):
             if s.state != "ended":
-                s.bye()
+                s.bye(REASONS["shutdown"])
                 await self.finish(s, "shutdown")
         if self._tasks:            # sessions finishing (a BYE's grace period): let them end
             await asyncio.wait(list(self._tasks), timeout=5)
@@ -155,10 +186,16 @@ class Recorder:
         self.loop_task.cancel()
         for lane in self.lanes:
             lane.shutdown(wait=True)
+        self.storage_lane.shutdown(wait=True)
+        for rid in self.store.retry_pending():
+            self.out(f"closed {rid} in the index (truncated)")
         self.write_status()
 
     def out(self, text: str) -> None:
-        print(f"srs {self.name}: {text}", flush=True)
+        try:
+            print(f"srs {self.name}: {text}", flush=True)
+        except OSError:
+            pass              # a log on the full disk: the session must still be ended
 
     def spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -293,8 +330,70 @@ class Recorder:
 
     # ----- methods --------------------------------------------------------------------------
     def on_options(self, req: Request, peer: Peer) -> None:
-        self.answer(req, peer, 200, to_tag="options", headers=[
-            ("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)])
+        """An SRC's keep-alive: the answer an INVITE would get now (RFC 3261 §11.2), so a
+        store that cannot keep a recording shows before a call needs it."""
+        headers = [("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", SUPPORTED)]
+        refusal = self.storage_refusal()
+        if refusal is not None:
+            self.answer(req, peer, refusal.code, refusal.reason, to_tag="options",
+                        headers=headers + list(refusal.headers))
+            return
+        self.answer(req, peer, 200, to_tag="options", headers=headers)
+
+    # ----- storage ------------------------------------------------------------------------
+    def needed_free(self) -> int:
+        """Free bytes the store must have to take one more session: --min-free, or a minute of
+        WAV for every session in flight and for a new one (wideband, the larger) plus a floor."""
+        if self.min_free is not None:
+            return self.min_free
+        live = sum(wav_bytes_per_second(s.rate) for s in self.sessions.values() if s.state != "ended")
+        return FLOOR_BYTES + (live + wav_bytes_per_second(16000)) * HEADROOM_SECONDS
+
+    def storage_state(self) -> tuple[str, str]:
+        """(state, reason) of the store for a new session now: the last check (once a second),
+        overridden by a write failed since, or by sessions started since it (auto --min-free)."""
+        st = self.storage
+        state, why = st.get("state", "ok"), st.get("reason", "")
+        blocked = self.store.blocked          # set by a failed write: newer than the last check
+        if blocked is not None:
+            cause = blocked.removeprefix("storage-")
+            if cause != state:
+                state, why = cause, "a write failed"
+        elif state == "ok":
+            needed = self.needed_free()
+            free = st.get("free_bytes")
+            if free is not None and free < needed:
+                state, why = "low", f"{free // 1024} kB free, {needed // 1024} kB needed"
+        return state, why
+
+    def storage_refusal(self) -> Refusal | None:
+        """503 + Retry-After when the store cannot take a new recording now, else None."""
+        state, why = self.storage_state()
+        if state == "ok":
+            return None
+        return Refusal(503, f"Recorder storage {state}: {why}"[:150], "storage",
+                       headers=[("Retry-After", str(STORAGE_RETRY_AFTER)),
+                                ("Warning", f'399 mppsim-recorder "storage {state}"')])
+
+    def check_storage(self) -> None:
+        """Once a second, off the loop (statvfs, a reserve file, closes left to retry)."""
+        if self._storage_check is not None and not self._storage_check.done():
+            return
+        loop = asyncio.get_running_loop()
+        needed = self.needed_free()
+        fut = loop.run_in_executor(self.storage_lane, self.store.health, needed)
+        self._storage_check = fut
+
+        def done(f: asyncio.Future) -> None:
+            if f.cancelled() or f.exception() is not None:
+                return
+            new, old = f.result(), self.storage
+            if new["state"] != old.get("state"):
+                self.out(f"store {new['state']}"
+                         + (f": {new['reason']}, new sessions refused (503)" if new["state"] != "ok"
+                            else f": recording again ({(new['free_bytes'] or 0) // 1024} kB free)"))
+            self.storage = new
+        fut.add_done_callback(done)
 
     def on_ack(self, req: Request, peer: Peer) -> None:
         s = self.find(req)
@@ -343,6 +442,10 @@ class Recorder:
             # the same dialog-forming request again on a new transaction (RFC 3261 §8.2.2.2)
             raise Refusal(482, "Loop Detected: a session with this Call-ID and From tag exists",
                           "Call-ID")
+        refusal = self.storage_refusal()
+        if refusal is not None:              # before 200, not after: the SRC can act on it
+            self.stats.refused_storage += 1
+            raise refusal
         live = [s for s in self.sessions.values() if s.state != "ended"]
         if len(live) >= self.max_sessions:
             raise Refusal(486, f"Recorder busy: {self.max_sessions} sessions", "capacity")
@@ -545,6 +648,8 @@ class Recorder:
         if s.state == "ended":
             return
         self.stats.ended[why] = self.stats.ended.get(why, 0) + 1
+        if s.store_failed:
+            self.stats.truncated_storage += 1
         self.sessions.pop((s.dialog.call_id, s.dialog.remote_tag), None)
         if s.peer.connection is not None:
             s.peer.connection.sessions -= 1
@@ -569,6 +674,7 @@ class Recorder:
                 if now >= next_status:
                     next_status = now + 1.0
                     self.transactions.expire()
+                    self.check_storage()
                     self.write_status()
                     # forget rate buckets of sources quiet for a minute (many 127.x sources...)
                     for ip in [ip for ip, b in self.buckets.items() if now - b.at > 60]:
@@ -593,7 +699,7 @@ class Recorder:
                 continue
             why = s.tick(now, batch, self.rtp_timeout)
             if why is not None:
-                s.bye()
+                s.bye(REASONS.get(why))
                 self.spawn(self.finish(s, why))
 
     def status(self) -> dict:
@@ -605,6 +711,10 @@ class Recorder:
                 "sessions_total": self.stats.sessions_total, "requests": self.stats.requests,
                 "unanswerable": self.stats.unanswerable, "refused": dict(self.stats.refused),
                 "ended": dict(self.stats.ended),
+                "storage": dict(self.storage, **dict(zip(("state", "reason"), self.storage_state()))),
+                "min_free": self.needed_free(),
+                "refused_storage": self.stats.refused_storage,
+                "truncated_storage": self.stats.truncated_storage,
                 "rtp_packets_active": sum(r.stats.received for r in rx),
                 "rtp_packets": self.stats.rtp_packets + sum(r.stats.received for r in rx),
                 "rtp_lost": self.stats.rtp_lost,
@@ -617,18 +727,30 @@ class Recorder:
         st = self.status()
         refused = sum(st["refused"].values())
         return (f"{st['sessions_active']} active, {st['sessions_total']} recorded, {st['requests']} "
-                f"requests, {refused} refused, cpu {st['cpu_seconds']} s, rss {st['rss_kb']} kB")
+                f"requests, {refused} refused, cpu {st['cpu_seconds']} s, rss {st['rss_kb']} kB, "
+                f"store {st['storage'].get('state')}")
 
     def write_status(self) -> None:
         folder = self.store_dir / "status"
+        path = folder / f"recorder-{os.getpid()}.json"
+        text = json.dumps(self.status(), indent=1)
+        text += " " * (-len(text) % 4096)      # whole blocks: room to grow in place (below)
         try:
             folder.mkdir(exist_ok=True)
-            path = folder / f"recorder-{os.getpid()}.json"
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.status(), indent=1))
+            tmp.write_text(text)
             tmp.replace(path)
         except OSError:
-            pass
+            # a full disk has no block for a new file, and that is when --stats matters most:
+            # overwrite the old file's own blocks (spaces pad the JSON to its old size)
+            try:
+                with open(path, "r+b") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    data = text.encode()
+                    if len(data) <= size:
+                        f.write(data + b" " * (size - len(data)))
+            except OSError:
+                pass
 
 
 def _rss_kb() -> int:

@@ -19,9 +19,18 @@ Concurrency: every process and thread gets its own SQLite connection; writes are
 SQLITE_BUSY. One recording has one writer (the worker that holds its SIPREC session); the index
 row remembers that writer's pid and process start time, so `repair_interrupted` only touches
 recordings whose writer is really gone, even while other workers keep recording.
+
+Storage failures (issue 26): a full, read-only or vanished store is reported, never swallowed.
+`health()` says whether new recordings can be taken (free space against a threshold, the folder
+writable, the index there); the first ENOSPC blocks every writer of the store at once (`blocked`)
+so that the space left - and a small reserve file given up at that moment - goes to closing the
+rows (`truncated`, `ended_by` naming the cause) and the WAV headers, not to more audio that
+cannot be kept. A close that still cannot reach the index is retried by `retry_pending()` until
+it can: no row stays `recording` after its session ended.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -52,6 +61,14 @@ AUDIO = "audio.wav"
 FLUSH_INTERVAL = 0.5                   # s; with the flusher's tick, audio is on disk within 1 s
 BUSY_TIMEOUT_MS = 1000                 # short: a media thread must not hang on the index...
 WRITE_DEADLINE = 15.0                  # ...but an index update is retried rather than lost
+
+RESERVE = "reserve.bin"                # given up when the disk fills: room to close the rows
+RESERVE_BYTES = 128 * 1024             # ~30 WAL pages: closing one row writes 3-4
+
+# ended_by of a session the store could not keep (docs/store.md)
+STORAGE_FULL, STORAGE_READ_ONLY, STORAGE_MISSING, STORAGE_ERROR = (
+    "storage-full", "storage-read-only", "storage-missing", "storage-error")
+STORAGE_CAUSES = (STORAGE_FULL, STORAGE_READ_ONLY, STORAGE_MISSING, STORAGE_ERROR)
 
 _JSON_COLUMNS = ("participants", "paused_segments", "announcements", "metadata_files",
                  "participants_timeline", "stream_stats")
@@ -173,6 +190,37 @@ def _writer_alive(pid: int | None, start: str | None) -> bool:
     return start is None or stat[1] == start
 
 
+class StorageFailure(Exception):
+    """A write the store could not do because of the storage itself (full, read-only, gone)."""
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+
+
+def storage_cause(exc: BaseException) -> str | None:
+    """The ended_by cause when ``exc`` is the storage failing (disk full, read-only, folder
+    gone, I/O error), None for anything else (a bug, a busy index)."""
+    if isinstance(exc, StorageFailure):
+        return exc.cause
+    if isinstance(exc, OSError):
+        return {errno.ENOSPC: STORAGE_FULL, errno.EDQUOT: STORAGE_FULL, errno.EFBIG: STORAGE_FULL,
+                errno.EROFS: STORAGE_READ_ONLY, errno.EACCES: STORAGE_READ_ONLY,
+                errno.EPERM: STORAGE_READ_ONLY, errno.ENOENT: STORAGE_MISSING,
+                errno.ESTALE: STORAGE_MISSING, errno.EIO: STORAGE_ERROR}.get(exc.errno or 0)
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc).lower()
+        if "full" in text:
+            return STORAGE_FULL
+        if "readonly" in text or "read-only" in text:
+            return STORAGE_READ_ONLY
+        if "unable to open" in text or "no such table" in text:
+            return STORAGE_MISSING
+        if "disk i/o" in text:
+            return STORAGE_ERROR
+    return None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -260,7 +308,9 @@ class _Flusher:
             for w in writers:
                 try:
                     w._flush_if_due()
-                except Exception:                     # disk full etc.: keep the others going
+                except StorageFailure as exc:         # disk full etc.: its session ends
+                    log.warning("flushing recording %s failed: %s", w.id, exc)
+                except Exception:                     # keep the others going
                     log.exception("flushing recording %s failed", w.id)
 
 
@@ -280,7 +330,11 @@ class Store:
         self.index_path = self.dir / INDEX
         self.flush_interval = flush_interval
         self._local = threading.local()
+        self.blocked: str | None = None        # a storage cause: every writer stops until cleared
+        self._pending: dict[str, dict] = {}    # rec_id -> close that could not reach the index
+        self._generation = 0                   # bumped by reopen(): threads' connections renew
         self._init_db()
+        self._index_key = self._key(self.index_path)
 
     # -- connections and transactions --------------------------------------------------------
 
@@ -288,6 +342,12 @@ class Store:
         """This thread's connection (a new one after a fork: SQLite connections never cross
         processes or threads)."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "generation", 0) != self._generation:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+            conn = None
         if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.index_path, timeout=BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None)   # we issue BEGIN/COMMIT ourselves
@@ -297,6 +357,7 @@ class Store:
             # loss but never gets corrupt, and repair_interrupted reconstructs from the files
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.generation = self._generation
         return conn
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
@@ -349,7 +410,8 @@ class Store:
             for name, decl in _ADDED_COLUMNS:
                 if name not in have:
                     conn.execute(f"ALTER TABLE recordings ADD COLUMN {name} {decl}")
-            conn.execute("PRAGMA user_version=2")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != 2:
+                conn.execute("PRAGMA user_version=2")     # not rewritten: a reader on a full disk
         self._tx(create)
 
     def close(self) -> None:
@@ -359,13 +421,143 @@ class Store:
             conn.close()
             self._local.conn = None
 
+    # -- storage health (issue 26) -----------------------------------------------------------
+
+    @staticmethod
+    def _key(path: Path) -> tuple[int, int] | None:
+        try:
+            st = path.stat()
+            return st.st_dev, st.st_ino
+        except OSError:
+            return None
+
+    def health(self, min_free: int) -> dict:
+        """Can new recordings be taken? ``state``: ok | low (free space under ``min_free``) |
+        full (a write failed for lack of space, until the space is back) | read-only | missing
+        (the folder is gone) | error; ``reason`` says it in words.
+
+        The folder there again (an operator recreated or remounted it) with its index or its
+        recordings folder gone: both are made again. A store blocked by a failed write takes
+        writes again once ``min_free`` plus the reserve is free (not sooner: it would fill at
+        once) and every close left to retry is done."""
+        out = {"state": "ok", "reason": "", "free_bytes": None, "total_bytes": None,
+               "min_free": int(min_free), "reserve": (self.dir / RESERVE).exists(),
+               "pending_closes": len(self._pending)}
+        try:
+            vfs = os.statvfs(self.dir)
+        except OSError:
+            self.block(STORAGE_MISSING)
+            return dict(out, state="missing", reason=f"store folder {self.dir} is gone")
+        out["free_bytes"] = free = vfs.f_bavail * vfs.f_frsize
+        out["total_bytes"] = vfs.f_blocks * vfs.f_frsize
+        if vfs.f_flag & os.ST_RDONLY or not os.access(self.dir, os.W_OK) \
+                or (self.recordings_dir.is_dir() and not os.access(self.recordings_dir, os.W_OK)):
+            self.block(STORAGE_READ_ONLY)
+            return dict(out, state="read-only", reason=f"store folder {self.dir} is not writable")
+        if not self.recordings_dir.is_dir() or self._key(self.index_path) != self._index_key:
+            try:
+                self.reopen()
+            except (OSError, sqlite3.Error) as exc:
+                return dict(out, state="error", reason=f"index cannot be made again: {exc}")
+        if self._pending and self.blocked is None:
+            self.retry_pending()
+        if self.blocked is not None:
+            # writable again once the reserve is back and min_free is left beside it (sooner,
+            # the first session would fill the disk again at once)
+            self.retry_pending()
+            self.ensure_reserve(min_free, force=True)
+            free = out["free_bytes"] = self._free()
+            if self._pending or not (self.dir / RESERVE).exists() or free < min_free:
+                state = {STORAGE_FULL: "full", STORAGE_READ_ONLY: "read-only",
+                         STORAGE_MISSING: "missing"}.get(self.blocked, "error")
+                why = (f"{len(self._pending)} recordings cannot be closed in the index" if self._pending
+                       else f"{free // 1024} kB free, {(min_free + RESERVE_BYTES) // 1024} kB needed")
+                return dict(out, state=state, reason=why, pending_closes=len(self._pending))
+            log.warning("store %s writable again after %s (%d kB free)", self.dir, self.blocked,
+                        free // 1024)
+            self.blocked = None
+        if free < min_free:
+            return dict(out, state="low", reason=f"{free // 1024} kB free, {min_free // 1024} kB needed")
+        self.ensure_reserve(min_free)
+        out["reserve"] = (self.dir / RESERVE).exists()
+        out["pending_closes"] = len(self._pending)
+        return out
+
+    def _free(self) -> int:
+        try:
+            vfs = os.statvfs(self.dir)
+        except OSError:
+            return 0
+        return vfs.f_bavail * vfs.f_frsize
+
+    def reopen(self) -> None:
+        """The index file was removed or replaced under us: every thread opens the new one.
+        Sessions writing then are stopped (their rows were in the index that is gone)."""
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self._generation += 1
+        self._init_db()
+        self._index_key = self._key(self.index_path)
+        log.warning("store %s: index opened again (it was removed or replaced)", self.dir)
+
+    def ensure_reserve(self, min_free: int = 0, force: bool = False) -> None:
+        """Keep RESERVE_BYTES allocated, to be given up when the disk fills (release_reserve);
+        made only when ``min_free`` (at least as much again) stays free beside it."""
+        path = self.dir / RESERVE
+        if path.exists() or (self.blocked is not None and not force):
+            return
+        try:
+            if self._free() < RESERVE_BYTES + max(min_free, RESERVE_BYTES):
+                return
+            with open(path, "wb") as f:
+                f.write(b"\0" * RESERVE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def release_reserve(self) -> bool:
+        try:
+            (self.dir / RESERVE).unlink()
+            return True
+        except OSError:
+            return False
+
+    def block(self, cause: str) -> None:
+        """A write failed for ``cause``: every writer stops, the reserve goes to the index."""
+        if self.blocked is None:
+            log.warning("store %s: %s, writes stopped", self.dir, cause)
+        self.blocked = cause
+        if cause == STORAGE_FULL:
+            self.release_reserve()
+
+    def retry_pending(self) -> list[str]:
+        """Close the rows whose close could not reach the index before (truncated)."""
+        done = []
+        for rec_id, args in list(self._pending.items()):
+            try:
+                self._finish_row(rec_id, **args)
+            except (OSError, sqlite3.Error):
+                continue
+            del self._pending[rec_id]
+            done.append(rec_id)
+        return done
+
+    def pending_close(self, rec_id: str, **args: Any) -> None:
+        self._pending[rec_id] = args
+
     # -- recording ---------------------------------------------------------------------------
 
     def begin(self, session_id: str, sip_call_id: str, recording_call_id: str, dialect: str,
               owner: str, participants: Sequence[dict], provider: str, tier: str,
               correlation: str = "", worker: str = "", *, rate: int = 8000,
               started_at: datetime | None = None) -> "RecordingWriter":
-        """Create a recording (row first, then folder and WAV) and return its writer."""
+        """Create a recording (row first, then folder and WAV) and return its writer. When the
+        folder or the WAV cannot be made, the row is taken back (StorageFailure)."""
+        if self.blocked is not None:
+            raise StorageFailure(self.blocked, "store blocked")
         participants = _check_participants(participants)
         tier = _check_provider_tier(provider, tier)
         started = iso(started_at or _now())
@@ -387,9 +579,20 @@ class Store:
         # an interrupted delete, which repair_interrupted may sweep away safely
         self._tx(insert)
         folder = self.recordings_dir / rec_id
-        folder.mkdir()
-        wav = wavfile.WavWriter(folder / AUDIO, rate=rate, channels=2)
-        _fsync_dir(folder)
+        try:
+            folder.mkdir()
+            wav = wavfile.WavWriter(folder / AUDIO, rate=rate, channels=2)
+            _fsync_dir(folder)
+        except OSError as exc:
+            cause = storage_cause(exc) or STORAGE_ERROR
+            if cause == STORAGE_FULL:
+                self.block(cause)
+            try:
+                self.delete(rec_id)
+            except (OSError, sqlite3.Error):
+                self.pending_close(rec_id, ended_at=_now(), talk_seconds=0.0, paused=[],
+                                   state=TRUNCATED, extra={"ended_by": cause})
+            raise StorageFailure(cause, str(exc)) from exc
         writer = RecordingWriter(self, rec_id, wav, self.flush_interval)
         _FLUSHER.add(writer)
         return writer
@@ -575,6 +778,8 @@ class RecordingWriter:
         self._announcements: list[dict] = []
         self._metadata: list[str] = []
         self._finished = False
+        self.error: str | None = None     # the storage cause of a failed write: no more audio
+        self._generation = store._generation   # another: the index it is in is gone
 
     @property
     def path(self) -> Path:
@@ -609,17 +814,52 @@ class RecordingWriter:
         with self._lock:
             if self._finished:
                 raise RuntimeError(f"recording {self.id} is finished")
+            self._check_locked()
             if self._paused_at is not None:
                 return
-            self._wav.append(np.column_stack((left, right)))
-            if time.monotonic() - self._last_flush >= self._flush_interval:
-                self._flush_locked()
+            try:
+                self._wav.append(np.column_stack((left, right)))
+                if time.monotonic() - self._last_flush >= self._flush_interval:
+                    self._flush_locked()
+            except OSError as exc:
+                raise self._failed_locked(exc) from exc
+
+    @property
+    def failure(self) -> str | None:
+        """The storage cause that stops this writer (its own failed write, the store blocked by
+        another's, or its index gone), None while it can write. Cheap: read every tick."""
+        if self.error is None and not self._finished:
+            if self.store.blocked is not None:
+                return self.store.blocked
+            if self.store._generation != self._generation:
+                return STORAGE_MISSING
+        return self.error
+
+    def _check_locked(self) -> None:
+        if self.error is None and self.store.blocked is not None:
+            self.error = self.store.blocked
+        if self.error is None and self.store._generation != self._generation:
+            self.error = STORAGE_MISSING
+        if self.error is not None:
+            raise StorageFailure(self.error, f"recording {self.id}: writes stopped")
+
+    def _failed_locked(self, exc: BaseException) -> StorageFailure:
+        """A write failed: this writer stops for good; a full disk stops every writer."""
+        cause = storage_cause(exc) or STORAGE_ERROR
+        self.error = cause
+        if cause == STORAGE_FULL:
+            self.store.block(cause)
+        return StorageFailure(cause, str(exc))
 
     def flush(self) -> None:
         """Put all audio written so far on disk (valid WAV header included)."""
         with self._lock:
             if not self._finished:
-                self._flush_locked()
+                self._check_locked()
+                try:
+                    self._flush_locked()
+                except OSError as exc:
+                    raise self._failed_locked(exc) from exc
 
     def _flush_locked(self) -> None:
         self._wav.flush()
@@ -628,16 +868,23 @@ class RecordingWriter:
     def _flush_if_due(self) -> None:
         """Called by the flusher thread."""
         with self._lock:
-            if (not self._finished and self._wav.dirty
+            if (not self._finished and self.error is None and self._wav.dirty
                     and time.monotonic() - self._last_flush >= self._flush_interval):
-                self._flush_locked()
+                try:
+                    self._flush_locked()
+                except OSError as exc:
+                    raise self._failed_locked(exc) from exc
 
     def pause(self, at_seconds: float) -> None:
         """Start a paused segment ``at_seconds`` into the call. A second pause is ignored."""
         with self._lock:
             if self._finished or self._paused_at is not None:
                 return
-            self._flush_locked()              # what was recorded before the pause is safe
+            if self.error is None:
+                try:
+                    self._flush_locked()      # what was recorded before the pause is safe
+                except OSError as exc:
+                    raise self._failed_locked(exc) from exc
             self._paused_at = (float(at_seconds), time.monotonic())
             # an open segment (duration null) in the index: a crash during the pause shows it
             segments = self._segments + [{"start": float(at_seconds), "duration": None}]
@@ -669,23 +916,54 @@ class RecordingWriter:
         self.store._update(self.id, announcements=announcements)
 
     def finish(self, at_seconds: float | None = None, ended_at: datetime | None = None,
-               **columns: Any) -> dict:
+               truncated: bool = False, **columns: Any) -> dict:
         """Final flush and close; the row becomes complete with its retention expiry, and gets
         ``columns`` (e.g. ended_by, stream_stats) in the same transaction.
 
         A pause still open is closed at ``at_seconds`` into the call (or by wall clock).
-        Calling finish again returns the row unchanged.
+        Calling finish again returns the row unchanged. When the audio could not all be
+        written (``truncated``, or a write failed: ``error``), the WAV is cut to what is on disk
+        with a valid header and the row becomes ``truncated``. When even the index cannot be
+        written (a full disk), the reserve is given up and the close retried; failing that, it
+        is left to ``Store.retry_pending`` and StorageFailure is raised.
         """
         with self._lock:
             if self._finished:
                 return self.store.get(self.id) or {}
             if self._paused_at is not None:
                 self._close_segment(at_seconds)
-            self._wav.close()
+            try:
+                self._wav.close()
+            except OSError as exc:
+                self._failed_locked(exc)
             self._finished = True
             talk, segments = self._wav.seconds, list(self._segments)
-        self.store._finish_row(self.id, ended_at or _now(), talk, segments, extra=columns)
-        return self.store.get(self.id) or {}
+            if self.error is not None:
+                truncated = True
+                try:            # in place: sizes from what reached the disk, no new blocks
+                    talk = wavfile.repair(self.path, rate=self._wav.rate)
+                except (OSError, ValueError) as exc:
+                    log.warning("recording %s: WAV not repaired: %s", self.id, exc)
+        state = TRUNCATED if truncated else COMPLETE
+        ended = ended_at or _now()
+        for attempt in range(2):
+            try:
+                self.store._finish_row(self.id, ended, talk, segments, state=state, extra=columns)
+                break
+            except (OSError, sqlite3.Error) as exc:
+                cause = storage_cause(exc)
+                if cause is not None and attempt == 0 and self.store.release_reserve():
+                    continue
+                if cause is not None:
+                    self.store.block(cause)
+                # (a busy index past WRITE_DEADLINE too: the row must not stay `recording`)
+                self.store.pending_close(self.id, ended_at=ended, talk_seconds=talk, paused=segments,
+                                         state=state, extra=columns)
+                raise StorageFailure(cause or STORAGE_ERROR, f"recording {self.id} closed later: {exc}") from exc
+        try:
+            return self.store.get(self.id) or {}
+        except (OSError, sqlite3.Error):
+            return {}
 
     def __enter__(self) -> "RecordingWriter":
         return self

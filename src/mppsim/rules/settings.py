@@ -1,5 +1,5 @@
 """Call recording settings: the Control Hub / public API configuration of the organisation, its
-locations, people and virtual lines, with the spec's rules (docs ../shared/spec/recording-behaviour.md,
+locations, people and virtual lines, with the spec's rules (docs/recording-rules.md,
 sections 1-3), and the one place the app asks for a line's effective settings.
 
 Pure Python. Settings are kept as plain dicts with the public Webex API's field names, so a
@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from mppsim.rules import broadworks as BW
+from mppsim.rules.citations import cite
 from mppsim.rules import providers as P
 from mppsim.rules import settings_schema as S
 from mppsim.rules.effective import (ALWAYS, ALWAYS_PAUSE, NEVER, NOTIFY_BEEP, NOTIFY_NONE, Compliance,
@@ -76,7 +77,7 @@ class SettingsError(ValueError):
     def __init__(self, errors: Iterable[str], status: int = 400) -> None:
         self.errors: list[str] = list(errors)
         self.status = status
-        super().__init__("invalid recording settings:\n" + "\n".join(f"  - {e}" for e in self.errors))
+        super().__init__(cite("invalid recording settings:\n" + "\n".join(f"  - {e}" for e in self.errors), "\n  "))
 
     def __str__(self) -> str:
         return self.args[0]

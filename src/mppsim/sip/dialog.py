@@ -113,13 +113,14 @@ class Dialog:
     def ack_overdue(self, now: float) -> bool:
         return not self.confirmed and self.ok_sent_at > 0 and now - self.ok_sent_at > 64 * T1
 
-    def bye(self) -> bytes:
-        """A BYE from the recorder (session timeout / session-timer expiry)."""
+    def bye(self, reason: str = 'SIP;cause=408;text="recording session timed out"') -> bytes:
+        """A BYE from the recorder (session timeout / session-timer expiry; ``reason`` the
+        Reason header of another cause: a storage failure, shutdown)."""
         self.local_cseq += 1
         proto = {"udp": "UDP", "tcp": "TCP", "tls": "TLS"}[self.transport]
         headers = [("Via", f"SIP/2.0/{proto} {self.local_uri};branch={new_branch()};rport")]
         headers += [("Route", r) for r in self.route_set]
         headers += [("Max-Forwards", "70"), ("From", self.local_to), ("To", self.remote_from),
                     ("Call-ID", self.call_id), ("CSeq", f"{self.local_cseq} BYE"),
-                    ("Reason", 'SIP;cause=408;text="recording session timed out"')]
+                    ("Reason", reason)]
         return request("BYE", self.remote_target or "sip:src@invalid", headers)

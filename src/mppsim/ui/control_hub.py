@@ -410,6 +410,8 @@ class LocationsPage(_Page):
                                    "Outbound PSTN calls")
         self.delay_on = self.check("compliance.outboundPSTNCallsDelayEnabled", "ch_loc_compliance_delay_enabled",
                                    "Delay the outbound announcement")
+        # the organisation page has a box of the same text: a tool needs the two apart
+        self.delay_on.widget.setAccessibleName("Location: delay the outbound announcement")
         self.delay = self.spin("compliance.delayInSeconds", "ch_loc_compliance_delay",
                                "Location's compliance delay in seconds (0-60)")
         self.inherited = _named(QLabel(), "ch_loc_effective", "What applies at this location")
@@ -547,7 +549,7 @@ class UsersPage(_Page):
 
     def __init__(self, hub: "ControlHub"):
         super().__init__(hub)
-        self.list = _named(QListWidget(), "ch_user_list", "Users and virtual lines")
+        self.list = _named(QListWidget(), "ch_user_list", "List of users and virtual lines")   # the tab has the other name
         self.list.setMinimumWidth(250)
         self.list.setMaximumWidth(300)
         org = hub.sim.org

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLineEdit, QMenu,
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from mppsim.rules.policy import SOFTKEY_ORDER
 
 from mppsim.app import device_view
 from mppsim.app.simulator import Party, Simulator, SimulatorError
+
+from . import a11y
 
 KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
 KIND_LABEL = {"user": "User", "virtual_line": "Virtual line", "pstn": "PSTN"}
@@ -24,7 +26,9 @@ def safe_name(text: str) -> str:
 class DeviceFace(QFrame):
     """Everything here is addressable by objectName for GUI tests: face_<id>, display_<id>,
     entry_<id>, key_<id>_<digit>, call_<id>, answer_<id>, decline_<id>, end_<id>, hold_<id>,
-    resume_<id>, transfer_<id>, restart_<id>, status_<id> (ids with non-alphanumerics as _)."""
+    resume_<id>, transfer_<id>, restart_<id>, status_<id> (ids with non-alphanumerics as _).
+    Accessible names start with "<name> PSTN" (a PSTN party) and the display's and status's
+    accessible descriptions are the text they show (ui/a11y.py)."""
 
     message = Signal(str)  # errors and notes for the main window's event pane
 
@@ -34,17 +38,20 @@ class DeviceFace(QFrame):
         self.party = party
         self.key = safe_name(party.id)
         self.setObjectName(f"face_{self.key}")
-        self.setAccessibleName(f"{party.name} ({party.number})")
+        who = self.who = f"{party.name} PSTN" if party.kind == "pstn" else f"{party.id} face"
+        self.setAccessibleName(f"{who}: {party.name} ({party.number})")
         self.setFrameShape(QFrame.StyledPanel)
         self.setMinimumWidth(230)
         self.setFocusPolicy(Qt.StrongFocus)     # digits, Enter and Esc when it has the focus
 
-        title = QLabel(f"<b>{party.name}</b>")
-        subtitle = QLabel(self.describe_party())
+        title = a11y.Readout(f"<b>{party.name}</b>")
+        title.setAccessibleName(f"{who} name")
+        subtitle = a11y.Readout(self.describe_party())
+        subtitle.setAccessibleName(f"{who} kind")
         subtitle.setStyleSheet("color: #555;")
-        self.display = QLabel()
+        self.display = a11y.Readout()
         self.display.setObjectName(f"display_{self.key}")
-        self.display.setAccessibleName(f"{party.name} display")
+        self.display.setAccessibleName(f"{who} display")
         self.display.setFixedHeight(74)     # up to four lines: the face does not grow in a call
         self.display.setWordWrap(True)
         self.display.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
@@ -52,11 +59,12 @@ class DeviceFace(QFrame):
                                    "font-family: monospace;")
         self.entry = QLineEdit()
         self.entry.setObjectName(f"entry_{self.key}")
-        self.entry.setAccessibleName(f"{party.name} number to dial")
+        self.entry.setAccessibleName(f"{who} number to dial")
         self.entry.setPlaceholderText("number or extension")
         self.entry.installEventFilter(self)     # Enter in the field calls (and stops there)
-        self.status = QLabel("")
+        self.status = a11y.Readout("")
         self.status.setObjectName(f"status_{self.key}")
+        self.status.setAccessibleName(f"{who} status")
         self.status.setWordWrap(True)
         self.status.setStyleSheet("color: #a33;")
 
@@ -67,7 +75,7 @@ class DeviceFace(QFrame):
         for i, digit in enumerate(KEYS):
             b = QPushButton(digit)
             b.setObjectName(f"key_{self.key}_{safe_name(digit)}")
-            b.setAccessibleName(f"key {digit}")
+            b.setAccessibleName(f"{who} key {digit}")
             b.setFixedHeight(26)
             b.clicked.connect(lambda _=False, d=digit: self.on_key(d))
             keypad.addWidget(b, i // 3, i % 3)
@@ -84,7 +92,7 @@ class DeviceFace(QFrame):
             for name, label, handler in row:
                 b = QPushButton(label)
                 b.setObjectName(f"{name}_{self.key}")
-                b.setAccessibleName(f"{label} ({party.name})")
+                b.setAccessibleName(f"{who} {label}")
                 b.clicked.connect(handler)
                 self.buttons[name] = b
                 h.addWidget(b)
@@ -105,7 +113,7 @@ class DeviceFace(QFrame):
         for label in SOFTKEY_ORDER:
             b = QPushButton(label)
             b.setObjectName(f"softkey_{self.key}_{label}")
-            b.setAccessibleName(f"{label} softkey ({party.name})")
+            b.setAccessibleName(f"{who} {label} softkey")
             b.setStyleSheet("background: #37474f; color: white;")
             b.clicked.connect(lambda _=False, k=label: self.act(self.sim.press, self.party.id, k))
             b.setVisible(False)
@@ -114,10 +122,12 @@ class DeviceFace(QFrame):
         self.more = QToolButton()
         self.more.setText("More ▾")
         self.more.setObjectName(f"more_{self.key}")
-        self.more.setAccessibleName(f"More ({party.name}, Webex App)")
-        self.more.setPopupMode(QToolButton.InstantPopup)
+        self.more.setAccessibleName(f"{who} More")
         self.more_menu = QMenu(self.more)
-        self.more.setMenu(self.more_menu)
+        self.more_menu.setObjectName(f"more_menu_{self.key}")
+        self.more_menu.setAccessibleName(f"{who} More menu")
+        # a click opens the menu where AT-SPI sees it (not an InstantPopup: see ui/a11y.py)
+        self.more_opener = a11y.ToolMenu(self.more, self.more_menu)
         self.more.setVisible(False)
         softkeys.addWidget(self.more)
         softkeys.addStretch(1)
@@ -133,6 +143,7 @@ class DeviceFace(QFrame):
             layout.addLayout(h)
         layout.addWidget(self.status)
 
+        a11y.identify_all(self)
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self.refresh)
@@ -206,7 +217,7 @@ class DeviceFace(QFrame):
             for item in items:
                 action = self.more_menu.addAction(item)
                 action.setObjectName(f"menu_{self.key}_{item.replace(' ', '_')}")
-                action.triggered.connect(lambda _=False, i=item: self.act(self.sim.menu, self.party.id, i))
+                action.triggered.connect(lambda _=False, i=item: self.pick(i))
         self.more.setVisible(bool(items))
 
     def display_text(self, state: str, call: dict | None) -> str:
@@ -233,6 +244,11 @@ class DeviceFace(QFrame):
         return f"Call ended ({call.get('reason') or 'hangup'})\n{party}"
 
     # ----- actions ----------------------------------------------------------------------------
+    def pick(self, item: str) -> None:
+        """A recording item under More."""
+        self.more_menu.hide()      # before the menu is rebuilt under the chosen action
+        self.act(self.sim.menu, self.party.id, item)
+
     def act(self, fn, *args) -> None:
         try:
             fn(*args)

@@ -6,7 +6,7 @@ import time
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QRect, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow,
                                QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLab
 from mppsim.app.scenario_recorder import ScenarioRecorder
 from mppsim.app.simulator import Simulator, SimulatorError
 
+from . import a11y
 from .action_tap import ActionTap
 
 from .bridge import SimBridge
@@ -58,7 +59,8 @@ def describe_event(ev: dict) -> str | None:
     if kind == "announcement":
         return f"{agent}: plays {ev['kind']} {ev['audio']} to {'+'.join(ev['to'])} ({ev['language']})"
     if kind == "recorder":
-        return f"{agent}: recorder {ev['op']} #{ev['recording']}"
+        failed = (ev.get("detail") or {}).get("failed")        # R-ORG-3: why the recording failed
+        return f"{agent}: recorder {ev['op']} #{ev['recording']}" + (f" (failed: {failed})" if failed else "")
     if kind == "recording_refused":
         return f"{agent}: refused {ev['intent']} ({ev['source']}): {ev['why']}"
     if kind == "siprec":
@@ -99,11 +101,12 @@ class UserDevices(QFrame):
         title.setToolTip(title.text())
         # the faces set the card's width, not the title (elided by the layout when longer)
         title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.status = QLabel()
+        self.status = a11y.Readout()
         self.status.setObjectName(f"status_{safe_name(user.id)}")
+        self.status.setAccessibleName(f"{user.id} agent status")
         self.restart = QPushButton("Restart agent")
         self.restart.setObjectName(f"restart_{safe_name(user.id)}")
-        self.restart.setAccessibleName(f"Restart {user.name}'s agent")
+        self.restart.setAccessibleName(f"{user.id} restart agent")
         self.restart.clicked.connect(self.on_restart)
         header = QHBoxLayout()
         header.addWidget(title, 1)
@@ -180,8 +183,53 @@ class PstnCard(QFrame):
         enlarge_on_double_click(self)
 
 
+class CornerSlot(QWidget):
+    """The menu bar's corner, kept empty and as large as `shown`, a child of the main window laid
+    over it. AT-SPI lists a menu bar's menus only, so the controls there (computer audio, sound
+    device, recorder status) were out of every tool's reach; over the slot they look the same."""
+
+    def __init__(self, shown: QWidget, parent=None):
+        super().__init__(parent)
+        self.shown = shown
+        shown.installEventFilter(self)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self.shown.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return self.shown.minimumSizeHint()
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.shown and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()        # its text grew or shrank: the menu bar makes room again
+            self.sync()
+        return False
+
+    def sync(self) -> None:
+        host = self.shown.parentWidget()
+        if host is not None and self.isVisible():
+            self.shown.setGeometry(QRect(self.mapTo(host, QPoint(0, 0)), self.size()))
+            self.shown.raise_()
+
+    def moveEvent(self, event) -> None:  # noqa: N802
+        super().moveEvent(event)
+        self.sync()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.sync()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.sync()
+
+
 class _Lines(QObject):
     changed = Signal(list)
+
+
+class _Text(QObject):
+    said = Signal(str)
 
 
 def default_settings() -> QSettings:
@@ -200,7 +248,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)          # drop a scenario file to load it
         self.bridge = SimBridge(sim, self)
         self.bridge.event.connect(self.on_event)
-        self.audio = RealAudio(sim)
+        # the sound card going away is noticed on PortAudio's thread: a signal brings it here
+        self._audio_lost = _Text(self)
+        self._audio_lost.said.connect(self.on_audio_lost)
+        self.audio = RealAudio(sim, on_lost=self._audio_lost.said.emit)
         # the sound card stream and its receiving thread end with the window, closed or not
         audio = self.audio
         self.destroyed.connect(lambda *_: audio.stop())
@@ -255,7 +306,7 @@ class MainWindow(QMainWindow):
         # real audio for one device (sounddevice), and the recorder's status
         self.audio_choice = QComboBox()
         self.audio_choice.setObjectName("real_audio_device")
-        self.audio_choice.setAccessibleName("Device that uses this computer's microphone and speaker")
+        self.audio_choice.setAccessibleName("Computer audio: the device that uses this computer's microphone and speaker")
         self.audio_choice.addItem("Computer audio: off", None)
         for user in sim.org.users:
             self.audio_choice.addItem(f"Computer audio: {user.name} ({user.extension})", user.id)
@@ -272,10 +323,12 @@ class MainWindow(QMainWindow):
             self.sound_device.setItemText(0, f"({why})")
             self.sound_device.setEnabled(False)
         self.sound_device.currentIndexChanged.connect(self.on_audio_choice)
-        self.recorder_status = QLabel()
+        self.recorder_status = a11y.Readout()
         self.recorder_status.setObjectName("recorder_status")
-        self.recording_label = QLabel("")
+        self.recorder_status.setAccessibleName("Recorder status")
+        self.recording_label = a11y.Readout("")
         self.recording_label.setObjectName("scenario_recording")
+        self.recording_label.setAccessibleName("Scenario recording")
         self.recording_label.setStyleSheet("color: #c62828; font-weight: bold;")
         # in the menu bar's row, to leave the height to the devices
         top_widget = self.top_bar = QWidget(self)
@@ -289,12 +342,14 @@ class MainWindow(QMainWindow):
         self.events = QPlainTextEdit()
         self.events.setObjectName("event_pane")
         self.events.setAccessibleName("Call and recording events")
+        events_title = QLabel("<b>Events</b>")
+        events_title.setBuddy(self.events)
         self.events.setReadOnly(True)
         self.events.setMaximumBlockCount(2000)
         pane = QWidget()
         pane_layout = QVBoxLayout(pane)
         pane_layout.setContentsMargins(0, 0, 0, 0)
-        pane_layout.addWidget(QLabel("<b>Events</b>"))
+        pane_layout.addWidget(events_title)
         pane_layout.addWidget(self.events)
 
         # the scenario player, beside the devices
@@ -340,12 +395,17 @@ class MainWindow(QMainWindow):
         self.caption.setVisible(False)
 
         self._build_menus()
-        self.menuBar().setCornerWidget(top_widget, Qt.TopRightCorner)
+        self.corner_slot = CornerSlot(top_widget)
+        self.corner_slot.setObjectName("menu_corner")
+        self.menuBar().setCornerWidget(self.corner_slot, Qt.TopRightCorner)
+        top_widget.setObjectName("menu_corner_controls")
+        top_widget.raise_()
         door = f"front door sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "front door off"
         api = f"API {api_url}/v1 and /mppsim/v1" if api_url else "API off"
         self.statusBar().showMessage(f"{len(sim.orch.agents)} agents · {door} · {api} · logs: {sim.run_dir}")
         self.refresh_recorder()
         self.restore_layout()
+        a11y.identify_all(self)      # every objectName is the AccessibleId tools find it by
 
     # ----- menus ------------------------------------------------------------------------------
     def _action(self, menu, name: str, text: str, handler, shortcut=None, checkable=False) -> QAction:
@@ -593,6 +653,14 @@ class MainWindow(QMainWindow):
         text = self.audio.start(who, self.sound_device.currentData())
         if text:
             self.log(text)
+
+    def on_audio_lost(self, text: str) -> None:
+        """The sound card went away mid-call: the call goes on simulated; the choice shows off."""
+        self.log(text)
+        self.statusBar().showMessage(text, 10000)
+        self.audio_choice.blockSignals(True)
+        self.audio_choice.setCurrentIndex(0)
+        self.audio_choice.blockSignals(False)
 
     def on_event(self, ev: dict) -> None:
         line = describe_event(ev)

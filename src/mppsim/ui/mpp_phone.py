@@ -1,7 +1,8 @@
 """The MPP desk phone face: an 8800-series-like colour phone (or a 6800/7800-like monochrome one)
 drawn with QPainter over the Simulator. It reads `sim` in refresh() and calls its methods; the art
 is in ui/mpp_art.py. Transparent child QPushButtons sit over the painted keys so tests (pytest-qt)
-and assistive tech find every control by objectName / accessible name:
+and assistive tech find every control by objectName / accessible name (ui/a11y.py: names like
+"alice MPP softkey Answer", the objectName as AccessibleId):
 
     mpp_<user>                      the phone
     mpp_<user>_softkey_<0..3>       softkeys by position (text = the label shown above it)
@@ -9,9 +10,16 @@ and assistive tech find every control by objectName / accessible name:
     mpp_<user>_key_<0-9|star|hash>  keypad
     mpp_<user>_hold, _transfer, _conference, _messages, _speaker, _mute, _headset,
     mpp_<user>_nav_up, _nav_down, _nav_left, _nav_right, _nav_select
+    mpp_<user>_screen_<part>        what the screen shows, for tools: transparent labels over the
+                                    painted text whose accessible description is that text (header,
+                                    clock, state, timer, title, subtitle, rec, muted, note)
+
+The lamps (mute, speaker, headset, message waiting) are checkable buttons: lit = checked.
 
 Keyboard (when the phone has focus): 0-9 * # dial (idle) or send DTMF (connected: *44 etc. are
-feature codes), Backspace deletes, Enter calls, Esc ends the call / clears.
+feature codes), Backspace deletes, Enter calls, Esc ends the call / clears, F1-F4 press the
+softkeys, F6 / F7 / F8 Hold, Transfer, Conference, M / S / H / V mute, speaker, headset,
+messages, arrows move between lines (up / down) and softkey pages (left / right).
 """
 from __future__ import annotations
 
@@ -19,20 +27,40 @@ import time
 
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGroupBox, QPushButton, QSizePolicy
 
 from mppsim.app import device_view
 from mppsim.app.simulator import Simulator, SimulatorError
 from mppsim.rules.policy import SOFTKEY_ORDER
 
+from . import a11y
 from . import mpp_art as art
-from .mpp_art import BASE_H, BASE_W, LINE_SLOTS, Screen, LineRow
+from .mpp_art import BASE_H, BASE_W, CALL_AREA, HEADER_H, LINE_SLOTS, SCREEN, Screen, LineRow
 
 MESSAGE_SECONDS = 3.0
 ERROR_SECONDS = 4.0
 MORE = "More"
 KEY_NAMES = {"*": "star", "#": "hash"}
 MONO_PREFIXES = ("68", "78")
+SOFTKEY_KEYS = (Qt.Key_F1, Qt.Key_F2, Qt.Key_F3, Qt.Key_F4)
+# the hard keys from the keyboard (every control has a keyboard path; the phone's own keys are
+# not focusable, like the painted keys they sit on)
+HARD_KEY_KEYS = {Qt.Key_F6: "hold", Qt.Key_F7: "transfer", Qt.Key_F8: "conference", Qt.Key_M: "mute",
+                 Qt.Key_S: "speaker", Qt.Key_H: "headset", Qt.Key_V: "messages"}
+LAMPS = ("mute", "speaker", "headset", "messages")
+# where ui/mpp_art.py paints each part of the screen (base coordinates): the readouts sit there
+_A = CALL_AREA
+SCREEN_PARTS = {
+    "header": QRectF(SCREEN.left(), SCREEN.top(), SCREEN.width() - 120, HEADER_H),
+    "clock": QRectF(SCREEN.right() - 120, SCREEN.top(), 120, HEADER_H),
+    "state": QRectF(_A.left(), _A.top(), _A.width() * 0.62, 18),
+    "timer": QRectF(_A.left() + _A.width() * 0.62, _A.top(), _A.width() * 0.38, 18),
+    "title": QRectF(_A.left(), _A.top() + 30, _A.width(), 26),
+    "subtitle": QRectF(_A.left(), _A.top() + 56, _A.width(), 20),
+    "rec": QRectF(_A.left(), _A.top() + 84, 84, 22),
+    "muted": QRectF(_A.right() - 60, _A.top() + 84, 60, 22),
+    "note": QRectF(_A.left(), _A.bottom() - 34, _A.width(), 30),
+}
 
 BUTTON_STYLE = ("QPushButton { background: transparent; border: none; color: transparent; }"
                 "QPushButton:pressed { background: rgba(255, 255, 255, 60); border-radius: 6px; }"
@@ -48,7 +76,10 @@ def safe(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
 
 
-class MppPhone(QWidget):
+class MppPhone(QGroupBox):
+    """A QGroupBox for its accessible role (grouping: a device made of controls; a plain QWidget
+    is a generic filler to AT-SPI); it paints everything itself, so no group-box frame shows."""
+
     message = Signal(str)   # errors, for a main window's event pane
 
     def __init__(self, sim: Simulator, user_id: str, skin: str | None = None, parent=None):
@@ -87,37 +118,47 @@ class MppPhone(QWidget):
         name = safe(user_id)
         self.key = name
         self.setObjectName(f"mpp_{name}")
-        self.setAccessibleName(f"{self.user.name} Cisco IP Phone {self.model}")
+        self.setFlat(True)
+        self.who = f"{user_id} MPP"      # every accessible name starts with it: unique per window
+        a11y.name(self, f"{user_id} MPP: {self.user.name}'s Cisco IP Phone {self.model}")
         self.setFocusPolicy(Qt.StrongFocus)
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
         self.setAttribute(Qt.WA_OpaquePaintEvent, False)
 
         self._buttons: list[tuple[QPushButton, QRectF]] = []
-        self.softkey_buttons = [self._button(f"softkey_{i}", f"Softkey {i + 1}", art.softkey_rect(i),
+        self.softkey_buttons = [self._button(f"softkey_{i}", f"softkey {i + 1}", art.softkey_rect(i),
                                              lambda _=False, i=i: self.press_softkey(i)) for i in range(4)]
-        self.linekey_buttons = [self._button(f"linekey_{i}", f"Line key {i + 1}", art.line_key_rect(i),
+        self.linekey_buttons = [self._button(f"linekey_{i}", f"line key {i + 1}", art.line_key_rect(i),
                                              lambda _=False, i=i: self.select_line(i)) for i in range(LINE_SLOTS)]
         for i, (line, ext, lname) in enumerate(self.lines):
             self.linekey_buttons[i].setText(ext)
-            self.linekey_buttons[i].setAccessibleName(f"Line key {i + 1}: {lname} ({ext})")
+            self.linekey_buttons[i].setAccessibleName(f"{self.who} line key {i + 1}: {ext} {lname}")
         for b in self.linekey_buttons[len(self.lines):]:
             b.setEnabled(False)
         self.keypad_buttons: dict[str, QPushButton] = {}
         for row, keys in enumerate(art.KEYPAD):
             for col, k in enumerate(keys):
-                b = self._button(f"key_{KEY_NAMES.get(k, k)}", f"Key {k}", art.keypad_rect(row, col),
+                b = self._button(f"key_{KEY_NAMES.get(k, k)}", f"key {k}", art.keypad_rect(row, col),
                                  lambda _=False, k=k: self.key_digit(k))
                 b.setText(k)
                 self.keypad_buttons[k] = b
         self.hard_buttons: dict[str, QPushButton] = {}
         for name_, rect in {**art.FEATURE_KEYS, **art.AUDIO_KEYS}.items():
-            b = self._button(name_, name_.capitalize(), rect, lambda _=False, n=name_: self.press_hard_key(n))
+            b = self._button(name_, name_, rect, lambda _=False, n=name_: self.press_hard_key(n))
             b.setText(name_.capitalize())
+            b.setCheckable(name_ in LAMPS)     # lit = checked (set by refresh, not by the click)
             self.hard_buttons[name_] = b
         for part in ("up", "down", "left", "right", "select"):
-            b = self._button(f"nav_{part}", f"Navigation {part}", art.nav_rect(part),
+            b = self._button(f"nav_{part}", f"navigation {part}", art.nav_rect(part),
                              lambda _=False, p=part: self.press_nav(p))
             self.hard_buttons[f"nav_{part}"] = b
+        # the screen's text for tools, where it is painted (the art stays the only drawing)
+        self._texts: list[tuple[a11y.ScreenText, QRectF]] = []
+        self.screen_parts: dict[str, a11y.ScreenText] = {}
+        for part, rect in SCREEN_PARTS.items():
+            t = a11y.ScreenText(self, f"mpp_{self.key}_screen_{part}", f"{self.who} screen {part}")
+            self.screen_parts[part] = t
+            self._texts.append((t, rect))
 
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
@@ -129,7 +170,7 @@ class MppPhone(QWidget):
     def _button(self, suffix: str, accessible: str, rect: QRectF, handler) -> QPushButton:
         b = QPushButton("", self)
         b.setObjectName(f"mpp_{self.key}_{suffix}")
-        b.setAccessibleName(f"{accessible} ({self.user.name})")
+        a11y.name(b, f"{self.who} {accessible}")
         b.setFocusPolicy(Qt.NoFocus)
         b.setFlat(True)
         b.setCursor(Qt.PointingHandCursor)
@@ -163,7 +204,7 @@ class MppPhone(QWidget):
 
     def resizeEvent(self, event) -> None:
         s, ox, oy = self._transform()
-        for b, r in self._buttons:
+        for b, r in [*self._buttons, *self._texts]:
             b.setGeometry(QRect(round(ox + r.left() * s), round(oy + r.top() * s),
                                 round(r.width() * s), round(r.height() * s)))
         super().resizeEvent(event)
@@ -173,10 +214,12 @@ class MppPhone(QWidget):
         p = QPainter(self)
         p.translate(ox, oy)
         p.scale(s, s)
-        lit = {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted,
-               "mwi": self.mwi > 0}
-        art.paint_phone(p, self.skin, self._screen, self.model, lit)
+        art.paint_phone(p, self.skin, self._screen, self.model, self._lamps())
         p.end()
+
+    def _lamps(self) -> dict[str, bool]:
+        return {"speaker": self.audio == "speaker", "headset": self.audio == "headset", "mute": self.muted,
+                "mwi": self.mwi > 0}
 
     # ----- what tests and the main window read ---------------------------------------------
     def screen_text(self) -> str:
@@ -261,13 +304,35 @@ class MppPhone(QWidget):
             self._labels = labels
             self.page = 0
         scr.softkeys = self._page_of(labels)
-        for b, label in zip(self.softkey_buttons, scr.softkeys):
+        for i, (b, label) in enumerate(zip(self.softkey_buttons, scr.softkeys)):
             b.setText(label)
             b.setEnabled(bool(label))
-            b.setAccessibleName(f"Softkey: {label} ({self.user.name})" if label
-                                else f"Softkey (blank) ({self.user.name})")
+            b.setAccessibleName(f"{self.who} softkey {label}" if label else f"{self.who} softkey {i + 1} blank")
         self._screen = scr
+        self._show_for_tools(scr)
         self.update()
+
+    def _show_for_tools(self, scr: Screen) -> None:
+        """What is painted, for assistive tech and GUI test tools (ui/a11y.py)."""
+        rec = {"recording": "REC", "paused": "PAUSED"}.get(scr.indicator, "")
+        shown = {"header": scr.header_left, "clock": scr.header_right, "state": scr.state,
+                 "timer": scr.timer, "title": scr.title, "subtitle": scr.subtitle, "rec": rec,
+                 "muted": "Muted" if scr.muted else "", "note": scr.error or scr.banner}
+        for part, text in shown.items():
+            self.screen_parts[part].show_text(text)
+        for i, row in enumerate(scr.lines):
+            icon = {"recording": ", REC", "paused": ", PAUSED"}.get(row.indicator, "")
+            self.linekey_buttons[i].setAccessibleDescription(
+                f"{row.label} {row.name}: {device_view.STATE_TEXT.get(row.state, row.state)}{icon}"
+                + (", selected" if row.selected else ""))
+        lit = self._lamps()
+        for lamp in LAMPS:
+            a11y.set_checked(self.hard_buttons[lamp], lit["mwi" if lamp == "messages" else lamp])
+        self.hard_buttons["messages"].setAccessibleDescription(
+            f"{self.mwi} new voicemail messages" if self.mwi else "no new voicemail messages")
+        text = "\n".join(scr.texts())
+        if self.accessibleDescription() != text:
+            self.setAccessibleDescription(text)
 
     def _page_of(self, labels: list[str]) -> list[str]:
         if len(labels) <= 4:
@@ -503,6 +568,10 @@ class MppPhone(QWidget):
             self.end_or_clear()
         elif key == Qt.Key_Backspace:
             self.press_label("Delete")
+        elif key in SOFTKEY_KEYS:
+            self.press_softkey(SOFTKEY_KEYS.index(key))
+        elif key in HARD_KEY_KEYS and not event.modifiers() & (Qt.ControlModifier | Qt.AltModifier):
+            self.press_hard_key(HARD_KEY_KEYS[key])
         elif key in (Qt.Key_Up, Qt.Key_Down, Qt.Key_Left, Qt.Key_Right):
             self.press_nav({Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Left: "left",
                             Qt.Key_Right: "right"}[key])

@@ -140,6 +140,35 @@ def read_recordings(store_dir: str | Path) -> list[dict]:
     return out
 
 
+def storage_summary(store_dir: str | Path) -> tuple[str, bool]:
+    """(one line on the recorder's store, True when it is a problem) from the status files the
+    running recorders write every second (issue 26): free space, refused sessions, recordings
+    truncated because the store failed - so an operator sees it before a customer does."""
+    folder = Path(store_dir) / "status"
+    states, free, refused, truncated = [], None, 0, 0
+    for path in sorted(folder.glob("recorder-*.json")) if folder.is_dir() else []:
+        try:
+            st = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if time.time() - path.stat().st_mtime > 10:
+            continue                   # a recorder that stopped (or could not write it since)
+        storage = st.get("storage") or {}
+        states.append((storage.get("state") or "ok", storage.get("reason") or ""))
+        if storage.get("free_bytes") is not None:
+            free = storage["free_bytes"]
+        refused += int(st.get("refused_storage") or 0)
+        truncated += int(st.get("truncated_storage") or 0)
+    if not states:
+        return "Store: no running recorder reports on it", False
+    bad = [f"{s}{' (' + why + ')' if why else ''}" for s, why in states if s != "ok"]
+    space = f"{free / 1e9:.2f} GB free" if free is not None and free >= 1e8 else \
+        (f"{(free or 0) // 1024} kB free" if free is not None else "free space unknown")
+    text = (f"Store: {', '.join(bad) if bad else 'ok'} · {space} · {refused} session(s) refused "
+            f"for storage · {truncated} recording(s) truncated by storage")
+    return text, bool(bad or refused or truncated)
+
+
 def aor_number(aor: str) -> str:
     """'sip:1004@127.0.0.1' -> '1004'; 'tel:+1415...' -> '+1415...' (the SIP toolkit's reading)."""
     return uri_user(aor)
@@ -507,6 +536,8 @@ class RecorderPortal(QWidget):
         self.access_label = QLabel(objectName="portal_access")
         self.access_label.setWordWrap(True)
         self.access_label.setStyleSheet("color:#555")
+        self.storage_label = QLabel(objectName="portal_storage")
+        self.storage_label.setWordWrap(True)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Viewer:"))
@@ -559,6 +590,14 @@ class RecorderPortal(QWidget):
         for w in (self.meta_parsed, self.meta_raw):
             w.setFont(mono)
             w.setLineWrapMode(QPlainTextEdit.NoWrap)
+        # names for assistive tech and GUI test tools (five controls had none: issue 23)
+        for w, accessible in ((self.viewer, "Portal viewer: whose recordings the portal shows"),
+                              (self.owner, "Portal owner filter"), (self.filter, "Portal text filter"),
+                              (self.meta_parsed, "Recording metadata, parsed"),
+                              (self.meta_raw, "Recording metadata, raw XML"),
+                              (self.meta_files, "Recording metadata file")):
+            if not w.accessibleName():
+                w.setAccessibleName(accessible)
         self.meta_tabs.addTab(self.meta_parsed, "Metadata (parsed)")
         self.meta_tabs.addTab(raw_box, "Metadata (as received)")
 
@@ -581,6 +620,7 @@ class RecorderPortal(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.access_label)
+        lay.addWidget(self.storage_label)
         lay.addWidget(split, 1)
         lay.addWidget(self.status)
 
@@ -651,6 +691,9 @@ class RecorderPortal(QWidget):
             + (admin_rule.why if viewer == ADMIN else
                "a user sees their own recordings"
                + (" per callRecordingAccessSettings (R-PRV-9)" if provider == P.WEBEX else " (R-PRV-2)")))
+        store_line, problem = storage_summary(self.sim.recorder_store)
+        self.storage_label.setText(store_line)
+        self.storage_label.setStyleSheet("color:#c0392b" if problem else "color:#555")
         # owners combo
         keep = self.owner.currentData()
         self.owner.blockSignals(True)
@@ -921,6 +964,8 @@ class RecorderPortal(QWidget):
 def state_text(row: dict) -> str:
     """The state column: the store's state, plus 'suspect' when the recorder flagged it."""
     state = row.get("state", "")
+    if state == "truncated" and str(row.get("ended_by", "")).startswith("storage-"):
+        state = f"truncated · {row['ended_by']}"          # issue 26: the store failed, not a crash
     return f"{state} · SUSPECT" if row.get("suspect") else state
 
 

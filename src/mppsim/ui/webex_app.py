@@ -12,7 +12,9 @@ R-UX-5). The recording indicator (red dot + "Recording") and the paused indicato
 glyph + "Recording paused") come from `sim.indicator(line, "webex-app")` (R-UX-1); the recording
 message is shown as a banner for a few seconds when it changes.
 
-Every control has an objectName and accessible name starting with `webex_<user>` (see WebexApp).
+Every control has an objectName starting with `webex_<user>` (see WebexApp), the same
+AccessibleId, and an accessible name starting with "<user> Webex App"; every label's accessible
+description is the text it shows (ui/a11y.py).
 All art is drawn with QPainter and style sheets; there are no bitmaps.
 """
 from __future__ import annotations
@@ -22,12 +24,14 @@ import zlib
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPainter, QPainterPath, QPen, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMenu,
+from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
                                QPushButton, QStackedWidget, QToolButton, QVBoxLayout,
                                QWidget)
 
 from mppsim.app import device_view
 from mppsim.app.simulator import Simulator, SimulatorError
+
+from . import a11y
 
 DEVICE = "webex-app"
 KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
@@ -106,16 +110,17 @@ def initials(name: str) -> str:
 class Avatar(QWidget):
     """A round avatar: initials on a colour chosen from the name."""
 
-    def __init__(self, size: int = 84, parent=None):
+    def __init__(self, size: int = 84, parent=None, accessible: str = ""):
         super().__init__(parent)
         self.setFixedSize(size, size)
         self.name = ""
         self.ring = False
+        self.setAccessibleName(accessible)    # fixed: whose avatar it is; the description: of whom
 
     def set_name(self, name: str, ring: bool = False) -> None:
         if (name, ring) != (self.name, self.ring):
             self.name, self.ring = name, ring
-            self.setAccessibleName(f"avatar {name}")
+            self.setAccessibleDescription(name)
             self.update()
 
     def paintEvent(self, _):
@@ -150,6 +155,7 @@ class Glyph(QWidget):
     def set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
+            self.setAccessibleDescription(state)
             self.update()
 
     def paintEvent(self, _):
@@ -295,8 +301,9 @@ class RoundButton(QToolButton):
 
 
 # ----- the face ---------------------------------------------------------------------------------
-class WebexApp(QWidget):
-    """The Webex App of one user. objectNames (all also accessible names' basis):
+class WebexApp(QGroupBox):
+    """The Webex App of one user (a QGroupBox for its accessible role, grouping: to AT-SPI a plain
+    QWidget is a generic filler; it draws no group-box frame). objectNames:
 
     webex_<user>                      the widget
     webex_<user>_line                 line picker (QComboBox; primary line + webex-app virtual lines)
@@ -334,11 +341,13 @@ class WebexApp(QWidget):
         self._banner_seen: tuple | None = None
         self._last_state = "idle"
         self.n = lambda suffix: f"webex_{self.key}_{suffix}"
+        self.who = f"{user_id} Webex App"      # every accessible name starts with it
 
         self.setObjectName(f"webex_{self.key}")
-        self.setAccessibleName(f"Webex App of {self.user.name}")
+        self.setAccessibleName(f"{self.who}: {self.user.name}")
         self.setFocusPolicy(Qt.StrongFocus)
-        self.setStyleSheet(STYLE)
+        self.setFlat(True)
+        self.setStyleSheet(STYLE + "WebexApp { border: none; margin: 0px; padding: 0px; }")
         self.setMinimumSize(300, 540)
 
         root = QFrame()
@@ -353,11 +362,12 @@ class WebexApp(QWidget):
         # header: Webex mark, own avatar and line picker
         header = QHBoxLayout()
         brand = QLabel(f"<span style='color:{BLUE}; font-size:15px; font-weight:bold'>Webex</span>")
-        me = Avatar(30)
+        brand.setAccessibleName(f"{self.who} brand")
+        me = Avatar(30, accessible=f"{self.who} own avatar")
         me.set_name(self.user.name)
         self.line_box = QComboBox()
         self.line_box.setObjectName(self.n("line"))
-        self.line_box.setAccessibleName(f"{self.user.name} line")
+        self.line_box.setAccessibleName(f"{self.who} line")
         for who in self.lines:
             p = sim.party(who)
             self.line_box.addItem(f"{p.name} · {p.number}", who)
@@ -392,6 +402,7 @@ class WebexApp(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
+        a11y.identify_all(self)
         esc = QShortcut(QKeySequence(Qt.Key_Escape), self, self.on_escape)
         esc.setContext(Qt.WidgetWithChildrenShortcut)
 
@@ -401,19 +412,22 @@ class WebexApp(QWidget):
         self.ticker.start()
         self.refresh()
 
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        pass        # the frame inside (webex_root) is the window's look; a group box draws none
+
     # ----- building ---------------------------------------------------------------------------
     def _label(self, suffix: str, text: str, role: str | None = None) -> QLabel:
-        label = QLabel(text)
+        label = a11y.Readout(text)
         label.setObjectName(self.n(suffix))
-        label.setAccessibleName(f"{self.user.name} {suffix}")
+        label.setAccessibleName(f"{self.who} {suffix.replace('_', ' ')}")
         if role:
             label.setProperty("role", role)
         return label
 
-    def _button(self, suffix: str, label: str, role: str, handler) -> QPushButton:
+    def _button(self, suffix: str, label: str, role: str, handler, accessible: str | None = None) -> QPushButton:
         b = QPushButton(label)
         b.setObjectName(self.n(suffix))
-        b.setAccessibleName(f"{label} ({self.user.name}, Webex App)")
+        b.setAccessibleName(f"{self.who} {accessible or label}")
         b.setProperty("role", role)
         b.setCursor(Qt.PointingHandCursor)
         b.clicked.connect(handler)
@@ -426,7 +440,7 @@ class WebexApp(QWidget):
         v.setSpacing(10)
         self.dial_field = QLineEdit()
         self.dial_field.setObjectName(self.n("dial_field"))
-        self.dial_field.setAccessibleName(f"{self.user.name} search or dial")
+        self.dial_field.setAccessibleName(f"{self.who} search or dial")
         self.dial_field.setPlaceholderText("Search or dial")
         self.dial_field.returnPressed.connect(self.on_call)
         v.addWidget(self.dial_field)
@@ -440,7 +454,7 @@ class WebexApp(QWidget):
             sub = SUBKEYS.get(digit, "")
             b = self._button(f"key_{ {'*': 'star', '#': 'hash'}.get(digit, digit)}", digit, "key",
                              lambda _=False, d=digit: self.type_digit(d))
-            b.setAccessibleName(f"dial {digit}")
+            b.setAccessibleName(f"{self.who} dial {digit}")
             b.setToolTip(sub)
             b.setFocusPolicy(Qt.NoFocus)
             grid.addWidget(b, i // 3, i % 3, Qt.AlignCenter)
@@ -486,7 +500,7 @@ class WebexApp(QWidget):
         t = QVBoxLayout(toast)
         t.setContentsMargins(18, 18, 18, 18)
         t.setSpacing(6)
-        self.toast_avatar = Avatar(72)
+        self.toast_avatar = Avatar(72, accessible=f"{self.who} caller avatar")
         self.toast_title = self._label("toast_title", "Incoming call", role="muted")
         self.toast_name = self._label("toast_name", "", role="title")
         self.toast_number = self._label("toast_number", "", role="muted")
@@ -513,7 +527,7 @@ class WebexApp(QWidget):
         v = QVBoxLayout(page)
         v.setContentsMargins(0, 10, 0, 0)
         v.setSpacing(4)
-        self.avatar = Avatar(96)
+        self.avatar = Avatar(96, accessible=f"{self.who} remote avatar")
         v.addWidget(self.avatar, 0, Qt.AlignHCenter)
         v.addSpacing(6)
         self.caller = self._label("caller", "", role="title")
@@ -530,8 +544,9 @@ class WebexApp(QWidget):
         pill.setContentsMargins(10, 3, 12, 3)
         pill.setSpacing(6)
         self.glyph = Glyph()
+        self.glyph.setAccessibleName(f"{self.who} recording glyph")
         self.indicator = self._label("indicator", "")
-        self.indicator.setAccessibleName("")
+        self.indicator.setAccessibleName(f"{self.who} recording indicator")
         pill.addWidget(self.glyph)
         pill.addWidget(self.indicator)
         row = QHBoxLayout()
@@ -545,14 +560,14 @@ class WebexApp(QWidget):
         # in-call keypad (More > Keypad): digits go to sim.dtmf
         self.keypad = QWidget()
         self.keypad.setObjectName(self.n("keypad"))
-        self.keypad.setAccessibleName(f"{self.user.name} in-call keypad")
+        self.keypad.setAccessibleName(f"{self.who} in-call keypad")
         grid = QGridLayout(self.keypad)
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(6)
         for i, digit in enumerate(KEYS):
             b = self._button(f"dtmf_{ {'*': 'star', '#': 'hash'}.get(digit, digit)}", digit, "key",
                              lambda _=False, d=digit: self.send_dtmf(d))
-            b.setAccessibleName(f"keypad {digit}")
+            b.setAccessibleName(f"{self.who} keypad {digit}")
             b.setFocusPolicy(Qt.NoFocus)
             grid.addWidget(b, i // 3, i % 3, Qt.AlignCenter)
         self.keypad.setVisible(False)
@@ -564,7 +579,7 @@ class WebexApp(QWidget):
         tr.setContentsMargins(0, 0, 0, 0)
         self.transfer_field = QLineEdit()
         self.transfer_field.setObjectName(self.n("transfer_field"))
-        self.transfer_field.setAccessibleName(f"{self.user.name} transfer to")
+        self.transfer_field.setAccessibleName(f"{self.who} transfer to")
         self.transfer_field.setPlaceholderText("Transfer to number")
         self.transfer_field.returnPressed.connect(self.on_transfer_go)
         # the Webex App's two ways: "Transfer now" (blind) and "Consult first" (phone/transfer.py)
@@ -597,9 +612,9 @@ class WebexApp(QWidget):
         wv.addWidget(self.waiting_label)
         wr = QHBoxLayout()
         wr.addWidget(self._button("waiting_answer", "Answer", "small",
-                                  lambda: self.act(self.sim.answer, self.line)))
+                                  lambda: self.act(self.sim.answer, self.line), "Answer waiting call"))
         wr.addWidget(self._button("waiting_decline", "Decline", "small",
-                                  lambda: self.act(self.sim.decline, self.line)))
+                                  lambda: self.act(self.sim.decline, self.line), "Decline waiting call"))
         wv.addLayout(wr)
         self.waiting_row.setVisible(False)
         v.addWidget(self.waiting_row)
@@ -613,12 +628,12 @@ class WebexApp(QWidget):
         self.resume_button = self._round("resume", "Resume", "resume", self.on_resume)
         self.transfer_button = self._round("transfer", "Transfer", "transfer", self.on_transfer)
         self.more_button = self._round("more", "More", "more", None)
-        self.more_button.setPopupMode(QToolButton.InstantPopup)
         self.more_menu = QMenu(self.more_button)
         self.more_menu.setObjectName(self.n("more_menu"))
-        self.more_menu.setAccessibleName(f"{self.user.name} More menu")
+        self.more_menu.setAccessibleName(f"{self.who} More menu")
         self.more_menu.setStyleSheet(STYLE)
-        self.more_button.setMenu(self.more_menu)
+        # a click opens the menu where AT-SPI sees it (not an InstantPopup: see ui/a11y.py)
+        self.more_opener = a11y.ToolMenu(self.more_button, self.more_menu)
         self.keypad_action = QAction("Keypad", self)   # not the menu's: clear() deletes its own
         self.keypad_action.setObjectName(self.n("menu_keypad"))
         self.keypad_action.triggered.connect(self.toggle_keypad)
@@ -635,7 +650,7 @@ class WebexApp(QWidget):
     def _round(self, suffix: str, label: str, icon: str, handler, colour: str = RAISED) -> RoundButton:
         b = RoundButton(label, icon, colour)
         b.setObjectName(self.n(suffix))
-        b.setAccessibleName(f"{label} ({self.user.name}, Webex App)")
+        b.setAccessibleName(f"{self.who} {label}")
         if handler is not None:
             b.clicked.connect(handler)
         return b
@@ -706,7 +721,6 @@ class WebexApp(QWidget):
         ind = w.indicator
         text = {"recording": "Recording", "paused": "Recording paused"}.get(ind, "")
         self.indicator.setText(text)
-        self.indicator.setAccessibleName(text)
         self.indicator.setStyleSheet(f"color: {AMBER if ind == 'paused' else '#ff6b6b'}; font-weight: bold;")
         self.glyph.set_state(ind)
         self.pill.set_paused(ind == "paused")
@@ -732,6 +746,7 @@ class WebexApp(QWidget):
         self.consult_row.setVisible(w.button("transfer_cancel") is not None)
         self.complete_button.setText(complete.label)
         self.complete_button.setObjectName(self.n(complete.name))
+        a11y.name(self.complete_button, f"{self.who} {complete.label}")
         self.complete_button.setEnabled(complete.enabled)
         for name, button in (("mute", self.mute_button), ("hold", self.hold_button),
                              ("resume", self.resume_button), ("transfer", self.transfer_button),
@@ -759,7 +774,6 @@ class WebexApp(QWidget):
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
-        self.banner.setAccessibleName(text)
         self.banner.setVisible(True)
         self.banner_timer.start(BANNER_MS)
 
@@ -778,6 +792,7 @@ class WebexApp(QWidget):
 
     def pick(self, item: str) -> None:
         """A recording item under More (R-UX-4)."""
+        self.more_menu.hide()      # before the menu is rebuilt under the chosen action
         self.act(self.sim.menu, self.line, item)
 
     def type_digit(self, digit: str) -> None:
@@ -788,6 +803,7 @@ class WebexApp(QWidget):
         self.act(self.sim.dtmf, self.line, digits)
 
     def toggle_keypad(self) -> None:
+        self.more_menu.hide()
         self.keypad.setVisible(not self.keypad.isVisible())
         if self.keypad.isVisible():
             self.transfer_row.setVisible(False)
@@ -822,9 +838,11 @@ class WebexApp(QWidget):
         self.act(self.sim.mute, self.line, not self.sim.muted(self.line))
 
     def _show_mute(self, muted: bool) -> None:
+        a11y.set_checked(self.mute_button, muted)     # pressed in = muted, as it is drawn (a click toggles it)
         if muted != self.muted or self.mute_button.text() != ("Unmute" if muted else "Mute"):
             self.muted = muted
             self.mute_button.setText("Unmute" if muted else "Mute")
+            self.mute_button.setAccessibleName(f"{self.who} {'Unmute' if muted else 'Mute'}")
             self.mute_button.icon_kind = "mic_off" if muted else "mic"
             self.mute_button.set_active(muted)
 
