@@ -328,10 +328,12 @@ class Simulator:
         target = str(to).strip()
         cleaned = target.replace(" ", "").replace("-", "")
         if (target.startswith(("sip:", "sips:")) or (cleaned == "*86" and self.org.voicemail)
-                or self.party_by_number(cleaned) is not None):
+                or self.party_by_number(cleaned) is not None
+                or getattr(self.org.resolve(cleaned), "kind", None) == "feature"):   # a hunt group, queue...
             return None
+        features = [f.dial for f in self.org.features]
         return (f"to: {to!r} is not a known extension or number; allowed: "
-                f"{', '.join(p.number for p in self.parties)}"
+                f"{', '.join([p.number for p in self.parties] + features)}"
                 + (", *86 (voicemail)" if self.org.voicemail else "") + " or a sip: URI")
 
     def _req(self, who: str, cmd: str, **args) -> dict:
