@@ -50,8 +50,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 def tone_of(i: int) -> float:
     """User i's tone: 2.5 % apart, so a 1 % tolerance tells every pair apart (300-3540 Hz;
-    above 3200 Hz the agents use a 16 kHz tone generator: at 8 kHz pjmedia's folds those)."""
-    return round(300 * 1.025 ** i, 1)
+    above 3200 Hz the agents use a 16 kHz tone generator: at 8 kHz pjmedia's folds those).
+    From user 100 on (100 calls: 200 users) the tones start again: a call's two parties, the
+    only ones a recording is checked against, still differ."""
+    return round(300 * 1.025 ** (i % 100), 1)
 
 
 def frame_levels(x: np.ndarray) -> np.ndarray:

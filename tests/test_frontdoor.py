@@ -100,6 +100,14 @@ def recv_responses(sock: socket.socket, n: int, timeout: float = 2.0) -> list[by
 # -- unit-level parsing ------------------------------------------------------
 
 
+def test_keep_transport_sets_the_request_s_transport_unless_udp_or_given():
+    from mppsim.phone.frontdoor import keep_transport
+    assert keep_transport("sip:1002@h:5", "tcp") == "sip:1002@h:5;transport=tcp"
+    assert keep_transport('"B" <sip:1002@h:5;user=phone>', "TLS") == '"B" <sip:1002@h:5;user=phone;transport=tls>'
+    assert keep_transport("sip:1002@h:5", "udp") == "sip:1002@h:5"
+    assert keep_transport("sip:1002@h:5;transport=udp", "tcp") == "sip:1002@h:5;transport=udp"
+
+
 def test_lookup_e164_with_and_without_plus():
     assert lookup_user(DIRECTORY, "+14155550100") == DIRECTORY["+14155550100"]
     assert lookup_user(DIRECTORY, "14155550100") == DIRECTORY["+14155550100"]
@@ -162,7 +170,8 @@ def test_invite_tcp_redirects(fd):
         (resp,) = recv_responses(s, 1)
     code, _, headers, _ = parse_response(resp)
     assert code == 302
-    assert hdr(headers, "contact") == ["<sip:1002@127.0.0.1:40123>"]
+    # issue 21: the redirect keeps the request's transport (a TCP caller re-sent over UDP before)
+    assert hdr(headers, "contact") == ["<sip:1002@127.0.0.1:40123;transport=tcp>"]
     assert hdr(headers, "via")[0].startswith("SIP/2.0/TCP 127.0.0.1:5099;branch=z9hG4bK-test1;received=")
 
 

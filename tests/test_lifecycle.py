@@ -82,7 +82,11 @@ def test_twenty_calls_in_a_row_leave_nothing_behind(tmp_path):
 
 
 def test_a_killed_agent_is_reported_down_and_can_be_restarted(tmp_path):
-    with Simulator(demo_org(), run_dir=tmp_path) as sim:
+    """Without supervision (test_supervision.py has it on, the default) a dead agent stays
+    down: calls to it are refused at once until someone restarts it."""
+    sim = Simulator(demo_org(), run_dir=tmp_path)
+    sim.orch.supervise = False
+    with sim:
         downs = []
         sim.subscribe(lambda ev: ev["event"] == "agent_down" and downs.append(ev))
         sim.kill_agent("bob")

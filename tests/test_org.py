@@ -182,7 +182,7 @@ M = minimal()
     "data, prefix, fragments",
     [
         # top level
-        (_set(M, ("bogus",), 1), "bogus", ["unknown key; allowed: organisation, locations, users, virtual_lines, pstn"]),
+        (_set(M, ("bogus",), 1), "bogus", ["unknown key; allowed: organisation, locations, users, virtual_lines, pstn, network"]),
         (_del(M, ("organisation",)), "organisation", ["missing"]),
         (_del(M, ("locations",)), "locations", ["missing"]),
         (_set(M, ("locations",), []), "locations", ["at least one"]),
@@ -355,7 +355,7 @@ def test_error_str_format(tmp_path):
     assert e.path == p
     assert str(e) == (
         f"invalid org file {p}:\n"
-        "  - bogus: unknown key; allowed: organisation, locations, users, virtual_lines, pstn, "
+        "  - bogus: unknown key; allowed: organisation, locations, users, virtual_lines, pstn, network, "
         "hunt_groups, call_queues, auto_attendants\n"
         "  - users[1].licence: 'Gold' is not allowed; allowed: Professional, Basic, None"
     )
@@ -562,3 +562,14 @@ def test_old_selective_field_names_accepted_with_a_deprecation_notice(tmp_path, 
     assert "recordInboundInternal" not in got
     # a file with the new names loads without notices
     assert parse_org(org.to_dict()).notices == ()
+
+
+def test_issue_21_network_block_sets_address_rtp_ports_and_tls_ca_and_round_trips():
+    from mppsim.app.network import parse_network
+    net, errs = parse_network({"address": "127.0.0.1", "rtp_ports": "20000-20999", "tls_ca": "/x/ca.pem"})
+    assert errs == [] and (net.address, net.rtp_ports, net.tls_ca) == ("127.0.0.1", (20000, 20999), "/x/ca.pem")
+    _, errs = parse_network({"address": "192.0.2.77", "rtp_ports": "5-6", "port": 1})
+    assert any("not an address of this host" in e for e in errs)
+    assert any("rtp_ports" in e for e in errs) and any("network.port: unknown key" in e for e in errs)
+    org = parse_org(dict(minimal(), network={"address": "127.0.0.1", "rtp_ports": "20000-20999"}))
+    assert org.network.rtp_ports == (20000, 20999) and parse_org(org.to_dict()) == org

@@ -317,3 +317,12 @@ def test_the_player_timer_dies_with_its_portal(psim, qtbot):
 def w_tick() -> int:
     from mppsim.ui.portal import Player
     return Player.TICK_MS
+
+
+def test_issue_21_a_recording_without_audio_says_no_audio_in_the_state_column():
+    from mppsim.ui.portal import state_text
+    assert state_text({"state": "complete", "suspect": 1,
+                       "suspect_reason": "no audio: no RTP packet arrived on any of the 2 streams in 4.1 s"}) \
+        == "complete · NO AUDIO"
+    assert state_text({"state": "complete", "suspect": 1, "suspect_reason": "audio is all silence"}) \
+        == "complete · SUSPECT"

@@ -366,6 +366,26 @@ def test_wrong_payload_type_only_marks_the_recording_suspect(rec):
     assert all(s["wrong_pt"] >= 20 for s in r["stream_stats"])
 
 
+def test_issue_21_a_recording_without_rtp_is_marked_no_audio_not_silently_complete(rec):
+    """An SRC whose RTP never arrives (sent to the wrong address, blocked): the row says why."""
+    src = Src(rec, "udp")
+    assert src.invite(multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES)))[0] == 200
+    time.sleep(1.3)
+    assert src.bye() == 200
+    r = row(rec, src.call_id)
+    assert r["suspect"] == 1 and r["suspect_reason"].startswith("no audio: no RTP packet"), r["suspect_reason"]
+    assert [s["received"] for s in r["stream_stats"]] == [0, 0]
+
+
+def test_issue_21_a_recording_with_one_stream_missing_names_the_channel(rec):
+    src = Src(rec, "udp")
+    assert src.invite(multipart(sdp([r.getsockname()[1] for r in src.rtp]), meta(PARTIES)))[0] == 200
+    src.send_audio([tone_payload(500)], seconds=1.2)
+    assert src.bye() == 200
+    r = row(rec, src.call_id)
+    assert r["suspect"] == 1 and r["suspect_reason"].startswith("no audio on right (0 packets)"), r["suspect_reason"]
+
+
 def test_rfc4028_short_session_interval_gets_422_with_min_se_and_options_answers(rec):
     src = Src(rec, "udp")
     code, reason, text = src.invite(multipart(sdp([4000, 4002]), meta(PARTIES)),

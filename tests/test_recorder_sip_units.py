@@ -188,3 +188,13 @@ def test_opus_is_decoded_when_libopus_loads():
     out = rx.drain(rx._anchor[2] + 8000)[rx._anchor[2]:]
     spectrum = np.abs(np.fft.rfft(out[1600:]))
     assert abs(np.argmax(spectrum) * 16000 / len(out[1600:]) - 600) < 30
+
+
+def test_issue_21_audio_verdict_counts_packets_per_stream_against_the_recorded_time():
+    from mppsim.recorder.session import audio_verdict
+    both = [{"channel": "left", "received": 100}, {"channel": "right", "received": 98}]
+    assert audio_verdict(both, 2.0) == ""
+    assert audio_verdict([dict(s, received=0) for s in both], 0.5) == ""         # too short to judge
+    assert audio_verdict([dict(s, received=0) for s in both], 4.1).startswith("no audio: no RTP packet")
+    few = audio_verdict([both[0], dict(both[1], received=3)], 4.0)
+    assert few.startswith("no audio on right (3 packets) in 4.0 s")

@@ -83,6 +83,10 @@ def test_demo_scenario_passes_and_the_report_describes_every_call(tmp_path):
     assert handed_over["legs"]["dave"]["heard"]["freq_hz"] == pytest.approx(900, rel=0.02)
     # every recording is closed when the report is written (none left to the recorder's shutdown)
     assert data["recordings"] and all(r["state"] != "recording" for r in data["recordings"]), data["recordings"]
+    # issue 21: packets per stream in the report and the run's output; none marked no audio
+    assert any(len(r["streams"]) == 2 and min(st["received"] for st in r["streams"]) > 50
+               for r in data["recordings"]), data["recordings"]
+    assert "RTP packets left" in proc.stdout and "NO AUDIO" not in proc.stdout
 
 
 def test_a_failing_step_is_named_and_the_exit_code_is_1(tmp_path):
@@ -256,3 +260,29 @@ def test_an_unreachable_recorder_is_named_with_its_reason_in_the_output_and_the_
     assert report["run_dir_removed"] is False       # kept: its logs say more
     import shutil
     shutil.rmtree(report["run_dir"])
+
+
+def test_issue_21_recorded_audio_expect_and_the_run_s_no_audio_warning(capsys):
+    """Pure logic over the store's rows: `expect: recorded_audio` and `mppsim run`'s output."""
+    from mppsim.app.scenario import RunResult, Runner, Scenario
+    from mppsim.cli import print_recordings
+    silent = {"id": "r1", "owner": "sip:1001@10.0.0.5", "state": "complete", "talk_seconds": 4.1,
+              "participants": [], "paused_segments": [], "audio_path": "/x.wav", "suspect": 1,
+              "suspect_reason": "no audio: no RTP packet arrived on any of the 2 streams in 4.1 s",
+              "stream_stats": [{"channel": "left", "received": 0}, {"channel": "right", "received": 0}]}
+
+    class Sim:
+        def recordings(self, who=None):
+            return [silent]
+
+    runner = Runner.__new__(Runner)
+    runner.sim = Sim()
+    assert runner.check("alice", {"recorded_audio": False}) is None
+    problem = runner.check("alice", {"recorded_audio": True})
+    assert "no audio" in problem and "left 0, right 0" in problem
+    from mppsim.app.scenario import stream_counts
+    result = RunResult(Scenario(Path("s.yaml"), Path("o.yaml"), []), [],
+                       recordings=[{**silent, "streams": stream_counts(silent)}])
+    print_recordings(result)
+    out = capsys.readouterr().out
+    assert "RTP packets left 0, right 0" in out and "!! NO AUDIO: no audio: no RTP packet" in out

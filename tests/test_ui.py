@@ -83,7 +83,17 @@ def test_pstn_face_errors_and_a_declined_call(qtbot, window):
                     timeout=3000)
 
 
+def test_a_killed_agent_comes_back_by_itself_and_the_window_says_so(qtbot, window):
+    window.sim.kill_agent("dave")
+    status = find(window, QLabel, "status_dave")
+    qtbot.waitUntil(lambda: "restarted after it died" in status.text(), timeout=8000)
+    assert not find(window, QPushButton, "restart_dave").isVisible()
+    from mppsim.app import device_view
+    assert device_view.line_view(window.sim, "dave").state == "idle"     # what the faces draw
+
+
 def test_a_killed_agent_shows_down_and_restarts_from_the_window(qtbot, window):
+    window.sim.orch.supervise = False      # as with supervision off: restarted by hand
     window.sim.kill_agent("dave")
     status = find(window, QLabel, "status_dave")
     qtbot.waitUntil(lambda: "agent down" in status.text(), timeout=3000)

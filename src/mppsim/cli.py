@@ -9,6 +9,7 @@ from pathlib import Path
 from mppsim.app.org import OrgError, load_org
 from mppsim import PACKAGE_DIR, __version__
 from mppsim.app.scenario import RunResult, ScenarioError, load_scenario, run_file
+from mppsim.app.simulator import SimulatorError
 
 DEMO_ORG = PACKAGE_DIR / "examples" / "demo-org.yaml"
 DEMO_SCENARIO = PACKAGE_DIR / "examples" / "demo-call.yaml"
@@ -110,8 +111,25 @@ def print_recordings(result: RunResult) -> None:
         who = " / ".join(f"{p['name']} ({p['channel']})" for p in r["participants"] or [])
         paused = ", ".join(f"{p['duration']:.1f} s at {p['start']:.1f} s" for p in r["paused_segments"] or []
                            if p.get("duration") is not None)
+        packets = ", ".join(f"{s['channel']} {s['received']}" for s in r.get("streams") or [])
         print(f"  {r['owner']}: {who}; {r['talk_seconds']:.1f} s recorded, {r['state']}"
-              + (f", paused {paused}" if paused else "") + f"; {r['audio_path']}")
+              + (f", paused {paused}" if paused else "")
+              + (f"; RTP packets {packets}" if packets else "") + f"; {r['audio_path']}")
+        if r.get("suspect"):
+            print(f"    !! {'NO AUDIO' if r in result.without_audio else 'SUSPECT'}: {r['suspect_reason']}")
+
+
+def print_siprec(result: RunResult) -> None:
+    """With an external SRS the recordings are not in our store: the agents' own counters say
+    what each recording session was sent (issue 21)."""
+    external = [s for s in result.siprec if s.get("target") and not result.recordings]
+    if not external:
+        return
+    print(f"\n{len(external)} recording sessions sent to an external SRS:")
+    for s in external:
+        sent = " / ".join(str(n) for n in s.get("sent") or []) or "no count"
+        print(f"  {s['agent']} recording {s['recording']} of {s['call']} -> {s['target']}: {s['state']}"
+              + (f" ({s['reason']})" if s.get("reason") else "") + f"; RTP packets sent {sent}")
 
 
 def sigterm_as_interrupt() -> None:
@@ -131,8 +149,9 @@ def cmd_run(args) -> int:
     sigterm_as_interrupt()
     try:
         result = run_file(args.file, report=args.report, run_dir=args.run_dir, speed=getattr(args, "speed", 1.0),
-                          keep=getattr(args, "keep", False))
-    except (ScenarioError, OrgError) as exc:
+                          keep=getattr(args, "keep", False),
+                          address=getattr(args, "address", None))
+    except (ScenarioError, OrgError, SimulatorError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:     # the report's folder cannot be made or written
@@ -140,6 +159,7 @@ def cmd_run(args) -> int:
         return 2
     print_calls(result)
     print_recordings(result)
+    print_siprec(result)
     report = f"; report: {Path(args.report).expanduser().resolve()}" if args.report else ""
     if result.interrupted:
         done = sum(s.status == "passed" for s in result.steps)
@@ -150,6 +170,9 @@ def cmd_run(args) -> int:
         print(f"\nFAILED at step {failed.index} ({failed.step}): {failed.error}")
         print(f"{report[2:] + '; ' if report else ''}{run_folder_note(result)}")
         return 1
+    silent = result.without_audio
+    if silent:
+        print(f"\nWARNING: {len(silent)} of {len(result.recordings)} recordings got no audio (see !! above)")
     print(f"\nall {len(result.steps)} steps passed in {result.seconds:.1f} s{report}; {run_folder_note(result)}")
     return 0
 
@@ -193,7 +216,8 @@ def cmd_gui(args) -> int:
         return 2
     from mppsim.ui.app import run_gui  # Qt is imported only for the GUI
     return run_gui(gui_org(args), front_door_port=args.front_door_port, scenario=args.scenario,
-                   api_port=None if args.no_api else args.api_port, api_token=args.api_token)
+                   api_port=None if args.no_api else args.api_port, api_token=args.api_token,
+                   address=args.address)
 
 
 def cmd_api(args) -> int:
@@ -212,7 +236,11 @@ def cmd_api(args) -> int:
         return 2
     done = threading.Event()
     previous = {s: signal.signal(s, lambda *_: done.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port)
+    try:
+        sim = Simulator(org, run_dir=args.run_dir, front_door_port=args.front_door_port, address=args.address)
+    except SimulatorError as exc:
+        print(f"mppsim: {exc}", file=sys.stderr)
+        return 2
     server = ApiServer(sim, host=args.host, port=args.port, token=args.token)
     try:
         try:
@@ -225,7 +253,7 @@ def cmd_api(args) -> int:
         except AgentError as exc:
             print(f"mppsim: {exc}", file=sys.stderr)
             return 2
-        door = f"sip:<extension>@127.0.0.1:{sim.front_door.port}" if sim.front_door else "off"
+        door = f"sip:<extension>@{sim.address}:{sim.front_door.port}" if sim.front_door else "off"
         print(f"listening on {server.url}/v1", flush=True)
         print(f"token: {server.token}", flush=True)
         print(f"mppsim control API: {server.url}/mppsim/v1 (docs: {server.url}/mppsim/v1/openapi.yaml); "
@@ -278,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=0, help="port of the HTTP APIs (default: any free port)")
     p.add_argument("--api-token", help="Bearer token the HTTP APIs require (default: random)")
     p.add_argument("--no-api", action="store_true", help="do not start the HTTP APIs")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("api", help="run the simulator headless with the HTTP APIs (Webex /v1, /mppsim/v1)")
     p.add_argument("--org", default=str(DEMO_ORG), help="org file (default: the demo org)")
     p.add_argument("--port", type=int, default=0, help="HTTP port (default 0: any free port, printed)")
@@ -288,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="keep logs, captured audio and recordings here (default: a temp dir)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temp run folder after a clean stop (one with an agent down is kept)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("run", help="run a scenario file headless")
     p.add_argument("file")
     p.add_argument("--report", help="write a JSON report here")
@@ -296,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="divide every wait step by this (e.g. 4 to run a presenter's tour fast)")
     p.add_argument("--keep", action="store_true",
                    help="keep the run folder of a passed run (a failed run's is always kept)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
     p = sub.add_parser("demo", help="run the demo scenario headless")
     p.add_argument("--report")
     p.add_argument("--run-dir")
@@ -323,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="keep logs, captures and recordings here (default: a temp dir)")
     p.add_argument("--keep", action="store_true",
                    help="keep the temp run folder of a run without failures (one with failures is kept)")
+    p.add_argument("--address", help="IPv4 address of this host that agents, front door and recorder bind and "
+                                     "write into SIP/SDP (default: the org's network.address, else 127.0.0.1)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="a Ray cluster's address (HOST:6379): agents run "
+                                                        "on its hosts (docs/scaling.md); needs --hosts, "
+                                                        "--control-address and --recorder")
+    p.add_argument("--hosts", metavar="FILE", help="the agent hosts: 'name address capacity' per line")
+    p.add_argument("--control-address", metavar="IP", help="this machine's address the hosts reach "
+                                                           "(the agents connect back to it)")
     p = sub.add_parser("check-org", help="validate an org file")
     p.add_argument("file")
     p = sub.add_parser("examples", help="copy the example org and scenarios into DIR",
@@ -384,8 +426,10 @@ def cmd_load(args) -> int:
         cfg = LoadConfig(calls=args.calls, rate=args.rate, duration=args.duration, hold=args.hold,
                          recorder=args.recorder, dialect=args.dialect)
         report = run_load(cfg, org_file=args.org, users=args.users, report_path=args.report,
-                          run_dir=args.run_dir, show=live_view(), keep=args.keep)
-    except (LoadError, OrgError) as exc:
+                          run_dir=args.run_dir, show=live_view(), keep=args.keep,
+                          address=args.address, cluster=args.cluster,
+                          hosts_file=args.hosts, control_address=args.control_address)
+    except (LoadError, OrgError, SimulatorError) as exc:
         print(f"mppsim: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

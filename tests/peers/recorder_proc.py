@@ -73,10 +73,12 @@ class Recorder:
         return self.proc.returncode
 
 
-def start_recorder(store: Path, *args: str, timeout: float = 20.0, cwd: Path | None = None) -> Recorder:
+def start_recorder(store: Path, *args: str, timeout: float = 20.0, cwd: Path | None = None,
+                   listen: str = "127.0.0.1:0", prefix: tuple[str, ...] = ()) -> Recorder:
     """`python -m mppsim.recorder.cli --listen 127.0.0.1:0 --store STORE ARGS...`, ready to take calls.
 
-    MPPSIM_RECORDER_CMD replaces `python -m mppsim.recorder.cli` (another build of the recorder)."""
+    MPPSIM_RECORDER_CMD replaces `python -m mppsim.recorder.cli` (another build of the recorder);
+    `prefix` runs it under another command (`ip netns exec NS`: an SRS on another host)."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
     log_path = store.parent / f"{store.name}-recorder.log"
@@ -84,7 +86,7 @@ def start_recorder(store: Path, *args: str, timeout: float = 20.0, cwd: Path | N
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     log = open(log_path, "w")
     program = os.environ.get("MPPSIM_RECORDER_CMD", f"{sys.executable} -m mppsim.recorder.cli").split()
-    proc = subprocess.Popen([*program, "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([*prefix, *program, "--listen", listen,
                              "--store", str(store), *args], cwd=cwd or ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     log.close()

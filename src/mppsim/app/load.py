@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mppsim.recorder.session import NO_AUDIO
+from .orchestrator import AGENT_LOST, FAR_END_LOST
+
 from .org import Org, parse_org
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -249,6 +252,7 @@ class LoadRunner:
         self.interrupted = False
         self.cpu = CpuMeter()
         self.timeline: list[dict] = []
+        self.hosts: HostRows | None = None     # a run across hosts: the table's row per host
 
     # events arrive on the orchestrator's reader threads
     def on_event(self, ev: dict) -> None:
@@ -280,7 +284,8 @@ class LoadRunner:
         call.ended = True
         call.reason = reason
         self.stats.live -= 1
-        if call.connected_at is None:
+        if call.connected_at is None or reason in (AGENT_LOST, FAR_END_LOST):
+            # a call whose agent died (caller's or callee's) failed, answered or not
             self.stats.fail(reason or "failed")
         else:
             self.stats.completed += 1
@@ -404,7 +409,14 @@ class LoadRunner:
             states: dict[str, int] = {}
             for r in rows:
                 states[r["state"]] = states.get(r["state"], 0) + 1
-            recordings = {"in_store": len(rows), "by_state": states}
+            # issue 21: packets per stream, and the recordings the recorder marked no audio
+            received = [st.get("received", 0) for r in rows for st in (r.get("stream_stats") or [])]
+            silent = [r for r in rows if (r.get("suspect_reason") or "").startswith(NO_AUDIO)]
+            recordings = {"in_store": len(rows), "by_state": states,
+                          "rtp_packets": {"streams": len(received), "total": sum(received),
+                                          "min_per_stream": min(received) if received else None},
+                          "no_audio": len(silent),
+                          "no_audio_reasons": sorted({r["suspect_reason"] for r in silent})[:5]}
         cpu = self.cpu.samples
         return {
             "config": {"calls": self.cfg.calls, "rate": self.cfg.rate, "duration": self.cfg.duration,
@@ -452,7 +464,47 @@ def table(r: LoadRunner, width: int = 40) -> str:
     ]
     if s.agents_down:
         lines.append(f"  agents down: {', '.join(s.agents_down)}")
+    hosts = getattr(r, "hosts", None)
+    if hosts is not None:
+        lines += ["", *hosts.rows]
     return "\n".join(lines)
+
+
+class HostRows:
+    """The live table's row per agent host (a run across hosts): its agents, those down now,
+    whether it is lost, the CPU of its agents since the last sample."""
+
+    def __init__(self, launcher):
+        self.launcher = launcher
+        self.down: dict[str, set[str]] = {}
+        self.lost: dict[str, str] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+        self.rows: list[str] = []
+
+    def on_event(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "agent_down" and ev.get("host"):
+            self.down.setdefault(ev["host"], set()).add(ev["agent"])
+        elif kind == "agent_up":
+            for agents in self.down.values():
+                agents.discard(ev.get("agent"))
+        elif kind == "host_down":
+            self.lost[ev["host"]] = ev.get("why", "")
+
+    def sample(self) -> None:
+        usage, now, rows = self.launcher.usage(), time.monotonic(), []
+        for h in self.launcher.hosts:
+            cpu = usage.get(h.name, {}).get("agents")
+            before = self.last.get(h.name)
+            cores = (cpu - before[1]) / (now - before[0]) if cpu is not None and before else None
+            if cpu is not None:
+                self.last[h.name] = (now, cpu)
+            down = len(self.down.get(h.name, ()))
+            rows.append(f"  host {h.name:<10}{h.address:>16}{len(self.launcher.agents_of(h.name)):>6} agents"
+                        + (f"{down:>4} down" if down else "        ")
+                        + (f"   LOST ({self.lost[h.name]})" if h.name in self.lost
+                           else f"{cores:>8.2f} cores" if cores is not None else ""))
+        self.rows = rows
 
 
 def live_view(stream=None) -> Callable[[LoadRunner], None]:
@@ -487,22 +539,78 @@ def summary(report: dict) -> str:
         f"  SIPREC answer: p50 {_ms(ms['p50'])} ms, p99 {_ms(ms['p99'])} ms, max {_ms(ms['max'])} ms",
         f"  CPU of all mppsim processes: mean {cpu['mean']} cores, max {cpu['max']} cores",
     ]
+    store = rec.get("store") or {}
+    if store.get("rtp_packets"):
+        lines.append(f"  RTP packets recorded: {store['rtp_packets']['total']} on {store['rtp_packets']['streams']} "
+                     f"streams (fewest on one stream: {store['rtp_packets']['min_per_stream']})")
+    if store.get("no_audio"):
+        lines.append(f"  NO AUDIO in {store['no_audio']} recordings: " + "; ".join(store["no_audio_reasons"]))
     if c["failures"]:
         lines.append("  failures: " + "; ".join(f"{k}: {v}" for k, v in c["failures"].items()))
     if rec.get("failures"):
         lines.append("  recording failures: " + "; ".join(f"{k} ({v}x)" for k, v in rec["failures"].items()))
     if report["agents_down"]:
         lines.append(f"  agents down: {', '.join(report['agents_down'])}")
+    for name, h in (report.get("hosts") or {}).items():
+        lines.append(f"  host {name} ({h['address']}): {h['agents']} agents, {h['agents_cpu_s']} s of CPU"
+                     + (f"; LOST ({h['lost_why']})" if h["lost"] else "")
+                     + (f"; {len(h['agents_down'])} agents went down" if h["agents_down"] else ""))
     return "\n".join(lines)
+
+
+# ----- across hosts (issue 22) -------------------------------------------------------------------
+def cluster_launcher(cluster: str | None, hosts_file: str | None, control_address: str | None,
+                     cfg: "LoadConfig", agents: int):
+    """The RayLauncher of `--cluster/--hosts`, or a LoadError saying what is missing, checked
+    before anything starts (a run asked for more than the hosts hold is refused here)."""
+    from .cluster import HostsFileError, RayLauncher, parse_hosts, place
+    missing = [flag for flag, value in (("--cluster", cluster), ("--hosts", hosts_file),
+                                        ("--control-address", control_address),
+                                        ("--recorder", cfg.recorder)) if not value]
+    if missing:
+        raise LoadError(f"a run across hosts needs {', '.join(missing)} too (docs/scaling.md): the "
+                        "hosts' Ray address, their file, this machine's address they reach, and an "
+                        "SRS they reach")
+    try:
+        text = Path(hosts_file).read_text()
+    except OSError as exc:
+        raise LoadError(f"--hosts: cannot read {hosts_file}: {exc.strerror}") from None
+    try:
+        hosts = parse_hosts(text, hosts_file)
+        place([f"a{i}" for i in range(agents)], hosts)
+    except HostsFileError as exc:
+        raise LoadError(str(exc)) from None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise LoadError("--cluster needs Ray: pip install 'mppsim[cluster]'") from None
+    return RayLauncher(cluster, hosts, node_ip=control_address)
+
+
+def host_figures(launcher, hosts_down: list[dict], agents_down: list[str]) -> dict:
+    """Per host: its agents, which went down, CPU of its agents so far, and whether it was lost."""
+    usage = launcher.usage()
+    out = {}
+    for h in launcher.hosts:
+        agents = launcher.agents_of(h.name)
+        lost = next((ev for ev in hosts_down if ev["host"] == h.name), None)
+        out[h.name] = {"address": h.address, "capacity": h.capacity, "agents": len(agents),
+                       "agents_down": [a for a in agents_down if a in agents],
+                       "lost": bool(lost), "lost_why": lost["why"] if lost else None,
+                       "agents_cpu_s": round(usage.get(h.name, {}).get("agents", 0.0), 2),
+                       "engine_actor_cpu_s": round(usage.get(h.name, {}).get("actor", 0.0), 2)}
+    return out
 
 
 # ----- the command --------------------------------------------------------------------------------
 def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = None,
              report_path: str | None = None, run_dir: str | None = None, show=None,
-             out=print, keep: bool = True) -> dict:
-    """`mppsim load`: start the org (generated or from a file), run, write the report.
-    `keep=False`: the temp run folder of a clean run (every call and recording succeeded, not
-    interrupted) is deleted; a `run_dir` given is never deleted."""
+             out=print, keep: bool = True, address: str | None = None, cluster: str | None = None,
+             hosts_file: str | None = None, control_address: str | None = None) -> dict:
+    """`mppsim load`: start the org (generated or from a file), run, write the report. With
+    `cluster` the agents run on the hosts of `hosts_file` (app/cluster.py). `keep=False`: the temp
+    run folder of a clean run (every call and recording succeeded, not interrupted) is deleted; a
+    `run_dir` given is never deleted."""
     import json
     from .org import load_org as load_org_file
     from .simulator import Simulator
@@ -516,11 +624,25 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         raise LoadError(f"--calls: {cfg.calls} calls at once need {cfg.calls} users; "
                         f"{org_file} has {len(user_ids)} (use --users N, or a bigger org)")
     pstn = [p.number for p in org.pstn]
-    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None)
+    launcher = None
+    if cluster or hosts_file:
+        launcher = cluster_launcher(cluster, hosts_file, control_address, cfg,
+                                    len(user_ids) + len(pstn) + (1 if org.voicemail else 0))
+    sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None,
+                    launcher=launcher, control_host=control_address or "127.0.0.1",
+                    recorder_target=cfg.recorder if launcher is not None else None, address=address)
+    hosts_down: list[dict] = []
+    sim.subscribe(lambda ev: hosts_down.append(ev) if ev.get("event") == "host_down" else None)
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "
         f"({len(user_ids)} users, {len(pstn)} PSTN parties)" + ("" if cfg.recorder else " and the recorder"))
     t0 = time.monotonic()
-    sim.start()
+    try:
+        sim.start()
+    except Exception as exc:
+        from .cluster import HostsFileError
+        if isinstance(exc, HostsFileError):    # a host that is not there: said, not a traceback
+            raise LoadError(str(exc)) from None
+        raise
     ready_s = time.monotonic() - t0
     report: dict = {}
     try:
@@ -534,9 +656,26 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
         for who in [*user_ids, *pstn]:
             sim.set_auto_answer(who, 0.0)
         runner = LoadRunner(sim, cfg, user_ids, pstn, show=show)
-        report = runner.run()
+        sampling = threading.Event()
+        if launcher is not None:
+            runner.hosts = HostRows(launcher)
+            sim.subscribe(runner.hosts.on_event)
+
+            def sample():
+                while not sampling.wait(2.0):
+                    try:
+                        runner.hosts.sample()
+                    except Exception:   # noqa: BLE001 - a row not refreshed is not worth the run
+                        pass
+            threading.Thread(target=sample, name="mppsim-host-rows", daemon=True).start()
+        try:
+            report = runner.run()
+        finally:
+            sampling.set()
         report["run_dir"] = str(sim.run_dir)
         report["agents_ready_s"] = round(ready_s, 2)
+        if launcher is not None:
+            report["hosts"] = host_figures(launcher, hosts_down, report.get("agents_down", []))
     finally:
         try:
             sim.stop()

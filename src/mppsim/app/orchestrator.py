@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mppsim.phone import protocol
 from mppsim.phone.protocol import Channel, ChannelClosed
 
 from .org import Org
@@ -28,6 +29,15 @@ from mppsim import IMPORT_ROOT
 
 START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
+# Supervision (docs/decisions.md): a dead agent is started again after RESTART_DELAY, at most
+# MAX_RESTARTS times in RESTART_WINDOW seconds (an agent that keeps dying stays down, as an
+# Erlang supervisor or Ray's max_restarts would leave it).
+RESTART_DELAY = 0.3
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+HOST_LOST = -1000                # the returncode of an agent whose cluster host is gone (app/cluster.py)
+AGENT_LOST = "agent down"        # the `reason` of a dead agent's calls (its own leg)
+FAR_END_LOST = "far end lost"    # the `reason` at the other parties (docs/protocol.md)
 
 
 class AgentError(RuntimeError):
@@ -56,6 +66,9 @@ class AgentHandle:
     pending: dict[int, dict] = field(default_factory=dict)
     ready: threading.Event = field(default_factory=threading.Event)
     stderr_path: Path | None = None
+    live_calls: dict[str, dict] = field(default_factory=dict)   # call key -> its last `call` event
+    restarts: list[float] = field(default_factory=list)         # when the supervisor restarted it
+    restarted_by: str | None = None    # "supervisor" | "user", for the next agent_up
 
     @property
     def name(self) -> str:
@@ -128,21 +141,22 @@ def names_of(org: Org) -> dict[str, str]:
     return names
 
 
-def directory_of(specs: list[AgentSpec]) -> dict[str, str]:
+def directory_of(specs: list[AgentSpec], host: str = "127.0.0.1") -> dict[str, str]:
     """Dialled string -> SIP URI of the line that owns it (E.164 also without '+')."""
     out = {}
     for spec in specs:
         for line in spec.lines:
             if not line.get("sip_port"):
                 continue   # not bound yet: its agent has not said hello
-            uri = f"sip:{line['extension']}@127.0.0.1:{line['sip_port']}"
+            uri = f"sip:{line['extension']}@{line.get('host', host)}:{line['sip_port']}"
             out[line["extension"]] = uri
             if line["extension"].startswith("+"):
                 out[line["extension"][1:]] = uri
         if spec.lines and spec.lines[0].get("sip_port"):
             for alias in spec.aliases:    # a feature's E.164 number beside its extension
+                first = spec.lines[0]
                 out[alias] = out[alias.lstrip("+")] = (
-                    f"sip:{spec.lines[0]['extension']}@127.0.0.1:{spec.lines[0]['sip_port']}")
+                    f"sip:{first['extension']}@{first.get('host', host)}:{first['sip_port']}")
     return out
 
 
@@ -160,8 +174,27 @@ class Orchestrator:
     def __init__(self, org: Org, run_dir: Path | None = None, log_level: int = 4,
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
                  recorder_for: Callable[[str], str | None] | None = None,
+                 supervise: bool = True, control_tls: bool = False,
+                 launcher: Any = None, control_host: str = "127.0.0.1",
                  compliance_for: Callable[[str], dict] | None = None):
         self.org = org
+        # agents on other hosts (app/cluster.py RayLauncher): spawn(name, config) -> a Popen-like
+        self.launcher = launcher
+        if launcher is not None:
+            launcher.on_host_down = lambda host, why: self.publish(
+                {"event": "host_down", "host": host, "why": why, "ts": time.time(),
+                 "agents": launcher.agents_of(host)})
+        self.control_host = control_host     # the listener's address: routable for a cluster
+        # who may command the agents (phone/protocol.py): this run's secret, in their configs
+        self.secret = protocol.new_secret()
+        # TLS as well when the channel leaves the machine (a cluster), or when asked
+        self.control_tls = (control_tls or launcher is not None
+                            or os.environ.get("MPPSIM_CONTROL_TLS", "") == "1")
+        self._tls_context = None
+        self.tls_fingerprint: str | None = None
+        self.refused: list[dict] = []      # control connections refused (also a `control_refused` event)
+        # restart an agent that dies (kill -9, a crash); False leaves it down until restart()
+        self.supervise = supervise
         # agent name -> {line id: EffectiveSettings as dict}, asked at every (re)start
         self.recording_for = recording_for or (lambda _name: {})
         # agent name -> SIPREC target of the embedded recorder worker it uses (or None)
@@ -172,7 +205,10 @@ class Orchestrator:
         self.run_dir = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
-        self.ports = PortPlan()
+        # issue 21: agents bind and advertise the org's network address; the control channel
+        # below stays on 127.0.0.1 (unauthenticated)
+        self.address = org.network.address
+        self.ports = PortPlan(host=self.address, span=org.network.rtp_ports)
         self.specs = agent_specs(org, self.ports)
         self.directory: dict[str, str] = {}   # filled from the agents' hellos (start, restart)
         self.directory_listeners: list[Callable[[dict[str, str]], None]] = []   # e.g. the front door
@@ -203,13 +239,21 @@ class Orchestrator:
     def start(self, timeout: float = START_TIMEOUT) -> None:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind((self.control_host, 0))
         self._listener.listen(64)
+        if self.control_tls:
+            self._start_tls()
         self.control_port = self._listener.getsockname()[1]
         self._accept_thread = threading.Thread(target=self._accept_loop, name="mppsim-accept", daemon=True)
         self._accept_thread.start()
         for spec in self.specs:
             self.agents[spec.name] = AgentHandle(spec, self.run_dir / "agents" / f"{spec.name}.json")
+        if self.launcher is not None:
+            try:
+                self.launcher.start(list(self.agents))    # places them; refuses what the hosts cannot hold
+            except Exception:
+                self.stop()
+                raise
         for handle in self.agents.values():
             self._spawn(handle)
         deadline = time.monotonic() + timeout
@@ -223,13 +267,14 @@ class Orchestrator:
     def _voicemail_uri(self) -> str | None:
         vm = self.agents.get(VOICEMAIL)
         port = vm.spec.lines[0].get("sip_port") if vm else None
-        return f"sip:{{mailbox}}@127.0.0.1:{port}" if port else None
+        host = vm.spec.lines[0].get("host", self.address) if vm else self.address
+        return f"sip:{{mailbox}}@{host}:{port}" if port else None
 
     def _publish_directory(self) -> None:
         """Every agent learns the ports the others bound (from their hellos): the directory
         and the voicemail address. Requests go out to all agents before any answer is awaited."""
         self.directory.clear()
-        self.directory.update(directory_of(self.specs))
+        self.directory.update(directory_of(self.specs, self.address))
         sent = []
         for h in self.agents.values():
             if h.status != "up":
@@ -252,11 +297,14 @@ class Orchestrator:
     def _spawn(self, handle: AgentHandle) -> None:
         spec = handle.spec
         config = {
-            "agent": spec.name, "kind": spec.kind, "lines": spec.lines,
+            "agent": spec.name, "kind": spec.kind,
+            "lines": [{k: v for k, v in line.items() if k != "host"} for line in spec.lines],
             "voicemail": self._voicemail_uri() if spec.kind in ("user", "feature") else None,
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
-            "control": f"127.0.0.1:{self.control_port}", "run_dir": str(self.run_dir),
+            "control": f"{self.control_host}:{self.control_port}", "run_dir": str(self.run_dir),
+            "control_secret": self.secret, "control_tls_sha256": self.tls_fingerprint,
+            "address": self.address, "tls_ca": self.org.network.tls_ca, "srtp": self.org.network.srtp,
             "directory": self.directory, "ring_timeout": self.org.ring_timeout,
             "auto_answer": spec.auto_answer, "log_level": self.log_level,
             "kinds": kinds_of(self.org),
@@ -269,7 +317,10 @@ class Orchestrator:
             feature = self.org.feature(spec.name)
             config["feature"] = {**feature.config(), "compliance": self.compliance_for(feature.location)}
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
-        handle.config_path.write_text(json.dumps(config, indent=2))
+        # the run's secret is in it: readable by this user only, from its first byte
+        fd = os.open(handle.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config, indent=2))
         handle.stderr_path = self.run_dir / "logs" / f"{spec.name}.stderr.log"
         handle.stderr_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -278,6 +329,12 @@ class Orchestrator:
         handle.status = "starting"
         handle.started_at = time.monotonic()
         handle.proc = None
+        if self.launcher is not None:
+            handle.proc = self.launcher.spawn(spec.name, config)   # OSError: no host for it
+            handle.pid = handle.proc.pid
+            threading.Thread(target=self._watch_process, args=(handle, handle.proc),
+                             name=f"mppsim-watch-{spec.name}", daemon=True).start()
+            return
         zygote = self._zygote(env)
         if zygote is not None:
             try:
@@ -310,15 +367,70 @@ class Orchestrator:
             self.use_zygote = False
         return self.zygote
 
+    def _start_tls(self) -> None:
+        """A certificate made for this run; agents pin it by fingerprint (their config)."""
+        import ssl
+        from mppsim.recorder.transport import self_signed_context
+        folder = self.run_dir / "control-tls"
+        self._tls_context = self_signed_context(folder, "127.0.0.1")
+        pem = next(folder.glob("*-cert.pem")).read_text()
+        self.tls_fingerprint = protocol.cert_fingerprint(ssl.PEM_cert_to_DER_cert(pem))
+
     def _accept_loop(self) -> None:
         assert self._listener is not None
         while True:
             try:
-                sock, _ = self._listener.accept()
+                sock, peer = self._listener.accept()
             except OSError:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._reader, args=(Channel(sock),), daemon=True).start()
+            threading.Thread(target=self._serve_connection, args=(sock, peer), daemon=True).start()
+
+    def _serve_connection(self, sock: socket.socket, peer: tuple) -> None:
+        """One control connection: TLS if on, the handshake (phone/protocol.py), then _reader."""
+        where = f"{peer[0]}:{peer[1]}"
+        if self._tls_context is not None:
+            sock.settimeout(protocol.HANDSHAKE_TIMEOUT)
+            try:
+                sock = self._tls_context.wrap_socket(sock, server_side=True)
+            except OSError as exc:
+                self._refuse(None, where, None, f"TLS handshake failed: {exc}")
+                sock.close()
+                return
+            sock.settimeout(None)
+        chan = Channel(sock)
+        nonce = protocol.new_nonce()
+        try:
+            chan.send({"challenge": nonce, "auth": protocol.AUTH_SCHEME})
+            hello = chan.read_message()
+        except (ChannelClosed, OSError, ValueError) as exc:
+            self._refuse(chan, where, None, f"no hello: {exc}")
+            return
+        name = hello.get("agent")
+        if hello.get("event") != "hello" or name not in self.agents:
+            self._refuse(chan, where, name, "the first line is not the hello of an agent of this run")
+            return
+        theirs = hello.get("nonce")
+        if not isinstance(theirs, str) or not protocol.proof_ok(self.secret, hello.get("proof"), "agent",
+                                                                name, nonce, theirs):
+            self._refuse(chan, where, name, "its hello does not prove this run's secret")
+            return
+        try:
+            chan.send({"welcome": protocol.proof(self.secret, "app", name, theirs, nonce)})
+        except ChannelClosed:
+            return
+        chan.pending.insert(0, hello)
+        self._reader(chan)
+
+    def _refuse(self, chan: Channel | None, where: str, agent: str | None, why: str) -> None:
+        """A control connection that is not one of this run's agents: closed, logged, published."""
+        if chan is not None:
+            chan.close()
+        ev = {"event": "control_refused", "peer": where, "agent": agent, "why": why, "ts": time.time()}
+        self.refused.append(ev)
+        print(f"mppsim: refused a control connection from {where}"
+              + (f" claiming to be {agent}" if agent else "") + f": {why}", file=sys.stderr)
+        self.publish(ev)
 
     def _reader(self, chan: Channel) -> None:
         handle: AgentHandle | None = None
@@ -328,20 +440,35 @@ class Orchestrator:
                     chan.close()
                     return
                 handle = self.agents[msg["agent"]]
+                for key in ("auth", "nonce", "proof"):
+                    msg.pop(key, None)
                 self._learn_ports(handle, msg)
                 handle.chan = chan
                 handle.status = "up"
                 handle.ready_at = time.monotonic()
                 handle.ready.set()
-                self.publish({**msg, "event": "agent_up"})
+                up = {**msg, "event": "agent_up"}
+                if handle.restarted_by:
+                    up.update(restarted_by=handle.restarted_by, restarts=len(handle.restarts))
+                    handle.restarted_by = None
+                self.publish(up)
                 continue
             if "reply" in msg:
                 with self._reply_cv:
                     handle.pending[msg["reply"]] = msg
                     self._reply_cv.notify_all()
             else:
+                if msg.get("event") == "call" and "call" in msg:
+                    if msg.get("state") == "ended":
+                        handle.live_calls.pop(msg["call"], None)
+                    else:
+                        handle.live_calls[msg["call"]] = msg
                 self.publish(msg)
         chan.close()
+        if handle is not None and handle.chan is chan and not self.stopping:
+            lost = getattr(handle.proc, "channel_lost", None)   # a remote agent (app/cluster.py)
+            if lost is not None:
+                lost()
 
     @staticmethod
     def _learn_ports(handle: AgentHandle, hello: dict) -> None:
@@ -352,6 +479,10 @@ class Orchestrator:
             port = bound.get(line["id"], {}).get("sip_port")
             if port:
                 line["sip_port"] = int(port)
+            uri = bound.get(line["id"], {}).get("uri", "")
+            host = uri.rsplit("@", 1)[-1].rsplit(":", 1)[0] if "@" in uri else ""
+            if host:
+                line["host"] = host      # where its agent runs (a cluster host's address)
 
     def _watch_process(self, handle: AgentHandle, proc: subprocess.Popen) -> None:
         code = proc.wait()
@@ -363,9 +494,81 @@ class Orchestrator:
         with self._reply_cv:
             self._reply_cv.notify_all()
         if handle.status == "down":
+            restart = self._may_restart(handle)
+            host = getattr(proc, "host", None)        # an agent of a cluster host
+            detail = self._stderr_tail(handle)
+            if host is not None and code == HOST_LOST:
+                detail = f"its host {host} is lost"
             self.publish({"event": "agent_down", "agent": handle.name, "returncode": code,
-                          "ts": time.time(), "detail": self._stderr_tail(handle)})
+                          "ts": time.time(), "detail": detail, "restarting": restart,
+                          **({"host": host} if host is not None else {})})
+            self._calls_lost(handle)
             self._announce_unavailable()
+            if restart:
+                self._restart_supervised(handle)
+        else:
+            handle.live_calls.clear()
+
+    def _may_restart(self, handle: AgentHandle) -> bool:
+        if not self.supervise or self.stopping:
+            return False
+        now = time.monotonic()
+        handle.restarts[:] = [t for t in handle.restarts if now - t < RESTART_WINDOW]
+        return len(handle.restarts) < MAX_RESTARTS
+
+    def _calls_lost(self, handle: AgentHandle) -> None:
+        """A dead agent's calls: its own legs end (`agent down`, published for it: it cannot say
+        so itself) and the agents on their far ends hang up (`far end lost`) at once instead of
+        staying connected to a phone that is gone. The survivors learn it here, on the control
+        channel, and not from an RTP timeout: the app saw the death first (docs/decisions.md)."""
+        lost, handle.live_calls = handle.live_calls, {}
+        now = time.time()
+        for ev in lost.values():
+            self.publish({**ev, "state": "ended", "reason": AGENT_LOST, "ended_by": "crash",
+                          "ended_at": now, "ts": now, "held_by": None})
+        for line in handle.spec.lines:
+            self.publish({"event": "line", "agent": handle.name, "line": line["id"], "state": "idle",
+                          "ts": now})
+        ids = {ev.get("sip_call_id") for ev in lost.values()} - {None, ""}
+        if not ids:
+            return
+        sent = []
+        for h in list(self.agents.values()):
+            if h is handle or h.status != "up":
+                continue
+            theirs = sorted(ids & {ev.get("sip_call_id") for ev in h.live_calls.values()})
+            if not theirs:
+                continue
+            try:
+                sent.append((h, self._send(h, "far_end_lost", {"sip_call_ids": theirs,
+                                                               "agent": handle.name})))
+            except AgentError:
+                pass
+        for h, req_id in sent:
+            try:
+                self._await_reply(h, req_id, "far_end_lost", 2.0)
+            except AgentError:
+                pass   # an older agent (unknown command) or one going down itself
+
+    def _restart_supervised(self, handle: AgentHandle) -> None:
+        handle.restarts.append(time.monotonic())
+
+        def run():
+            time.sleep(RESTART_DELAY)
+            if self.stopping or handle.status != "down":
+                return    # stopping, or restarted by hand meanwhile
+            handle.restarted_by = "supervisor"
+            try:
+                self._spawn(handle)
+            except OSError as exc:
+                handle.status = "down"
+                self.publish({"event": "log", "agent": handle.name, "level": "error",
+                              "text": f"restart failed: {exc}", "ts": time.time()})
+                return
+            if handle.ready.wait(START_TIMEOUT) and not self.stopping:
+                self._publish_directory()
+                self._announce_unavailable()
+        threading.Thread(target=run, name=f"mppsim-restart-{handle.name}", daemon=True).start()
 
     def _announce_unavailable(self) -> None:
         """Tell every agent which numbers belong to agents that are down (or back up).
@@ -393,7 +596,9 @@ class Orchestrator:
         handle = self.handle(name)
         if handle.status == "up":
             raise AgentError(f"agent {name} is up; stop it first")
-        self._spawn(handle)    # it asks for its old ports again and reports what it got
+        if handle.status != "starting":   # else the supervisor is restarting it: wait for that
+            handle.restarted_by = "user"
+            self._spawn(handle)    # it asks for its old ports again and reports what it got
         if not handle.ready.wait(timeout):
             raise AgentError(f"agent {name} did not restart: {self._stderr_tail(handle)}")
         self._publish_directory()
@@ -437,6 +642,8 @@ class Orchestrator:
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
+        if self.launcher is not None:
+            self.launcher.close()
 
     # ----- requests ---------------------------------------------------------------------------
     def handle(self, name: str) -> AgentHandle:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, NamedTuple
 import yaml
 
 from mppsim.rules.citations import cite
+from .network import Network, parse_network
 
 if TYPE_CHECKING:
     from .features import Feature
@@ -51,7 +52,7 @@ log = logging.getLogger("mppsim.org")
 # ---------------------------------------------------------------------------------------------
 # Allowed values
 
-ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn",
+ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn", "network",
                     "hunt_groups", "call_queues", "auto_attendants")
 LANGUAGES = ("en_us", "en_gb", "pl_pl", "pt_br", "pt_pt", "bg_bg", "de_de", "fr_fr", "es_es")
 LICENCES = ("Professional", "Basic", "None")
@@ -216,6 +217,8 @@ class Org:
     recording: dict = field(default_factory=dict, hash=False)
     # deprecation notices of the file (old field names it still accepts), also warned about
     notices: tuple[str, ...] = field(default=(), compare=False)
+    # where the run lives on the network (issue 21, app/network.py): address, RTP ports, TLS CA
+    network: Network = field(default_factory=Network)
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -341,6 +344,8 @@ class Org:
 
         d.update(features_to_dict(self.features))
         self._add_recording(d)
+        if self.network != Network():
+            d["network"] = self.network.to_dict()
         return d
 
     def _add_recording(self, d: dict[str, Any]) -> None:
@@ -580,6 +585,8 @@ class _Parser:
         lines.update({v.id: v.extension for v in vlines if v is not None})
         numbers = {p.number for p in pstn if p is not None}
         features = parse_features(self, data, loc_langs, lines, numbers, ext_owner)
+        network, errs = parse_network(data.get("network"))
+        self.errors += errs
 
         if self.errors:
             raise OrgError(self.errors, self.source)
@@ -595,6 +602,7 @@ class _Parser:
             source=self.source,
             recording=self.org_recording,
             notices=tuple(self.notices),
+            network=network,
         )
         # The call recording rules across levels (licence, provider terms and region, virtual
         # line limits...) need the whole org: the same validators SettingsStore.from_org uses.

@@ -36,16 +36,20 @@ class PortPlan:
     steps over an RTP port that is taken within a line's range.
     """
 
-    def __init__(self, rng: random.Random | None = None):
+    def __init__(self, rng: random.Random | None = None, host: str = "127.0.0.1",
+                 span: tuple[int, int] | None = None):
         self.rng = rng or random.Random()
         self.used: set[int] = set()
+        self.host = host                        # issue 21: the run's address (network.address)
+        self.low, self.high = span or (LOW, HIGH)   # network.rtp_ports: what a firewall opens
 
     def line_ports(self) -> tuple[int, int]:
         for _ in range(200):
-            base = self.rng.randrange(LOW, HIGH - BLOCK, 2)
+            base = self.rng.randrange(self.low, self.high - BLOCK, 2)
             if any(abs(base - u) < BLOCK for u in self.used):
                 continue
-            if port_free(base) and port_free(base + RTP_OFFSET) and port_free(base + RTP_OFFSET + 1):
+            if port_free(base, self.host) and port_free(base + RTP_OFFSET, self.host) \
+                    and port_free(base + RTP_OFFSET + 1, self.host):
                 self.used.add(base)
                 return base, base + RTP_OFFSET
         raise RuntimeError("no free loopback ports found for a SIP line")

@@ -36,10 +36,11 @@ class WorkerProc:
     ready: threading.Event | None = None
     status: str = "stopped"        # starting | up | down | stopped
     spawned_at: float = 0.0
+    host: str = "127.0.0.1"        # issue 21: the run's address
 
     @property
     def target(self) -> str:
-        return f"sip:srs@127.0.0.1:{self.port};transport=tcp"
+        return f"sip:srs@{self.host}:{self.port};transport=tcp"
 
 
 def workers_needed(users: int) -> int:
@@ -50,10 +51,12 @@ def workers_needed(users: int) -> int:
 class RecorderWorkers:
     def __init__(self, store_dir: Path, count: int, ports: PortPlan, log_dir: Path,
                  on_down: Callable[[WorkerProc, int], None] | None = None,
-                 on_moved: Callable[[WorkerProc], None] | None = None):
+                 on_moved: Callable[[WorkerProc], None] | None = None, host: str = "127.0.0.1",
+                 rtp_ports: tuple[int, int] | None = None):
         self.store_dir = Path(store_dir)
         self.log_dir = Path(log_dir)
-        self.workers = [WorkerProc(f"w{i}") for i in range(count)]   # ports: each binds its own
+        self.workers = [WorkerProc(f"w{i}", host=host) for i in range(count)]   # ports: each binds its own
+        self.rtp_ports = rtp_ports
         self.on_down = on_down or (lambda _w, _code: None)
         # a restarted recorder that could not get its old port back: the agents need the new one
         self.on_moved = on_moved or (lambda _w: None)
@@ -81,8 +84,9 @@ class RecorderWorkers:
         w.proc = subprocess.Popen(
             # the same port again after a restart (agents keep their target), else a free one
             [sys.executable, "-m", "mppsim.recorder.cli", "--listen",
-             f"127.0.0.1:{w.port if port is None else port}",
-             "--store", str(self.store_dir), "--exit-with-parent"],
+             f"{w.host}:{w.port if port is None else port}",
+             "--store", str(self.store_dir), "--exit-with-parent"]
+            + (["--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}"] if self.rtp_ports else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, cwd=str(IMPORT_ROOT), env=env,
             process_group=0)   # a terminal's Ctrl-C goes to the app, which stops us in order

@@ -18,6 +18,7 @@ import yaml
 
 from mppsim.phone.feature_prompts import PROMPTS as FEATURE_PROMPTS
 from mppsim.rules.citations import cite
+from mppsim.recorder.session import NO_AUDIO
 from mppsim.rules.policy import MENU, SOFTKEY_ORDER
 
 from .simulator import CALL_STATES, Simulator, SimulatorError
@@ -66,7 +67,8 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "play": ({"who"}, {"tone", "file", "silence"}),
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
-                         "recording", "device", "recordings", "waiting", "messages", "muted", "prompt"}),
+                         "recording", "device", "recordings", "waiting", "messages", "muted",
+                         "recorded_audio", "prompt"}),
     "press": ({"who", "key"}, {"within"}),          # within: wait that long for the key to be offered
     # user/line + callRecording; org: true + recording; location + recording (the org file's blocks)
     "set": (set(), {"user", "line", "callRecording", "org", "location", "recording"}),
@@ -287,7 +289,10 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
                         f"{(path.parent / str(args['file'])).resolve()}; relative to the scenario file)")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings", "waiting", "messages", "muted", "prompt") if k in args]
+                              "recordings", "waiting", "messages", "muted", "recorded_audio", "prompt") if k in args]
+        if "recorded_audio" in args and not isinstance(args["recorded_audio"], bool):
+            errs.append(f"{where}.expect.recorded_audio: {args['recorded_audio']!r} not allowed; allowed: "
+                        "true (the newest finished recording got audio on every stream), false (marked no audio)")
         if "prompt" in args and args["prompt"] not in FEATURE_SOUNDS:
             errs.append(f"{where}.expect.prompt: {args['prompt']!r} not allowed; allowed: {', '.join(FEATURE_SOUNDS)}")
         if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
@@ -301,7 +306,7 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
             errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
-                        "softkeys, menu, recording, recordings, waiting, messages, muted, prompt")
+                        "softkeys, menu, recording, recordings, waiting, messages, muted, recorded_audio, prompt")
         if "indicator" in args and args["indicator"] not in INDICATORS:
             errs.append(f"{where}.expect.indicator: {args['indicator']!r} not allowed; allowed: {', '.join(INDICATORS)}")
         for key, allowed in (("softkeys", SOFTKEY_ORDER), ("menu", tuple(MENU.values()))):
@@ -393,6 +398,7 @@ class RunResult:
     recording_failures: list[dict] = field(default_factory=list)
     interrupted: bool = False     # Ctrl-C or SIGTERM ended the run; the steps after it are skipped
     run_dir_removed: bool = False  # a passed run's temp folder, deleted (mppsim run without --keep)
+    siprec: list[dict] = field(default_factory=list)   # the agents' side: target, sent packets
 
     @property
     def passed(self) -> bool:
@@ -401,6 +407,11 @@ class RunResult:
     @property
     def failed_step(self) -> StepResult | None:
         return next((s for s in self.steps if s.status == "failed"), None)
+
+    @property
+    def without_audio(self) -> list[dict]:
+        """Recordings marked no audio by the recorder (issue 21)."""
+        return [r for r in self.recordings if (r.get("suspect_reason") or "").startswith(NO_AUDIO)]
 
     def report(self) -> dict[str, Any]:
         return {
@@ -412,6 +423,7 @@ class RunResult:
             "calls": self.calls,
             "recordings": self.recordings,
             "recording_failures": self.recording_failures,
+            "siprec": self.siprec,
         }
 
 
@@ -499,14 +511,18 @@ class Runner:
         recordings = [{k: r.get(k) for k in ("id", "owner", "participants", "started_at", "ended_at",
                                              "talk_seconds", "paused_segments", "announcements", "state",
                                              "truncated", "provider", "tier", "retention_expires",
-                                             "audio_path", "metadata_files", "dialect", "sip_call_id")}
+                                             "audio_path", "metadata_files", "dialect", "sip_call_id",
+                                             "suspect", "suspect_reason")}
+                      | {"streams": stream_counts(r)}
                       for r in self.sim.recordings()]
         # a recording that could not start (recorder unreachable, refused): the agent's reason
         failures = [{"who": ev.get("agent"), "call": ev.get("call"), "target": ev.get("target"),
                      "reason": ev.get("reason")}
                     for ev in list(self.sim.events) if ev.get("event") == "siprec" and ev.get("state") == "failed"]
+        siprec = [{k: e.get(k) for k in ("agent", "call", "recording", "target", "state", "reason", "sent")}
+                  for e in self.sim.siprec_sessions()]
         return RunResult(self.scenario, self.results, self.sim.call_log(), recordings, str(self.sim.run_dir),
-                         time.monotonic() - t0, recording_failures=failures)
+                         time.monotonic() - t0, recording_failures=failures, siprec=siprec)
 
     def hang_up_all(self) -> None:
         for ev in list(self.sim.calls.values()):
@@ -702,6 +718,16 @@ class Runner:
             return f"microphone is {'muted' if self.sim.muted(who) else 'not muted'}, expected muted: {a['muted']}"
         if "waiting" in a and (self.sim.waiting_call(who) is not None) != a["waiting"]:
             return f"has {'a' if self.sim.waiting_call(who) else 'no'} waiting call, expected waiting: {a['waiting']}"
+        if "recorded_audio" in a:
+            done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
+            if not done:
+                return "has no finished recording in the embedded recorder (an external SRS's are not seen)"
+            reason = done[-1].get("suspect_reason") or ""
+            has_audio = not reason.startswith(NO_AUDIO)
+            if has_audio != a["recorded_audio"]:
+                counts = ", ".join(f"{s['channel']} {s['received']}" for s in stream_counts(done[-1]))
+                return (f"newest recording {'got audio' if has_audio else reason}"
+                        f" (RTP packets: {counts or 'no streams'}), expected recorded_audio: {a['recorded_audio']}")
         if "recordings" in a:
             done = [r for r in self.sim.recordings(who) if r["state"] != "recording"]
             if len(done) != a["recordings"]:
@@ -724,8 +750,16 @@ class Runner:
         return None
 
 
+def stream_counts(row: dict) -> list[dict]:
+    """A recording's packets per stream (the store's stream_stats): the report's and run's view."""
+    return [{"channel": st.get("channel") or st.get("label") or str(i), "label": st.get("label", ""),
+             "codec": st.get("codec", ""), "received": st.get("received", 0), "lost": st.get("lost", 0)}
+            for i, st in enumerate(row.get("stream_stats") or [])]
+
+
 def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | Path | None = None,
-             echo: Callable[[str], None] | None = print, speed: float = 1.0, keep: bool = True) -> RunResult:
+             echo: Callable[[str], None] | None = print, speed: float = 1.0, keep: bool = True,
+             address: str | None = None) -> RunResult:
     """Run a scenario file. `keep=False`: a passed run's temp folder is deleted afterwards (a
     failed or interrupted run keeps it, and a `run_dir` given is never deleted). Ctrl-C (or
     SIGTERM turned into KeyboardInterrupt by the CLI) stops the run and still writes the report."""
@@ -733,7 +767,7 @@ def run_file(path: str | Path, report: str | Path | None = None, run_dir: str | 
     report_path = Path(report).expanduser() if report is not None else None
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
-    sim = Simulator(scenario.org, run_dir=run_dir)
+    sim = Simulator(scenario.org, run_dir=run_dir, address=address)
     with sim:
         runner = Runner(sim, scenario, echo)
         runner.speed = speed

@@ -11,6 +11,7 @@ party's E.164 number. No Qt here; the UI subscribes to events through ui/bridge.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from mppsim.phone.frontdoor import FrontDoor
 from mppsim.rules.citations import cite
 from mppsim.rules.settings import SettingsError, SettingsStore
 
+from .network import check_address
 from .org import Org, load_org
 from .orchestrator import AgentError, Orchestrator
 from .recorders import RecorderWorkers, workers_needed, write_provider_info
@@ -62,20 +64,35 @@ def parties_of(org: Org) -> list[Party]:
 
 class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
-                 front_door_port: int | None = 0, recorder: bool = True):
+                 front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True,
+                 launcher=None, control_host: str = "127.0.0.1", recorder_target: str | None = None,
+                 recorder_store: str | Path | None = None, address: str | None = None):
+        """`launcher`, `control_host`: agents on the hosts of a cluster (app/cluster.py);
+        `recorder_target` (+ its `recorder_store`, to read recordings back): an SRS that runs
+        elsewhere, instead of the embedded recorder."""
         self.org = org if isinstance(org, Org) else load_org(org)
+        if address:      # issue 21: --address overrides the org file's network.address
+            problem = check_address(address)
+            if problem:
+                raise SimulatorError(f"--address: {problem}")
+            self.org = dataclasses.replace(self.org, network=self.org.network.with_address(address))
+        self.address = self.org.network.address
         # Control Hub settings: one store; every change is pushed live to the agents
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
-                                 recorder_for=self._recorder_for,
+                                 recorder_for=self._recorder_for, supervise=supervise,
+                                 launcher=launcher, control_host=control_host,
                                  compliance_for=self.settings.compliance_at)
+        self.recorder_target = recorder_target
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
-        self.recorder_store = self.orch.run_dir / "recorder"
+        self.recorder_store = Path(recorder_store) if recorder_store else self.orch.run_dir / "recorder"
+        recorder = recorder and recorder_target is None
         self._tier: str | None = self.settings.get_org().get("tier")
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
-                                          self._recorder_moved)
+                                          self._recorder_moved, host=self.address,
+                                          rtp_ports=self.org.network.rtp_ports)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
         # a folder mppsim made (no run_dir given) is the one remove_run_dir may delete
@@ -96,7 +113,8 @@ class Simulator:
         self.network: dict[str, list[dict]] = {}      # call key -> announcement/recorder events
         self.mutes: dict[str, bool] = {}              # agent -> microphone muted (mute events)
         self.mwi: dict[str, int] = {}                 # line id -> new voicemail messages (mwi events)
-        self.agent_status: dict[str, str] = {}
+        self.agent_status: dict[str, str] = {}        # up | down | restarting (supervisor)
+        self.agent_restarts: dict[str, int] = {}      # agent -> restarts by the supervisor
         self.orch.subscribe(self._on_event)
         self.started = False
 
@@ -114,7 +132,7 @@ class Simulator:
         for name in self.orch.agents:
             self.agent_status.setdefault(name, "up")
         if self.front_door_port is not None:
-            self.front_door = FrontDoor("127.0.0.1", self.front_door_port, self.orch.directory).start()
+            self.front_door = FrontDoor(self.address, self.front_door_port, self.orch.directory).start()
             # an agent restarted on other ports: the front door redirects to where it is now
             self.orch.directory_listeners.append(
                 lambda d: self.front_door.update(d) if self.front_door is not None else None)
@@ -152,6 +170,8 @@ class Simulator:
                 for p in self.parties if (p.agent == agent or agent == "voicemail") and p.kind != "pstn"}
 
     def _recorder_for(self, agent: str) -> str | None:
+        if self.recorder_target is not None:
+            return self.recorder_target
         if self.recorders is None:
             return None
         users = [u.id for u in self.org.users]
@@ -179,14 +199,25 @@ class Simulator:
 
     def recordings(self, who: str | None = None) -> list[dict]:
         """Recordings in the embedded recorder's store (all, or those of `who`'s line)."""
-        if self.recorders is None:
+        if self.recorders is None and not (self.recorder_store / "index.sqlite").exists():
             return []
         from mppsim.recorder.store import Store
         owner = None
         if who is not None:
             p = self.party(who)
-            owner = f"sip:{p.number}@127.0.0.1"
+            owner = f"sip:{p.number}@{self.address}"
         return Store(self.recorder_store).list(owner=owner)
+
+    def siprec_sessions(self) -> list[dict]:
+        """The agents' own account of their recording sessions (their last `siprec` event each):
+        target, state, and the RTP packets sent per stream. With an external SRS this is all
+        mppsim knows of what a recording should hold."""
+        last: dict[tuple, dict] = {}
+        with self._cv:
+            for ev in self.events:
+                if ev.get("event") == "siprec":
+                    last[(ev.get("agent"), ev.get("call"), ev.get("recording"))] = ev
+        return list(last.values())
 
     def voicemails(self, who: str | None = None) -> list[dict]:
         """Messages left in voicemail (all, or in `who`'s mailbox), oldest first."""
@@ -280,6 +311,10 @@ class Simulator:
             if kind == "call":
                 self.calls[ev["call"]] = ev
                 self.last_call[(agent, ev["line"])] = ev["call"]
+                view = self.recording.get(ev["call"])
+                if ev.get("ended_by") == "crash" and view and view.get("state") in ("pending", "started", "paused"):
+                    # its agent died recording it: the recorder closes it (ended_by src-lost)
+                    self.recording[ev["call"]] = {**view, "state": "stopped", "lost": True}
             elif kind == "line":
                 self.line_states[(agent, ev["line"])] = ev["state"]
             elif kind == "call_summary":
@@ -294,8 +329,10 @@ class Simulator:
                 self.mutes[agent] = bool(ev["muted"])
             elif kind == "agent_up":
                 self.agent_status[agent] = "up"
+                if ev.get("restarted_by") == "supervisor":
+                    self.agent_restarts[agent] = int(ev.get("restarts", 1))
             elif kind == "agent_down":
-                self.agent_status[agent] = "down"
+                self.agent_status[agent] = "restarting" if ev.get("restarting") else "down"
                 for key in [k for k in self.line_states if k[0] == agent]:
                     self.line_states[key] = "idle"
             self._cv.notify_all()
@@ -466,6 +503,8 @@ class Simulator:
 
     def set_auto_answer(self, who: str, after: float | None) -> None:
         self._agent_req(who, "set_auto_answer", after=after)
+        # in its config too: an agent restarted by the supervisor keeps answering
+        self.orch.handle(self.party(who).agent).spec.auto_answer = after
 
     def press(self, who: str, key: str) -> bool:
         """Press a recording softkey on `who`'s MPP: Record, PauseRec, ResumeRec, StopRec."""

@@ -42,16 +42,19 @@ from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
 from .contact_centre import ContactCentre
+from . import endpoint, siprec as siprec_mod
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
-                       create_endpoint, loopback_account, poll_events)
+                       create_endpoint, flush_logs, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
 from .reaper import Reaper
 from .replies import Deferred
 from .resources import process_resources
 from .warmup import rehearse
-from .protocol import Channel, ChannelClosed
+from .protocol import AUTH_SCHEME, AuthError, Channel, ChannelClosed, new_nonce, proof, proof_ok
 from mppsim.sip import message as sip_message
-from mppsim.sip.uri import host_port, name_addr, name_and_user, params as uri_params, user as uri_user
+from mppsim.sip import sdp
+from mppsim.sip.uri import (host_port, name_addr, name_and_user, params as uri_params,
+                            transport as uri_transport, user as uri_user)
 
 MAX_USER_CALLS = 2
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
@@ -59,7 +62,8 @@ MAX_USER_CALLS = 2
 COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
-               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable"}
+               404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable",
+               488: "not-acceptable"}
 
 
 def request_user(msg: str) -> str:
@@ -82,6 +86,50 @@ def has_header(msg: str, name: str, value: str) -> bool:
     return sip_message.read(msg).has(name, value)
 
 
+def unusable_media(msg: str) -> str:
+    """Why an INVITE's offer cannot be answered by an agent, or "": agents bind IPv4 only, and
+    pjsua, offered `c=IN IP6` only (Linphone's default), rang and then failed the answer with
+    PJ_EAFNOTSUP: the caller got 488 after ringing and the call log blamed the caller."""
+    req = sip_message.read(msg) if msg else None
+    body = getattr(req, "body", "") if req is not None else ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if "m=audio" not in (body or ""):
+        return ""                            # no offer (offerless INVITE) or not SDP alone
+    try:
+        offer = sdp.parse(body[body.index("v=0"):] if "v=0" in body else body)
+    except Exception:   # noqa: BLE001 - a malformed offer is pjsua's to refuse, as before
+        return ""
+    usable = [m for m in offer.audio if m.port and ":" not in (m.connection or "")]
+    if offer.audio and not usable and any(":" in (m.connection or "") for m in offer.audio):
+        return "IPv6 media only (c=IN IP6): this agent has IPv4 media addresses"
+    return ""
+
+
+def srtp_sdes(acfg: pj.AccountConfig, mandatory: bool) -> None:
+    """SIPREC streams as SRTP keyed by SDES (a=crypto), one suite only: each crypto line is ~80
+    bytes per m-line and the agent's INVITE must stay under pjsip's 4000 bytes. The hop to the
+    network SRC is plain TCP on this host; the key's protection on the wire is the SRS leg's TLS."""
+    med = acfg.mediaConfig
+    med.srtpUse = pj.PJMEDIA_SRTP_MANDATORY if mandatory else pj.PJMEDIA_SRTP_OPTIONAL
+    med.srtpSecureSignaling = 0
+    suite = pj.SrtpCrypto()
+    suite.name = "AES_CM_128_HMAC_SHA1_80"
+    cryptos = pj.SrtpCryptoVector()
+    cryptos.append(suite)
+    med.srtpOpt.cryptos = cryptos
+    keyings = pj.IntVector()
+    keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+    med.srtpOpt.keyings = keyings
+
+
+def via_transport(msg: str) -> str:
+    """The transport a request came over, from its top Via ('SIP/2.0/TCP h:p' -> 'tcp')."""
+    via = sip_message.read(msg).get("via") or "" if msg else ""
+    proto = via.split(None, 1)[0] if via.strip() else ""
+    return proto.rsplit("/", 1)[-1].lower() if proto.upper().startswith("SIP/2.0/") else "udp"
+
+
 class Agent:
     def __init__(self, config: dict[str, Any]):
         self.name: str = config["agent"]
@@ -91,10 +139,20 @@ class Agent:
         self.directory: dict[str, str] = dict(config.get("directory", {}))
         self.auto_answer: float | None = config.get("auto_answer")
         self.unavailable: set[str] = set()  # numbers whose agent the app reports down
+        # issue 21: the address every socket of this agent binds and its SIP, SDP and metadata say
+        self.address: str = config.get("address") or endpoint.LOOPBACK
+        endpoint.set_address(self.address)
+        siprec_mod.HOST = self.address
+        self.tls_ca: str = config.get("tls_ca") or ""     # an SRS's TLS certificate is checked against it
+        self.srtp: str = config.get("srtp") or "off"      # SIPREC media: off | optional | mandatory
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
         self.control_addr: str = config["control"]
+        # the run's secret and, with TLS, its certificate (phone/protocol.py): commands are taken
+        # only from the app that proves it
+        self.control_secret: str | None = config.get("control_secret")
+        self.control_tls: str | None = config.get("control_tls_sha256")
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
@@ -197,15 +255,43 @@ class Agent:
             self.announcer = Announcer(self, self.run_dir / "tones")
             self.waiting = CallWaiting(self, self.run_dir / "tones")
         host, port = self.control_addr.rsplit(":", 1)
-        self.chan = Channel.connect(host, int(port))
-        self.emit("hello", pid=os.getpid(), kind=self.kind,
-                  lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
-                          "rtp_port": l.rtp_port} for l in self.lines])
+        self.chan = Channel.connect(host, int(port), tls_fingerprint=self.control_tls)
+        hello = dict(pid=os.getpid(), kind=self.kind,
+                     lines=[{"id": l.id, "extension": l.extension, "uri": l.uri, "sip_port": l.sip_port,
+                             "rtp_port": l.rtp_port} for l in self.lines])
+        if self.control_secret:
+            self.authenticate(hello)
+        else:
+            self.emit("hello", **hello)
         if self.siprec is not None:
             try:    # phone/warmup.py: the first recording's pure code, while nothing waits for it
                 rehearse(self.edge.settings.values())
             except Exception:   # a rehearsal is never worth an agent
                 self.emit("log", level="warning", text="warm-up failed:\n" + traceback.format_exc())
+
+    def authenticate(self, hello: dict) -> None:
+        """The handshake of phone/protocol.py: challenge, hello with our proof, the app's
+        welcome with its proof. Anything else and the agent refuses the channel, says why on
+        stderr (its log) and exits: it never acts on a line from a party without the secret."""
+        assert self.chan is not None and self.control_secret
+        try:
+            challenge = self.chan.read_message()
+            theirs = challenge.get("challenge")
+            if not isinstance(theirs, str) or not theirs:
+                raise AuthError(f"expected a challenge, got {sorted(challenge)}")
+            ours = new_nonce()
+            self.chan.send({"event": "hello", "agent": self.name, "ts": time.time(), **hello,
+                            "auth": AUTH_SCHEME, "nonce": ours,
+                            "proof": proof(self.control_secret, "agent", self.name, theirs, ours)})
+            welcome = self.chan.read_message()
+            if not proof_ok(self.control_secret, welcome.get("welcome"), "app", self.name, ours, theirs):
+                raise AuthError("the app's welcome does not prove this run's secret"
+                                + ("" if "welcome" in welcome else f" (got {sorted(welcome)} instead)"))
+        except (AuthError, ChannelClosed) as exc:
+            print(f"mppsim-agent {self.name}: refused the control channel {self.control_addr}: {exc}",
+                  file=sys.stderr, flush=True)
+            self.chan.close()
+            os._exit(4)       # pjsua runs: no interpreter teardown (see destroy)
 
     def wake_poller(self) -> None:
         """Make the pjsua thread look at sockets opened since it began waiting. pjlib's select
@@ -216,7 +302,7 @@ class Agent:
         if self._wake_sock is None:
             self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self._wake_sock.sendto(b"\r\n\r\n", ("127.0.0.1", self.lines[0].sip_port))
+            self._wake_sock.sendto(b"\r\n\r\n", (endpoint.ADDRESS, self.lines[0].sip_port))
         except OSError:
             pass
 
@@ -229,8 +315,11 @@ class Agent:
         port = self.lines[0].sip_port
         for dialect, param in (("rfc7866", ";+sip.src"), ("webex", ";src")):
             user = f"src-{self.lines[0].extension}"
-            acfg = loopback_account(f"sip:{user}@127.0.0.1", f"<sip:{user}@127.0.0.1:{port};transport=tcp>{param}",
+            host = endpoint.ADDRESS
+            acfg = loopback_account(f"sip:{user}@{host}", f"<sip:{user}@{host}:{port};transport=tcp>{param}",
                                     self.lines[0].rtp_port + RTP_PORT_RANGE // 2, RTP_PORT_RANGE // 2)
+            if self.srtp != "off":
+                srtp_sdes(acfg, mandatory=self.srtp == "mandatory")
             acc = pj.Account()
             acc.create(acfg)
             accounts[dialect] = acc
@@ -245,6 +334,8 @@ class Agent:
             if self.timers:
                 timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
             readers = [self.callbacks] + ([self.chan.sock] if not self.chan.closed else [])
+            if self.chan.pending:
+                timeout = 0.0     # lines read with the handshake's last one
             try:
                 ready, _, _ = select.select(readers, [], [], timeout)
             except InterruptedError:
@@ -259,7 +350,7 @@ class Agent:
     def work(self, ready: list) -> None:
         """One pass of the main loop after select: callbacks, requests, timers."""
         self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
-        if self.chan.sock in ready and not self.chan.closed:
+        if (self.chan.sock in ready or self.chan.pending) and not self.chan.closed:
             try:
                 for msg in self.chan.read_available():
                     self.handle_request(msg)
@@ -289,6 +380,7 @@ class Agent:
             self.chan.close()
         sys.stdout.flush()
         sys.stderr.flush()
+        flush_logs()
         os._exit(0)
 
     def run_timers(self) -> None:
@@ -362,6 +454,7 @@ class Agent:
         if self.kind == "voicemail":
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
+        rec.transport = via_transport(data.get("msg", ""))
         rec.via = params.get("via") or None
         if self.centre is not None:
             self.centre.incoming(rec, call.compliance_played)
@@ -390,6 +483,13 @@ class Agent:
                 self.mailbox.retrieve(rec)       # the owner listens to their messages
             else:
                 self.mailbox.take_message(rec)
+            return
+        unusable = unusable_media(data.get("msg", ""))
+        if unusable:
+            # refused before ringing, and the call log says this agent refused (issue 21)
+            self.answer_code(rec, 488, "Not Acceptable Here", warning=unusable)
+            self.report_call(rec)
+            self.emit("log", level="warning", text=f"{rec.key}: offer refused with 488: {unusable}")
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
@@ -470,13 +570,15 @@ class Agent:
         code = snap.get("status_code", 0)
         if rec.to_voicemail:
             rec.reason = "voicemail"
+        elif rec.far_end_lost:
+            rec.reason = "far end lost"
         elif rec.timed_out:
             rec.reason = "no-answer"
         elif was_connected:
             rec.reason = "hangup"
         else:
             rec.reason = END_REASONS.get(code, "failed" if code >= 400 else "hangup")
-        rec.ended_by = "local" if rec.local_hangup else "remote"
+        rec.ended_by = "local" if rec.local_hangup and not rec.far_end_lost else "remote"
         # The stream is gone and its conference slot may already serve another call:
         # drop references only, never stopTransmit on the old slot.
         rec.aud = None
@@ -833,16 +935,36 @@ class Agent:
                 return self.directory[key]
         raise CommandError(f"to: {to!r} is not a known extension or number")
 
-    def answer_code(self, rec: CallRecord, code: int, reason: str = "") -> None:
+    def line_contact(self, rec: CallRecord) -> str:
+        """The line's Contact for this dialog: its forced Contact plus the dialog's transport
+        (issue 21: without it a peer that called over TCP sent its BYE over UDP)."""
+        line = next((l for l in self.lines if l.id == rec.line), self.lines[0])
+        tp = "" if rec.transport == "udp" else f";transport={rec.transport}"
+        return f"<{line.uri}{tp}>"
+
+    def answer_code(self, rec: CallRecord, code: int, reason: str = "", warning: str = "") -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
         if reason:
             prm.reason = reason
+        if warning:      # RFC 3261 20.43: 301 = incompatible network address formats
+            hdr = pj.SipHeader()
+            hdr.hName, hdr.hValue = "Warning", f'301 mppsim "{warning}"'
+            prm.txOption.headers.append(hdr)
+        if code < 300 and rec.transport != "udp":
+            # pjsip adds the dialog's Contact to a response only when it has none (sip_dialog.c)
+            contact = pj.SipHeader()
+            contact.hName, contact.hValue = "Contact", self.line_contact(rec)
+            prm.txOption.headers.append(contact)
         if code >= 300:
             rec.local_hangup = True
             rec.call.hangup(prm)
         else:
-            rec.call.answer(prm)
+            try:
+                rec.call.answer(prm)
+            except pj.Error:
+                rec.local_hangup = True      # pjsua refuses the call itself: we ended it
+                raise
 
     def hangup_record(self, rec: CallRecord) -> None:
         rec.local_hangup = True
@@ -851,6 +973,13 @@ class Agent:
             rec.call.hangup(prm)
         except pj.Error:
             pass
+
+    def far_end_lost(self, rec: CallRecord) -> None:
+        """End a call whose far end's agent died (the app says so: commands.cmd_far_end_lost).
+        A connected call's BYE goes to a dead port and ends the call here at once; a call still
+        ringing at the dead agent is cancelled and ends when pjsip gives up on the CANCEL."""
+        rec.far_end_lost = True
+        self.hangup_record(rec)
 
     def resources(self) -> dict:
         """What the process holds: for leak checks under churn (tests, bench, `mppsim load`)."""
@@ -908,7 +1037,20 @@ class Agent:
         # Hold the other calls of this user first, as a phone does when you dial mid-call.
         self.hold_others(rec)
         prm = pj.CallOpParam(True)
-        call.makeCall(uri, prm)
+        rec.transport = uri_transport(uri)
+        if rec.transport == "udp":
+            call.makeCall(uri, prm)
+        else:
+            # pjsua puts the account's forced Contact in the INVITE: for the length of makeCall it
+            # says the dialog's transport (the dialog keeps its own copy)
+            line = next(l for l in self.lines if l.id == acc.line_id)
+            cfg = account_config(line)
+            cfg.sipConfig.contactForced = self.line_contact(rec)
+            acc.modify(cfg)
+            try:
+                call.makeCall(uri, prm)
+            finally:
+                acc.modify(account_config(line))
         self.report_call(rec)
         self.prepare_recording(rec)
         return rec
@@ -1083,6 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
             if os.getppid() != parent:
                 on_term(None, None)
                 time.sleep(3.0)
+                flush_logs()
                 os._exit(3)
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
@@ -1102,6 +1245,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         traceback.print_exc()
         sys.stderr.flush()
+        flush_logs()
         os._exit(1)
     agent.destroy()
     return 0

@@ -144,7 +144,9 @@ class CallRecord:
     ended_by: str | None = None          # local | remote, once ended
     ended_by_network: str | None = None  # why the network ended it (failureBehavior)
     timed_out: bool = False              # nobody answered within the ring timeout
+    far_end_lost: bool = False           # the app reported the far end's agent dead
     to_voicemail: bool = False           # the network sent the caller to voicemail (302)
+    transport: str = "udp"               # the dialog's transport (its INVITE's): our Contact says it
     redirected_to: str | None = None     # a 302 this call followed
     early_media: bool = False            # answered 183 to play an announcement before answer
     mailbox: str | None = None           # a voicemail deposit's mailbox (the voicemail agent)

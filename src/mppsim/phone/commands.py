@@ -350,6 +350,19 @@ def cmd_set_unavailable(host: CommandHost, numbers: list[str]) -> dict:
 
 
 @command
+def cmd_far_end_lost(host: CommandHost, sip_call_ids: list[str], agent: str | None = None) -> dict:
+    """The app saw the agent on the far end of these calls die: end them now, with the reason
+    `far end lost`, rather than stay connected to a phone that is gone (docs/protocol.md)."""
+    ids = set(sip_call_ids)
+    ended = []
+    for rec in list(host.calls.values()):
+        if rec.active and rec.sip_call_id in ids:
+            host.far_end_lost(rec)
+            ended.append(rec.key)
+    return {"ended": ended}
+
+
+@command
 def cmd_set_directory(host: CommandHost, directory: dict[str, str], voicemail: str | None = None) -> dict:
     """The numbers' SIP URIs (the app learns each agent's ports from its hello), and for
     users the voicemail address (`sip:{mailbox}@host:port`) when given."""

@@ -6,12 +6,23 @@ device needs sndAutoCloseTime = -1 so the media clock keeps running.
 """
 from __future__ import annotations
 
+import atexit
+import ctypes
+import os
 from dataclasses import dataclass
 
 import pjsua2 as pj
 
 CLOCK_RATE = 8000
 LOOPBACK = "127.0.0.1"
+# The address this process binds and writes into SIP and SDP (issue 21: `network.address` or
+# `--address`; one agent = one process, so a module setting, made before any transport exists)
+ADDRESS = LOOPBACK
+
+
+def set_address(address: str | None) -> None:
+    global ADDRESS
+    ADDRESS = address or LOOPBACK
 MAX_LINES = 4  # 2 transports (UDP + TCP) per line, 8 transports per process
 RTP_PORT_RANGE = 40  # RTP+RTCP pairs: room for a call, its consult call and their recordings
 KEEP_CODECS = ("PCMU/8000", "PCMA/8000", "telephone-event/8000")
@@ -27,7 +38,7 @@ class LineConfig:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.extension}@{LOOPBACK}:{self.sip_port}"
+        return f"sip:{self.extension}@{ADDRESS}:{self.sip_port}"
 
 
 def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False) -> pj.Endpoint:
@@ -68,12 +79,50 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     if log_file:
         cfg.logConfig.filename = log_file
     ep.libInit(cfg)
+    if log_file:
+        line_buffer_log(log_file)
+        atexit.register(flush_logs)
     ep.audDevManager().setNullDev()
     for info in ep.codecEnum2():
         ep.codecSetPriority(info.codecId, 200 if info.codecId in KEEP_CODECS else 0)
     ep.codecSetPriority("PCMU/8000", 255)
     ep.libStart()
     return ep
+
+
+_libc = ctypes.CDLL(None)
+_libc.fileno.argtypes = [ctypes.c_void_p]
+_libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t]
+_IOLBF = 1
+_FILE_CHAIN = 104     # glibc x86-64/aarch64 struct _IO_FILE: offset of _chain (the open-streams list)
+
+
+def flush_logs() -> None:
+    """Flush every C stdio stream of the process (pjsua's log file among them): before os._exit,
+    which skips the C library's own flush at exit."""
+    _libc.fflush(None)
+
+
+def line_buffer_log(path: str) -> bool:
+    """Make pjsua's log file line-buffered, so every SIP message reaches it as it is logged.
+    pjlib writes it with C stdio (fopen/fwrite, a 4096-byte buffer) and has no flush call: a log
+    read during a run, or left by os._exit, stopped at a 4096-byte boundary. The stream is found
+    in glibc's list of open streams by its descriptor. A periodic fflush(NULL) was tried first: it
+    also flushed the agents' capture WAVs mid-block and made `listen` answer ~0.2 s later.
+    Returns False where this cannot be done (not glibc): the log is then whole only at exit."""
+    try:
+        target = os.path.realpath(path)
+        fp = ctypes.c_void_p.in_dll(_libc, "_IO_list_all").value
+        for _ in range(4096):
+            if not fp:
+                break
+            fd = _libc.fileno(fp)
+            if fd >= 0 and os.path.realpath(f"/proc/self/fd/{fd}") == target:
+                return _libc.setvbuf(fp, None, _IOLBF, 0) == 0
+            fp = ctypes.c_void_p.from_address(fp + _FILE_CHAIN).value
+    except (ValueError, OSError, AttributeError):
+        pass
+    return False
 
 
 POLL_MS = 100
@@ -93,13 +142,13 @@ def poll_events(ep: pj.Endpoint, running, between=None) -> None:
 def _transport(ep: pj.Endpoint, kind: int, port: int) -> int:
     tcfg = pj.TransportConfig()
     tcfg.port = port
-    tcfg.boundAddress = LOOPBACK
-    tcfg.publicAddress = LOOPBACK
+    tcfg.boundAddress = ADDRESS
+    tcfg.publicAddress = ADDRESS
     return ep.transportCreate(kind, tcfg)
 
 
 def create_transports(ep: pj.Endpoint, port: int) -> tuple[int, int]:
-    """A UDP and a TCP transport on the same port of 127.0.0.1."""
+    """A UDP and a TCP transport on the same port of ADDRESS (127.0.0.1 unless set)."""
     return _transport(ep, pj.PJSIP_TRANSPORT_UDP, port), _transport(ep, pj.PJSIP_TRANSPORT_TCP, port)
 
 
@@ -130,7 +179,7 @@ def bind_transports(ep: pj.Endpoint, preferred: int = 0, tries: int = 20) -> int
 
 
 def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
-                     host: str = LOOPBACK) -> pj.AccountConfig:
+                     host: str | None = None) -> pj.AccountConfig:
     """An account with no registration, a forced Contact (params after the '>' included:
     contactParams is ignored once Contact is forced), no NAT rewriting, no ICE, and its own
     RTP port range on `host`."""
@@ -144,10 +193,11 @@ def loopback_account(id_uri: str, contact: str, rtp_port: int, rtp_range: int,
     acfg.natConfig.viaRewriteUse = 0
     acfg.natConfig.sipOutboundUse = 0
     media = acfg.mediaConfig.transportConfig
+    host = host or ADDRESS
     media.port = rtp_port
     media.portRange = rtp_range
-    media.boundAddress = host
-    media.publicAddress = host
+    media.boundAddress = host or ADDRESS
+    media.publicAddress = host or ADDRESS
     return acfg
 
 

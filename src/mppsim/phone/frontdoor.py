@@ -34,9 +34,20 @@ from mppsim.sip.limits import MAX_MESSAGE
 from mppsim.sip.message import ParseError, Request
 from mppsim.sip.uri import user as uri_user
 
-__all__ = ["FrontDoor", "parse_request", "lookup_user", "main"]
+__all__ = ["FrontDoor", "parse_request", "lookup_user", "keep_transport", "main"]
 
 log = logging.getLogger("mppsim.frontdoor")
+
+
+def keep_transport(target: str, transport: str) -> str:
+    """``target`` (a URI, or a name-addr) with ``;transport=`` set to the request's own, unless
+    it is UDP (the default) or the target names a transport already."""
+    if transport.lower() == "udp" or ";transport=" in target.lower():
+        return target
+    end = target.find(">")
+    if end < 0:
+        return f"{target};transport={transport.lower()}"
+    return f"{target[:end]};transport={transport.lower()}{target[end:]}"
 
 SERVER_NAME = "mppsim-frontdoor"
 ALLOW = "INVITE, ACK, OPTIONS, CANCEL, BYE"
@@ -314,7 +325,7 @@ class FrontDoor:
                 raw, buf = framing.next_message(buf)
                 if raw is None:
                     break
-                resp = self.handle(parse_request(raw, stream=True), addr)
+                resp = self.handle(parse_request(raw, stream=True), addr, transport="tcp")
                 if resp is not None:
                     conn.sendall(resp)
         except (ParseError, framing.MessageTooLarge) as exc:
@@ -328,8 +339,11 @@ class FrontDoor:
 
     # -- the redirect logic ------------------------------------------------
 
-    def handle(self, req: Request, addr: tuple) -> bytes | None:
-        """Build the response bytes for ``req`` received from ``addr`` (None = no response)."""
+    def handle(self, req: Request, addr: tuple, transport: str = "udp") -> bytes | None:
+        """Build the response bytes for ``req`` received from ``addr`` over ``transport`` (None =
+        no response). A redirect keeps the request's transport: a caller that came over TCP is
+        sent to ``...;transport=tcp`` (without it RFC 3263 picks UDP, and a TCP-only SBC or a
+        softphone set to TCP re-sent the INVITE over UDP)."""
         method = req.method
         user = uri_user(req.uri)
         extra: list[tuple[str, str]] = []
@@ -339,7 +353,7 @@ class FrontDoor:
         if method == "INVITE":
             target = lookup_user(self._directory, user)
             if target is not None:
-                target = target.strip()
+                target = keep_transport(target.strip(), transport)
                 contact = target if "<" in target else f"<{target}>"
                 status, reason = 302, "Moved Temporarily"
                 extra.append(("Contact", contact))

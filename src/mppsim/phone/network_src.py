@@ -33,6 +33,7 @@ import secrets
 import select
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,10 +50,57 @@ from mppsim.siprec.sipmsg import sdp_part, split_multipart
 
 RID_HEADER = "X-Mppsim-Recording"
 TIMER_B = 32.0        # RFC 3261 transaction timeout
+T1, T2 = 0.5, 4.0     # RFC 3261 retransmission intervals (UDP only)
 CONNECT_TIMEOUT = 5.0
 BYE_TIMEOUT = 2.0
 ORPHAN_TIMEOUT = 10.0  # an early offer's INVITE from the agent: it comes within ms, or never
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
+
+
+class UdpConn:
+    """The SRS leg over UDP (an SRS URI with transport=udp): a socket connected to the SRS, one
+    SIP message per datagram. Retransmissions are the sender's (``NetworkSrc._send_request``);
+    an SRS that answers from another address than the one it was sent to is not heard."""
+
+    def __init__(self, src: "NetworkSrc", sock: socket.socket, on_message, on_close):
+        self.src, self.sock = src, sock
+        self.on_message, self.on_close = on_message, on_close
+        self.closed = False
+        sock.setblocking(False)
+        src.sel.register(sock, selectors.EVENT_READ, self._ready)
+
+    def _ready(self, _mask: int) -> None:
+        while not self.closed:
+            try:
+                data = self.sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:            # ICMP port unreachable: the transaction's timer decides
+                return
+            try:
+                msg = sip_message.read(data)
+                self.on_message(self, msg)
+            except Exception as exc:   # one bad datagram must not stop the relay
+                self.src.log(f"network SRC: UDP datagram from the SRS: {exc!r}")
+
+    def send(self, data: str | bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self.sock.send(data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data)
+        except OSError:
+            pass                       # lost like any datagram: retransmission or timer B
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.src.sel.unregister(self.sock)
+        except (KeyError, ValueError):
+            pass
+        self.sock.close()
+        self.on_close(self)
 
 
 @dataclass
@@ -87,7 +135,10 @@ class Conn:
         if mask & selectors.EVENT_READ and not self.closed:
             try:
                 data = self.sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
+                # TLS: a record may hold more than one recv gave; the selector will not say so
+                while isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                    data += self.sock.recv(self.sock.pending())
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
             except OSError:
                 data = b""
@@ -123,7 +174,7 @@ class Conn:
             while self.wbuf:
                 n = self.sock.send(self.wbuf)
                 self.wbuf = self.wbuf[n:]
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except OSError:
             self.close()
@@ -200,6 +251,7 @@ class Relay:
     origin: W.Origin = field(default_factory=lambda: W.Origin("BroadWorks"))
     answer_origin: W.Origin = field(default_factory=lambda: W.Origin("mppsim-src"))
     pending: dict = field(default_factory=dict)       # (cseq, method) -> (callback, timer)
+    provisional: set = field(default_factory=set)     # (cseq, method) answered 1xx: no more retransmits (UDP)
     # queued transactions, one at a time: the head, once run, is the one under way until job_done
     jobs: collections.deque = field(default_factory=collections.deque)
     state: RelayState = RelayState.NEW
@@ -259,8 +311,9 @@ class Timer:
 
 class NetworkSrc:
     def __init__(self, host: str = "127.0.0.1", log: Callable[[str], None] | None = None,
-                 keep_sent: bool = False):
+                 keep_sent: bool = False, tls_ca: str = ""):
         self.host = host
+        self.tls_ca = tls_ca          # CA file an SRS's TLS certificate is checked against ("" = system's)
         self.port: int | None = None
         self.log = log or (lambda _text: None)
         self.keep_sent = keep_sent
@@ -623,19 +676,26 @@ class NetworkSrc:
                 if sock is not None:
                     sock.close()
                 return
+            if sock is not None and transport == "tls":
+                sock, error = self._tls(sock, host)
+            if sock is None and transport == "udp":
+                sock, error = self._udp(host, port)
             if sock is None:
                 relay.result = (503, f"Recorder unreachable ({error})", None)
                 relay.move(RelayState.REFUSED)
                 self._forget(relay)
                 self._answer_when_ready(relay)
                 return
-            relay.remote = Conn(self, sock, lambda c, m: self._on_srs_message(relay, m),
-                                lambda c: self._on_srs_close(relay))
+            conn_class = UdpConn if transport == "udp" else Conn
+            relay.remote = conn_class(self, sock, lambda c, m: self._on_srs_message(relay, m),
+                                      lambda c: self._on_srs_close(relay))
             contact_host = f"{spec.contact_user}@" if spec.contact_user else ""
             param = ";src" if spec.dialect == "webex" else ";+sip.src"
             relay.leg = W.Leg(spec.dialect, spec.target, spec.target, spec.from_header,
-                              f"<sip:{contact_host}{self.host}:{self.port};transport=tcp>{param}",
-                              self.host, sock.getsockname()[1], extra=dict(spec.extra))
+                              f"<sip:{contact_host}{self.host}:"
+                              f"{sock.getsockname()[1] if transport == 'udp' else self.port};transport={transport}>{param}",
+                              self.host, sock.getsockname()[1], extra=dict(spec.extra),
+                              transport=transport.upper())
             t_out = time.monotonic()
             relay.timing["connect_ms"] = round((t_out - t_in) * 1000, 1)
 
@@ -661,8 +721,38 @@ class NetworkSrc:
             relay.queue(lambda: self._send_request(relay, "INVITE", self._offer(relay, relay.agent_sdp),
                                                    answered))
 
-        host, port = sip_uri.host_port(spec.target)
-        self._connect(host, port, connected)
+        transport = sip_uri.transport(spec.target, "tcp")
+        host, port = sip_uri.host_port(spec.target, 5061 if transport == "tls" else 5060)
+        if transport == "udp":
+            connected(None, "")      # no connection to make: the socket is made in connected
+        else:
+            self._connect(host, port, connected)
+
+    def _udp(self, host: str, port: int) -> tuple[socket.socket | None, str]:
+        """A UDP socket on our address, connected to the SRS (its answers come back on it)."""
+        try:
+            family, kind, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            sock = socket.socket(family, kind, proto)
+            sock.bind((self.host, 0))
+            sock.connect(addr)
+            return sock, ""
+        except OSError as exc:
+            return None, str(exc)
+
+    def _tls(self, sock: socket.socket, host: str) -> tuple[ssl.SSLSocket | None, str]:
+        """TLS over a connected socket, the SRS's certificate checked against `tls_ca` (or the
+        system's CAs) and its name or address. The handshake blocks this thread (one round trip
+        and a signature: ~2 ms on a LAN, measured in docs/network.md); sockets stay non-blocking after."""
+        try:
+            ctx = ssl.create_default_context(cafile=self.tls_ca or None)
+            sock.setblocking(True)
+            sock.settimeout(CONNECT_TIMEOUT)
+            tls = ctx.wrap_socket(sock, server_hostname=host)
+            tls.setblocking(False)
+            return tls, ""
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            sock.close()
+            return None, f"TLS: {getattr(exc, 'reason', None) or exc}"
 
     def _answer_when_ready(self, relay: Relay) -> None:
         """Answer the agent's INVITE with the SRS's outcome, once both are known."""
@@ -820,6 +910,17 @@ class NetworkSrc:
 
         relay.pending[key] = (finish, self.later(TIMER_B, lambda: finish(None)))
         relay.remote.send(text)
+        if isinstance(relay.remote, UdpConn):
+            self._retransmit(relay, key, text, T1, invite=method == "INVITE")
+
+    def _retransmit(self, relay: "Relay", key, text: str, interval: float, invite: bool) -> None:
+        """RFC 3261 timers A and E: again after T1, 2 T1, ... (non-INVITE capped at T2) until a
+        response (a provisional one stops an INVITE's) or timer B/F ends the transaction."""
+        def again() -> None:
+            if key in relay.pending and key not in relay.provisional and not relay.remote.closed:
+                relay.remote.send(text)
+                self._retransmit(relay, key, text, interval * 2 if invite else min(interval * 2, T2), invite)
+        self.later(interval, again)
 
     def _ack(self, relay: Relay, resp: Message, branch: str | None = None) -> None:
         """ACK a final answer to an INVITE: non-2xx in the same transaction (same branch)."""
@@ -841,6 +942,10 @@ class NetworkSrc:
                 entry = relay.pending.get(msg.cseq)
                 if entry is not None:
                     entry[0](msg)
+                elif isinstance(relay.remote, UdpConn) and msg.cseq[1] == "INVITE" and msg.code < 300:
+                    self._ack(relay, msg)      # a retransmitted 200: our ACK was lost
+            else:
+                relay.provisional.add(msg.cseq)
             return
         method = msg.method
         if method == "ACK":

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 DIALECTS = ("webex", "rfc7866")
 LABELS = ("1", "2")
-HOST = "127.0.0.1"   # the simulated network's host part in AoRs and party numbers
+HOST = "127.0.0.1"   # the simulated network's host part in AoRs and party numbers; the agent
+                     # sets it to its address (issue 21: nothing says 127.0.0.1 off loopback)
 EMBEDDED_RECORDER_MAX = None   # the embedded recorder is on asyncio (issue 9): 64 kB messages
 
 
@@ -115,6 +116,7 @@ class Session:
     names_changed: bool = False   # participants changed: their names go in the next status
     retry_queued: bool = False
     update_pending: str | None = None   # participants changed while starting: UPDATE/INVITE once active
+    sent: list[int] = field(default_factory=list)   # RTP packets sent per stream, read at hang-up
 
 
 class SiprecClient:
@@ -129,7 +131,8 @@ class SiprecClient:
         self.standbys: dict[str, Session] = {}   # call key -> its leg made ready while ringing
         self.dropped: dict[str, Session] = {}    # call key -> its standby, cancelled unused (reaped)
         self.calls: list[SiprecCall] = []   # kept for the process' life (docs/decisions.md)
-        self.src = NetworkSrc(log=lambda text: agent.post(("siprec_log", None, text)))
+        self.src = NetworkSrc(host=HOST, log=lambda text: agent.post(("siprec_log", None, text)),
+                              tls_ca=getattr(agent, "tls_ca", ""))
         self.src.start()
 
     # ----- building the session ---------------------------------------------------------
@@ -402,8 +405,23 @@ class SiprecClient:
     def on_log(self, text: str) -> None:
         self.agent.emit("log", level="warning", text=text)
 
+    @staticmethod
+    def _sent(session: Session) -> list[int]:
+        """RTP packets pjmedia sent on each recorded stream: with an external SRS, the only
+        count mppsim has of what a recording should hold (issue 21)."""
+        counts = []
+        if session.call is None:
+            return counts
+        for i in range(2):
+            try:
+                counts.append(int(session.call.getStreamStat(i).rtcp.txStat.pkt))
+            except pj.Error:
+                break                     # no media (never answered, or already gone)
+        return counts
+
     def _hangup(self, session: Session) -> None:
         session.state = "ended"
+        session.sent = self._sent(session) or session.sent
         try:
             session.call.hangup(pj.CallOpParam(True))
         except pj.Error:
@@ -458,7 +476,8 @@ class SiprecClient:
                 self._failed(s, f"the recorder ended the session: {why}" if why
                              else f"the recorder ended the session ({snap['status_code']})")
             else:
-                self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target)
+                self.agent.emit("siprec", call=s.key, recording=s.number, state="ended", target=s.target,
+                                sent=s.sent)
             s.auds = []
 
     def _since_answer(self, s: Session) -> dict:

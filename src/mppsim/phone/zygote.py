@@ -37,6 +37,8 @@ def _child(config: str, log: str) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        from .endpoint import flush_logs   # pjsua's log file (C stdio) too
+        flush_logs()
         os._exit(code or 0)
 
 

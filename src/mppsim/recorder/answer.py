@@ -26,6 +26,8 @@ MAX_MEDIA = 64           # m-lines of one offer: more is an attack, not a quirk
 class Media(sdp.Media):
     """An offered m-line, with what the recorder can make of it."""
 
+    answer_crypto: str = ""     # our a=crypto for it when it is SRTP (set by its receiver)
+
     def decodable(self) -> dict[int, tuple[str, int]]:
         ok = codecs.supported()
         return {pt: f for pt, f in self.formats().items()
@@ -77,6 +79,7 @@ def build_answer(offer: Offer, host: str, ports: dict[int, int], session_version
             "audio", port, m.proto, [str(pt) for pt in pts],
             rtpmap={pt: m.rtpmap.get(pt) or (*sdp.STATIC[pt], "") for pt in pts},
             fmtp={pt: m.fmtp[pt] for pt in pts if pt in m.fmtp and fmts[pt][0] == codecs.TELEPHONE_EVENT},
-            attributes=[f"rtcp:{port}"], label=m.label,
+            attributes=[f"rtcp:{port}"] + ([f"crypto:{m.answer_crypto}"] if m.answer_crypto else []),
+            label=m.label,
             direction="recvonly" if m.state != "inactive" else "inactive"))
     return str(answer)

@@ -67,6 +67,12 @@ def housekeeping(store: Store, now: datetime) -> None:
 def ready(info: dict) -> None:
     print(f"mppsim-recorder: listening on {info['sip']} (udp+tcp"
           f"{', tls ' + info['tls'] if info.get('tls') else ''}), store {info['store']}", flush=True)
+    if info.get("tls") and info.get("store"):
+        # what an SRC checks this recorder's certificate against (an org's network.tls_ca)
+        info["tls_cert"] = str(Path(info["store"]) / "tls" / "recorder-cert.pem")
+        info["tls_target"] = f"sip:srs@{info['tls']};transport=tls"
+        print(f"mppsim-recorder: TLS certificate (self-signed, for {info['tls'].rsplit(':', 1)[0]}): "
+              f"{info['tls_cert']}; SRCs trust it as their CA file, e.g. the org's network.tls_ca", flush=True)
     print("READY " + json.dumps(info), flush=True)
 
 
@@ -187,7 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exit-with-parent", action="store_true",
                     help="stop when the process that started us dies (the app uses this)")
     ap.add_argument("--now", help="ISO time to use as 'now' for retention (tests)")
+    ap.add_argument("--rtp-ports", metavar="LOW-HIGH",
+                    help="UDP ports for the recorded streams (a firewall opens these); default 20000-60000")
     args = ap.parse_args(argv)
+    if args.rtp_ports:
+        from mppsim.recorder.rtp import ports as rtp_ports
+        try:
+            low, high = (int(x) for x in args.rtp_ports.split("-", 1))
+            if not 1024 <= low < high - 8 <= 65535:
+                raise ValueError
+        except ValueError:
+            ap.error(f"--rtp-ports: {args.rtp_ports!r} is not LOW-HIGH within 1024-65535")
+        rtp_ports.RTP_LOW, rtp_ports.RTP_HIGH = low, high
     if args.stats:
         return stats(Path(args.store))
     host, _, port_text = args.listen.rpartition(":")

@@ -43,6 +43,35 @@ from mppsim.recorder.store import STORAGE_ERROR, Store, storage_cause
 JITTER = 0.2                # s of audio held back so late packets still find their place
 STALL = 2.0                 # s the audio written may lag the clock when no RTP arrives
 PAUSED_TIMEOUT = 3600.0     # s a paused session (no RTP by design) may stay silent on SIP
+NO_AUDIO_AFTER = 1.0        # s of unpaused recording before missing audio is a verdict
+FEW_PACKETS_PER_S = 5.0     # below this a stream got "far less than its length": 20 ms = 50/s,
+                            # 60 ms = 16.7/s; silence suppression (DTX) can also land here
+NO_AUDIO = "no audio"       # every verdict about missing packets begins with it (the portal,
+                            # `mppsim run` and scenario expects look for it)
+
+
+def audio_verdict(stats: list[dict], live_seconds: float) -> str:
+    """Why a recording lacks audio, or "" (issue 21). Before this a recording whose RTP never
+    arrived (an SRS on another host, its RTP sent to 127.0.0.1) was stored `complete`, silent, and
+    nothing said so."""
+    if live_seconds < NO_AUDIO_AFTER or not stats:
+        return ""
+    got = [st["received"] for st in stats]
+    if not any(got):
+        return (f"{NO_AUDIO}: no RTP packet arrived on any of the {len(stats)} streams in "
+                f"{live_seconds:.1f} s (can the SRC's RTP reach this recorder's address and ports?)")
+    few = [f"{st.get('channel') or st.get('label') or i} ({st['received']} packets)"
+           for i, st in enumerate(stats) if st["received"] < FEW_PACKETS_PER_S * live_seconds]
+    if few:
+        return (f"{NO_AUDIO} on {', '.join(few)} in {live_seconds:.1f} s "
+                f"(a 20 ms stream sends {50 * live_seconds:.0f})")
+    return ""
+
+
+# s without RTP after the SRC's connection closed: the SRC is gone (killed, its host lost). An
+# SRC that is alive sends RTP all the time (silence too) and reopens a closed connection for its
+# next request, so a closed connection alone proves nothing; with the media stopped it does.
+SRC_LOST_AFTER = 2.0
 
 
 class SessionHost(Protocol):
@@ -95,6 +124,9 @@ class Session:
     meta_paused: bool = False                # the metadata's (mppsim) state is "paused"
     wall0: float = 0.0                       # t0 on the wall clock: started_at, the WAV's sample 0
     store_failed: str = ""                   # the storage cause that ends it (set on its lane)
+    paused_seconds: float = 0.0              # paused time so far (the no-audio verdict)
+    paused_at: float | None = None
+    connection_lost: float = 0.0             # when the SRC's TCP/TLS connection closed (monotonic)
 
     @property
     def at(self) -> float:
@@ -121,6 +153,7 @@ class Session:
         """A recorded m-line's receiver (in m-line order: left, then right)."""
         rx.on_first = self.begin
         rx.set_formats(m.decodable())
+        rx.set_crypto(m)
         self.receivers.append(rx)
 
     def start_timeline(self) -> None:
@@ -133,6 +166,7 @@ class Session:
         self.meta_paused = self.metadata.state == "paused"
         self.paused = self.sdp_paused or self.meta_paused
         if self.paused:
+            self.paused_at = self.at
             self.begin("")
             self.lane.submit(self.store_call, "pause", 0.0)
 
@@ -148,6 +182,7 @@ class Session:
     def refreshed_now(self) -> None:
         """An in-dialog offer or update: SIP is alive and the session timer restarts."""
         self.last_sip = self.refreshed = time.monotonic()
+        self.connection_lost = 0.0        # it came on a new connection: the SRC is there
 
     def bye(self, reason: str | None = None) -> None:
         """Our BYE; ``reason`` a Reason header value (RFC 3326), else the timeout's."""
@@ -160,6 +195,7 @@ class Session:
         for (_, m), rx in zip(recorded, self.receivers):
             if m.recordable:
                 rx.set_formats(m.decodable())
+                rx.set_crypto(m)
         if recorded:
             self.sdp_paused = all(m.state == "inactive" for _, m in recorded)
         self.offer = offer if len(recorded) >= len(self.offer.recorded()) else self.offer
@@ -188,6 +224,11 @@ class Session:
                     rx.skip(upto)                     # paused audio is never stored
                 self.lane.submit(self.store_call, "resume", at)
             self.paused = paused
+            if paused:
+                self.paused_at = at
+            elif self.paused_at is not None:
+                self.paused_seconds += at - self.paused_at
+                self.paused_at = None
             self.host.out(f"{'paused' if paused else 'resumed'} {self.invite.call_id} at {at:.2f} s"
                           f" ({'sdp' if self.sdp_paused else ''}"
                           f"{'+' if self.sdp_paused and self.meta_paused else ''}"
@@ -409,6 +450,11 @@ class Session:
             self.move_audio(upto, batch)
         last = max([self.last_sip] + [rx.last_rx for rx in self.receivers])
         limit = PAUSED_TIMEOUT if self.paused else rtp_timeout
+        if (self.connection_lost and not self.paused and now - last > SRC_LOST_AFTER
+                and now - self.connection_lost > SRC_LOST_AFTER):
+            self.host.out(f"connection closed and no RTP for {SRC_LOST_AFTER:.0f} s on "
+                          f"{self.invite.call_id}: the SRC is gone, ending it (src-lost)")
+            return "src-lost"
         if rtp_timeout and now - last > limit:
             self.host.out(f"no RTP and no SIP for {limit:.0f} s on {self.invite.call_id}: ending it (timeout)")
             return "timeout"
@@ -443,10 +489,11 @@ class Session:
         received = sum(st["received"] for st in stats)
         decoded = any(st["codecs"] for st in stats)
         peak = max((st["peak"] for st in stats), default=0)
-        suspect = ""
-        if received and not decoded:
+        live = at - self.paused_seconds - (at - self.paused_at if self.paused_at is not None else 0.0)
+        suspect = audio_verdict(stats, live)
+        if not suspect and received and not decoded:
             suspect = f"{received} RTP packets arrived but none in a negotiated payload type"
-        elif received and peak <= SILENCE and at > 1.0:
+        elif not suspect and received and peak <= SILENCE and at > 1.0:
             suspect = f"audio is all silence although {received} RTP packets arrived"
         for e in self.timeline:
             if e["to"] is None:

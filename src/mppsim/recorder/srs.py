@@ -211,11 +211,15 @@ class Recorder:
     # ----- receiving ----------------------------------------------------------------------
     def on_connection_closed(self, conn) -> None:
         """An SRC closed the connection of sessions it never ACKed (e.g. its call was cancelled
-        while our 200 was on the way): nobody can ACK or BYE them any more, end them now."""
+        while our 200 was on the way): nobody can ACK or BYE them any more, end them now. The
+        confirmed ones are watched: if their RTP has stopped too, the SRC is gone (src-lost,
+        recorder/session.py)."""
         for s in list(self.sessions.values()):
             if s.peer.connection is conn and s.state == "live" and not s.dialog.confirmed:
                 self.out(f"connection closed before the ACK of {s.invite.call_id}: ending it")
                 self.spawn(self.finish(s, "no-ack"))
+            elif s.peer.connection is conn and s.state == "live":
+                s.connection_lost = time.monotonic()
 
     def on_datagram(self, data: bytes, peer: Peer) -> None:
         self.on_message(data, peer, stream=False)

@@ -76,7 +76,8 @@ def webex_offer(agent_sdp: str, origin: Origin, paused: bool, compact: bool = Fa
     addr = "0.0.0.0" if paused else session_addr
     out = ["v=0", origin.next(session_addr), "s=-", f"c=IN IP4 {addr}", "t=0 0"]
     for m, _, _ in mlines:
-        out.append(f"m=audio {m.port} RTP/AVP " + " ".join(pt for pt, _, _ in codecs))
+        # the agent's profile and SDES keys go through (issue 21: RTP/SAVP and a=crypto for SRTP)
+        out.append(f"m=audio {m.port} {m.proto or 'RTP/AVP'} " + " ".join(pt for pt, _, _ in codecs))
         if m.connection != session_addr and not paused:
             out.append(f"c=IN IP4 {m.connection}")
         for pt, enc, params in codecs:
@@ -84,6 +85,7 @@ def webex_offer(agent_sdp: str, origin: Origin, paused: bool, compact: bool = Fa
             if params:
                 out.append(f"a=fmtp:{pt} {params}")
         out += ["a=ptime:20", "a=maxptime:20", "a=inactive" if paused else "a=sendonly"]
+        out += [f"a={a}" for a in _crypto(m)]
         if m.label:
             out.append(f"a=label:{m.label}")
     return "\r\n".join(out) + "\r\n"
@@ -114,7 +116,8 @@ def agent_answer(agent_sdp: str, srs_sdp: str, origin: Origin) -> str:
             raise ValueError(f"the SRS accepted none of the agent's codecs on stream {mine.label or '?'}")
         if not kept:     # a rejected stream (port 0) keeps a format so the m-line stays valid
             kept = my_formats[:1]
-        out.append(f"m=audio {theirs.port} RTP/AVP " + " ".join(pt for pt, _, _ in kept))
+        out.append(f"m=audio {theirs.port} {theirs.proto or mine.proto or 'RTP/AVP'} "
+                   + " ".join(pt for pt, _, _ in kept))
         if theirs.connection != srs_addr:
             out.append(f"c=IN IP4 {theirs.connection}")
         for pt, enc, params in kept:
@@ -122,9 +125,15 @@ def agent_answer(agent_sdp: str, srs_sdp: str, origin: Origin) -> str:
             if params:
                 out.append(f"a=fmtp:{pt} {params}")
         out.append(f"a={direction}")
+        out += [f"a={a}" for a in _crypto(theirs)]
         if mine.label:
             out.append(f"a=label:{mine.label}")
     return "\r\n".join(out) + "\r\n"
+
+
+def _crypto(m: sdpmod.Media) -> list[str]:
+    """An m-line's SDES keys (RFC 4568 a=crypto), as its a= values."""
+    return [a for a in m.attributes if a.lower().startswith("crypto:")]
 
 
 # ----- SIP requests -------------------------------------------------------------------------------
@@ -148,6 +157,7 @@ class Leg:
     extra: dict[str, str] = field(default_factory=dict)   # dialect headers fixed per session
     route: list[str] = field(default_factory=list)
     boundary: str | None = None   # rfc7866 multipart boundary; None = a fresh random one each time
+    transport: str = "TCP"        # the Via's: TCP, or TLS toward an SRS reached over the internet
 
     def __post_init__(self):
         if not self.call_id:
@@ -159,7 +169,7 @@ class Leg:
 
 
 def _via(leg: Leg, branch: str) -> str:
-    return f"SIP/2.0/TCP {leg.local_host}:{leg.local_port};branch={branch}"
+    return f"SIP/2.0/{leg.transport} {leg.local_host}:{leg.local_port};branch={branch}"
 
 
 def new_branch(dialect: str) -> str:

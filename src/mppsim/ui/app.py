@@ -18,13 +18,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from mppsim.app.org import OrgError
 from mppsim.app.orchestrator import AgentError
 from mppsim.app.ports import port_free
-from mppsim.app.simulator import Simulator
+from mppsim.app.simulator import Simulator, SimulatorError
 
 from .main_window import MainWindow
 
 
 def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = None,
-            api_port: int | None = 0, api_token: str | None = None) -> int:
+            api_port: int | None = 0, api_token: str | None = None, address: str | None = None) -> int:
     """api_port None: no HTTP APIs; 0: any free port (shown in the status bar)."""
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("mppsim")
@@ -33,8 +33,8 @@ def run_gui(org_path: str, front_door_port: int = 5060, scenario: str | None = N
         print(f"mppsim: port {front_door_port} is taken; the front door uses a free port instead")
         front_door_port = 0
     try:
-        sim = Simulator(org_path, front_door_port=front_door_port).start()
-    except (OrgError, AgentError) as exc:
+        sim = Simulator(org_path, front_door_port=front_door_port, address=address).start()
+    except (OrgError, AgentError, SimulatorError) as exc:
         QMessageBox.critical(None, "mppsim cannot start", str(exc))
         print(f"mppsim: {exc}", file=sys.stderr)
         stop_signals.restore()

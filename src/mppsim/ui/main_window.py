@@ -47,9 +47,12 @@ def describe_event(ev: dict) -> str | None:
     if kind == "dtmf":
         return f"{agent}: DTMF {ev['digit']} received"
     if kind == "agent_up":
+        if ev.get("restarted_by") == "supervisor":
+            return f"{agent}: agent restarted after it died (pid {ev.get('pid')}, restart {ev.get('restarts')})"
         return f"{agent}: agent up (pid {ev.get('pid')})"
     if kind == "agent_down":
-        return f"{agent}: AGENT DOWN (exit {ev.get('returncode')})"
+        return (f"{agent}: AGENT DOWN (exit {ev.get('returncode')})"
+                + (": restarting it" if ev.get("restarting") else ""))
     if kind == "transferred":
         return f"{agent}: transferred to {ev.get('target')}"
     if kind == "recording":
@@ -135,8 +138,15 @@ class UserDevices(QFrame):
         self.refresh()
 
     def refresh(self) -> None:
-        up = self.sim.agent_status.get(self.user.id, "up") == "up"
-        self.status.setText("● agent up" if up else "⚠ agent down: calls to this user fail")
+        status = self.sim.agent_status.get(self.user.id, "up")
+        up = status == "up"
+        restarts = self.sim.agent_restarts.get(self.user.id, 0)
+        if up:
+            self.status.setText("● agent up" + (f" (restarted after it died, {restarts}×)" if restarts else ""))
+        elif status == "restarting":
+            self.status.setText("⚠ agent down: restarting it…")
+        else:
+            self.status.setText("⚠ agent down: calls to this user fail")
         self.status.setStyleSheet("color: #2e7d32;" if up else "color: #c62828; font-weight: bold;")
         self.restart.setVisible(not up)
         for face in self.faces:

@@ -962,11 +962,14 @@ class RecorderPortal(QWidget):
 
 
 def state_text(row: dict) -> str:
-    """The state column: the store's state, plus 'suspect' when the recorder flagged it."""
+    """The state column: the store's state, plus 'suspect' when the recorder flagged it, or
+    'NO AUDIO' when what it flagged is missing RTP (issue 21: never a silent 'complete')."""
     state = row.get("state", "")
     if state == "truncated" and str(row.get("ended_by", "")).startswith("storage-"):
         state = f"truncated · {row['ended_by']}"          # issue 26: the store failed, not a crash
-    return f"{state} · SUSPECT" if row.get("suspect") else state
+    if not row.get("suspect"):
+        return state
+    return f"{state} · {'NO AUDIO' if (row.get('suspect_reason') or '').startswith('no audio') else 'SUSPECT'}"
 
 
 def metadata_summary(row: dict, docs: list[tuple[str, str]]) -> str:

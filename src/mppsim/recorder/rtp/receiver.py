@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mppsim.recorder.rtp import codecs
+from mppsim.recorder.rtp import codecs, srtp
 from mppsim.recorder.rtp.packet import is_rtcp, parse
 
 REANCHOR = 2.0                     # s: a sender stalled by load is not a timestamp jump
@@ -38,6 +38,7 @@ class StreamStats:
     bytes: int = 0
     peak: int = 0              # largest |sample| decoded: all-silence detection (suspect)
     codecs: list[str] = field(default_factory=list)
+    srtp: str = ""             # the SRTP suite when the stream is SRTP (SDES), else ""
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -82,6 +83,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
         self.t0 = t0                       # session start (monotonic)
         self.payload_types: dict[int, tuple[str, int]] = {}   # pt -> (encoding, rtp clock)
         self.decoders: dict[int, codecs.Decoder] = {}
+        self._resamplers: dict[int, codecs.Resampler] = {}    # pt -> its stream's rate change
         self.events: set[int] = set()      # telephone-event pts
         self.stats = StreamStats()
         self.transport: asyncio.DatagramTransport | None = None
@@ -95,6 +97,7 @@ class StreamReceiver(asyncio.DatagramProtocol):
         self._lost_done = 0                # losses of SSRCs no longer sending
         self._last_pt = -1
         self.high = 0                      # end of the latest audio received (samples)
+        self.srtp: srtp.Inbound | None = None   # SDES-keyed SRTP (issue 21), else plain RTP
 
     # -- configuration (SDP) ----------------------------------------------------------------
     def set_formats(self, formats: dict[int, tuple[str, int]]) -> None:
@@ -105,6 +108,17 @@ class StreamReceiver(asyncio.DatagramProtocol):
         # offer lists formats never sent, and a G.722 or opus decoder costs ~0.2 ms to make
         self.decoders = {pt: dec for pt, dec in self.decoders.items()
                          if pt in formats and old.get(pt) == formats[pt]}
+
+    def set_crypto(self, m) -> None:
+        """The m-line's SDES key (a=crypto): SRTP from now on, and our key for the answer (the
+        same context while the SRC keeps its key: its rollover counter lives there)."""
+        theirs = srtp.offered(m.attributes)
+        if theirs is None:
+            self.srtp = None
+        elif self.srtp is None or self.srtp.theirs != theirs:
+            self.srtp = srtp.Inbound(theirs)
+        m.answer_crypto = self.srtp.ours.attribute if self.srtp is not None else ""
+        self.stats.srtp = self.srtp.theirs.suite if self.srtp is not None else ""
 
     def _decoder(self, pt: int) -> codecs.Decoder | None:
         dec = self.decoders.get(pt)
@@ -124,6 +138,12 @@ class StreamReceiver(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr) -> None:
         st = self.stats
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                st.garbage += 1            # not authenticated: a wrong key, a replay, plain RTP
+                return
+            data = plain
         # the common packet (no CSRC, extension or padding) without building an RtpPacket:
         # this runs 50 times a second per stream, hundreds of streams
         if len(data) > 12 and data[0] == 0x80:
@@ -195,7 +215,10 @@ class StreamReceiver(asyncio.DatagramProtocol):
             st.garbage += 1
             return
         if dec.rate != self.rate:
-            pcm = codecs.resample(np.frombuffer(pcm, np.int16), dec.rate, self.rate).tobytes()
+            rs = self._resamplers.get(pkt.pt)
+            if rs is None or (rs.src, rs.dst) != (dec.rate, self.rate):
+                rs = self._resamplers[pkt.pt] = codecs.Resampler(dec.rate, self.rate)
+            pcm = rs(np.frombuffer(pcm, np.int16)).tobytes()
         if pos + len(pcm) // 2 <= self._written:
             st.late += 1
             return
