@@ -180,7 +180,7 @@ def test_mppsim_run_passes_the_narrated_demo_tour(qtbot, tmp_path):
     modes = {"Never", "Always", "Always with Pause/Resume", "On Demand with User Initiated Start", "On Demand"}
     text = (ROOT / "examples" / "demo-tour.yaml").read_text()
     assert all(m in text for m in modes)
-    assert len(report["recordings"]) == 4        # dave, alice, bob twice; carol (Never) none
+    assert len(report["recordings"]) == 5        # dave, alice, bob 3x (the last via the queue); carol none
     # the last caption against the portal over the same store, viewer by viewer
     from mppsim.ui.portal import RecorderPortal
     last = [s["args"] for s in report["steps"] if s["step"] == "say"][-1]
@@ -193,6 +193,6 @@ def test_mppsim_run_passes_the_narrated_demo_tour(qtbot, tmp_path):
     for who in ("alice", "bob", "carol", "dave"):
         portal.set_viewer(who)
         seen[who] = len(portal.rows)
-    assert seen == {"alice": 1, "bob": 2, "carol": 0, "dave": 1}
+    assert seen == {"alice": 1, "bob": 3, "carol": 0, "dave": 1}
     named = {who for who in seen if sim.party(who).name.split()[0] in last}
     assert named == {who for who, n in seen.items() if n} and "as Viewer" in last

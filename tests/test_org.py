@@ -355,7 +355,8 @@ def test_error_str_format(tmp_path):
     assert e.path == p
     assert str(e) == (
         f"invalid org file {p}:\n"
-        "  - bogus: unknown key; allowed: organisation, locations, users, virtual_lines, pstn, network\n"
+        "  - bogus: unknown key; allowed: organisation, locations, users, virtual_lines, pstn, network, "
+        "hunt_groups, call_queues, auto_attendants\n"
         "  - users[1].licence: 'Gold' is not allowed; allowed: Professional, Basic, None"
     )
 

@@ -142,6 +142,25 @@ class ControlApi:
                               "call_state": line_state(self.sim, p.id)})
         return {"devices": items}
 
+    def features(self, req: Request):
+        """The hunt groups, call queues and auto attendants, and what they hold now (issue 25)."""
+        sim = self.sim
+        with sim._cv:
+            calls = [c for c in sim.calls.values() if c["state"] != "ended"]
+            played = [e for e in sim.events if e["event"] == "feature" and e.get("what") == "played"]
+        out = []
+        for f in sim.org.features:
+            cfg = f.config()
+            out.append({"id": f.id, "kind": f.kind, "name": f.name, "extension": f.extension, "number": f.number,
+                        "location": f.location, "language": f.language,
+                        "policy": f.policy if f.kind != "auto_attendant" else None,
+                        "members": [m.extension for m in f.members], "menu": cfg["menu"],
+                        "agent_status": sim.agent_status.get(f.id, "unknown"),
+                        "calls": [{k: c.get(k) for k in ("call", "state", "direction", "remote", "via")}
+                                  for c in calls if c["agent"] == f.id],
+                        "prompts": [e["prompt"] for e in played if e["agent"] == f.id][-10:]})
+        return {"features": out}
+
     def device(self, req: Request, deviceId: str):
         p = self.party(deviceId)
         return device_state(self.sim, p.id)
@@ -433,6 +452,7 @@ def register(router: Router, sim, server=None) -> ControlApi:
     r("POST", f"{PREFIX}/devices/{{deviceId}}/listen", api.listen)
     r("POST", f"{PREFIX}/devices/{{deviceId}}/wait", api.wait)
     r("GET", f"{PREFIX}/calls", api.calls)
+    r("GET", f"{PREFIX}/features", api.features)
     r("GET", f"{PREFIX}/recordings", api.recordings)
     r("GET", f"{PREFIX}/recordings/{{recordingId}}", api.recording)
     r("GET", f"{PREFIX}/recordings/{{recordingId}}/audio", api.recording_audio)

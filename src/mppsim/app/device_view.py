@@ -56,6 +56,7 @@ class LineView:
     members: list[dict] = field(default_factory=list)   # the conference's calls
     name: str = ""                   # the remote party as the phone shows it
     number: str = ""
+    via: str = ""                    # the hunt group, call queue or auto attendant it came through
     waiting_remote: tuple[str, str] = ("", "")
     held_other_name: str = ""
     consult_held_name: str = ""
@@ -136,6 +137,7 @@ def line_view(sim, who: str) -> LineView:
         v.members = [c for c in live if c.get("conference")]
         v.member_names = [remote_of(sim, c)[0] for c in v.members]
     v.name, v.number = remote_of(sim, call)
+    v.via = ((call or {}).get("via") or {}).get("name") or ""
     v.waiting_remote = remote_of(sim, v.waiting)
     v.held_other_name = remote_of(sim, v.held_other)[0]
     v.muted = sim.muted(who)
@@ -228,6 +230,8 @@ def mpp_screen(v: LineView, entry: Entry = NO_ENTRY) -> MppScreen:
     if not v.conference:
         scr.title = name
         scr.subtitle = number if number != name else ""
+        if v.via:     # as an MPP shows a hunt group / queue call: "<number> via <feature>"
+            scr.subtitle = f"{scr.subtitle} via {v.via}".strip()
     if entry.pending or (entry.dial_string and state in ("connected", "held")):
         what = {"transfer": "Transfer to", "conference": "Add"}.get(entry.pending, "Dial")
         scr.subtitle = f"{what}: {entry.dial_string}"
@@ -283,7 +287,8 @@ def webex_window(v: LineView, owner: str, now: float | None = None) -> WebexWind
         w.page = "toast"
         w.caller, w.avatar = name, name
         w.number = number if number != name else ""
-        w.toast_title = "Incoming call" + ("" if v.line == owner else f" on {v.line_name}")
+        w.toast_title = ("Incoming call" + (f" via {v.via}" if v.via else "")
+                         + ("" if v.line == owner else f" on {v.line_name}"))
         w.buttons = [Button("decline", "Decline"), Button("answer", "Answer")]
         return w
     if state not in WEBEX_LIVE or not call:
@@ -297,6 +302,8 @@ def webex_window(v: LineView, owner: str, now: float | None = None) -> WebexWind
     w.page = "call"
     w.caller = w.avatar = name
     w.number = number if number != name else ""
+    if v.via:
+        w.number = f"{w.number} via {v.via}".strip()
     if state == "dialing":
         w.timer = "Ringing…" if call.get("ringback") else "Calling…"
     else:
@@ -337,7 +344,7 @@ def call_summary(call: dict | None) -> dict | None:
     if not call:
         return None
     keys = ("call", "state", "direction", "remote", "held_by", "created", "connected_at", "ended_at",
-            "reason", "sip_call_id")
+            "reason", "sip_call_id", "via")
     return {k: call.get(k) for k in keys if k in call}
 
 

@@ -50,6 +50,7 @@ class AgentSpec:
     kind: str                      # "user" | "pstn"
     lines: list[dict[str, Any]]    # LineConfig fields
     auto_answer: float | None = None
+    aliases: list[str] = field(default_factory=list)   # other numbers reaching its first line
 
 
 @dataclass
@@ -88,6 +89,11 @@ def agent_specs(org: Org, ports: PortPlan) -> list[AgentSpec]:
         specs.append(AgentSpec(party.number, "pstn", [{
             "id": party.number, "extension": party.number, "display": party.name,
             "sip_port": 0, "rtp_port": ports.rtp_range()}]))
+    for feature in org.features:      # hunt groups, call queues, auto attendants (issue 25)
+        specs.append(AgentSpec(feature.id, "feature", [{
+            "id": feature.id, "extension": feature.dial, "display": feature.name,
+            "sip_port": 0, "rtp_port": ports.rtp_range()}],
+            aliases=[feature.number] if feature.number and feature.number != feature.dial else []))
     if not org.voicemail:
         return specs
     specs.append(AgentSpec(VOICEMAIL, "voicemail", [{
@@ -102,6 +108,7 @@ VOICEMAIL = "voicemail"
 def voicemail_number(org: Org) -> str:
     """The voicemail service's number: 8000, or the next free one."""
     taken = {u.extension for u in org.users} | {v.extension for v in org.virtual_lines}
+    taken |= {f.extension for f in org.features if f.extension}
     return next(str(n) for n in range(8000, 9000) if str(n) not in taken)
 
 
@@ -111,6 +118,9 @@ def kinds_of(org: Org) -> dict[str, str]:
     kinds.update({v.extension: "virtual_line" for v in org.virtual_lines})
     for p in org.pstn:
         kinds[p.number] = kinds[p.number.lstrip("+")] = "pstn"
+    for f in org.features:
+        for number in filter(None, (f.extension, f.number)):
+            kinds[number] = "feature"
     return kinds
 
 
@@ -126,6 +136,8 @@ def names_of(org: Org) -> dict[str, str]:
     names = {u.extension: u.name for u in org.users}
     names.update({v.extension: v.name for v in org.virtual_lines})
     names.update({p.number: p.name for p in org.pstn})
+    for f in org.features:
+        names.update({number: f.name for number in filter(None, (f.extension, f.number))})
     return names
 
 
@@ -140,6 +152,11 @@ def directory_of(specs: list[AgentSpec], host: str = "127.0.0.1") -> dict[str, s
             out[line["extension"]] = uri
             if line["extension"].startswith("+"):
                 out[line["extension"][1:]] = uri
+        if spec.lines and spec.lines[0].get("sip_port"):
+            for alias in spec.aliases:    # a feature's E.164 number beside its extension
+                first = spec.lines[0]
+                out[alias] = out[alias.lstrip("+")] = (
+                    f"sip:{first['extension']}@{first.get('host', host)}:{first['sip_port']}")
     return out
 
 
@@ -158,7 +175,8 @@ class Orchestrator:
                  recording_for: Callable[[str], dict[str, dict]] | None = None,
                  recorder_for: Callable[[str], str | None] | None = None,
                  supervise: bool = True, control_tls: bool = False,
-                 launcher: Any = None, control_host: str = "127.0.0.1"):
+                 launcher: Any = None, control_host: str = "127.0.0.1",
+                 compliance_for: Callable[[str], dict] | None = None):
         self.org = org
         # agents on other hosts (app/cluster.py RayLauncher): spawn(name, config) -> a Popen-like
         self.launcher = launcher
@@ -181,6 +199,8 @@ class Orchestrator:
         self.recording_for = recording_for or (lambda _name: {})
         # agent name -> SIPREC target of the embedded recorder worker it uses (or None)
         self.recorder_for = recorder_for or (lambda _name: None)
+        # location id -> the compliance announcement in force there (features, R-CMP-5)
+        self.compliance_for = compliance_for or (lambda _location: {})
         # absolute: agents and the recorder run with another working folder (the package's parent)
         self.run_dir = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +280,7 @@ class Orchestrator:
             if h.status != "up":
                 continue
             args = {"directory": self.directory}
-            if h.spec.kind == "user":
+            if h.spec.kind in ("user", "feature"):
                 args["voicemail"] = self._voicemail_uri()
             try:
                 sent.append((h, self._send(h, "set_directory", args)))
@@ -279,7 +299,7 @@ class Orchestrator:
         config = {
             "agent": spec.name, "kind": spec.kind,
             "lines": [{k: v for k, v in line.items() if k != "host"} for line in spec.lines],
-            "voicemail": self._voicemail_uri() if spec.kind == "user" else None,
+            "voicemail": self._voicemail_uri() if spec.kind in ("user", "feature") else None,
             "mailboxes": ({ext: line for ext, line in mailboxes(self.org).items()}
                           if spec.kind == "voicemail" else {}),
             "control": f"{self.control_host}:{self.control_port}", "run_dir": str(self.run_dir),
@@ -293,6 +313,9 @@ class Orchestrator:
             "recorder": self.recorder_for(spec.name) if spec.kind in ("user", "voicemail") else None,
             "nice": agent_nice(len(self.specs)),
         }
+        if spec.kind == "feature":
+            feature = self.org.feature(spec.name)
+            config["feature"] = {**feature.config(), "compliance": self.compliance_for(feature.location)}
         handle.config_path.parent.mkdir(parents=True, exist_ok=True)
         # the run's secret is in it: readable by this user only, from its first byte
         fd = os.open(handle.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,4 +1,5 @@
-"""The organisation ("org") file: locations, users, virtual lines and PSTN parties.
+"""The organisation ("org") file: locations, users, virtual lines, PSTN parties, and the
+contact-centre features (hunt groups, call queues, auto attendants: app/features.py).
 
 Pure Python (no Qt, no pjsua2). ``load_org(path)`` reads and validates a YAML org file,
 ``parse_org(data)`` validates an already-parsed mapping. Validation collects every error
@@ -14,12 +15,15 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterable, Literal, NamedTuple
 
 import yaml
 
 from mppsim.rules.citations import cite
 from .network import Network, parse_network
+
+if TYPE_CHECKING:
+    from .features import Feature
 
 __all__ = [
     "ALLOWED_TOP_KEYS",
@@ -48,7 +52,8 @@ log = logging.getLogger("mppsim.org")
 # ---------------------------------------------------------------------------------------------
 # Allowed values
 
-ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn", "network")
+ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn", "network",
+                    "hunt_groups", "call_queues", "auto_attendants")
 LANGUAGES = ("en_us", "en_gb", "pl_pl", "pt_br", "pt_pt", "bg_bg", "de_de", "fr_fr", "es_es")
 LICENCES = ("Professional", "Basic", "None")
 DEVICE_TYPES = ("mpp", "webex-app")
@@ -64,7 +69,7 @@ DEFAULT_COUNTRY = "US"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_LANGUAGE = "en_us"
 DEFAULT_LICENCE = "Professional"
-# Names of the simulator's own SIP entities: a user or virtual line may not take them.
+# Names of the simulator's own SIP entities: a user, virtual line or feature may not take them.
 RESERVED_IDS = ("pstn", "frontdoor", "voicemail", "recorder")
 
 # ISO 3166-1 alpha-2 officially assigned codes.
@@ -191,7 +196,7 @@ class Line(NamedTuple):
 class Target:
     """What a dialled string reaches."""
 
-    kind: Literal["user", "virtual_line", "pstn"]
+    kind: Literal["user", "virtual_line", "pstn", "feature"]
     owner: str  # user id owning the line, or the E.164 number for pstn
     line: str  # line id (user id or virtual line id), or the E.164 number for pstn
 
@@ -204,6 +209,8 @@ class Org:
     users: tuple[User, ...]
     virtual_lines: tuple[VirtualLine, ...] = ()
     pstn: tuple[PstnParty, ...] = ()
+    # hunt groups, call queues and auto attendants (app/features.py), file order within each kind
+    features: tuple["Feature", ...] = ()
     voicemail: bool = True   # unanswered and declined calls go to the voicemail agent
     source: Path | None = field(default=None, compare=False)
     # organisation-level call recording settings as written in the file (rules/settings.py)
@@ -258,6 +265,9 @@ class Org:
             if v.extension == s:
                 return Target("virtual_line", v.user, v.id)
         number = s if s.startswith("+") else "+" + s
+        for f in self.features:
+            if s == f.extension or (f.number is not None and number == f.number):
+                return Target("feature", f.id, f.id)
         for p in self.pstn:
             if p.number == number:
                 return Target("pstn", p.number, p.number)
@@ -273,7 +283,19 @@ class Org:
             return self.user(t.line).name
         if t.kind == "virtual_line":
             return self.virtual_line(t.line).name
+        if t.kind == "feature":
+            return self.feature(t.line).name
         return self.pstn_party(t.line).name
+
+    def feature(self, id: str) -> "Feature":
+        for f in self.features:
+            if f.id == id:
+                return f
+        raise KeyError(id)
+
+    def features_of(self, kind: str) -> list["Feature"]:
+        """The features of one kind (hunt_group | call_queue | auto_attendant), in file order."""
+        return [f for f in self.features if f.kind == kind]
 
     # -- serialisation ----------------------------------------------------------------------
 
@@ -318,6 +340,9 @@ class Org:
             ]
         if self.pstn:
             d["pstn"] = [{"number": p.number, "name": p.name} for p in self.pstn]
+        from .features import features_to_dict
+
+        d.update(features_to_dict(self.features))
         self._add_recording(d)
         if self.network != Network():
             d["network"] = self.network.to_dict()
@@ -554,6 +579,12 @@ class _Parser:
         users, user_devices, ext_owner = self.users(data, loc_langs, org_name)
         vlines = self.virtual_lines(data, loc_langs, user_devices, ext_owner)
         pstn = self.pstn(data, ext_owner)
+        from .features import parse_features
+
+        lines = {u.id: u.extension for u in users if u is not None}
+        lines.update({v.id: v.extension for v in vlines if v is not None})
+        numbers = {p.number for p in pstn if p is not None}
+        features = parse_features(self, data, loc_langs, lines, numbers, ext_owner)
         network, errs = parse_network(data.get("network"))
         self.errors += errs
 
@@ -566,6 +597,7 @@ class _Parser:
             users=tuple(users),  # type: ignore[arg-type]
             virtual_lines=tuple(vlines),  # type: ignore[arg-type]
             pstn=tuple(pstn),  # type: ignore[arg-type]
+            features=tuple(features),
             voicemail=self.org_voicemail,
             source=self.source,
             recording=self.org_recording,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import yaml
 
+from mppsim.phone.feature_prompts import PROMPTS as FEATURE_PROMPTS
 from mppsim.rules.citations import cite
 from mppsim.recorder.session import NO_AUDIO
 from mppsim.rules.policy import MENU, SOFTKEY_ORDER
@@ -23,6 +24,8 @@ from mppsim.rules.policy import MENU, SOFTKEY_ORDER
 from .simulator import CALL_STATES, Simulator, SimulatorError
 
 INDICATORS = ("recording", "paused", "none")
+# what a hunt group, call queue or auto attendant plays to a caller (expect: prompt; issue 25)
+FEATURE_SOUNDS = (*FEATURE_PROMPTS, "compliance", "music", "tone", "ringback")
 # R-UX-6 states, and "none" for a call nothing records
 RECORDING_STATES = ("none", "pending", "started", "paused", "stopped", "failed")
 
@@ -65,7 +68,7 @@ STEP_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "dial": ({"from", "to"}, set()),
     "expect": ({"who"}, {"call", "line", "hears", "dtmf", "within", "indicator", "softkeys", "menu",
                          "recording", "device", "recordings", "waiting", "messages", "muted",
-                         "recorded_audio"}),
+                         "recorded_audio", "prompt"}),
     "press": ({"who", "key"}, {"within"}),          # within: wait that long for the key to be offered
     # user/line + callRecording; org: true + recording; location + recording (the org file's blocks)
     "set": (set(), {"user", "line", "callRecording", "org", "location", "recording"}),
@@ -286,10 +289,12 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
                         f"{(path.parent / str(args['file'])).resolve()}; relative to the scenario file)")
     if name == "expect":
         checks = [k for k in ("call", "line", "hears", "dtmf", "indicator", "softkeys", "menu", "recording",
-                              "recordings", "waiting", "messages", "muted", "recorded_audio") if k in args]
+                              "recordings", "waiting", "messages", "muted", "recorded_audio", "prompt") if k in args]
         if "recorded_audio" in args and not isinstance(args["recorded_audio"], bool):
             errs.append(f"{where}.expect.recorded_audio: {args['recorded_audio']!r} not allowed; allowed: "
                         "true (the newest finished recording got audio on every stream), false (marked no audio)")
+        if "prompt" in args and args["prompt"] not in FEATURE_SOUNDS:
+            errs.append(f"{where}.expect.prompt: {args['prompt']!r} not allowed; allowed: {', '.join(FEATURE_SOUNDS)}")
         if "messages" in args and (not isinstance(args["messages"], int) or isinstance(args["messages"], bool)
                                    or args["messages"] < 0):
             errs.append(f"{where}.expect.messages: {args['messages']!r} not allowed; allowed: a count, 0 or more")
@@ -301,7 +306,7 @@ def check_step(where: str, name: str, args: Any, path: Path) -> list[str]:
             errs.append(f"{where}.expect.recordings: {args['recordings']!r} not allowed; allowed: a count, 0 or more")
         if not checks:
             errs.append(f"{where}.expect: give at least one of call, line, hears, dtmf, indicator, "
-                        "softkeys, menu, recording, recordings, waiting, messages, muted, recorded_audio")
+                        "softkeys, menu, recording, recordings, waiting, messages, muted, recorded_audio, prompt")
         if "indicator" in args and args["indicator"] not in INDICATORS:
             errs.append(f"{where}.expect.indicator: {args['indicator']!r} not allowed; allowed: {', '.join(INDICATORS)}")
         for key, allowed in (("softkeys", SOFTKEY_ORDER), ("menu", tuple(MENU.values()))):
@@ -704,6 +709,9 @@ class Runner:
             got = self.sim.recording_state(who) or "none"
             if got != a["recording"]:
                 return f"recording is {got}, expected {a['recording']}"
+        if "prompt" in a and a["prompt"] not in self.sim.feature_prompts(who):
+            heard = self.sim.feature_prompts(who)
+            return f"has not heard {a['prompt']} from a feature" + (f" (heard: {', '.join(heard)})" if heard else "")
         if "messages" in a and self.sim.messages_waiting(who) != a["messages"]:
             return f"has {self.sim.messages_waiting(who)} new voicemail messages, expected {a['messages']}"
         if "muted" in a and self.sim.muted(who) != a["muted"]:

@@ -81,7 +81,8 @@ class Simulator:
         self.settings = SettingsStore.from_org(self.org)
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
                                  recorder_for=self._recorder_for, supervise=supervise,
-                                 launcher=launcher, control_host=control_host)
+                                 launcher=launcher, control_host=control_host,
+                                 compliance_for=self.settings.compliance_at)
         self.recorder_target = recorder_target
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder
@@ -255,6 +256,13 @@ class Simulator:
                     self.orch.request(agent, "set_recording", line=p.line, settings=settings)
                 except AgentError as exc:
                     print(f"mppsim: could not push settings to {agent}: {exc}", file=sys.stderr)
+        for f in self.org.features:      # R-CMP-5: their location's compliance announcement
+            if self.agent_status.get(f.id) != "up":
+                continue
+            try:
+                self.orch.request(f.id, "set_feature_compliance", compliance=self.settings.compliance_at(f.location))
+            except AgentError as exc:
+                print(f"mppsim: could not push settings to {f.id}: {exc}", file=sys.stderr)
 
     def set_call_recording(self, who: str, patch: dict, view: str = "api") -> list[str]:
         """PUT a person's or virtual line's callRecording (Webex API field names); applies to
@@ -357,10 +365,12 @@ class Simulator:
         target = str(to).strip()
         cleaned = target.replace(" ", "").replace("-", "")
         if (target.startswith(("sip:", "sips:")) or (cleaned == "*86" and self.org.voicemail)
-                or self.party_by_number(cleaned) is not None):
+                or self.party_by_number(cleaned) is not None
+                or getattr(self.org.resolve(cleaned), "kind", None) == "feature"):   # a hunt group, queue...
             return None
+        features = [f.dial for f in self.org.features]
         return (f"to: {to!r} is not a known extension or number; allowed: "
-                f"{', '.join(p.number for p in self.parties)}"
+                f"{', '.join([p.number for p in self.parties] + features)}"
                 + (", *86 (voicemail)" if self.org.voicemail else "") + " or a sip: URI")
 
     def _req(self, who: str, cmd: str, **args) -> dict:
@@ -446,6 +456,14 @@ class Simulator:
     def call_voicemail(self, who: str) -> str:
         """Dial *86 from `who`'s line: their mailbox's spoken menu (then dtmf 1/7/9/#)."""
         return self.dial(who, "*86")
+
+    def feature_prompts(self, who: str) -> list[str]:
+        """What hunt groups, call queues and auto attendants played to `who`'s calls, oldest
+        first: prompt names (phone/feature_prompts.py), compliance, music, tone, ringback."""
+        number = self.party(who).number
+        with self._cv:
+            return [e["prompt"] for e in self.events if e["event"] == "feature" and e.get("what") == "played"
+                    and e.get("caller") in (number, number.lstrip("+"))]
 
     def messages_waiting(self, who: str) -> int:
         """New voicemail messages in `who`'s mailbox: the MPP lamp / Webex App badge (0 = off)."""
@@ -660,6 +678,9 @@ class Simulator:
                 return {"id": p.id, "kind": p.kind, "name": p.name, "number": p.number}
             if agent == "voicemail":      # the mailbox service (a retrieval call, *86)
                 return {"id": "voicemail", "kind": "voicemail", "name": "Voicemail", "number": ""}
+            if agent in {f.id for f in self.org.features}:    # a hunt group, queue, attendant
+                f = self.org.feature(agent)
+                return {"id": f.id, "kind": f.kind, "name": f.name, "number": f.dial}
         remote = remote or {}
         user = remote.get("user", "")
         p = self.party_by_number(user)

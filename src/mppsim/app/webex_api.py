@@ -559,4 +559,7 @@ def register(router: Router, sim) -> WebexApi:
     ]
     for method, pattern, handler in routes:
         router.add(method, pattern, handler)
+    from .webex_features import register_features     # hunt groups, queues, attendants (issue 25)
+
+    register_features(router, api)
     return api

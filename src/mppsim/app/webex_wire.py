@@ -14,7 +14,8 @@ from mppsim.rules.settings import SettingsError
 
 from .http_server import HttpError, Request, Response
 
-MAX_DEFAULT = {"people": 100, "virtualLines": 100, "members": 2000, "items": 100}
+MAX_DEFAULT = {"people": 100, "virtualLines": 100, "members": 2000, "items": 100,
+               "huntGroups": 100, "queues": 100, "autoAttendants": 100}
 MAX_LIMIT = 1000
 
 

@@ -41,6 +41,7 @@ from .call_waiting import CallWaiting
 from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
+from .contact_centre import ContactCentre
 from . import endpoint, siprec as siprec_mod
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, flush_logs, loopback_account, poll_events)
@@ -52,7 +53,8 @@ from .warmup import rehearse
 from .protocol import AUTH_SCHEME, AuthError, Channel, ChannelClosed, new_nonce, proof, proof_ok
 from mppsim.sip import message as sip_message
 from mppsim.sip import sdp
-from mppsim.sip.uri import host_port, name_addr, name_and_user, transport as uri_transport, user as uri_user
+from mppsim.sip.uri import (host_port, name_addr, name_and_user, params as uri_params,
+                            transport as uri_transport, user as uri_user)
 
 MAX_USER_CALLS = 2
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
@@ -68,6 +70,15 @@ def request_user(msg: str) -> str:
     """User part of a request's Request-URI: 'INVITE sip:1002@h:p SIP/2.0' -> '1002'."""
     req = sip_message.read(msg)
     return uri_user(req.uri) if isinstance(req, sip_message.Request) else ""
+
+
+def request_params(msg: str) -> dict[str, str]:
+    """mppsim's routing parameters of a request's Request-URI (phone/contact_centre.py):
+    'INVITE sip:1001@h:p;mppsim-offer=t1;mppsim-via=5000 SIP/2.0' -> {'offer': 't1', 'via': '5000'}."""
+    req = sip_message.read(msg)
+    if not isinstance(req, sip_message.Request):
+        return {}
+    return {k[len("mppsim-"):]: v for k, v in uri_params(req.uri).items() if k.startswith("mppsim-")}
 
 
 def has_header(msg: str, name: str, value: str) -> bool:
@@ -172,6 +183,10 @@ class Agent:
         self.voicemail: str | None = config.get("voicemail")    # "sip:{mailbox}@127.0.0.1:PORT"
         self.mailboxes: dict[str, str] = dict(config.get("mailboxes", {}))  # extension -> line id
         self.mailbox = VoicemailService(self) if self.kind == "voicemail" else None
+        # a hunt group, call queue or auto attendant: the network plays it (issue 25)
+        self.centre = (ContactCentre(self, {**config["feature"], "kinds": config.get("kinds", {})})
+                       if self.kind == "feature" else None)
+        self.pickups: dict[str, float] = {}   # offer token -> when this line took the offer
         self.recorder_target: str | None = config.get("recorder")   # the embedded SRS worker
         self.names: dict[str, str] = dict(config.get("names", {}))
         self.siprec: SiprecClient | None = None
@@ -409,6 +424,8 @@ class Agent:
                                        name_and_user(rec.remote_uri)[1], voicemail=True)
             elif self.is_voicemail_uri(rec.remote_uri):
                 pass     # the user listening to their mailbox: a feature call, not recorded
+            elif call.offer is not None:
+                pass     # a feature ringing this line for a caller: the caller's call is recorded
             elif not self.transfers.follows(rec):   # a transfer's new leg takes the old one's recording
                 self.edge.call_created(rec.key, rec.line, rec.direction, name_and_user(rec.remote_uri)[1],
                                        compliance_played=carried)
@@ -431,10 +448,36 @@ class Agent:
 
     def on_incoming(self, call: AgentCall, data: dict) -> None:
         call.compliance_played = has_header(data.get("msg", ""), COMPLIANCE_HEADER, "played")
+        params = request_params(data.get("msg", ""))
+        call.compliance_played = call.compliance_played or params.get("cmp") == "1"
+        call.offer = params.get("offer") or None
         if self.kind == "voicemail":
             call.mailbox = request_user(data.get("msg", ""))
         rec = self.record_for(call)
         rec.transport = via_transport(data.get("msg", ""))
+        rec.via = params.get("via") or None
+        if self.centre is not None:
+            self.centre.incoming(rec, call.compliance_played)
+            return
+        if call.offer is not None:
+            rec.offer, rec.presented = call.offer, params.get("caller") or None
+            busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
+            self.answer_code(rec, 486 if busy or self.stopping else 180)
+            self.report_call(rec)
+            if self.auto_answer is not None and not busy:
+                self.later(self.auto_answer, lambda: rec.state == "ringing" and self.answer_code(rec, 200))
+            return
+        pickup = params.get("pickup")
+        if pickup and self.pickups.pop(pickup, 0) > time.monotonic() - 10:
+            # the caller of an offer this line took: answered at once (the user already did);
+            # the offer itself is not "busy": the feature is hanging it up
+            self.answer_code(rec, 180)
+            if self.edge is not None:
+                self.edge.call_offered(rec.key)
+            self.prepare_recording(rec)
+            self.answer_code(rec, 200)
+            self.report_call(rec)
+            return
         if self.kind == "voicemail":
             if self.mailbox.is_retrieval(call.mailbox):
                 self.mailbox.retrieve(rec)       # the owner listens to their messages
@@ -473,8 +516,9 @@ class Agent:
                 self.answer_code(rec, 480, "No Answer")
 
     def to_voicemail(self, rec: CallRecord) -> bool:
-        """Unanswered or declined: the network sends the caller to the line's voicemail (302)."""
-        if not self.voicemail:
+        """Unanswered or declined: the network sends the caller to the line's voicemail (302).
+        Not a feature's offer: a member declining it only makes the feature try the next one."""
+        if not self.voicemail or rec.offer is not None:
             return False
         extension = next(l.extension for l in self.lines if l.id == rec.line)
         prm = pj.CallOpParam(True)
@@ -507,6 +551,10 @@ class Agent:
                     self.transfers.answered(rec)
                 if first and self.siprec is not None:
                     self.siprec.release_standby(rec.key)   # a ready leg the answer did not use
+                if first and rec.offer is not None:
+                    self.pickups[rec.offer] = time.monotonic()   # the caller comes next
+                if self.centre is not None:
+                    self.centre.offer_state(rec)
             return
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.end_record(rec, snap)
@@ -537,6 +585,8 @@ class Agent:
         rec.source_linked = None
         keep = self.transfers.keeps_recording(rec)   # a transfer's new leg takes it over
         keep = self.conferences.ended(rec) or keep    # a conference's remaining call takes it over
+        if self.centre is not None:
+            self.centre.ended(rec)
         if self.edge is not None and not keep:
             self.edge.call_ended(rec.key)
         if self.siprec is not None and not keep:
@@ -645,6 +695,8 @@ class Agent:
         self.emit("dtmf", call=rec.key, line=rec.line, digit=digit)
         if self.kind == "voicemail":
             self.mailbox.dtmf(rec, digit)      # the retrieval menu (phone/voicemail_menu.py)
+        if self.centre is not None:
+            self.centre.dtmf(rec, digit)       # an auto attendant's menu
 
     def on_redirected(self, call: AgentCall, data: dict) -> None:
         rec = self.record_for(call)
@@ -732,6 +784,8 @@ class Agent:
             self.announcer.media_ready(rec.key)
         if self.mailbox is not None:
             self.mailbox.media_ready(rec)
+        if self.centre is not None:
+            self.centre.media_ready(rec)
         self.conferences.media_changed(rec)
 
     def unlink_source(self, rec: CallRecord) -> None:
@@ -751,7 +805,13 @@ class Agent:
     # ----- reporting --------------------------------------------------------------------------
     def describe(self, rec: CallRecord) -> dict[str, Any]:
         name, user = name_and_user(rec.remote_uri)
+        if rec.presented:     # an offer: the phone shows the caller, not the feature
+            name, user = self.names.get(rec.presented, ""), rec.presented
+        via = ({"number": rec.via, "name": self.names.get(rec.via, rec.via)} if rec.via
+               else {"number": uri_user(rec.remote_uri), "name": name} if rec.offer else None)
         return {
+            "via": via,                        # the hunt group, queue or attendant it came through
+            "offer": rec.offer is not None,    # the feature ringing this line for a caller
             "call": rec.key, "line": rec.line, "direction": rec.direction, "state": rec.state,
             "remote": {"uri": rec.remote_uri, "user": user, "name": name},
             "sip_call_id": rec.sip_call_id, "held_by": rec.held_by, "ringback": rec.ringback,
@@ -994,6 +1054,28 @@ class Agent:
         self.report_call(rec)
         self.prepare_recording(rec)
         return rec
+
+    def offer(self, uri: str) -> CallRecord:
+        """A feature rings a member for a caller (phone/contact_centre.py): a plain INVITE whose
+        Request-URI carries the offer token, the caller and the feature."""
+        acc = self.find_line(None)
+        call = AgentCall(self.post, acc)
+        rec = self.record_for(call, {"acc_id": acc.getId(), "role": pj.PJSIP_ROLE_UAC,
+                                     "remote_uri": uri, "sip_call_id": ""})
+        call.makeCall(uri, pj.CallOpParam(True))
+        self.report_call(rec)
+        return rec
+
+    def redirect(self, rec: CallRecord, uri: str) -> None:
+        """Answer a call not yet answered with 302 to `uri` (a feature hands its caller on)."""
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 302
+        contact = pj.SipHeader()
+        contact.hName, contact.hValue = "Contact", f"<{uri}>"
+        prm.txOption.headers.append(contact)
+        rec.local_hangup = True
+        rec.redirected_to = uri
+        rec.call.hangup(prm)
 
     def blind_transfer(self, rec: CallRecord, to: str) -> None:
         """REFER the other party to `to`; the call ends once the REFER is accepted."""

@@ -45,6 +45,7 @@ class AgentCall(pj.Call):
         self.record: CallRecord | None = None
         self.related: str | None = None   # key of the call this one replaces or continues
         self.compliance_played = False    # told by the INVITE (a blind transfer, R-CMP-3)
+        self.offer: str | None = None     # a feature rings this line for a caller (phone/contact_centre.py)
 
     def onCallState(self, prm):  # noqa: N802 (pjsua2 names)
         snap = snapshot(self)
@@ -156,6 +157,12 @@ class CallRecord:
     conference: str | None = None        # the conference it belongs to (its first call's key)
     consult: Consult = field(default_factory=Consult)
     voicemail: MailboxCall | None = None
+    # issue 25 (phone/contact_centre.py): a call that came through a hunt group, call queue or
+    # auto attendant names it (the number dialled); an offer is the feature ringing this line
+    # for a caller it holds, shown as that caller, never recorded
+    via: str | None = None
+    offer: str | None = None
+    presented: str | None = None         # an offer's caller number (the far end is the feature)
 
     @property
     def active(self) -> bool:

@@ -236,6 +236,16 @@ def cmd_set_recording(host: CommandHost, line: str, settings: dict) -> dict:
 
 
 @command
+def cmd_set_feature_compliance(host: CommandHost, compliance: dict) -> dict:
+    """A feature's agent: the compliance announcement in force at its location now (R-CMP-5),
+    for calls that arrive from now on (Control Hub, the API or a scenario changed it)."""
+    if host.centre is None:
+        raise CommandError(f"{host.name} is not a hunt group, call queue or auto attendant")
+    host.centre.set_compliance(compliance)
+    return {"compliance": host.centre.compliance_on}
+
+
+@command
 def cmd_recorder_down(host: CommandHost, target: str) -> dict:
     """The app saw the recorder at `target` die: fail the sessions that used it."""
     if host.siprec is not None:

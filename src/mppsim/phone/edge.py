@@ -49,7 +49,7 @@ class RecordingEdge:
 
     def remote_kind(self, remote_user: str) -> str:
         kind = self.kinds.get(remote_user) or self.kinds.get(remote_user.lstrip("+"))
-        if kind in ("user", "virtual_line"):
+        if kind in ("user", "virtual_line", "feature"):    # a feature: a hunt group, queue, attendant
             return "internal"
         return "pstn" if kind == "pstn" else "external"
 

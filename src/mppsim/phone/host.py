@@ -73,6 +73,7 @@ class CommandHost(FeatureHost, Protocol):
     # they import this module
     transfers: Any
     conferences: Any
+    centre: Any     # phone/contact_centre.ContactCentre of a feature's agent, else None
 
     def find_line(self, line: str | None) -> "LineAccount": ...
     def describe(self, rec: "CallRecord") -> dict[str, Any]: ...

@@ -173,7 +173,10 @@ class SiprecClient:
             user_aor=user_aor(local_line.extension), other_aors=[other_aor(remote_user, "webex")],
             call_id=rec.sip_call_id or rec.key, platform=tuple(settings.platform), outgoing=outgoing,
             calling=own if outgoing else other, called=other if outgoing else own, mode=settings.mode,
-            dialed=party_uri(remote_user, HOST, user_phone=False) if outgoing else None)
+            dialed=(party_uri(remote_user, HOST, user_phone=False) if outgoing
+                    # a call through a feature: the number the caller dialled (docs/decisions.md)
+                    else party_uri(rec.via, HOST, user_phone=not rec.via.startswith("+")) if rec.via
+                    else None))
         display = local_line.display.replace('"', "'")
         user = number if number.startswith("+") else local_line.extension
         return webex, f'"{display}"<sip:{user}@{HOST};user=phone>'
@@ -224,6 +227,9 @@ class SiprecClient:
             md.events.append({"announcement": "compliance", "time": now_iso()})
         if detail.get("provisional"):
             md.events.append({"provisional": True, "time": now_iso()})
+        if rec.via:     # through a hunt group, call queue or auto attendant (issue 25)
+            md.events.append({"dialled": rec.via, "feature": self.agent.names.get(rec.via, rec.via),
+                              "time": now_iso()})
         session = Session(rec.key, number, uri, dialect, md, rid=f"{self.agent.name}:{rec.key}:{number}")
         if dialect == "webex":
             session.webex, from_header = self._webex(rec, settings)

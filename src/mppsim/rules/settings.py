@@ -596,6 +596,15 @@ class SettingsStore:
         with self._lock:
             return copy.deepcopy(self._state["locations"][location_id])
 
+    def compliance_at(self, location_id: str) -> dict:
+        """R-CMP-1: the compliance announcement in force at a location (its own or the
+        organisation's), and the provider recording there (None: recording is off). What a hunt
+        group, call queue or auto attendant of that location plays (R-CMP-5, issue 25)."""
+        with self._lock:
+            comp = _compliance_at(self._state, location_id)
+            return {"inbound_pstn": bool(comp["inboundPSTNCallsEnabled"]),
+                    "provider": _provider_at(self._state, location_id)}
+
     def get_person(self, line_id: str) -> dict:
         """GET /people/{id}/features/callRecording: a person's or virtual line's settings, with
         the read-only platform info (R-USR-7)."""

@@ -926,6 +926,10 @@ class ControlHub(QWidget):
         self.tabs.addTab(self.locations_page, "Locations")
         self.tabs.addTab(self.users_page, "Users and virtual lines")
         self.tabs.addTab(self.provider_page, "Provider side")
+        from .control_hub_features import FeaturesPage     # Calling > Features (issue 25)
+
+        self.features_page = FeaturesPage(self)
+        self.tabs.addTab(self.features_page, "Features")
         self.tabs.currentChanged.connect(lambda _i: self.show_errors([]))
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel("<b>Control Hub</b> · Calling › Call recording"))
@@ -952,6 +956,7 @@ class ControlHub(QWidget):
     def _on_store_changed(self, _lines: list) -> None:
         for page in self.pages:
             page.on_store_changed()
+        self.features_page.on_store_changed()
 
     def show_errors(self, errors: list[str]) -> None:
         self.errors.setText("\n".join(f"• {e}" for e in errors))
