@@ -48,6 +48,16 @@ def baresip(tmp_path, *commands: str, seconds: int, host: str = "127.0.0.1", pre
         args += ["-e", c]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
+    if not prefix:
+        # baresip takes 0.3-1.5 s to listen; an INVITE sent before that waits for pjsip's UDP
+        # retransmission (0.5, 1, 2 s...) and the call connected too late for the test (1 in ~10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
     return proc, port, snd
 
 
@@ -105,7 +115,7 @@ def test_an_agent_calls_baresip_and_its_bye_comes_back_on_the_dialog_s_transport
     try:
         time.sleep(1.0)
         sim.dial("dave", f"sip:baresip@127.0.0.1:{port};transport={transport}")
-        sim.wait_for("dave", "connected", 5)
+        sim.wait_for("dave", "connected", 10)
         time.sleep(1.5)
         heard = sim.listen("dave", 1.0)
         assert heard["freq_hz"] == pytest.approx(600, rel=0.02), heard   # dave hears baresip
