@@ -10,10 +10,12 @@ The format is documented in docs/org-file.md ("Hunt groups, call queues and auto
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .org import _Parser
+from .org_values import DEFAULT_LANGUAGE, E164_RE, LANGUAGES
+
+# org.py's _Parser (its error list and field readers): not imported, since org imports this module
+_Parser = Any
 
 KINDS = ("hunt_group", "call_queue", "auto_attendant")
 SECTIONS = {"hunt_groups": "hunt_group", "call_queues": "call_queue", "auto_attendants": "auto_attendant"}
@@ -172,8 +174,7 @@ class _FeatureParser:
                 p.claim_extension(ext, path, self.ext_owner)
         number = d.get("number")
         if "number" in d:
-            from .org import _E164_RE
-            if not isinstance(number, str) or not _E164_RE.fullmatch(number):
+            if not isinstance(number, str) or not E164_RE.fullmatch(number):
                 p.err(f"{path}.number", f'{_fmt(number)} is not an E.164 number; must be "+" then 8 to 15 '
                       'digits, first digit 1-9, e.g. "+14155550100" (write it as a quoted string)')
                 number = None
@@ -192,7 +193,6 @@ class _FeatureParser:
         if "extension" not in d and "number" not in d:
             p.err(path, 'needs an extension (2 to 8 digits, e.g. "5000") and/or a number (E.164, e.g. "+14155550100")')
         loc = p.location_ref(d, path, self.locs)
-        from .org import DEFAULT_LANGUAGE, LANGUAGES
         default_lang = self.locs.get(loc, DEFAULT_LANGUAGE) if loc else DEFAULT_LANGUAGE
         lang = p.choice(d, "language", path, LANGUAGES, default_lang)
         if len(p.errors) != n:

@@ -21,6 +21,7 @@ import yaml
 
 from mppsim.rules.citations import cite
 from .network import Network, parse_network
+from .org_values import DEFAULT_LANGUAGE, E164_RE as _E164_RE, LANGUAGES
 
 if TYPE_CHECKING:
     from .features import Feature
@@ -54,7 +55,6 @@ log = logging.getLogger("mppsim.org")
 
 ALLOWED_TOP_KEYS = ("organisation", "locations", "users", "virtual_lines", "pstn", "network",
                     "hunt_groups", "call_queues", "auto_attendants")
-LANGUAGES = ("en_us", "en_gb", "pl_pl", "pt_br", "pt_pt", "bg_bg", "de_de", "fr_fr", "es_es")
 LICENCES = ("Professional", "Basic", "None")
 DEVICE_TYPES = ("mpp", "webex-app")
 MPP_MODELS = (
@@ -67,7 +67,6 @@ DEFAULT_RING_TIMEOUT = 20.0
 RING_TIMEOUT_RANGE = (2, 300)
 DEFAULT_COUNTRY = "US"
 DEFAULT_TIMEZONE = "UTC"
-DEFAULT_LANGUAGE = "en_us"
 DEFAULT_LICENCE = "Professional"
 # Names of the simulator's own SIP entities: a user, virtual line or feature may not take them.
 RESERVED_IDS = ("pstn", "frontdoor", "voicemail", "recorder")
@@ -97,7 +96,6 @@ _PSTN_KEYS = ("number", "name")
 
 _ID_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _EXT_RE = re.compile(r"[0-9]{2,8}")
-_E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TZ_SHAPE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*")
 
