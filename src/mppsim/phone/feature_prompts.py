@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .voicemail_menu import find_prompt
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT_DIR = ROOT / "assets" / "features"
 DEFAULT_LANGUAGE = "en_us"
@@ -108,12 +110,10 @@ def prompt_file(prompt: str, language: str | None) -> Path:
     """The WAV of a prompt in `language`, falling back (en_gb -> en_us, pt_pt -> pt_br, en_us)."""
     if prompt not in PROMPTS:
         raise ValueError(f"prompt: {prompt!r} not allowed; allowed: {', '.join(PROMPTS)}")
-    lang = (language or DEFAULT_LANGUAGE).lower()
-    for candidate in (lang, FALLBACK.get(lang, ""), DEFAULT_LANGUAGE):
-        path = PROMPT_DIR / candidate / f"{prompt}.wav"
-        if candidate and path.is_file():
-            return path
-    raise FileNotFoundError(f"no feature prompt {prompt} for {language} (run scripts/make-feature-prompts)")
+    path = find_prompt(PROMPT_DIR, prompt, language, FALLBACK)
+    if path is None:
+        raise FileNotFoundError(f"no feature prompt {prompt} for {language} (run scripts/make-feature-prompts)")
+    return path
 
 
 def menu_prompts(keys: list[str]) -> list[str]:

@@ -100,12 +100,21 @@ def prompt_file(prompt: str, language: str | None) -> Path:
     """The WAV of a prompt in `language`, falling back (en_gb -> en_us, pt_pt -> pt_br, en_us)."""
     if prompt not in PROMPTS:
         raise ValueError(f"prompt: {prompt!r} not allowed; allowed: {', '.join(PROMPTS)}")
+    path = find_prompt(PROMPT_DIR, prompt, language, FALLBACK)
+    if path is None:
+        raise FileNotFoundError(f"no voicemail prompt {prompt} for {language} (run scripts/make-voicemail-prompts)")
+    return path
+
+
+def find_prompt(directory: Path, prompt: str, language: str | None, fallback: dict[str, str]) -> Path | None:
+    """`directory/<language>/<prompt>.wav`, else the fallback language's, else en_us's; None when
+    none exists. Shared by the voicemail menu and the contact-centre features (feature_prompts)."""
     lang = (language or DEFAULT_LANGUAGE).lower()
-    for candidate in (lang, FALLBACK.get(lang, ""), DEFAULT_LANGUAGE):
-        path = PROMPT_DIR / candidate / f"{prompt}.wav"
+    for candidate in (lang, fallback.get(lang, ""), DEFAULT_LANGUAGE):
+        path = directory / candidate / f"{prompt}.wav"
         if candidate and path.is_file():
             return path
-    raise FileNotFoundError(f"no voicemail prompt {prompt} for {language} (run scripts/make-voicemail-prompts)")
+    return None
 
 
 @dataclass
