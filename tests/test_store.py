@@ -499,3 +499,38 @@ def test_issue_9_old_store_gets_the_new_columns_and_finish_sets_them_with_the_st
                    suspect_reason="silence")
     assert (row["state"], row["ended_by"], row["stream_stats"], row["suspect"]) == (
         "complete", "timeout", [{"label": "1", "lost": 2}], 1)
+
+
+@pytest.mark.parametrize("with_syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_group_flush_syncs_once_per_file_system_then_every_header_claims_its_audio(
+        store, monkeypatch, with_syncfs):
+    """The flusher's group commit: every due writer's audio to the OS, one syncfs for their
+    file system (or, where there is none, an fsync per file), then each header claims exactly
+    the audio that is on disk. 200 recordings made 800 fsyncs a second before this."""
+    import mppsim.recorder.store as store_mod
+    if not with_syncfs:
+        monkeypatch.setattr(store_mod, "_LIBC", None)
+    syncs = []
+    real = store_mod._syncfs
+    monkeypatch.setattr(store_mod, "_syncfs", lambda folder: syncs.append(folder) or real(folder))
+    writers = [begin(store) for _ in range(3)]
+    for k, w in enumerate(writers):
+        with store_mod._FLUSHER._lock:                # this test is their only flusher
+            store_mod._FLUSHER._writers.discard(w)
+        w._flush_interval = 0.0                       # due at once
+        w.write(tone(1000, 0, 800 * (k + 1)), tone(1500, 0, 800 * (k + 1)))
+    before = [wave_frames_of(w.path) for w in writers]
+    store_mod._Flusher.flush_group(writers)
+    assert before == [0, 0, 0]                        # nothing claimed before the group flush
+    assert [wave_frames_of(w.path) for w in writers] == [800, 1600, 2400]
+    assert len(syncs) == 1                            # one file system: one sync for all three
+    store_mod._Flusher.flush_group(writers)           # nothing new: nothing to sync
+    assert len(syncs) == 1
+    for w in writers:
+        rec = w.finish()
+        assert rec["state"] == "complete"
+
+
+def wave_frames_of(path) -> int:
+    with wave.open(str(path)) as f:
+        return f.getnframes()

@@ -131,3 +131,43 @@ def test_read_caps_an_overclaiming_header(tmp_path):
                      + frames.astype("<i2").tobytes())
     rate, data = wavfile.read(path)
     assert rate == 8000 and np.array_equal(data, frames)
+
+
+def test_stage_hands_audio_over_but_the_header_claims_it_only_after_commit(tmp_path):
+    """Group commit (store._Flusher): stage() puts the audio in the file without a sync, and
+    the header keeps claiming what was synced before; commit() then claims the staged audio.
+    A process killed between the two leaves a valid WAV of the old claim, and repair finds the
+    staged audio after it."""
+    path = tmp_path / "g.wav"
+    w = wavfile.WavWriter(path, rate=8000, channels=2)
+    w.append(ramp(0, 800))
+    w.flush()
+    w.append(ramp(800, 1600))
+    staged = w.stage()
+    assert staged == 2400 * 4
+    assert os.path.getsize(path) == wavfile.HEADER_BYTES + staged      # the audio is in the file
+    assert wave_frames(path)[0] == 800                                  # the header: the old claim
+    w.commit(staged + 4)                                                # never more than staged
+    assert wave_frames(path)[0] == 800
+    w.commit(staged)
+    assert wave_frames(path)[0] == 2400
+    rate, data = wavfile.read(path)
+    assert rate == 8000 and np.array_equal(data, ramp(0, 2400))
+    w.append(ramp(2400, 160))
+    w.stage()
+    w.close()                                   # close claims everything, staged or not
+    assert wave_frames(path)[0] == 2560
+
+
+def test_a_kill_between_stage_and_commit_is_repaired(tmp_path):
+    path = tmp_path / "k.wav"
+    w = wavfile.WavWriter(path, rate=8000, channels=2)
+    w.append(ramp(0, 800))
+    w.flush()
+    w.append(ramp(800, 400))
+    w.stage()
+    # what a reader sees now (the writer "killed" here: nothing more reaches the file)
+    assert wave_frames(path)[0] == 800
+    wavfile.repair(path, rate=8000)
+    assert wave_frames(path)[0] == 1200
+    assert np.array_equal(wavfile.read(path)[1], ramp(0, 1200))

@@ -37,6 +37,7 @@ from pathlib import Path
 from mppsim.siprec import metadata as md_mod
 from mppsim.siprec.metadata import Metadata, MetadataError
 from mppsim.recorder.rtp import codecs
+from mppsim.recorder.rtp.beat import make_beat
 from mppsim.recorder.rtp.ports import rtp_sockets
 from mppsim.recorder.rtp.receiver import StreamReceiver
 from mppsim.recorder.session import Session, wideband
@@ -119,6 +120,7 @@ class Recorder:
         self._storage_check: asyncio.Future | None = None
         self.storage_lane = ThreadPoolExecutor(1, thread_name_prefix="storage")
         self.tls_port: int | None = None
+        self.beat = None                     # set in start (needs the running loop)
         self.sessions: dict[tuple[str, str], Session] = {}       # (Call-ID, SRC tag)
         self.pending_invites: dict[str, tuple[Request, Session | None]] = {}   # branch -> ...
         self.transactions = Transactions()
@@ -147,6 +149,7 @@ class Recorder:
             self.tls_server.on_close = self.on_connection_closed
             self.tls_port = await self.tls_server.start(self.host, 0)
         self.loop_task = asyncio.ensure_future(self.ticker())
+        self.beat = make_beat(asyncio.get_running_loop())   # RTP read on a 10 ms beat (rtp/beat.py)
         where = f"{self.host}:{self.port}"
         return {"engine": "asyncio", "pid": os.getpid(), "sip": where, "udp": where, "tcp": where,
                 "tls": f"{self.host}:{self.tls_port}" if self.tls_port else None,
@@ -184,6 +187,8 @@ class Recorder:
         if self.tls_server:
             await self.tls_server.close()
         self.loop_task.cancel()
+        if self.beat is not None:
+            self.beat.close()
         for lane in self.lanes:
             lane.shutdown(wait=True)
         self.storage_lane.shutdown(wait=True)
@@ -566,8 +571,12 @@ class Recorder:
             ports: dict[int, int] = {}
             socks = rtp_sockets(self.host, len(s.offer.recorded()))
             for (index, m), sock in zip(s.offer.recorded(), socks):
-                _t, rx = await loop.create_datagram_endpoint(
-                    lambda: StreamReceiver(0, s.t0), sock=sock)
+                if self.beat is not None:
+                    rx = StreamReceiver(0, s.t0)
+                    self.beat.add(sock, rx)
+                else:
+                    _t, rx = await loop.create_datagram_endpoint(
+                        lambda: StreamReceiver(0, s.t0), sock=sock)
                 s.add_stream(rx, m)
                 if m.recordable:
                     ports[index] = rx.port

@@ -30,6 +30,7 @@ it can: no row stays `recording` after its session ended.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import logging
@@ -305,13 +306,64 @@ class _Flusher:
             time.sleep(self.tick)
             with self._lock:
                 writers = list(self._writers)
-            for w in writers:
+            self.flush_group(writers)
+
+    @staticmethod
+    def flush_group(writers: "Iterable[RecordingWriter]") -> None:
+        """Group commit: every due writer's audio to the OS, one sync per file system, then the
+        headers. 200 recordings flushing twice a second each made 800 fsyncs a second (each a
+        device flush); this makes two syncs a second. The order that keeps a WAV valid on disk
+        stays: the audio is durable before its header claims it; the header itself reaches the
+        disk with the next sync (0.5 s later) or at close (its own fsync)."""
+        staged: dict[int, list[tuple[RecordingWriter, int]]] = {}
+        for w in writers:
+            try:
+                n = w._stage_if_due()
+                if n is not None:
+                    staged.setdefault(w._dev, []).append((w, n))
+            except StorageFailure as exc:         # disk full etc.: its session ends
+                log.warning("flushing recording %s failed: %s", w.id, exc)
+            except Exception:                     # keep the others going
+                log.exception("flushing recording %s failed", w.id)
+        for group in staged.values():
+            synced = _syncfs(group[0][0].folder)
+            for w, n in group:
                 try:
-                    w._flush_if_due()
-                except StorageFailure as exc:         # disk full etc.: its session ends
+                    if not synced:
+                        with w._lock:             # no syncfs here: each file on its own
+                            if w._finished:
+                                continue
+                            try:
+                                os.fsync(w._wav.fileno())
+                            except OSError as exc:
+                                raise w._failed_locked(exc) from exc
+                    w._commit(n)
+                except StorageFailure as exc:
                     log.warning("flushing recording %s failed: %s", w.id, exc)
-                except Exception:                     # keep the others going
+                except Exception:
                     log.exception("flushing recording %s failed", w.id)
+
+
+def _syncfs(folder: Path) -> bool:
+    """syncfs(2) of the file system holding ``folder`` (Linux); False where there is none or it
+    failed (the caller then fsyncs each file, which reports a write error per file)."""
+    fn = getattr(_LIBC, "syncfs", None) if _LIBC is not None else None
+    if fn is None:
+        return False
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        return fn(fd) == 0
+    finally:
+        os.close(fd)
+
+
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:        # not a C library we can open
+    _LIBC = None
 
 
 _FLUSHER = _Flusher(FLUSH_INTERVAL / 2)
@@ -770,6 +822,7 @@ class RecordingWriter:
         self.id = rec_id
         self.folder = store.recordings_dir / rec_id
         self._wav = wav
+        self._dev = 0                     # the file system's device (group commit)
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
@@ -818,9 +871,8 @@ class RecordingWriter:
             if self._paused_at is not None:
                 return
             try:
+                # buffered only: the flusher thread puts it on disk (_stage_if_due, group sync)
                 self._wav.append(np.column_stack((left, right)))
-                if time.monotonic() - self._last_flush >= self._flush_interval:
-                    self._flush_locked()
             except OSError as exc:
                 raise self._failed_locked(exc) from exc
 
@@ -866,14 +918,40 @@ class RecordingWriter:
         self._last_flush = time.monotonic()
 
     def _flush_if_due(self) -> None:
-        """Called by the flusher thread."""
-        with self._lock:
-            if (not self._finished and self.error is None and self._wav.dirty
-                    and time.monotonic() - self._last_flush >= self._flush_interval):
+        """Flush now if due (one writer alone: its own fsyncs)."""
+        staged = self._stage_if_due()
+        if staged is not None:
+            with self._lock:
                 try:
-                    self._flush_locked()
+                    os.fsync(self._wav.fileno())
                 except OSError as exc:
                     raise self._failed_locked(exc) from exc
+            self._commit(staged)
+
+    def _stage_if_due(self) -> int | None:
+        """Flusher thread, first step: the audio to the OS; the data bytes to commit, or None."""
+        with self._lock:
+            if (self._finished or self.error is not None or not self._wav.dirty
+                    or time.monotonic() - self._last_flush < self._flush_interval):
+                return None
+            try:
+                staged = self._wav.stage()
+                self._dev = self._dev or os.fstat(self._wav.fileno()).st_dev
+            except OSError as exc:
+                raise self._failed_locked(exc) from exc
+            self._last_flush = time.monotonic()
+            return staged
+
+    def _commit(self, staged: int) -> None:
+        """Flusher thread, last step, after the file system was synced: the header claims it."""
+        with self._lock:
+            if self._finished or self.error is not None:
+                return
+            try:
+                self._wav.commit(staged)
+            except OSError as exc:
+                raise self._failed_locked(exc) from exc
+
 
     def pause(self, at_seconds: float) -> None:
         """Start a paused segment ``at_seconds`` into the call. A second pause is ignored."""

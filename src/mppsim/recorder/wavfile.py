@@ -26,6 +26,7 @@ HEADER_BYTES = 44
 SAMPLE_BYTES = 2                       # int16 only: what RTP's G.711/G.722 decode to
 _MAX_DATA = 0xFFFFFFFF - 36            # RIFF sizes are 32-bit: ~37 h of 8 kHz stereo
 _PCM, _EXTENSIBLE = 1, 0xFFFE
+BUFFER_BYTES = 1 << 16
 
 
 def _header(rate: int, channels: int, data_bytes: int) -> bytes:
@@ -50,9 +51,13 @@ class WavWriter:
         self.frames = 0                   # frames appended so far (flushed or not)
         self._dirty = False
         # "xb": refuse to open an existing file, so no writer can ever clobber a finished one
-        self._f = open(self.path, "xb")
+        # a 64 KiB buffer holds 1 s of 16 kHz stereo: appends between two flushes make no
+        # system call (a recorder's store lanes then rarely give up the GIL: docs/scaling.md)
+        self._f = open(self.path, "xb", buffering=BUFFER_BYTES)
         self._f.write(_header(rate, channels, 0))
         self._sync()                      # the header exists before any audio can
+        self._staged = 0                  # data bytes handed to the OS by stage()
+        self._claimed = 0                 # data bytes the header says (as last written)
 
     @property
     def data_bytes(self) -> int:
@@ -89,7 +94,7 @@ class WavWriter:
 
     def flush(self) -> None:
         """Put every appended frame on disk, then make the header claim exactly them."""
-        if not self._dirty:
+        if not self._dirty and self._claimed == self.data_bytes:
             return
         self._sync()                      # audio durable first: the header never over-claims
         end = self._f.tell()
@@ -100,6 +105,28 @@ class WavWriter:
         self._f.seek(end)
         self._sync()
         self._dirty = False
+        self._claimed = self._staged = self.data_bytes
+
+    # -- group commit: many writers, one sync of their file system (store._Flusher) ----------
+    def stage(self) -> int:
+        """Hand every appended frame to the OS (no sync); returns the data bytes handed over.
+        The header is left as it was: it must not claim them before they are on disk."""
+        self._f.flush()
+        self._dirty = False
+        self._staged = self.data_bytes
+        return self._staged
+
+    def commit(self, data_bytes: int) -> None:
+        """After the file system was synced past a stage(): the header claims ``data_bytes``.
+        One positioned write at offset 0 (the buffered stream's position is left alone); it
+        reaches the disk with the next sync, or with flush() / close()."""
+        if self._f.closed or data_bytes > self._staged or data_bytes <= self._claimed:
+            return
+        os.pwrite(self._f.fileno(), _header(self.rate, self.channels, data_bytes), 0)
+        self._claimed = data_bytes
+
+    def fileno(self) -> int:
+        return self._f.fileno()
 
     def close(self) -> None:
         """Final flush and close; calling it again does nothing."""
