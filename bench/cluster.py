@@ -295,7 +295,8 @@ def run(hosts: int, calls: int, seconds: float, keep: bool = False) -> dict:
         launcher = RayLauncher(f"{bed.app_ip}:{bed.ray_port}", bed.hosts, workdir=str(workdir / "hosts"),
                                placement=placement)
         sim = Simulator(org, run_dir=workdir / "app", front_door_port=None, launcher=launcher,
-                        control_host=bed.app_ip, recorder_target=target, recorder_store=bed.store)
+                        control_host=bed.app_ip, recorder_target=target, recorder_store=bed.store,
+                        rtp_thread=True)     # as `mppsim load`
         t0 = time.monotonic()
         sim.start()
         out["agents_ready_s"] = time.monotonic() - t0

@@ -630,7 +630,8 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
                                     len(user_ids) + len(pstn) + (1 if org.voicemail else 0))
     sim = Simulator(org, run_dir=run_dir, front_door_port=None, recorder=cfg.recorder is None,
                     launcher=launcher, control_host=control_address or "127.0.0.1",
-                    recorder_target=cfg.recorder if launcher is not None else None, address=address)
+                    recorder_target=cfg.recorder if launcher is not None else None, address=address,
+                    rtp_thread=True)     # a load run's agents are in calls: RTP on pjmedia's thread
     hosts_down: list[dict] = []
     sim.subscribe(lambda ev: hosts_down.append(ev) if ev.get("event") == "host_down" else None)
     out(f"mppsim load: starting {len(user_ids) + len(pstn)} agents "

@@ -176,7 +176,8 @@ class Orchestrator:
                  recorder_for: Callable[[str], str | None] | None = None,
                  supervise: bool = True, control_tls: bool = False,
                  launcher: Any = None, control_host: str = "127.0.0.1",
-                 compliance_for: Callable[[str], dict] | None = None):
+                 compliance_for: Callable[[str], dict] | None = None,
+                 rtp_thread: bool = False):
         self.org = org
         # agents on other hosts (app/cluster.py RayLauncher): spawn(name, config) -> a Popen-like
         self.launcher = launcher
@@ -205,6 +206,7 @@ class Orchestrator:
         self.run_dir = Path(run_dir).resolve() if run_dir else Path(tempfile.mkdtemp(prefix="mppsim-run-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_level = log_level
+        self.rtp_thread = rtp_thread     # agents read RTP on pjmedia's own thread (load runs)
         # issue 21: agents bind and advertise the org's network address; the control channel
         # below stays on 127.0.0.1 (unauthenticated)
         self.address = org.network.address
@@ -312,6 +314,7 @@ class Orchestrator:
             "recording": self.recording_for(spec.name) if spec.kind in ("user", "voicemail") else {},
             "recorder": self.recorder_for(spec.name) if spec.kind in ("user", "voicemail") else None,
             "nice": agent_nice(len(self.specs)),
+            "rtp_thread": self.rtp_thread,
         }
         if spec.kind == "feature":
             feature = self.org.feature(spec.name)

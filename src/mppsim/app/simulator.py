@@ -66,10 +66,12 @@ class Simulator:
     def __init__(self, org: Org | str | Path, run_dir: str | Path | None = None,
                  front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True,
                  launcher=None, control_host: str = "127.0.0.1", recorder_target: str | None = None,
-                 recorder_store: str | Path | None = None, address: str | None = None):
+                 recorder_store: str | Path | None = None, address: str | None = None,
+                 rtp_thread: bool = False):
         """`launcher`, `control_host`: agents on the hosts of a cluster (app/cluster.py);
         `recorder_target` (+ its `recorder_store`, to read recordings back): an SRS that runs
-        elsewhere, instead of the embedded recorder."""
+        elsewhere, instead of the embedded recorder. `rtp_thread`: every agent reads RTP on
+        pjmedia's own C thread, cheaper in calls and dearer idle (`mppsim load` sets it)."""
         self.org = org if isinstance(org, Org) else load_org(org)
         if address:      # issue 21: --address overrides the org file's network.address
             problem = check_address(address)
@@ -82,7 +84,7 @@ class Simulator:
         self.orch = Orchestrator(self.org, run_dir, recording_for=self._recording_for,
                                  recorder_for=self._recorder_for, supervise=supervise,
                                  launcher=launcher, control_host=control_host,
-                                 compliance_for=self.settings.compliance_at)
+                                 compliance_for=self.settings.compliance_at, rtp_thread=rtp_thread)
         self.recorder_target = recorder_target
         self.settings.subscribe(self._push_settings)
         # The embedded recorder (mppsim-recorder's workers): one store under the run folder

@@ -145,6 +145,7 @@ class Agent:
         siprec_mod.HOST = self.address
         self.tls_ca: str = config.get("tls_ca") or ""     # an SRS's TLS certificate is checked against it
         self.srtp: str = config.get("srtp") or "off"      # SIPREC media: off | optional | mandatory
+        self.rtp_thread: bool = bool(config.get("rtp_thread"))   # pjmedia's own RTP thread (load runs)
         self.lines = [LineConfig(**line) for line in config["lines"]]
         if not 1 <= len(self.lines) <= MAX_LINES:
             raise ValueError(f"lines: {len(self.lines)} given; an agent has 1 to {MAX_LINES}")
@@ -239,7 +240,7 @@ class Agent:
     # ----- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.ep = create_endpoint(self.log_file, own_poller=True)
+        self.ep = create_endpoint(self.log_file, own_poller=True, rtp_thread=self.rtp_thread)
         threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
                          name="pjsua-poll", daemon=True).start()
         for line in self.lines:

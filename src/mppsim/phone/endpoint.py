@@ -41,19 +41,25 @@ class LineConfig:
         return f"sip:{self.extension}@{ADDRESS}:{self.sip_port}"
 
 
-def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False) -> pj.Endpoint:
+def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool = False,
+                    rtp_thread: bool = False) -> pj.Endpoint:
     """own_poller=True (agents): pjsua starts no worker threads and SIP and RTP share one
     ioqueue; the caller runs `poll_events` on a thread of its own. pjsua's worker polls every
     10 ms and the media endpoint's own ioqueue needs a second polling thread: together ~0.3 %
     of a core per idle process. Our poller blocks until I/O or pjsip's next timer (at most
-    POLL_MS), so an idle agent wakes ~10 times a second."""
+    POLL_MS), so an idle agent wakes ~10 times a second.
+
+    rtp_thread=True (load runs, issue 22): RTP goes to the media endpoint's own ioqueue, read by
+    pjmedia's C thread (`media`). In a call that is cheaper than our Python poller waking for
+    every packet (~0.1 cores less at 100 recorded calls on 2 cores), but that thread polls every
+    10 ms: +0.09 % of a core per idle agent (docs/decisions.md)."""
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()
     cfg.uaConfig.threadCnt = 0 if own_poller else 1   # pjsua's worker blocks on I/O; callbacks run there
     if own_poller:
-        cfg.medConfig.hasIoqueue = False   # RTP sockets in the SIP ioqueue: one poller for both
-        cfg.medConfig.threadCnt = 0
+        cfg.medConfig.hasIoqueue = rtp_thread   # else RTP in the SIP ioqueue: one poller for both
+        cfg.medConfig.threadCnt = 1 if rtp_thread else 0
         cfg.medConfig.maxMediaPorts = 64   # calls + SIPREC streams + captures + players
     cfg.uaConfig.maxCalls = 4
     cfg.uaConfig.userAgent = "mppsim-agent"
