@@ -192,6 +192,9 @@ def test_recorded_calls_across_two_hosts_and_a_host_lost_mid_run(tmp_path):
         assert report["calls"]["failed"] == 0 and report["calls"]["answered"] == report["calls"]["offered"] >= 2
         assert {name: h["agents"] for name, h in report["hosts"].items()} == {h1: 4}
         assert not report["hosts"][h1]["lost"] and report["hosts"][h1]["agents_cpu_s"] > 0
+        # the run's CPU counts the agents on the hosts too, not only this machine's processes
+        cpu = report["cpu_cores"]
+        assert cpu["agent_hosts_mean"] > 0 and cpu["mean"] >= cpu["this_machine_mean"] + cpu["agent_hosts_mean"] - 0.01
         assert f"host {h1}" in shown[-1]
     finally:
         bed.close()

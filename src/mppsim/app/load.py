@@ -253,6 +253,7 @@ class LoadRunner:
         self.cpu = CpuMeter()
         self.timeline: list[dict] = []
         self.hosts: HostRows | None = None     # a run across hosts: the table's row per host
+        self.host_cpu: list[tuple[float, float]] = []   # (this machine, the agent hosts) per tick
 
     # events arrive on the orchestrator's reader threads
     def on_event(self, ev: dict) -> None:
@@ -368,7 +369,12 @@ class LoadRunner:
         return self.report()
 
     def _tick(self) -> None:
-        self.stats.cpu = self.cpu.sample()
+        here = self.cpu.sample()
+        # agents on other hosts are not this process' children: their hosts' rows count them
+        hosts = self.hosts.cores_now() if self.hosts is not None else None
+        self.stats.cpu = here + (hosts or 0.0)
+        if hosts is not None and self.cpu.samples:
+            self.host_cpu.append((here, hosts))
         self.stats.elapsed = time.monotonic() - self.started
         with self.lock:
             self.timeline.append({"t": round(self.stats.elapsed, 1), "live": self.stats.live,
@@ -418,6 +424,8 @@ class LoadRunner:
                           "no_audio": len(silent),
                           "no_audio_reasons": sorted({r["suspect_reason"] for r in silent})[:5]}
         cpu = self.cpu.samples
+        if self.host_cpu:      # a run across hosts: every sample is this machine + the hosts
+            cpu = [a + b for a, b in self.host_cpu]
         return {
             "config": {"calls": self.cfg.calls, "rate": self.cfg.rate, "duration": self.cfg.duration,
                        "hold": self.cfg.hold, "recorder": self.cfg.recorder or "embedded",
@@ -432,7 +440,10 @@ class LoadRunner:
             "siprec_answer_ms": {"p50": percentile(s.siprec_ms, 50), "p99": percentile(s.siprec_ms, 99),
                                  "max": max(s.siprec_ms) if s.siprec_ms else None},
             "cpu_cores": {"mean": round(statistics.fmean(cpu), 3) if cpu else None,
-                          "max": round(max(cpu), 3) if cpu else None},
+                          "max": round(max(cpu), 3) if cpu else None,
+                          **({"this_machine_mean": round(statistics.fmean(a for a, _b in self.host_cpu), 3),
+                              "agent_hosts_mean": round(statistics.fmean(b for _a, b in self.host_cpu), 3)}
+                             if self.host_cpu else {})},
             "agents_down": s.agents_down,
             "timeline": self.timeline,
         }
@@ -479,7 +490,12 @@ class HostRows:
         self.down: dict[str, set[str]] = {}
         self.lost: dict[str, str] = {}
         self.last: dict[str, tuple[float, float]] = {}
+        self.cores: dict[str, float] = {}          # each host's agents, at the last sample
         self.rows: list[str] = []
+
+    def cores_now(self) -> float | None:
+        """The agent hosts' CPU at their last sample (cores, all hosts), None before any."""
+        return sum(self.cores.values()) if self.cores else None
 
     def on_event(self, ev: dict) -> None:
         kind = ev.get("event")
@@ -499,6 +515,10 @@ class HostRows:
             cores = (cpu - before[1]) / (now - before[0]) if cpu is not None and before else None
             if cpu is not None:
                 self.last[h.name] = (now, cpu)
+            if cores is not None:
+                self.cores[h.name] = max(0.0, cores)
+            elif h.name in self.lost:
+                self.cores.pop(h.name, None)
             down = len(self.down.get(h.name, ()))
             rows.append(f"  host {h.name:<10}{h.address:>16}{len(self.launcher.agents_of(h.name)):>6} agents"
                         + (f"{down:>4} down" if down else "        ")
@@ -537,7 +557,9 @@ def summary(report: dict) -> str:
         f"  recordings: {rec['started']} started, {rec['failed']} failed"
         + (f"; in the store: {rec['store']['by_state']}" if rec.get("store") else ""),
         f"  SIPREC answer: p50 {_ms(ms['p50'])} ms, p99 {_ms(ms['p99'])} ms, max {_ms(ms['max'])} ms",
-        f"  CPU of all mppsim processes: mean {cpu['mean']} cores, max {cpu['max']} cores",
+        f"  CPU of all mppsim processes: mean {cpu['mean']} cores, max {cpu['max']} cores"
+        + (f" (this machine {cpu['this_machine_mean']}, the agent hosts {cpu['agent_hosts_mean']})"
+           if "agent_hosts_mean" in cpu else ""),
     ]
     store = rec.get("store") or {}
     if store.get("rtp_packets"):
@@ -663,11 +685,13 @@ def run_load(cfg: LoadConfig, org_file: str | None = None, users: int | None = N
             sim.subscribe(runner.hosts.on_event)
 
             def sample():
-                while not sampling.wait(2.0):
+                while True:      # at once, then every second: the run's CPU needs two samples
                     try:
                         runner.hosts.sample()
                     except Exception:   # noqa: BLE001 - a row not refreshed is not worth the run
                         pass
+                    if sampling.wait(1.0):
+                        break
             threading.Thread(target=sample, name="mppsim-host-rows", daemon=True).start()
         try:
             report = runner.run()

@@ -109,13 +109,13 @@ class Beat:
                     continue
                 sock, rx = entry
                 try:
-                    data, addr = sock.recvfrom(MAX_DATAGRAM)
+                    data = sock.recv(MAX_DATAGRAM)   # the sender's address is not used: no tuple
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError:
                     continue            # an ICMP error queued on the socket: nothing to read
                 got += 1
-                rx.datagram_received(data, addr)
+                rx.datagram_received(data, None)
             events = self._epoll.poll(0)
         return got
 

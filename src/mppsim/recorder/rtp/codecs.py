@@ -111,9 +111,16 @@ class G711Codec:
 
     def __init__(self, decode_table: np.ndarray, encode_table: np.ndarray):
         self._dec, self._enc = decode_table, encode_table
+        # each code byte's sample as two translate tables (low and high byte of s16le): a
+        # packet decodes with two bytes.translate, about half numpy's cost per 160-byte packet
+        le = decode_table.astype("<i2").view(np.uint8).reshape(256, 2)
+        self._lo, self._hi = le[:, 0].tobytes(), le[:, 1].tobytes()
 
     def decode(self, payload: bytes) -> bytes:
-        return self._dec[np.frombuffer(payload, np.uint8)].astype("<i2").tobytes()
+        out = bytearray(2 * len(payload))
+        out[0::2] = payload.translate(self._lo)
+        out[1::2] = payload.translate(self._hi)
+        return bytes(out)
 
     def encode(self, pcm: bytes) -> bytes:
         return self._enc[np.frombuffer(pcm, "<u2")].tobytes()

@@ -69,13 +69,6 @@ class _Seq:
         return self.cycles + self.max - self.base + 1
 
 
-class _Pkt:
-    __slots__ = ("pt", "seq", "ts", "ssrc", "payload")
-
-    def __init__(self, pt, seq, ts, ssrc, payload):
-        self.pt, self.seq, self.ts, self.ssrc, self.payload = pt, seq, ts, ssrc, payload
-
-
 class StreamReceiver(asyncio.DatagramProtocol):
     def __init__(self, rate: int, t0: float):
         self.rate = rate                   # the recording's sample rate; 0 = not decided yet
@@ -163,29 +156,28 @@ class StreamReceiver(asyncio.DatagramProtocol):
         if 72 <= pt <= 76:                 # RTCP SR/RR/SDES/BYE/APP on the RTP port
             st.rtcp += 1
             return
-        pkt = _Pkt(pt, seq, ts, ssrc, payload)
         now = time.monotonic()
         self.last_rx = now
-        seqs = self._seqs.get(pkt.ssrc)
+        seqs = self._seqs.get(ssrc)
         if seqs is None:
-            seqs = self._seqs[pkt.ssrc] = _Seq(pkt.seq)
+            seqs = self._seqs[ssrc] = _Seq(seq)
             order = "ok"
         else:
-            order = seqs.update(pkt.seq)
+            order = seqs.update(seq)
         if order == "dup":
             st.duplicates += 1
             return
         seqs.received += 1
         st.received += 1
-        st.bytes += len(pkt.payload)
-        if pkt.pt in self.events:
+        st.bytes += len(payload)
+        if pt in self.events:
             st.dtmf += 1
             return
-        dec = self._decoder(pkt.pt)
+        dec = self._decoder(pt)
         if dec is None:
             st.wrong_pt += 1
             return
-        enc, clock = self.payload_types[pkt.pt]
+        enc, clock = self.payload_types[pt]
         if not self.rate:
             if self.on_first is not None:
                 self.on_first(enc)         # the session picks the file's rate for all streams
@@ -198,26 +190,26 @@ class StreamReceiver(asyncio.DatagramProtocol):
         # where this packet goes on the recording's timeline
         arrival = int((now - self.t0) * self.rate)
         anchor = self._anchor
-        if anchor is None or anchor[0] != pkt.ssrc or clock != self._clock:
+        if anchor is None or anchor[0] != ssrc or clock != self._clock:
             pos = arrival
-            self._anchor, self._clock = (pkt.ssrc, pkt.ts, pos), clock
+            self._anchor, self._clock = (ssrc, ts, pos), clock
         else:
-            delta = (pkt.ts - anchor[1]) & 0xFFFFFFFF
+            delta = (ts - anchor[1]) & 0xFFFFFFFF
             if delta >= 0x80000000:
                 delta -= 0x100000000
             pos = anchor[2] + delta * self.rate // clock
             if abs(pos - arrival) > REANCHOR * self.rate:
                 pos = arrival              # a timestamp jump: trust the clock on the wall
-                self._anchor = (pkt.ssrc, pkt.ts, pos)
+                self._anchor = (ssrc, ts, pos)
         try:
-            pcm = dec.decode(pkt.payload)
+            pcm = dec.decode(payload)
         except Exception:   # noqa: BLE001 - a corrupt payload is a lost packet, not a crash
             st.garbage += 1
             return
         if dec.rate != self.rate:
-            rs = self._resamplers.get(pkt.pt)
+            rs = self._resamplers.get(pt)
             if rs is None or (rs.src, rs.dst) != (dec.rate, self.rate):
-                rs = self._resamplers[pkt.pt] = codecs.Resampler(dec.rate, self.rate)
+                rs = self._resamplers[pt] = codecs.Resampler(dec.rate, self.rate)
             pcm = rs(np.frombuffer(pcm, np.int16)).tobytes()
         if pos + len(pcm) // 2 <= self._written:
             st.late += 1
