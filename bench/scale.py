@@ -122,6 +122,53 @@ def proc_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def descendants(root: int) -> list[int]:
+    parent_of = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                parent_of[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += [c for c, parent in parent_of.items() if parent == pid]
+    return out
+
+
+def process_kind(pid: int, root: int) -> str:
+    if pid == root:
+        return "app"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+    return "recorder" if "mppsim.recorder" in cmd else "agents" if "mppsim.phone" in cmd else "other"
+
+
+def thread_seconds(root: int) -> dict[tuple[str, str], float]:
+    """CPU seconds per (process kind, thread name) of every mppsim process: where the time goes
+    (the agents name their Python threads: pjsua-poll, network-src, parent-watch; C threads are
+    pjmedia's `clock` and `media`)."""
+    out: dict[tuple[str, str], float] = {}
+    for pid in descendants(root):
+        kind = process_kind(pid, root)
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                name = "main" if t.name == str(pid) else (t / "comm").read_text().strip()
+                ns = int((t / "schedstat").read_text().split()[0])
+            except (OSError, ValueError):
+                continue
+            out[(kind, name)] = out.get((kind, name), 0.0) + ns / 1e9
+    return out
+
+
 def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> dict:
     users = 2 * n
     org = load_org(users, 0, record="Always" if record else "Never")
@@ -152,8 +199,12 @@ def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> di
         sim.wait_until(lambda: sum(1 for c in sim.calls.values() if c["state"] == "connected") >= 2 * n,
                        60, f"{n} calls connected")
         meter = CpuMeter()
+        threads0, t0 = thread_seconds(os.getpid()), time.monotonic()
         time.sleep(talk)
         out["cpu_cores"] = meter.sample()
+        threads1, span = thread_seconds(os.getpid()), time.monotonic() - t0
+        # threads that ended during the talk drop out: a difference only for those still there
+        out["threads"] = {k: (v - threads0[k]) / span for k, v in threads1.items() if k in threads0}
         for i in range(n):
             sim.hangup(ids[2 * i])
         sim.wait_until(lambda: all(c["state"] == "ended" for c in sim.calls.values()), 30, "calls ended")
@@ -263,6 +314,10 @@ def main() -> int:
                  f"audio missed p50 {r['missed_p50_ms']:.0f} / worst {r['missed_max_ms']:.0f} ms, "
                  f"SIPREC set-up after answer p50 {r['setup_p50_ms']:.0f} / p90 {r['setup_p90_ms']:.0f} ms"
                  if record else ""),
+              flush=True)
+        ranked = sorted(r["threads"].items(), key=lambda kv: -kv[1])
+        print("      where the time goes (cores, by process and thread): "
+              + ", ".join(f"{kind} {name} {cores:.3f}" for (kind, name), cores in ranked if cores >= 0.005),
               flush=True)
     print(f"\n{'calls':>5} {'agents':>6} {'ready s':>10} {'idle %':>7} {'idle MiB':>8} | {'CPU plain':>9} "
           f"{'CPU rec':>8} {'ratio':>6} | {'recordings':>10} {'right':>6} {'drop':>5} {'heard drop':>12} "

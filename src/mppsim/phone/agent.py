@@ -42,7 +42,7 @@ from .conference import Conferences
 from .voicemail_menu import RETRIEVAL_CODE
 from .voicemail import VoicemailService
 from .contact_centre import ContactCentre
-from . import endpoint, siprec as siprec_mod
+from . import endpoint, os_thread, siprec as siprec_mod
 from .endpoint import (RTP_PORT_RANGE, LineConfig, MAX_LINES, account_config, bind_transports,
                        create_endpoint, flush_logs, loopback_account, poll_events)
 from .media import Capture, MediaClock, Source
@@ -1219,6 +1219,7 @@ def main(argv: list[str] | None = None) -> int:
     parent = os.getppid()
 
     def watch_parent():
+        os_thread.set_name("parent-watch")
         # The agent also ends when its control channel closes; this covers a main loop that
         # cannot notice (the app died and we were re-parented): ask nicely, then go.
         while True:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from . import os_thread
+
 CLOCK_RATE = 8000
 LOOPBACK = "127.0.0.1"
 # The address this process binds and writes into SIP and SDP (issue 21: `network.address` or
@@ -139,6 +141,7 @@ def poll_events(ep: pj.Endpoint, running, between=None) -> None:
     pjsip wakes at its next timer anyway; POLL_MS only bounds a timer set from another thread.
     `between()` runs after each poll, on this thread (phone/reaper.py)."""
     ep.libRegisterThread("pjsua-poll")
+    os_thread.set_name("pjsua-poll")
     while running():
         ep.libHandleEvents(POLL_MS)
         if between is not None:

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from mppsim.phone.os_thread import set_name as set_thread_name
 from mppsim.sip import framing
 from mppsim.sip import uri as sip_uri
 from mppsim.sip import message as sip_message
@@ -457,6 +458,7 @@ class NetworkSrc:
         return timer
 
     def _run(self) -> None:
+        set_thread_name("network-src")
         try:
             while self._running:
                 timeout = None

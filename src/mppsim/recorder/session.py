@@ -450,12 +450,16 @@ class Session:
             self.move_audio(upto, batch)
         last = max([self.last_sip] + [rx.last_rx for rx in self.receivers])
         limit = PAUSED_TIMEOUT if self.paused else rtp_timeout
-        if (self.connection_lost and not self.paused and now - last > SRC_LOST_AFTER
-                and now - self.connection_lost > SRC_LOST_AFTER):
+        # when both apply, the rule whose time came first names the end, not the tick that saw
+        # them (a short --rtp-timeout and an SRC that closed its connection after its last RTP)
+        lost_at = (max(last, self.connection_lost) + SRC_LOST_AFTER
+                   if self.connection_lost and not self.paused else None)
+        timeout_at = last + limit if rtp_timeout else None
+        if lost_at is not None and now > lost_at and (timeout_at is None or lost_at <= timeout_at):
             self.host.out(f"connection closed and no RTP for {SRC_LOST_AFTER:.0f} s on "
                           f"{self.invite.call_id}: the SRC is gone, ending it (src-lost)")
             return "src-lost"
-        if rtp_timeout and now - last > limit:
+        if timeout_at is not None and now > timeout_at:
             self.host.out(f"no RTP and no SIP for {limit:.0f} s on {self.invite.call_id}: ending it (timeout)")
             return "timeout"
         if self.expires and now - self.refreshed > self.expires:
