@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from scale import dropouts, iso_seconds, tone_matches, tone_of  # noqa: E402
+from scale import dropouts, iso_seconds, tone_matches, tone_of, tree  # noqa: E402
 
 from mppsim.app.cluster import HostSpec, RayLauncher  # noqa: E402
 from mppsim.app.load import load_org  # noqa: E402
@@ -57,24 +57,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def tree(pid: int) -> list[int]:
-    """pid and every descendant (from /proc/*/stat parent links)."""
-    parents: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(parents.get(p, []))
-    return out
 
 
 def cpu_of(pids: list[int]) -> float:

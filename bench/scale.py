@@ -122,19 +122,21 @@ def proc_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def descendants(root: int) -> list[int]:
-    parent_of = {}
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
+def tree(pid: int) -> list[int]:
+    """pid and every descendant (from /proc/*/stat parent links)."""
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
             try:
-                parent_of[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [root]
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
     while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += [c for c, parent in parent_of.items() if parent == pid]
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, []))
     return out
 
 
@@ -153,7 +155,7 @@ def thread_seconds(root: int) -> dict[tuple[str, str], float]:
     (the agents name their Python threads: pjsua-poll, network-src, parent-watch; C threads are
     pjmedia's `clock` and `media`)."""
     out: dict[tuple[str, str], float] = {}
-    for pid in descendants(root):
+    for pid in tree(root):
         kind = process_kind(pid, root)
         try:
             tasks = list(Path(f"/proc/{pid}/task").iterdir())

@@ -49,6 +49,18 @@ def connect(sim: Simulator, caller: str, callee: str, number: str) -> None:
     sim.wait_for(callee, "connected", 3)
 
 
+def talk_for(sim: Simulator, caller: str, callee: str, number: str, seconds: float) -> float:
+    """caller calls callee, they talk `seconds`, the caller hangs up; returns the talk time as
+    measured here (connect to hang-up), once the callee's side has ended too."""
+    connect(sim, caller, callee, number)
+    start = time.monotonic()
+    time.sleep(seconds)
+    sim.hangup(caller)
+    talk = time.monotonic() - start
+    sim.wait_for(callee, "ended", 3)
+    return talk
+
+
 def finished(sim: Simulator, who: str, n: int, timeout: float = 6.0) -> list[dict]:
     """`who`'s finished recordings, once there are at least n (or the timeout passed)."""
     deadline = time.monotonic() + timeout

@@ -3,7 +3,6 @@ load` runs: issue 22, item 6). The RTP callbacks, RFC 4733 digits among them, th
 that thread instead of the agent's pjsua poller: the same calls, recordings and digits."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from mppsim.app.simulator import Simulator
 from mppsim.phone.analysis import analyse
 from mppsim.recorder.wavfile import read
-from tests.helpers import TONES, connect, demo_org, finished, hang_up_everything
+from tests.helpers import TONES, connect, demo_org, finished, hang_up_everything, talk_for
 
 RATE = 8000
 
@@ -39,12 +38,7 @@ def test_every_agent_has_pjmedias_rtp_thread_and_an_apps_org_has_none(tsim, sim)
 def test_r_rec_1_a_recorded_call_keeps_both_tones_on_their_channels(tsim):
     tsim.set_call_recording("dave", {"enabled": True, "record": "Always"})
     before = len(tsim.recordings("dave"))
-    connect(tsim, "carol", "dave", "1004")
-    start = time.monotonic()
-    time.sleep(2.0)
-    tsim.hangup("carol")
-    talk = time.monotonic() - start
-    tsim.wait_for("dave", "ended", 3)
+    talk = talk_for(tsim, "carol", "dave", "1004", 2.0)
     (rec,) = finished(tsim, "dave", before + 1)[before:]
     rate, audio = read(rec["audio_path"])
     assert rate == RATE and audio.shape[1] == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mppsim.app.simulator import Simulator
-from tests.helpers import connect, finished, demo_org
+from tests.helpers import connect, finished, demo_org, talk_for
 from mppsim.phone.analysis import analyse
 from mppsim.recorder.wavfile import read
 
@@ -68,12 +68,7 @@ def test_r_rec_1_always_two_channels_each_sides_tone_and_length_matches_talk_tim
     watch = lambda ev: started.append(ev) if ev.get("event") == "siprec" and ev.get("state") == "active" else None  # noqa: E731
     sim.subscribe(watch)
     try:
-        connect(sim, "carol", "dave", "1004")
-        start = time.monotonic()
-        time.sleep(2.0)
-        sim.hangup("carol")
-        talk = time.monotonic() - start
-        sim.wait_for("dave", "ended", 3)
+        talk = talk_for(sim, "carol", "dave", "1004", 2.0)
     finally:
         sim.unsubscribe(watch)
     # a lone call recorded from its answer had its SIPREC leg made ready while it rang: at the

@@ -917,17 +917,6 @@ class RecordingWriter:
         self._wav.flush()
         self._last_flush = time.monotonic()
 
-    def _flush_if_due(self) -> None:
-        """Flush now if due (one writer alone: its own fsyncs)."""
-        staged = self._stage_if_due()
-        if staged is not None:
-            with self._lock:
-                try:
-                    os.fsync(self._wav.fileno())
-                except OSError as exc:
-                    raise self._failed_locked(exc) from exc
-            self._commit(staged)
-
     def _stage_if_due(self) -> int | None:
         """Flusher thread, first step: the audio to the OS; the data bytes to commit, or None."""
         with self._lock:
