@@ -18,6 +18,7 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
   - SIPREC set-up: the agents' `since_answer_ms` (call answered -> recorder answered), p50 / p90
 
     .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R] [--repeat K]
+                                    [--modes plain recorded] [--agents-rtp thread|poller]
 
 SCALE_DEBUG=1 also prints, per recording, how late its audio starts and ends, and where any
 dropout frames are (seconds into the file) with the recorder's late / lost counters per stream.
@@ -294,6 +295,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs of each N (plain and recorded each time): all at once, which call waits "
                          "longest is luck of scheduling, so the worst figures spread from run to run")
+    ap.add_argument("--modes", nargs="+", choices=("plain", "recorded"), default=["plain", "recorded"],
+                    help="which runs of each N: plain (no recording, the baseline) and/or recorded")
     ap.add_argument("--agents-rtp", choices=("thread", "poller"), default="thread",
                     help="thread: pjmedia's own RTP thread, as `mppsim load` (the default); poller: RTP "
                          "read by the agent's one pjsua poller, as the app's orgs (cheaper idle)")
@@ -304,7 +307,8 @@ def main() -> int:
           f"talk {args.talk:g} s; calls placed {f'{args.rate:g} per second' if args.rate else 'all at once'}; "
           f"agents read RTP on {'pjmedia' + chr(39) + 's thread' if RTP_THREAD else 'their pjsua poller'}")
     rows = []
-    runs = [(n, rep, record) for n in args.calls for rep in range(args.repeat) for record in (False, True)]
+    modes = [m == "recorded" for m in ("plain", "recorded") if m in args.modes]
+    runs = [(n, rep, record) for n in args.calls for rep in range(args.repeat) for record in modes]
     for n, rep, record in runs:
         r = run(n, record, args.talk, args.idle, args.rate)
         r["rep"] = rep
@@ -325,8 +329,10 @@ def main() -> int:
           f"{'CPU rec':>8} {'ratio':>6} | {'recordings':>10} {'right':>6} {'drop':>5} {'heard drop':>12} "
           f"{'shortfall ms':>12} {'missed ms':>11} {'set-up ms':>10}")
     for n, rep in ((n, rep) for n in args.calls for rep in range(args.repeat)):
-        plain = next(r for r in rows if r["n"] == n and r["rep"] == rep and not r["record"])
-        rec = next(r for r in rows if r["n"] == n and r["rep"] == rep and r["record"])
+        plain = next((r for r in rows if r["n"] == n and r["rep"] == rep and not r["record"]), None)
+        rec = next((r for r in rows if r["n"] == n and r["rep"] == rep and r["record"]), None)
+        if plain is None or rec is None:
+            continue     # one mode only: its line above is the figure
         ratio = rec["cpu_cores"] / plain["cpu_cores"] if plain["cpu_cores"] else float("nan")
         print(f"{n:>5} {2 * n:>6} {plain['ready_s']:>4.1f}/{rec['ready_s']:<5.1f} {plain['idle_cpu_pct']:>7.2f} {plain['idle_rss_mib']:>8.1f} | "
               f"{plain['cpu_cores']:>9.2f} {rec['cpu_cores']:>8.2f} {ratio:>6.1f} | "

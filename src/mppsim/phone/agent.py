@@ -56,10 +56,13 @@ from mppsim.sip import sdp
 from mppsim.sip.uri import (host_port, name_addr, name_and_user, params as uri_params,
                             transport as uri_transport, user as uri_user)
 
-MAX_USER_CALLS = 2
+MAX_USER_CALLS = 2  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
 # Carried in a blind transfer's Refer-To, so the transferee's new INVITE tells the target's
 # network edge that the compliance announcement already played on this call (R-CMP-3).
-COMPLIANCE_HEADER = "X-Mppsim-Compliance"  # active + consult; the other 2 of pjsua's 4 are kept for their recordings
+COMPLIANCE_HEADER = "X-Mppsim-Compliance"
+# The main loop's longest sleep with nothing to do: each pass of a Python thread costs ~0.1 ms
+# of CPU on a loaded VM, and at 200 agents a wake-up every 0.5 s was 0.06 of a core
+IDLE_WAIT = 5.0
 
 END_REASONS = {486: "busy", 600: "busy", 480: "no-answer", 408: "no-answer", 603: "declined",
                404: "not-found", 484: "not-found", 487: "cancelled", 503: "unavailable",
@@ -157,6 +160,7 @@ class Agent:
         self.log_file = str(self.run_dir / "logs" / f"{self.name}.pjsip.log")
 
         self.callbacks = CallbackQueue()
+        self.main_thread = threading.get_ident()
         # Held by the main loop while it works (it may create calls); the poller thread takes
         # it to free ended Call objects (phone/reaper.py)
         self.lock = threading.Lock()
@@ -236,6 +240,8 @@ class Agent:
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self.seq), fn))
+        if threading.get_ident() != self.main_thread:
+            self.post(("noop", None, None))    # the main loop may sleep up to IDLE_WAIT
 
     # ----- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -295,11 +301,11 @@ class Agent:
             os._exit(4)       # pjsua runs: no interpreter teardown (see destroy)
 
     def wake_poller(self) -> None:
-        """Make the pjsua thread look at sockets opened since it began waiting. pjlib's select
-        ioqueue builds its socket set before waiting and is not told of a socket registered
-        meanwhile (makeCall's new TCP connection): without this, the INVITE waits for whatever
-        wakes the poller next (an RTP packet, up to 20 ms; 100 ms idle). A CRLF to our own UDP
-        SIP port is a keep-alive pjsip drops (RFC 5626 §3.5.1)."""
+        """Make the pjsua thread look again at its sockets and timers. pjlib's select ioqueue
+        builds its socket set before waiting and is not told of a socket registered meanwhile
+        (makeCall's new TCP connection), nor is pjsip's wait shortened by a timer another
+        thread sets: without this, either waits for whatever wakes the poller next (up to
+        POLL_MS). A CRLF to our own UDP SIP port is a keep-alive pjsip drops (RFC 5626 §3.5.1)."""
         if self._wake_sock is None:
             self._wake_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -331,9 +337,13 @@ class Agent:
         while True:
             if self.stopping and not any(r.active for r in self.calls.values()) and not self.closing:
                 break
-            timeout = 0.5
+            # Everything that needs this loop wakes it (callbacks, requests, signals: the pipe;
+            # timers: the timeout), so an idle pass is only the media clock's read (< 60 s apart)
+            timeout = IDLE_WAIT
             if self.timers:
                 timeout = max(0.0, min(timeout, self.timers[0][0] - time.monotonic()))
+            if self.stop_deadline:
+                timeout = max(0.0, min(timeout, self.stop_deadline - time.monotonic()))
             readers = [self.callbacks] + ([self.chan.sock] if not self.chan.closed else [])
             if self.chan.pending:
                 timeout = 0.0     # lines read with the handshake's last one
@@ -342,25 +352,32 @@ class Agent:
             except InterruptedError:
                 ready = []
             with self.lock:
-                self.work(ready)
+                worked = self.work(ready)
+            if worked and self.ep is not None:
+                # pjsua calls made here may have set pjsip timers (a retransmission, a
+                # transaction's end) that the poller, asleep for up to POLL_MS, does not know of
+                self.wake_poller()
             if self.stopping and self.stop_deadline and time.monotonic() > self.stop_deadline:
                 break
 
     stop_deadline: float | None = None
 
-    def work(self, ready: list) -> None:
-        """One pass of the main loop after select: callbacks, requests, timers."""
-        self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text))
+    def work(self, ready: list) -> bool:
+        """One pass of the main loop after select: callbacks, requests, timers. True when any
+        of them ran (and so may have called pjsua)."""
+        worked = self.callbacks.drain(self, lambda text: self.emit("log", level="error", text=text)) > 0
         if (self.chan.sock in ready or self.chan.pending) and not self.chan.closed:
+            worked = True
             try:
                 for msg in self.chan.read_available():
                     self.handle_request(msg)
             except ChannelClosed:
                 self.chan.closed = True
                 self.shutdown_calls()
-        self.run_timers()
+        worked = self.run_timers() or worked
         if self.media_clock is not None:
             self.media_clock.now()    # read within every loop of the silent file
+        return worked
 
     def shutdown_calls(self) -> None:
         self.stopping = True
@@ -384,14 +401,17 @@ class Agent:
         flush_logs()
         os._exit(0)
 
-    def run_timers(self) -> None:
+    def run_timers(self) -> bool:
         now = time.monotonic()
+        ran = False
         while self.timers and self.timers[0][0] <= now:
+            ran = True
             _, _, fn = heapq.heappop(self.timers)
             try:
                 fn()
             except Exception:  # a timer must never kill the agent
                 self.emit("log", level="error", text=traceback.format_exc())
+        return ran
 
     # ----- callbacks, in the main thread -----------------------------------------------------
     def on_noop(self, _call, _data) -> None:

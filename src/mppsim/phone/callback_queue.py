@@ -30,17 +30,20 @@ class CallbackQueue:
     def fileno(self) -> int:
         return self.wake_r
 
-    def drain(self, target, on_error: Callable[[str], None]) -> None:
-        """Main thread: empty the wake-up pipe and call target.on_<kind>(call, data) per item."""
+    def drain(self, target, on_error: Callable[[str], None]) -> int:
+        """Main thread: empty the wake-up pipe and call target.on_<kind>(call, data) per item;
+        returns how many items there were."""
         try:
             os.read(self.wake_r, 4096)
         except BlockingIOError:
             pass
+        done = 0
         while True:
             try:
                 kind, call, data = self._items.get_nowait()
             except queue.Empty:
-                return
+                return done
+            done += 1
             try:
                 getattr(target, f"on_{kind}")(call, data)
             except Exception:  # one bad callback must not stop the process
