@@ -4,11 +4,12 @@ quirk classes they fix. The SIP messages themselves: tests/test_sip_message.py."
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from mppsim.recorder.rtp import codecs
+from mppsim.recorder.rtp import codecs, receiver as receiver_module
 from mppsim.recorder.rtp.packet import is_rtcp, parse as parse_rtp
 from mppsim.recorder.rtp.receiver import StreamReceiver
 from mppsim.sip import message as m
@@ -154,6 +155,49 @@ def test_packets_are_placed_by_timestamp_gaps_become_silence():
     out = rx.drain(start + 480)
     tail = out[start:]
     assert np.all(tail[:160] > 7000) and np.all(tail[160:320] == 0) and np.all(tail[320:] > 7000)
+
+
+def test_drain_in_one_join_gives_the_samples_of_the_general_copy(monkeypatch):
+    """The receiver's drain joins packets that lie end to end (the usual stream) instead of
+    copying each: on streams with loss, reordering, duplicates and drains at any point it gives
+    exactly what the general copy gives, stream by stream; also when a new SSRC (a transfer, a
+    restarted sender) is anchored where the old one's packets still wait, so they overlap."""
+    now = [1000.0]     # one clock for both receivers: a packet's arrival places it the same
+    monkeypatch.setattr(receiver_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    rng = np.random.default_rng(7)
+    fast_drains = 0
+    for trial in range(40):
+        fast, slow = StreamReceiver(8000, now[0]), StreamReceiver(8000, now[0])
+        for rx in (fast, slow):
+            rx.connection_made(_T())
+            rx.set_formats({0: ("PCMU", 8000)})
+        slow.drain = slow._drain_copy           # the reference: every drain the general way
+        order = list(range(1, 120))
+        for _ in range(int(rng.integers(0, 8))):                     # some arrive late
+            i = int(rng.integers(0, len(order) - 3))
+            order[i], order[i + 2] = order[i + 2], order[i]
+        order = [s for s in order if rng.random() > 0.05]            # some are lost
+        order += [int(s) for s in rng.choice(order, 3)]              # some come twice
+        got_fast, got_slow = [], []
+        switch = int(rng.integers(20, 100)) if trial % 2 else len(order)
+        for k, seq in enumerate(order):
+            now[0] += 0.02 if k != switch else -0.05       # the new SSRC anchors 70 ms back
+            ssrc = 7 if k < switch else 8
+            pcm = np.full(160, 100 * (seq % 50) + 200 + 7 * ssrc, np.int16).tobytes()
+            for rx in (fast, slow):
+                rx.datagram_received(rtp(0, seq, seq * 160, codecs.PcmuCodec().encode(pcm), ssrc=ssrc), None)
+            if k % int(rng.integers(1, 12)) == 0 and fast.high:
+                upto = fast._written + int(rng.integers(0, max(0, fast.high - fast._written) + 1))
+                fast_drains += bool(fast._pending) and fast._pending[0][0] == fast._written
+                got_fast.append(fast.drain(upto))
+                got_slow.append(slow.drain(upto))
+        end = fast.high + 80
+        got_fast.append(fast.drain(end))
+        got_slow.append(slow.drain(end))
+        assert np.array_equal(np.concatenate(got_fast), np.concatenate(got_slow)), trial
+        assert fast.stats.late == slow.stats.late
+        assert fast.stats.received > 100 and np.count_nonzero(np.concatenate(got_fast)) > 80 * 160
+    assert fast_drains > 200         # the join was tried, not only the general copy
 
 
 @pytest.mark.skipif(not codecs.HAVE_G722, reason="G722 package missing")

@@ -48,7 +48,9 @@ class Beat:
         self.loop = loop
         self.interval = interval
         self._epoll = select.epoll()
-        self._by_fd: dict[int, tuple[socket.socket, Receiver]] = {}
+        # fd -> (socket, receiver, socket.recv, receiver.datagram_received): the bound methods
+        # made once, not twice per packet
+        self._by_fd: dict[int, tuple] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._next = 0.0
         self.beats = 0
@@ -56,7 +58,7 @@ class Beat:
     def add(self, sock: socket.socket, receiver: Receiver) -> BeatTransport:
         sock.setblocking(False)
         self._epoll.register(sock.fileno(), select.EPOLLIN)
-        self._by_fd[sock.fileno()] = (sock, receiver)
+        self._by_fd[sock.fileno()] = (sock, receiver, sock.recv, receiver.datagram_received)
         transport = BeatTransport(self, sock)
         receiver.connection_made(transport)
         if self._timer is None:
@@ -77,8 +79,8 @@ class Beat:
             self._timer = None
 
     def close(self) -> None:
-        for sock, _rx in list(self._by_fd.values()):
-            self.remove(sock)
+        for entry in list(self._by_fd.values()):
+            self.remove(entry[0])
         self._epoll.close()
 
     def _run(self) -> None:
@@ -107,15 +109,14 @@ class Beat:
                 entry = by_fd.get(fd)
                 if entry is None:
                     continue
-                sock, rx = entry
                 try:
-                    data = sock.recv(MAX_DATAGRAM)   # the sender's address is not used: no tuple
+                    data = entry[2](MAX_DATAGRAM)   # the sender's address is not used: no tuple
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError:
                     continue            # an ICMP error queued on the socket: nothing to read
                 got += 1
-                rx.datagram_received(data, None)
+                entry[3](data, None)
             events = self._epoll.poll(0)
         return got
 

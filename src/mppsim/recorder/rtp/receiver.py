@@ -13,6 +13,7 @@ late, wrong_pt (a payload type the SDP did not announce, or one not decodable), 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ import numpy as np
 from mppsim.recorder.rtp import codecs, srtp
 from mppsim.recorder.rtp.packet import is_rtcp, parse
 
+_HEADER = struct.Struct("!xBHII")   # the fixed header after its first byte: M/PT, seq, ts, SSRC
 REANCHOR = 2.0                     # s: a sender stalled by load is not a timestamp jump
 SILENCE = 16                       # |sample| at or below this is silence (suspect)
 
@@ -140,9 +142,8 @@ class StreamReceiver(asyncio.DatagramProtocol):
         # the common packet (no CSRC, extension or padding) without building an RtpPacket:
         # this runs 50 times a second per stream, hundreds of streams
         if len(data) > 12 and data[0] == 0x80:
-            b1 = data[1]
-            pt, seq, ts, ssrc = b1 & 0x7F, (data[2] << 8) | data[3], \
-                int.from_bytes(data[4:8], "big"), int.from_bytes(data[8:12], "big")
+            pt, seq, ts, ssrc = _HEADER.unpack_from(data)
+            pt &= 0x7F
             payload = data[12:]
         else:
             pkt = parse(data)
@@ -227,6 +228,32 @@ class StreamReceiver(asyncio.DatagramProtocol):
         n = upto - self._written
         if n <= 0:
             return np.zeros(0, np.int16)
+        pending = self._pending
+        if pending and pending[0][0] == self._written:
+            # the usual case: the packets lie end to end from where the last drain stopped
+            # (in order, none lost) and reach `upto`, and none that came later lies before it:
+            # one join instead of a copy per packet (the same samples as _drain_copy)
+            pcms, at = [], self._written
+            for i, (pos, pcm) in enumerate(pending):
+                if pos != at or at >= upto:
+                    break
+                pcms.append(pcm)
+                at += len(pcm) // 2
+            else:
+                i = len(pending)
+            if at >= upto and all(pos >= upto for pos, _pcm in pending[i:]):
+                joined = b"".join(pcms)
+                cut = 2 * n
+                self._pending = ([(upto, joined[cut:])] if len(joined) > cut else []) + pending[i:]
+                self._written = upto
+                return self._peak_of(np.frombuffer(joined[:cut], np.int16))
+        return self._drain_copy(upto)
+
+    def _drain_copy(self, upto: int) -> np.ndarray:
+        """drain's general case: gaps (silence), overlaps and packets out of order."""
+        n = upto - self._written
+        if n <= 0:
+            return np.zeros(0, np.int16)
         out = bytearray(2 * n)
         keep = []
         start = self._written
@@ -242,7 +269,9 @@ class StreamReceiver(asyncio.DatagramProtocol):
                 keep.append((upto, pcm[2 * (upto - pos):]))
         self._pending = keep
         self._written = upto
-        samples = np.frombuffer(out, np.int16)
+        return self._peak_of(np.frombuffer(out, np.int16))
+
+    def _peak_of(self, samples: np.ndarray) -> np.ndarray:
         if self.stats.peak <= SILENCE:     # only until the stream is known not to be all silence
             peak = max(int(samples.max()), -int(samples.min()))
             if peak > self.stats.peak:
