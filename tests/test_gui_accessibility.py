@@ -119,6 +119,7 @@ def test_a_recorded_call_reads_as_it_looks(qtbot, window, sim):
     qtbot.waitUntil(lambda: description(window, "bob MPP screen state") == "Ringing", timeout=3000)
     press(node(window, "bob MPP softkey Answer"))
     sim.wait_for("alice", "connected", 3)
+    sim.wait_for("bob", "connected", 3)      # bob's own event: it may come after alice's
     sim.wait_until(lambda: sim.indicator("alice", "mpp") == "recording", 5, "alice recorded")
     window.on_event({"agent": "alice"})
     window.on_event({"agent": "bob"})
