@@ -314,6 +314,7 @@ def main() -> int:
         r["rep"] = rep
         rows.append(r)
         print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
+              f"idle agent {r['idle_cpu_pct']:.2f} % of a core and {r['idle_rss_mib']:.1f} MiB, "
               f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
               + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
                  f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms, "

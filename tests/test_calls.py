@@ -1,13 +1,14 @@
 """Real calls between agent processes over loopback SIP and RTP; audio checked from samples."""
 from __future__ import annotations
 
+import socket
 import time
 
 import numpy as np
 import pytest
 
 from mppsim.app.simulator import SimulatorError
-from tests.helpers import TONES
+from tests.helpers import TONES, hang_up_everything
 from mppsim.phone.analysis import dominant_frequency
 from mppsim.recorder.wavfile import read
 
@@ -258,3 +259,34 @@ def test_resume_pressed_while_the_hold_is_still_on_the_way_brings_the_call_back(
     finally:
         sim.hangup("alice")
         sim.wait_for("bob", "ended", 3)
+
+
+def test_rfc3261_timer_a_an_unanswered_udp_invite_is_resent_at_t1_then_2t1(sim):
+    """RFC 3261 §17.1.1.2: over UDP, an INVITE nobody answers is retransmitted after T1 (0.5 s),
+    then 2*T1. The INVITE is sent from the agent's main thread, so pjsip's Timer A is set there
+    while the pjsua thread sleeps (up to 1 s): the agent must wake it, or the first retransmission
+    comes late. The peer is a bare UDP socket; it ends the call with 480 after three INVITEs."""
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(5)
+    try:
+        sim.dial("carol", f"sip:nobody@127.0.0.1:{peer.getsockname()[1]};transport=udp")
+        seen = []
+        while len(seen) < 3:
+            data, addr = peer.recvfrom(65535)
+            if data.startswith(b"INVITE "):
+                seen.append((time.monotonic(), data, addr))
+        first, second, third = (t for t, _d, _a in seen)
+        assert 0.4 <= second - first <= 0.75, second - first      # T1
+        assert 0.85 <= third - second <= 1.3, third - second      # 2*T1
+        assert len({d.split(b"branch=")[1][:20] for _t, d, _a in seen}) == 1   # one transaction
+        _t, invite, addr = seen[0]
+        head = invite.split(b"\r\n\r\n", 1)[0].decode().split("\r\n")
+        keep = [h for h in head[1:] if h.split(":", 1)[0].lower() in ("via", "from", "call-id", "cseq")]
+        to = next(h for h in head[1:] if h.lower().startswith("to:"))
+        peer.sendto(("SIP/2.0 480 Temporarily Unavailable\r\n" + "\r\n".join(keep) + f"\r\n{to};tag=t1\r\n"
+                     "Content-Length: 0\r\n\r\n").encode(), addr)
+        sim.wait_for("carol", "ended", 5)
+    finally:
+        peer.close()
+        hang_up_everything(sim)

@@ -247,8 +247,6 @@ class Agent:
     def start(self) -> None:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.ep = create_endpoint(self.log_file, own_poller=True, rtp_thread=self.rtp_thread)
-        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
-                         name="pjsua-poll", daemon=True).start()
         for line in self.lines:
             # The agent binds its own SIP port (the one it had before a restart if still free)
             # and reports it in its hello: the app never plans a port another process binds.
@@ -257,6 +255,10 @@ class Agent:
             acc.create(account_config(line))
             self.accounts[acc.getId()] = acc
             self.line_state[line.id] = "idle"
+        # Only now, with sockets to wait on: pjlib's select ioqueue with none sleeps the whole
+        # poll (POLL_MS) and sees no socket registered meanwhile, nor our wake-up datagram
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
+                         name="pjsua-poll", daemon=True).start()
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
             self.announcer = Announcer(self, self.run_dir / "tones")
