@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .voicemail_menu import find_prompt
+from .voicemail_menu import prompt_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT_DIR = ROOT / "assets" / "features"
@@ -108,12 +108,8 @@ TEXTS: dict[str, dict[str, str]] = {
 
 def prompt_file(prompt: str, language: str | None) -> Path:
     """The WAV of a prompt in `language`, falling back (en_gb -> en_us, pt_pt -> pt_br, en_us)."""
-    if prompt not in PROMPTS:
-        raise ValueError(f"prompt: {prompt!r} not allowed; allowed: {', '.join(PROMPTS)}")
-    path = find_prompt(PROMPT_DIR, prompt, language, FALLBACK)
-    if path is None:
-        raise FileNotFoundError(f"no feature prompt {prompt} for {language} (run scripts/make-feature-prompts)")
-    return path
+    return prompt_path(PROMPT_DIR, prompt, language, allowed=PROMPTS, fallback=FALLBACK,
+                       kind="feature", script="scripts/make-feature-prompts")
 
 
 def menu_prompts(keys: list[str]) -> list[str]:

@@ -98,23 +98,23 @@ TEXTS: dict[str, dict[str, str]] = {
 
 def prompt_file(prompt: str, language: str | None) -> Path:
     """The WAV of a prompt in `language`, falling back (en_gb -> en_us, pt_pt -> pt_br, en_us)."""
-    if prompt not in PROMPTS:
-        raise ValueError(f"prompt: {prompt!r} not allowed; allowed: {', '.join(PROMPTS)}")
-    path = find_prompt(PROMPT_DIR, prompt, language, FALLBACK)
-    if path is None:
-        raise FileNotFoundError(f"no voicemail prompt {prompt} for {language} (run scripts/make-voicemail-prompts)")
-    return path
+    return prompt_path(PROMPT_DIR, prompt, language, allowed=PROMPTS, fallback=FALLBACK,
+                       kind="voicemail", script="scripts/make-voicemail-prompts")
 
 
-def find_prompt(directory: Path, prompt: str, language: str | None, fallback: dict[str, str]) -> Path | None:
-    """`directory/<language>/<prompt>.wav`, else the fallback language's, else en_us's; None when
-    none exists. Shared by the voicemail menu and the contact-centre features (feature_prompts)."""
+def prompt_path(directory: Path, prompt: str, language: str | None, *, allowed, fallback: dict[str, str],
+                kind: str, script: str) -> Path:
+    """`directory/<language>/<prompt>.wav`, else the fallback language's, else en_us's. A prompt
+    not in `allowed` is refused by name; a missing file names the script that makes it. Shared
+    by the voicemail menu and the contact-centre features (feature_prompts)."""
+    if prompt not in allowed:
+        raise ValueError(f"prompt: {prompt!r} not allowed; allowed: {', '.join(allowed)}")
     lang = (language or DEFAULT_LANGUAGE).lower()
     for candidate in (lang, fallback.get(lang, ""), DEFAULT_LANGUAGE):
         path = directory / candidate / f"{prompt}.wav"
         if candidate and path.is_file():
             return path
-    return None
+    raise FileNotFoundError(f"no {kind} prompt {prompt} for {language} (run {script})")
 
 
 @dataclass
