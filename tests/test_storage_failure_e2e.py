@@ -68,6 +68,11 @@ def test_r_org_3_store_full_refusal_and_bye_end_the_call_with_announcement(tmp_p
                 from mppsim.ui.main_window import describe_event
                 with sim._cv:
                     events = list(sim.events)
+                # the call's own end names it too: the network ended it because recording failed
+                ended = [e for e in events if e["event"] == "call" and e.get("agent") == "alice"
+                         and e.get("state") == "ended"]
+                assert ended[-1]["reason"] == "recording failed", ended[-1]
+                assert ended[-1]["reason_detail"] == f"recording failed: {why}", ended[-1]
                 siprec = [e for e in events if e["event"] == "siprec" and e.get("state") == "failed"]
                 assert siprec and siprec[-1]["reason"] == why, siprec
                 lines = [describe_event(e) for e in events]

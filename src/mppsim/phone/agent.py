@@ -595,6 +595,8 @@ class Agent:
             rec.reason = "voicemail"
         elif rec.far_end_lost:
             rec.reason = "far end lost"
+        elif rec.ended_by_network:
+            rec.reason = "recording failed"      # failureBehavior END_CALL_WITH_ANNOUNCEMENT
         elif rec.timed_out:
             rec.reason = "no-answer"
         elif was_connected:
@@ -840,6 +842,7 @@ class Agent:
             "sip_call_id": rec.sip_call_id, "held_by": rec.held_by, "ringback": rec.ringback,
             "created": rec.created, "connected_at": rec.connected_at, "ended_at": rec.ended_at,
             "reason": rec.reason, "status_code": rec.status_code, "related": rec.related,
+            **({"reason_detail": rec.ended_by_network} if rec.ended_by_network else {}),
             "ended_by": rec.ended_by, "dtmf": rec.dtmf,
             "heard": rec.heard, "capture_file": rec.capture_file,
             "consult_for": rec.consult.held,   # a consult call: the held call's key
