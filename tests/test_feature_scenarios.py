@@ -77,3 +77,17 @@ def test_new_steps_are_validated(tmp_path, step, problem):
     with pytest.raises(ScenarioError) as exc:
         load_scenario(path)
     assert problem in str(exc.value)
+
+
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "demo-org.yaml")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_scenario_loads_with_its_org(path):
+    """Every scenario in examples/ parses (steps, fields, values) and names an org file that
+    loads. The contact-centre ones (hunt-group, call-queue, auto-attendant: ~50 s together) are
+    not run in the suite; the others are run by the tests above and by test_scenario.py."""
+    from mppsim.app.org import load_org
+    scenario = load_scenario(path)
+    assert scenario.steps, path.name
+    assert load_org(scenario.org).users
