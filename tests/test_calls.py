@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mppsim.app.simulator import SimulatorError
-from tests.helpers import TONES, hang_up_everything
+from tests.helpers import TONES
 from mppsim.phone.analysis import dominant_frequency
 from mppsim.recorder.wavfile import read
 
@@ -261,16 +261,24 @@ def test_resume_pressed_while_the_hold_is_still_on_the_way_brings_the_call_back(
         sim.wait_for("bob", "ended", 3)
 
 
-def test_rfc3261_timer_a_an_unanswered_udp_invite_is_resent_at_t1_then_2t1(sim):
+def test_rfc3261_timer_a_an_unanswered_udp_invite_is_resent_at_t1_then_2t1(tmp_path):
     """RFC 3261 §17.1.1.2: over UDP, an INVITE nobody answers is retransmitted after T1 (0.5 s),
     then 2*T1. The INVITE is sent from the agent's main thread, so pjsip's Timer A is set there
-    while the pjsua thread sleeps (up to 1 s): the agent must wake it, or the first retransmission
-    comes late. The peer is a bare UDP socket; it ends the call with 480 after three INVITEs."""
+    while the pjsua thread sleeps: the agent must wake it, or the first retransmission comes
+    late. A load run's agent (RTP on pjmedia's thread) sleeps longest (1 s), so that is the one
+    tried, just after start. The peer is a bare UDP socket; it ends the call with 480 after
+    three INVITEs."""
+    from mppsim.app.load import load_org
+    from mppsim.app.simulator import Simulator
+    org = load_org(1, 0, record="Never")
+    sim = Simulator(org, run_dir=tmp_path, front_door_port=None, recorder=False, rtp_thread=True)
+    sim.start()
+    who = org.users[0].id
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     peer.settimeout(5)
     try:
-        sim.dial("carol", f"sip:nobody@127.0.0.1:{peer.getsockname()[1]};transport=udp")
+        sim.dial(who, f"sip:nobody@127.0.0.1:{peer.getsockname()[1]};transport=udp")
         seen = []
         while len(seen) < 3:
             data, addr = peer.recvfrom(65535)
@@ -286,7 +294,7 @@ def test_rfc3261_timer_a_an_unanswered_udp_invite_is_resent_at_t1_then_2t1(sim):
         to = next(h for h in head[1:] if h.lower().startswith("to:"))
         peer.sendto(("SIP/2.0 480 Temporarily Unavailable\r\n" + "\r\n".join(keep) + f"\r\n{to};tag=t1\r\n"
                      "Content-Length: 0\r\n\r\n").encode(), addr)
-        sim.wait_for("carol", "ended", 5)
+        sim.wait_for(who, "ended", 5)
     finally:
         peer.close()
-        hang_up_everything(sim)
+        sim.stop()

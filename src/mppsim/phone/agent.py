@@ -257,7 +257,8 @@ class Agent:
             self.line_state[line.id] = "idle"
         # Only now, with sockets to wait on: pjlib's select ioqueue with none sleeps the whole
         # poll (POLL_MS) and sees no socket registered meanwhile, nor our wake-up datagram
-        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due),
+        threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due,
+                                                   endpoint.POLL_MS_SIP_ONLY if self.rtp_thread else endpoint.POLL_MS),
                          name="pjsua-poll", daemon=True).start()
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())

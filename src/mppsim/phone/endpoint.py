@@ -49,7 +49,7 @@ def create_endpoint(log_file: str | None, log_level: int = 4, own_poller: bool =
     ioqueue; the caller runs `poll_events` on a thread of its own. pjsua's worker polls every
     10 ms and the media endpoint's own ioqueue needs a second polling thread: together ~0.3 %
     of a core per idle process. Our poller blocks until I/O or pjsip's next timer (at most
-    POLL_MS), so an idle agent's poller wakes about once a second.
+    POLL_MS; POLL_MS_SIP_ONLY with rtp_thread).
 
     rtp_thread=True (load runs, issue 22): RTP goes to the media endpoint's own ioqueue, read by
     pjmedia's C thread (`media`). In a call that is cheaper than our Python poller waking for
@@ -133,19 +133,23 @@ def line_buffer_log(path: str) -> bool:
     return False
 
 
-# pjsip wakes at its next timer anyway: POLL_MS only bounds a timer set from another thread, and
-# the agent's main loop wakes this thread after every pass that may have set one (wake_poller).
-# 100 ms cost ~0.13 of a core at 200 agents in calls (10 Python wake-ups a second each)
-POLL_MS = 1000
+# pjsip wakes at its next timer anyway: the bound only matters for a timer set from another
+# thread, and the agent's main loop wakes this thread after every pass that may have set one
+# (wake_poller). With rtp_thread (load runs) this thread does SIP only: 100 ms cost ~0.13 of a
+# core at 200 agents in calls (10 Python wake-ups a second each), so it waits up to 1 s. Where it
+# also reads RTP (an app's org) it keeps 100 ms: with 1 s a 20 ms gap in what a party heard came
+# 2 times in ~27 runs of tests/test_calls.py::test_a_high_tone_has_no_gap, never with 100 ms.
+POLL_MS = 100
+POLL_MS_SIP_ONLY = 1000
 
 
-def poll_events(ep: pj.Endpoint, running, between=None) -> None:
+def poll_events(ep: pj.Endpoint, running, between=None, poll_ms: int = POLL_MS) -> None:
     """The agent's pjsua thread: SIP (and RTP, without rtp_thread) I/O and pjsip timers;
     callbacks run here. `between()` runs after each poll, on this thread (phone/reaper.py)."""
     ep.libRegisterThread("pjsua-poll")
     os_thread.set_name("pjsua-poll")
     while running():
-        ep.libHandleEvents(POLL_MS)
+        ep.libHandleEvents(poll_ms)
         if between is not None:
             between()
 
