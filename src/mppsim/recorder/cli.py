@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -132,6 +133,11 @@ def run_asyncio(args, host: str, port: int, now: datetime) -> int:
         if args.exit_with_parent:
             watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
         ready(await rec.start())
+        # What start-up made (modules, the loop, the store) lives as long as the process: out of
+        # the collector's sight, a full collection in a burst of INVITEs scans only the sessions
+        # (measured at 100 calls placed at once: 43 ms -> 9-13 ms; docs/decisions.md)
+        gc.collect()
+        gc.freeze()
 
         async def retention():
             while True:
