@@ -194,7 +194,8 @@ def test_load_records_to_an_external_recorder(tmp_path):
 
 def test_cpu_meter_reads_no_short_interval_and_sees_a_busy_core():
     """/proc counts 10 ms ticks per process: a first sample 0.1 s after start read 2.5 cores on a
-    2-core machine. Intervals under 0.5 s give no sample; a busy loop reads as about one core."""
+    2-core machine. Intervals under 0.5 s give no sample; a busy loop reads as at most one core
+    (and well above none, though another test worker may share the cores)."""
     from mppsim.app.load import CpuMeter
     meter = CpuMeter()
     assert meter.sample() == 0.0 and meter.samples == []
@@ -202,4 +203,4 @@ def test_cpu_meter_reads_no_short_interval_and_sees_a_busy_core():
     while time.monotonic() < end:
         pass
     cores = meter.sample()
-    assert meter.samples == [cores] and 0.5 < cores <= 1.1
+    assert meter.samples == [cores] and 0.25 < cores <= 1.1
