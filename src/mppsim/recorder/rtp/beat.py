@@ -19,7 +19,7 @@ import asyncio
 import os
 import select
 import socket
-from typing import Protocol
+from typing import Callable, Protocol
 
 BEAT = 0.01          # s between reads: 10 ms, half an RTP packet interval
 MAX_DATAGRAM = 2048
@@ -48,9 +48,9 @@ class Beat:
         self.loop = loop
         self.interval = interval
         self._epoll = select.epoll()
-        # fd -> (socket, receiver, socket.recv, receiver.datagram_received): the bound methods
-        # made once, not twice per packet
-        self._by_fd: dict[int, tuple] = {}
+        # fd -> (socket, socket.recv, receiver.datagram_received): the bound methods made once,
+        # not twice per packet
+        self._by_fd: dict[int, tuple[socket.socket, Callable, Callable]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._next = 0.0
         self.beats = 0
@@ -58,7 +58,7 @@ class Beat:
     def add(self, sock: socket.socket, receiver: Receiver) -> BeatTransport:
         sock.setblocking(False)
         self._epoll.register(sock.fileno(), select.EPOLLIN)
-        self._by_fd[sock.fileno()] = (sock, receiver, sock.recv, receiver.datagram_received)
+        self._by_fd[sock.fileno()] = (sock, sock.recv, receiver.datagram_received)
         transport = BeatTransport(self, sock)
         receiver.connection_made(transport)
         if self._timer is None:
@@ -109,14 +109,15 @@ class Beat:
                 entry = by_fd.get(fd)
                 if entry is None:
                     continue
+                _sock, recv, deliver = entry
                 try:
-                    data = entry[2](MAX_DATAGRAM)   # the sender's address is not used: no tuple
+                    data = recv(MAX_DATAGRAM)       # the sender's address is not used: no tuple
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError:
                     continue            # an ICMP error queued on the socket: nothing to read
                 got += 1
-                entry[3](data, None)
+                deliver(data, None)
             events = self._epoll.poll(0)
         return got
 
