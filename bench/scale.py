@@ -4,7 +4,8 @@ For each N: 2N users, call i from user 2i to user 2i+1, every user sending its o
 Printed per N and mode (asserts nothing; issue 10's goals are printed beside the figures):
 
   - agents ready: launch -> every agent said hello (and the recorder workers, when recording)
-  - idle agent: CPU (% of one core) and RSS before any call, mean over the agents
+  - idle agent: CPU (% of one core), RSS and PSS (its share of pages shared with the zygote and
+    the other agents) before any call, mean over the agents
   - CPU of all mppsim processes (this process, agents, recorder workers) while the N calls talk
   - recordings found / expected, and how many have the right tones on the right channels
     (the owner's own tone on its channel, the other party's on the other)
@@ -113,6 +114,19 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def proc_pss_mib(pid: int) -> float:
+    """The process's proportional share (smaps_rollup's Pss): pages shared with the zygote and the
+    other agents count 1/n each. RSS counts them whole in every agent, so the sum of RSS over
+    200 agents says ~3x more memory than they use."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def proc_rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -191,6 +205,7 @@ def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> di
         time.sleep(idle)
         out["idle_cpu_pct"] = float(np.mean([(proc_cpu(p) - before[p]) / idle * 100 for p in pids]))
         out["idle_rss_mib"] = float(np.mean([proc_rss_mib(p) for p in pids]))
+        out["idle_pss_mib"] = float(np.mean([proc_pss_mib(p) for p in pids]))
         for i, uid in enumerate(ids):
             sim.play(uid, tone=tone_of(i))
             sim.set_auto_answer(uid, 0.0)
@@ -314,7 +329,7 @@ def main() -> int:
         r["rep"] = rep
         rows.append(r)
         print(f"  N={n:<3} {'recorded' if record else 'plain   '} agents ready {r['ready_s']:5.1f} s, "
-              f"idle agent {r['idle_cpu_pct']:.2f} % of a core and {r['idle_rss_mib']:.1f} MiB, "
+              f"idle agent {r['idle_cpu_pct']:.2f} % of a core and {r['idle_rss_mib']:.1f} MiB RSS ({r['idle_pss_mib']:.1f} MiB PSS), "
               f"CPU {r['cpu_cores']:.2f} cores, heard dropouts {r['heard_dropouts']}"
               + (f", recordings {r['recordings']}/{r['expected']}, right tones {r['right_tones']}, "
                  f"dropouts {r['rec_dropouts']}, worst shortfall {r['shortfall_ms']:.0f} ms, "
