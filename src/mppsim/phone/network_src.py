@@ -58,10 +58,9 @@ ORPHAN_TIMEOUT = 10.0  # an early offer's INVITE from the agent: it comes within
 PJSIP_MAX_PKT_LEN = 4000   # the PyPI pjsua2's limit (../shared/DESIGN.md)
 
 
-class UdpConn:
-    """The SRS leg over UDP (an SRS URI with transport=udp): a socket connected to the SRS, one
-    SIP message per datagram. Retransmissions are the sender's (``NetworkSrc._send_request``);
-    an SRS that answers from another address than the one it was sent to is not heard."""
+class _Link:
+    """A non-blocking socket on the network SRC's selector: messages go to ``on_message(link,
+    msg)``, and ``on_close(link)`` is called once when it closes."""
 
     def __init__(self, src: "NetworkSrc", sock: socket.socket, on_message, on_close):
         self.src, self.sock = src, sock
@@ -69,6 +68,26 @@ class UdpConn:
         self.closed = False
         sock.setblocking(False)
         src.sel.register(sock, selectors.EVENT_READ, self._ready)
+
+    def _ready(self, mask: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.src.sel.unregister(self.sock)
+        except (KeyError, ValueError):
+            pass
+        self.sock.close()
+        self.on_close(self)
+
+
+class UdpConn(_Link):
+    """The SRS leg over UDP (an SRS URI with transport=udp): a socket connected to the SRS, one
+    SIP message per datagram. Retransmissions are the sender's (``NetworkSrc._send_request``);
+    an SRS that answers from another address than the one it was sent to is not heard."""
 
     def _ready(self, _mask: int) -> None:
         while not self.closed:
@@ -92,17 +111,6 @@ class UdpConn:
         except OSError:
             pass                       # lost like any datagram: retransmission or timer B
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.src.sel.unregister(self.sock)
-        except (KeyError, ValueError):
-            pass
-        self.sock.close()
-        self.on_close(self)
-
 
 @dataclass
 class Spec:
@@ -118,17 +126,13 @@ class Spec:
     standby: bool = False             # made ready while the call rings: nothing to the SRS until go()
 
 
-class Conn:
+class Conn(_Link):
     """One TCP connection: non-blocking, SIP messages framed by Content-Length."""
 
     def __init__(self, src: "NetworkSrc", sock: socket.socket, on_message, on_close):
-        self.src, self.sock = src, sock
-        self.on_message, self.on_close = on_message, on_close
         self.rbuf = b""
         self.wbuf = b""
-        self.closed = False
-        sock.setblocking(False)
-        src.sel.register(sock, selectors.EVENT_READ, self._ready)
+        super().__init__(src, sock, on_message, on_close)
 
     def _ready(self, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
@@ -183,17 +187,6 @@ class Conn:
         if not self.closed:
             self.src.sel.modify(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.wbuf else 0),
                                 self._ready)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.src.sel.unregister(self.sock)
-        except (KeyError, ValueError):
-            pass
-        self.sock.close()
-        self.on_close(self)
 
 
 class RelayState(enum.Enum):
