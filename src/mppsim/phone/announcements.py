@@ -67,23 +67,17 @@ VOICES = {
 
 # What each announcement says. compliance: R-CMP-1; start/stop: R-USR-4; paused/resumed: R-USR-5;
 # failed: R-ORG-3 (PROCEED_CALL_WITH_ANNOUNCEMENT / END_CALL_WITH_ANNOUNCEMENT).
+_ENGLISH = {
+    "compliance": "This call may be recorded.",
+    "start": "This call is being recorded.",
+    "stop": "Recording has stopped.",
+    "paused": "Recording paused.",
+    "resumed": "Recording resumed.",
+    "failed": "Call recording is not available.",
+}
 TEXTS: dict[str, dict[str, str]] = {
-    "en_us": {
-        "compliance": "This call may be recorded.",
-        "start": "This call is being recorded.",
-        "stop": "Recording has stopped.",
-        "paused": "Recording paused.",
-        "resumed": "Recording resumed.",
-        "failed": "Call recording is not available.",
-    },
-    "en_gb": {
-        "compliance": "This call may be recorded.",
-        "start": "This call is being recorded.",
-        "stop": "Recording has stopped.",
-        "paused": "Recording paused.",
-        "resumed": "Recording resumed.",
-        "failed": "Call recording is not available.",
-    },
+    "en_us": dict(_ENGLISH),
+    "en_gb": dict(_ENGLISH),           # the same words; espeak-ng speaks them with a British voice
     "pl_pl": {
         "compliance": "Ta rozmowa może być nagrywana.",
         "start": "Ta rozmowa jest nagrywana.",

@@ -466,12 +466,7 @@ class Player:
             self.offset = self.position()
         self._t0 = None
         self.timer.stop()
-        if self._sd is not None:
-            try:
-                self._sd.stop()
-            except Exception:  # noqa: BLE001
-                pass
-            self._sd = None
+        self._stop_sound()
         self._on_tick(self.offset)
 
     def release(self, *_args) -> None:
@@ -479,10 +474,13 @@ class Player:
         self._on_tick = lambda _pos: None
         self._on_message = lambda _text: None
         self._t0 = None
+        self._stop_sound()
+
+    def _stop_sound(self) -> None:
         if self._sd is not None:
             try:
                 self._sd.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a sound device gone away: nothing left to stop
                 pass
             self._sd = None
 
