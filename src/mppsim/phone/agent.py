@@ -258,7 +258,7 @@ class Agent:
         # Only now, with sockets to wait on: pjlib's select ioqueue with none sleeps the whole
         # poll (POLL_MS) and sees no socket registered meanwhile, nor our wake-up datagram
         threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due,
-                                                   endpoint.POLL_MS_SIP_ONLY if self.rtp_thread else endpoint.POLL_MS),
+                                                   endpoint.poll_bound_ms(self.rtp_thread)),
                          name="pjsua-poll", daemon=True).start()
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())

@@ -143,6 +143,11 @@ POLL_MS = 100
 POLL_MS_SIP_ONLY = 1000
 
 
+def poll_bound_ms(rtp_thread: bool) -> int:
+    """How long the agent's poller may wait: POLL_MS_SIP_ONLY where pjmedia's thread reads RTP."""
+    return POLL_MS_SIP_ONLY if rtp_thread else POLL_MS
+
+
 def poll_events(ep: pj.Endpoint, running, between=None, poll_ms: int = POLL_MS) -> None:
     """The agent's pjsua thread: SIP (and RTP, without rtp_thread) I/O and pjsip timers;
     callbacks run here. `between()` runs after each poll, on this thread (phone/reaper.py)."""
