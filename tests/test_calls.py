@@ -242,6 +242,8 @@ def test_a_high_tone_has_no_gap(sim):
     assert int((inside < 300).sum()) == 0, f"quiet 5 ms windows inside the tone: {np.nonzero(inside < 300)[0][:10]}"
     freq = dominant_frequency(x[np.repeat(tone, 40)[: x.size]], 8000)
     assert freq == pytest.approx(3455, rel=0.005)
+
+
 def test_resume_pressed_while_the_hold_is_still_on_the_way_brings_the_call_back(sim):
     """Hold and resume are re-INVITEs and pjsip refuses one while the previous is open: a person
     pressing Transfer then Cancel at once got a call stuck on hold (MPP test, 1 run in 6)."""
