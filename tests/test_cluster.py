@@ -189,8 +189,14 @@ def test_recorded_calls_across_two_hosts_and_a_host_lost_mid_run(tmp_path):
                            10, "host h2 reported down")
             assert time.monotonic() - lost_at < 6
             on_h2 = ["u003", "u004", "u005", "u006"]
-            sim.wait_until(lambda: all(sim.agent_status[a] == "up" and sim.orch.agents[a].proc.host == h1
-                                       for a in on_h2), 40, "h2's agents restarted on h1")
+
+            def restarted_on_h1(agent: str) -> bool:
+                # its restart's agent_up seen (a status read before its agent_down still says
+                # "up"), and the new process, once spawned (None while Ray places it), is on h1
+                proc = sim.orch.agents[agent].proc
+                return (sim.agent_restarts.get(agent, 0) >= 1 and sim.agent_status[agent] == "up"
+                        and proc is not None and proc.host == h1)
+            sim.wait_until(lambda: all(restarted_on_h1(a) for a in on_h2), 40, "h2's agents restarted on h1")
             downs = [ev for ev in events if ev.get("event") == "agent_down" and ev["agent"] in ids]
             assert {ev["agent"] for ev in downs} == set(on_h2)
             assert all(ev.get("host") == h2 and ev["restarting"] for ev in downs)
