@@ -617,6 +617,9 @@ def test_control_api_dials_the_attendant_chooses_the_queue_and_lists_the_feature
         r = requests.post(f"{base}/devices/dave/dial", json={"to": "5000"}, headers=headers, timeout=10)
         assert r.status_code == 200, r.text
         csim.wait_until(lambda: "aa_greeting" in csim.feature_prompts(DAVE), 8, "the greeting")   # keys work at once
+        # the attendant's agent says it answered before dave's does: keys need dave's call connected
+        # (409 otherwise, seen on a loaded machine)
+        csim.wait_for(DAVE, "connected", 8)
         r = requests.post(f"{base}/devices/dave/dtmf", json={"digits": "2"}, headers=headers, timeout=10)
         assert r.status_code == 200, r.text
         csim.wait_for("bob", "ringing", 8)
