@@ -5,6 +5,7 @@ recorder gets metadata updates listing who joined and who left (both dialects)."
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -136,5 +137,30 @@ def test_first_party_leaving_the_recording_goes_on_with_the_remaining_call(sim):
         assert tones_present(audio[-RATE:, 1], RATE, [TONES["carol"]]) == {str(TONES["carol"]): True}
         lists = [sorted(p.aor for p in d.participants) for d in documents(conf) if d.participants]
         assert lists[-1] == ["sip:1001@127.0.0.1", "sip:1003@127.0.0.1"]          # bob left
+    finally:
+        hang_up_everything(sim)
+
+
+def test_end_pressed_twice_at_once_on_the_host_ends_both_member_calls(sim):
+    """The MPP's End call on a conference host ends one member call per press. Pressed twice at
+    once, the second press came while the first call's BYE was still unanswered (the call still
+    live), took the same call again, and left the other party connected: a replayed scenario's
+    conference never ended (seen in CI). Each press now ends a call not already being hung up."""
+    try:
+        connect(sim, "bob", "alice", "1001")
+        sim.start_conference("alice", "1003")
+        sim.wait_for("carol", "ringing", 3)
+        sim.answer("carol")
+        sim.wait_until(lambda: sim.call_state("carol") == "connected", 3, "carol connected")
+        sim.merge_conference("alice")
+        sim.wait_until(lambda: any(c.get("conference") for c in sim.live_calls("alice")), 3, "the conference")
+        # two presses that reach alice's agent back to back, as a runner without a look in
+        # between does on a loaded machine: sent from two threads at once
+        with ThreadPoolExecutor(2) as pool:
+            ended = list(pool.map(lambda _i: sim.hangup("alice"), range(2)))
+        assert ended[0] != ended[1], ended
+        sim.wait_for("bob", "ended", 3)
+        sim.wait_for("carol", "ended", 3)
+        sim.wait_until(lambda: not sim.live_calls("alice"), 3, "alice idle")
     finally:
         hang_up_everything(sim)

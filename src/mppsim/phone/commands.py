@@ -86,7 +86,17 @@ def cmd_decline(host: CommandHost, call: str | None = None, line: str | None = N
 
 @command
 def cmd_hangup(host: CommandHost, call: str | None = None, line: str | None = None) -> dict:
-    rec = host.find_call(call, line)
+    rec = None
+    if call is None:
+        # End pressed again while the first hang-up is on its way (a conference host ending its
+        # member calls one after the other) ends the next call, not the same one a second time:
+        # a call stays live until its BYE is answered, and under load that is later than the press
+        live = [r for r in host.calls.values() if r.active and not r.local_hangup
+                and (line is None or r.line == line)]
+        rec = next((r for state in ("connected", "held", "ringing", "dialing")
+                    for r in reversed(live) if r.state == state), None)
+    if rec is None:
+        rec = host.find_call(call, line)
     host.hangup_record(rec)
     return {"call": rec.key}
 
