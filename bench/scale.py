@@ -114,27 +114,26 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def proc_kib_mib(path: str, field: str) -> float:
+    """A `Field:  N kB` line of a /proc file, in MiB; nan when the process is gone."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def proc_pss_mib(pid: int) -> float:
     """The process's proportional share (smaps_rollup's Pss): pages shared with the zygote and the
     other agents count 1/n each. RSS counts them whole in every agent, so the sum of RSS over
     200 agents says ~3x more memory than they use."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return proc_kib_mib(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def proc_rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return proc_kib_mib(f"/proc/{pid}/status", "VmRSS")
 
 
 def tree(pid: int) -> list[int]:
