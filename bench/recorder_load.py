@@ -57,10 +57,12 @@ def proc_tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         pids.append(p)
-        try:
-            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
-        except OSError:
-            pass
+        # every thread's children: the recorder's further workers are started from a thread
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
     return pids
 
 
@@ -166,10 +168,11 @@ def check_recording(row: dict, tone_seconds: float) -> tuple[bool, int]:
     return ok, missing
 
 
-def load(sessions: int, rate: float, hold: float, transport: str, workdir: Path) -> dict:
+def load(sessions: int, rate: float, hold: float, transport: str, workdir: Path, workers: int = 1) -> dict:
     engine = "asyncio"
+    workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / f"store-{engine}"
-    rec: Recorder = start_recorder(store, "--rtp-timeout", "30", timeout=60)
+    rec: Recorder = start_recorder(store, "--rtp-timeout", "30", "--workers", str(workers), timeout=60)
     targets = [rec.sip]
     per_target = [sessions // len(targets) + (1 if i < sessions % len(targets) else 0) for i in range(len(targets))]
     tone_seconds = max(1.0, hold - 0.5)       # RTP ends before the BYE
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", type=float, default=60, help="seconds each session lasts (60)")
     ap.add_argument("--transport", default="t1", choices=["t1", "tn", "u1", "un"],
                     help="SIPp transport: t1 one TCP connection (default), tn one per call, u1/un UDP")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1],
+                    help="mppsim-recorder --workers; several values: one run each, side by side (1)")
     ap.add_argument("--keep", action="store_true", help="keep the stores and SIPp logs (printed path)")
     args = ap.parse_args(argv)
     if SIPP is None:
@@ -266,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mppsim-recorder-load-"))
     results = []
     try:
-        results.append(load(args.sessions, args.rate, args.hold, args.transport, workdir))
+        for workers in args.workers:
+            results.append(dict(workers=workers, **load(args.sessions, args.rate, args.hold,
+                                                         args.transport, workdir / f"run{len(results)}-w{workers}", workers)))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -20,6 +20,7 @@ Printed per N and mode (asserts nothing; issue 10's goals are printed beside the
 
     .venv/bin/python bench/scale.py [--calls 10 25 50] [--talk 20] [--idle 5] [--rate R] [--repeat K]
                                     [--modes plain recorded] [--agents-rtp thread|poller]
+                                    [--recorder-workers N]
 
 SCALE_DEBUG=1 also prints, per recording, how late its audio starts and ends, and where any
 dropout frames are (seconds into the file) with the recorder's late / lost counters per stream.
@@ -47,6 +48,7 @@ from mppsim.recorder.wavfile import read  # noqa: E402
 
 RATE = 8000
 RTP_THREAD = True     # as `mppsim load`: agents read RTP on pjmedia's own thread (--agents-rtp)
+RECORDER_WORKERS = 1  # mppsim-recorder --workers (--recorder-workers)
 FRAME = RATE // 50
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -188,7 +190,8 @@ def thread_seconds(root: int) -> dict[tuple[str, str], float]:
 def run(n: int, record: bool, talk: float, idle: float, rate: float = 0.0) -> dict:
     users = 2 * n
     org = load_org(users, 0, record="Always" if record else "Never")
-    sim = Simulator(org, front_door_port=None, recorder=record, rtp_thread=RTP_THREAD)
+    sim = Simulator(org, front_door_port=None, recorder=record, rtp_thread=RTP_THREAD,
+                    recorder_workers=RECORDER_WORKERS)
     setups: list[float] = []
     sim.subscribe(lambda ev: setups.append(ev["since_answer_ms"])
                   if ev.get("event") == "siprec" and "since_answer_ms" in ev else None)
@@ -311,12 +314,15 @@ def main() -> int:
                          "longest is luck of scheduling, so the worst figures spread from run to run")
     ap.add_argument("--modes", nargs="+", choices=("plain", "recorded"), default=["plain", "recorded"],
                     help="which runs of each N: plain (no recording, the baseline) and/or recorded")
+    ap.add_argument("--recorder-workers", type=int, default=1,
+                    help="processes of the embedded recorder (mppsim-recorder --workers; 1)")
     ap.add_argument("--agents-rtp", choices=("thread", "poller"), default="thread",
                     help="thread: pjmedia's own RTP thread, as `mppsim load` (the default); poller: RTP "
                          "read by the agent's one pjsua poller, as the app's orgs (cheaper idle)")
     args = ap.parse_args()
-    global RTP_THREAD
+    global RTP_THREAD, RECORDER_WORKERS
     RTP_THREAD = args.agents_rtp == "thread"
+    RECORDER_WORKERS = args.recorder_workers
     print(f"bench/scale.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"talk {args.talk:g} s; calls placed {f'{args.rate:g} per second' if args.rate else 'all at once'}; "
           f"agents read RTP on {'pjmedia' + chr(39) + 's thread' if RTP_THREAD else 'their pjsua poller'}")

@@ -52,8 +52,9 @@ class RecorderWorkers:
     def __init__(self, store_dir: Path, count: int, ports: PortPlan, log_dir: Path,
                  on_down: Callable[[WorkerProc, int], None] | None = None,
                  on_moved: Callable[[WorkerProc], None] | None = None, host: str = "127.0.0.1",
-                 rtp_ports: tuple[int, int] | None = None):
+                 rtp_ports: tuple[int, int] | None = None, processes: int = 1):
         self.store_dir = Path(store_dir)
+        self.processes = processes      # mppsim-recorder --workers: processes behind its port
         self.log_dir = Path(log_dir)
         self.workers = [WorkerProc(f"w{i}", host=host) for i in range(count)]   # ports: each binds its own
         self.rtp_ports = rtp_ports
@@ -85,7 +86,7 @@ class RecorderWorkers:
             # the same port again after a restart (agents keep their target), else a free one
             [sys.executable, "-m", "mppsim.recorder.cli", "--listen",
              f"{w.host}:{w.port if port is None else port}",
-             "--store", str(self.store_dir), "--exit-with-parent"]
+             "--store", str(self.store_dir), "--exit-with-parent", "--workers", str(self.processes)]
             + (["--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}"] if self.rtp_ports else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, cwd=str(IMPORT_ROOT), env=env,

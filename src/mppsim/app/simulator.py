@@ -67,11 +67,12 @@ class Simulator:
                  front_door_port: int | None = 0, recorder: bool = True, supervise: bool = True,
                  launcher=None, control_host: str = "127.0.0.1", recorder_target: str | None = None,
                  recorder_store: str | Path | None = None, address: str | None = None,
-                 rtp_thread: bool = False):
+                 rtp_thread: bool = False, recorder_workers: int = 1):
         """`launcher`, `control_host`: agents on the hosts of a cluster (app/cluster.py);
         `recorder_target` (+ its `recorder_store`, to read recordings back): an SRS that runs
         elsewhere, instead of the embedded recorder. `rtp_thread`: every agent reads RTP on
-        pjmedia's own C thread, cheaper in calls and dearer idle (`mppsim load` sets it)."""
+        pjmedia's own C thread, cheaper in calls and dearer idle (`mppsim load` sets it).
+        `recorder_workers`: the embedded recorder's processes (`mppsim-recorder --workers`)."""
         self.org = org if isinstance(org, Org) else load_org(org)
         if address:      # issue 21: --address overrides the org file's network.address
             problem = check_address(address)
@@ -94,7 +95,8 @@ class Simulator:
         self.recorders = (RecorderWorkers(self.recorder_store, workers_needed(len(self.org.users)),
                                           self.orch.ports, self.orch.run_dir / "logs", self._recorder_down,
                                           self._recorder_moved, host=self.address,
-                                          rtp_ports=self.org.network.rtp_ports)
+                                          rtp_ports=self.org.network.rtp_ports,
+                                          processes=recorder_workers)
                           if recorder else None)
         self.run_dir = self.orch.run_dir
         # a folder mppsim made (no run_dir given) is the one remove_run_dir may delete

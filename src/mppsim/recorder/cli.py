@@ -21,9 +21,13 @@ session in flight and for one more, plus 1 MiB), is read-only or gone, new sessi
 get 503 with Retry-After; a session whose writes fail is ended with a BYE and stored `truncated`
 (docs/protocol.md, docs/store.md). --stats shows the store's state and both counters.
 
+--workers N runs N processes behind the one port (recorder/pool.py): TCP and TLS sessions are
+spread over them by the kernel (SO_REUSEPORT), UDP stays with the first; the READY line then
+lists every worker's pid. One process takes about a core; more help a burst of new sessions.
+
 The old pjsua2 worker pool (`--engine pjsua`, 4 sessions per worker process, SIP messages of at
 most 4000 bytes) was removed in issue 20; its limits are in docs/scaling.md. `--engine asyncio`
-and `--workers 1` are still accepted, so command lines written for both engines keep working.
+is still accepted, so command lines written for both engines keep working.
 """
 from __future__ import annotations
 
@@ -118,21 +122,41 @@ def watch_parent(on_gone) -> None:
 
 
 def run_asyncio(args, host: str, port: int, now: datetime) -> int:
+    from mppsim.recorder.pool import WorkerPool, ready_info
     from mppsim.recorder.srs import Recorder
+    further = args.worker_name is not None          # a worker the first one started (pool.py)
     store = Store(Path(args.store))
-    housekeeping(store, now)
-    rec = Recorder(host, port, Path(args.store), name="w0", rtp_timeout=args.rtp_timeout,
-                   max_sessions=args.max_sessions, tls=args.tls, status_every=args.status_every,
-                   min_se=args.min_se, min_free=args.min_free)
+    if not further:
+        housekeeping(store, now)
+    rec = Recorder(host, port, Path(args.store), name=args.worker_name or "w0",
+                   rtp_timeout=args.rtp_timeout, max_sessions=args.max_sessions, tls=args.tls,
+                   status_every=args.status_every, min_se=args.min_se, min_free=args.min_free,
+                   shared=further or args.workers > 1, udp=not further, tls_port=args.tls_port or 0)
+    pool: WorkerPool | None = None
 
     async def main() -> None:
+        nonlocal pool
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         if args.exit_with_parent:
             watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
-        ready(await rec.start())
+        info = await rec.start()
+        if further:
+            print("READY " + json.dumps(info), flush=True)      # read by the first worker
+        elif args.workers > 1:
+            pool = WorkerPool(args, host, rec.port, rec.tls_port, args.workers)
+            try:
+                pids = await loop.run_in_executor(None, pool.start)
+            except RuntimeError as exc:
+                print(f"mppsim-recorder: {exc}", flush=True)
+                await loop.run_in_executor(None, pool.stop)
+                await rec.stop()
+                raise SystemExit(1) from None
+            ready(ready_info(info, pids))
+        else:
+            ready(info)
         # What start-up made (modules, the loop, the store) lives as long as the process: out of
         # the collector's sight, a full collection in a burst of INVITEs scans only the sessions
         # (measured at 100 calls placed at once: 43 ms -> 9-13 ms; docs/decisions.md)
@@ -140,13 +164,20 @@ def run_asyncio(args, host: str, port: int, now: datetime) -> int:
         gc.freeze()
 
         async def retention():
+            if further:
+                return                               # the first worker keeps the store
             while True:
                 await asyncio.sleep(RETENTION_EVERY)
                 await loop.run_in_executor(None, store.apply_retention, datetime.now(timezone.utc))
         task = asyncio.ensure_future(retention())
         await stop.wait()
         task.cancel()
-        await rec.stop()
+        if pool is not None:        # the others end their sessions while this one ends its own
+            ending = loop.run_in_executor(None, pool.stop)
+            await rec.stop()
+            await ending
+        else:
+            await rec.stop()
     try:       # libuv's loop: about half the per-packet cost of asyncio's own (docs/decisions.md)
         import uvloop
         run = uvloop.run
@@ -180,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="asyncio", type=engine,
                     help="asyncio, the only engine (the old pjsua worker pool was removed in issue 20)")
     ap.add_argument("--workers", type=int, default=1,
-                    help="1, the only value: one process serves every session")
+                    help="recorder processes behind the one SIP port (1-16): TCP and TLS sessions "
+                         "are spread over them, UDP stays with the first (recorder/pool.py). "
+                         "One process takes about one core; more help a burst of sessions")
+    ap.add_argument("--worker-name", help=argparse.SUPPRESS)     # a further worker (pool.py)
+    ap.add_argument("--tls-port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--tls", action="store_true",
                     help="also SIP over TLS on a free port, with a self-signed certificate made now")
     ap.add_argument("--rtp-timeout", type=float, default=30.0,
@@ -223,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--listen / --now: {exc}")
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    if args.workers != 1:
-        ap.error("--workers: allowed 1 (one process serves every session; the pjsua worker pool "
-                 "was removed in issue 20)")
+    from mppsim.recorder.pool import MAX_WORKERS
+    if not 1 <= args.workers <= MAX_WORKERS:
+        ap.error(f"--workers: allowed 1-{MAX_WORKERS}")
     if not 1 <= args.max_sessions <= 10000:
         ap.error("--max-sessions: allowed 1-10000")
     if not 1 <= args.min_se <= 86400:

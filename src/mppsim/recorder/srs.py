@@ -44,7 +44,8 @@ from mppsim.recorder.session import Session, wideband
 from mppsim.sip import message as sipm
 from mppsim.sip.dialog import Dialog, Transactions
 from mppsim.recorder.answer import Offer, SdpError, build_answer, parse_offer
-from mppsim.recorder.transport import Peer, StreamServer, self_signed_context, start_udp
+from mppsim.recorder.transport import (Peer, StreamServer, self_signed_context, start_udp,
+                                       tls_context_from)
 from mppsim.sip.limits import BURST_PER_SOURCE, RATE_PER_SOURCE, Bucket
 from mppsim.sip.message import ParseError, Request
 from mppsim.siprec.sipmsg import is_siprec_src
@@ -108,8 +109,13 @@ class Stats:
 class Recorder:
     def __init__(self, host: str, port: int, store_dir: Path, name: str = "w0",
                  rtp_timeout: float = 30.0, max_sessions: int = MAX_SESSIONS, tls: bool = False,
-                 status_every: float = 0.0, min_se: int = MIN_SE, min_free: int | None = None):
+                 status_every: float = 0.0, min_se: int = MIN_SE, min_free: int | None = None,
+                 shared: bool = False, udp: bool = True, tls_port: int = 0):
         self.host, self.port, self.name = host, port, name
+        # one of several worker processes on one port (recorder/pool.py): TCP and TLS listen with
+        # SO_REUSEPORT; only the first worker (udp) takes UDP, whose flows the kernel would
+        # re-spread over the workers whenever one came or went
+        self.shared, self.with_udp, self.tls_port_wanted = shared, udp, tls_port
         self.store_dir = Path(store_dir)
         self.store = Store(self.store_dir)
         self.rtp_timeout, self.max_sessions, self.tls = rtp_timeout, max_sessions, tls
@@ -144,10 +150,12 @@ class Recorder:
         await self.bind_sip()
         self.tls_server = None
         if self.tls:
-            self.tls_server = StreamServer(self.on_stream, self.on_oversize,
-                                           ssl_context=self_signed_context(self.store_dir / "tls", self.host))
+            tls_dir = self.store_dir / "tls"
+            context = (tls_context_from(tls_dir) if self.tls_port_wanted
+                       else self_signed_context(tls_dir, self.host))
+            self.tls_server = StreamServer(self.on_stream, self.on_oversize, ssl_context=context)
             self.tls_server.on_close = self.on_connection_closed
-            self.tls_port = await self.tls_server.start(self.host, 0)
+            self.tls_port = await self.tls_server.start(self.host, self.tls_port_wanted, self.shared)
         self.loop_task = asyncio.ensure_future(self.ticker())
         self.beat = make_beat(asyncio.get_running_loop())   # RTP read on a 10 ms beat (rtp/beat.py)
         where = f"{self.host}:{self.port}"
@@ -159,14 +167,18 @@ class Recorder:
     async def bind_sip(self) -> None:
         """UDP and TCP on one port number. For port 0 the OS picks the UDP port, and the same
         number may be taken for TCP (by anyone's connection): then try another."""
+        self.udp = None
+        if not self.with_udp:                  # a further worker: TCP and TLS only
+            await self.tcp.start(self.host, self.port, self.shared)
+            return
         if self.port:
             self.udp, self.port = await start_udp(self.host, self.port, self.on_datagram)
-            await self.tcp.start(self.host, self.port)
+            await self.tcp.start(self.host, self.port, self.shared)
             return
         for _ in range(50):
             udp, port = await start_udp(self.host, 0, self.on_datagram)
             try:
-                await self.tcp.start(self.host, port)
+                await self.tcp.start(self.host, port, self.shared)
             except OSError:
                 udp.close()
                 continue
@@ -176,13 +188,20 @@ class Recorder:
 
     async def stop(self) -> None:
         self.stopping = True
+        if self.shared:
+            # leave the port's group first: new connections go to the workers still up (or to a
+            # recorder started again on this port) while this one ends its sessions
+            for server in (self.tcp, self.tls_server):
+                if server is not None and server.server is not None:
+                    server.server.close()
         for s in list(self.sessions.values()):
             if s.state != "ended":
                 s.bye(REASONS["shutdown"])
                 await self.finish(s, "shutdown")
         if self._tasks:            # sessions finishing (a BYE's grace period): let them end
             await asyncio.wait(list(self._tasks), timeout=5)
-        self.udp.close()
+        if self.udp is not None:
+            self.udp.close()
         await self.tcp.close()
         if self.tls_server:
             await self.tls_server.close()

@@ -112,9 +112,12 @@ class StreamServer:
         self.refused_connections = 0
         self.server: asyncio.base_events.Server | None = None
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Listen; ``reuse_port``: the recorder's worker processes share the port (SO_REUSEPORT,
+        the kernel spreads new connections over them; recorder/pool.py)."""
         self.server = await asyncio.start_server(self._serve, host, port, ssl=self.ssl_context,
                                                  limit=MAX_MESSAGE + 1024, backlog=512,
+                                                 reuse_port=reuse_port or None,
                                                  ssl_handshake_timeout=10 if self.ssl_context else None)
         return self.server.sockets[0].getsockname()[1]
 
@@ -210,7 +213,13 @@ def self_signed_context(directory: Path, host: str) -> ssl.SSLContext:
                     "-subj", "/CN=mppsim-recorder", "-addext", f"subjectAltName={san}"],
                    check=True, capture_output=True)
     os.chmod(key, 0o600)
+    return tls_context_from(directory)
+
+
+def tls_context_from(directory: Path) -> ssl.SSLContext:
+    """The server TLS context of the certificate already in ``directory`` (a worker process
+    serves the certificate its first worker made)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
+    ctx.load_cert_chain(directory / "recorder-cert.pem", directory / "recorder-key.pem")
     return ctx
 
