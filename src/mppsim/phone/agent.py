@@ -510,17 +510,17 @@ class Agent:
             return
         unusable = unusable_media(data.get("msg", ""))
         if unusable:
-            # refused before ringing, and the call log says this agent refused (issue 21)
+            # refused before ringing, and the call log says this agent refused (issue 21). Not
+            # reported until it has ended: a `call` event now would say "ringing" (the state a
+            # call in begins with) and the faces would ring for a call that never did
             self.answer_code(rec, 488, "Not Acceptable Here", warning=unusable)
-            self.report_call(rec)
             self.emit("log", level="warning", text=f"{rec.key}: offer refused with 488: {unusable}")
             return
         busy = any(r.active and r is not rec and r.line == rec.line for r in self.calls.values())
         waiting = busy and self.waiting is not None and self.waiting.accepts(rec)   # call waiting
         too_many = sum(r.active for r in self.calls.values()) > MAX_USER_CALLS
         if (busy and not waiting) or too_many or self.stopping:
-            self.answer_code(rec, 486)
-            self.report_call(rec)
+            self.answer_code(rec, 486)          # reported once ended, as the 488 above
             return
         if waiting:
             self.waiting.ringing(rec)
@@ -545,14 +545,8 @@ class Agent:
         if not self.voicemail or rec.offer is not None:
             return False
         extension = next(l.extension for l in self.lines if l.id == rec.line)
-        prm = pj.CallOpParam(True)
-        prm.statusCode = 302
-        contact = pj.SipHeader()
-        contact.hName, contact.hValue = "Contact", f"<{self.voicemail.format(mailbox=extension)}>"
-        prm.txOption.headers.append(contact)
-        rec.local_hangup = True
         rec.to_voicemail = True
-        rec.call.hangup(prm)
+        self.redirect(rec, self.voicemail.format(mailbox=extension))
         return True
 
     def on_state(self, call: AgentCall, snap: dict) -> None:

@@ -131,7 +131,17 @@ class _Page(QWidget):
             self.on_touch()
 
     def on_touch(self) -> None:
-        pass
+        self._sync_enabled()
+
+    def _sync_enabled(self) -> None:
+        """Which fields are editable given the others (presentation only: the store checks)."""
+
+    def show_path(self, prefix: str) -> None:
+        """Show the settings under `prefix` (a location, a line, a provider account)."""
+        self.prefix = prefix
+        self.name_errors()
+        self.clear_errors()
+        self.load()
 
     # -- errors ------------------------------------------------------------------------------
     def name_errors(self) -> None:
@@ -445,13 +455,7 @@ class LocationsPage(_Page):
         return self.select.currentData()
 
     def on_select(self) -> None:
-        self.prefix = f"locations.{self.location}.recording"
-        self.name_errors()
-        self.clear_errors()
-        self.load()
-
-    def on_touch(self) -> None:
-        self._sync_enabled()
+        self.show_path(f"locations.{self.location}.recording")
 
     def _sync_enabled(self) -> None:
         specific = self.comp_mode.get() != S.ORGANISATION
@@ -650,13 +654,7 @@ class UsersPage(_Page):
             return
         info = self.store.line_info(self.line)
         section = "people" if info.kind == "user" else "virtualLines"
-        self.prefix = f"{section}.{self.line}.callRecording"
-        self.name_errors()
-        self.clear_errors()
-        self.load()
-
-    def on_touch(self) -> None:
-        self._sync_enabled()
+        self.show_path(f"{section}.{self.line}.callRecording")
 
     def _sync_enabled(self) -> None:
         """Settings are editable while recording is enabled (a line that is off has only
@@ -808,10 +806,7 @@ class ProviderPage(_Page):
         self.on_line()
 
     def on_line(self) -> None:
-        self.prefix = f"organisation.recording.accounts.{self.provider}.users.{self.line_choice.currentData()}"
-        self.name_errors()
-        self.clear_errors()
-        self.load()
+        self.show_path(f"organisation.recording.accounts.{self.provider}.users.{self.line_choice.currentData()}")
 
     def accounts(self) -> dict:
         return self.store.get_org()["accounts"].get(self.provider, {"administrators": [], "users": {}})
