@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -300,3 +301,34 @@ def test_rfc3261_timer_a_an_unanswered_udp_invite_is_resent_at_t1_then_2t1(tmp_p
     finally:
         peer.close()
         sim.stop()
+
+
+def poller_wakes(pid: int, seconds: float) -> float:
+    """Wake-ups a second of an agent's `pjsua-poll` thread (its context switches, /proc)."""
+    def switches() -> int:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            if (task / "comm").read_text().strip() == "pjsua-poll":
+                status = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines()
+                              if ":\t" in line)
+                return int(status["voluntary_ctxt_switches"]) + int(status["nonvoluntary_ctxt_switches"])
+        raise AssertionError(f"no pjsua-poll thread in agent {pid}")
+    before = switches()
+    time.sleep(seconds)
+    return (switches() - before) / seconds
+
+
+def test_an_idle_agents_poller_wakes_about_once_a_second_and_ten_times_or_more_in_a_call(sim):
+    """Issue 10's idle agent (0.1 % of a core): with no call there is no RTP for the poller to
+    read, so it waits up to 1 s (it woke ~11 times a second); in a call it reads RTP, as before."""
+    dave = sim.orch.agents["dave"].pid
+    sim.wait_until(lambda: sim.call_state("dave") in ("idle", "ended"), 5, "dave idle")
+    time.sleep(2.0)                    # the last call's tail (a reaper pass, its 1.5 s refresh)
+    idle = poller_wakes(dave, 4.0)
+    assert idle <= 3.0, f"an idle agent's poller woke {idle:.1f} times a second"
+    connect(sim, "dave", "carol", "1003")
+    try:
+        busy = poller_wakes(dave, 1.0)
+        assert busy >= 10.0, f"in a call the poller woke only {busy:.1f} times a second"
+    finally:
+        sim.hangup("dave")
+        sim.wait_for("carol", "ended", 3)

@@ -232,6 +232,9 @@ def test_r_cmp_5_and_dtmf_routing_attendant_to_hunt_group(csim):
     since = len(csim.events)
     csim.dial(CALLER, "+14155550199")                  # the attendant's PSTN number
     csim.wait_for(CALLER, "connected", 12)
+    # the attendant's agent says what it played on its own channel: it may come after the
+    # caller's agent said connected (two processes; seen on two test workers)
+    csim.wait_until(lambda: feature_events(csim, "main", "compliance", since), 5, "the attendant's announcement")
     (cmp,) = feature_events(csim, "main", "compliance", since)
     assert cmp["language"] == "en_us"
     played = [e["prompt"] for e in feature_events(csim, "main", "played", since)]

@@ -258,7 +258,7 @@ class Agent:
         # Only now, with sockets to wait on: pjlib's select ioqueue with none sleeps the whole
         # poll (POLL_MS) and sees no socket registered meanwhile, nor our wake-up datagram
         threading.Thread(target=poll_events, args=(self.ep, lambda: True, self.reaper.run_due,
-                                                   endpoint.poll_bound_ms(self.rtp_thread)),
+                                                   self.poll_bound),
                          name="pjsua-poll", daemon=True).start()
         if self.edge is not None:
             self.siprec = SiprecClient(self, self.ep, self.recording_accounts())
@@ -677,6 +677,12 @@ class Agent:
         ended = [r for r in self.calls.values() if not r.active]
         for old in ended[:-20]:  # keep the last 20 ended calls for queries
             self.calls.pop(old.key, None)
+
+    def poll_bound(self) -> int:
+        """The poller's next wait (endpoint.POLL_MS): short only while a call's RTP is read there.
+        On the poller's thread: a copy of the calls (one C call, whole under the GIL) is walked."""
+        in_call = any(r.active for r in list(self.calls.values()))
+        return endpoint.poll_bound_ms(self.rtp_thread, in_call)
 
     def on_media(self, call: AgentCall, _data) -> None:
         if call.getId() < 0:

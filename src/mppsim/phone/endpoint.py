@@ -10,6 +10,7 @@ import atexit
 import ctypes
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import pjsua2 as pj
 
@@ -137,24 +138,29 @@ def line_buffer_log(path: str) -> bool:
 # thread, and the agent's main loop wakes this thread after every pass that may have set one
 # (wake_poller). With rtp_thread (load runs) this thread does SIP only: 100 ms cost ~0.13 of a
 # core at 200 agents in calls (10 Python wake-ups a second each), so it waits up to 1 s. Where it
-# also reads RTP (an app's org) it keeps 100 ms: with 1 s a 20 ms gap in what a party heard came
-# 2 times in ~27 runs of tests/test_calls.py::test_a_high_tone_has_no_gap, never with 100 ms.
+# also reads RTP (an app's org) it keeps 100 ms while a call is up: with 1 s a 20 ms gap in what a
+# party heard came 2 times in ~27 runs of tests/test_calls.py::test_a_high_tone_has_no_gap, never
+# with 100 ms. With no call there is no RTP to read: 1 s, an idle agent's ~10 wake-ups a second
+# down to ~1 (a dial from the main thread wakes it at once, and the next wait is 100 ms).
 POLL_MS = 100
 POLL_MS_SIP_ONLY = 1000
 
 
-def poll_bound_ms(rtp_thread: bool) -> int:
-    """How long the agent's poller may wait: POLL_MS_SIP_ONLY where pjmedia's thread reads RTP."""
-    return POLL_MS_SIP_ONLY if rtp_thread else POLL_MS
+def poll_bound_ms(rtp_thread: bool, in_call: bool = True) -> int:
+    """How long the agent's poller may wait: POLL_MS only where it reads a call's RTP itself."""
+    return POLL_MS if in_call and not rtp_thread else POLL_MS_SIP_ONLY
 
 
-def poll_events(ep: pj.Endpoint, running, between=None, poll_ms: int = POLL_MS) -> None:
+def poll_events(ep: pj.Endpoint, running, between=None,
+                poll_ms: int | Callable[[], int] = POLL_MS) -> None:
     """The agent's pjsua thread: SIP (and RTP, without rtp_thread) I/O and pjsip timers;
-    callbacks run here. `between()` runs after each poll, on this thread (phone/reaper.py)."""
+    callbacks run here. `between()` runs after each poll, on this thread (phone/reaper.py).
+    `poll_ms`: the wait's bound, or a function giving it before each wait."""
     ep.libRegisterThread("pjsua-poll")
     os_thread.set_name("pjsua-poll")
+    bound = poll_ms if callable(poll_ms) else (lambda: poll_ms)
     while running():
-        ep.libHandleEvents(poll_ms)
+        ep.libHandleEvents(bound())
         if between is not None:
             between()
 
