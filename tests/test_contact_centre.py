@@ -55,7 +55,14 @@ ORG = {
                   "0": {"action": "operator", "to": "alice"}, "9": {"action": "repeat"},
                   "*": {"action": "extension_dial"}}},
         {"id": "glowna", "name": "Acme Polska", "extension": "5001", "location": "wro",
-         "menu": {"1": {"action": "transfer", "to": "carol"}}},
+         "menu": {"1": {"action": "transfer", "to": "carol"}},
+         "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "00:00",
+                            "to": "24:00"},                                  # always open
+         "after_hours_menu": {"1": {"action": "transfer", "to": "alice"}}},
+        {"id": "closed", "name": "Acme Closed", "extension": "5002", "location": "hq",
+         "menu": {"1": {"action": "transfer", "to": "bob"}},
+         "business_hours": {"days": [], "from": "09:00", "to": "17:00", "timezone": "America/New_York"},
+         "after_hours_menu": {"1": {"action": "transfer", "to": "dave"}, "9": {"action": "repeat"}}},
     ],
     "hunt_groups": [
         {"id": "hg-regular", "name": "Sales Regular", "extension": "5100", "location": "hq", "policy": "regular",
@@ -120,11 +127,59 @@ def test_org_file_features_round_trip_and_resolve():
      "auto_attendants[0]: needs an extension"),
     ("auto_attendants", {"id": "alice", "name": "X", "extension": "5300", "location": "hq",
                          "menu": {"1": {"action": "repeat"}}}, "auto_attendants[0].id: 'alice' is already used"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}},
+                         "business_hours": {"days": ["mon"], "from": "09:00", "to": "17:00"}},
+     "auto_attendants[0].after_hours_menu: missing; business_hours and after_hours_menu go together"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}}, "after_hours_menu": {"1": {"action": "exit"}}},
+     "auto_attendants[0].business_hours: missing"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}}, "after_hours_menu": {"1": {"action": "exit"}},
+                         "business_hours": {"days": ["monday"], "from": "09:00", "to": "17:00"}},
+     "auto_attendants[0].business_hours.days: ['monday'] is not allowed; a list of mon, tue, wed, thu, fri, sat, sun"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}}, "after_hours_menu": {"1": {"action": "exit"}},
+                         "business_hours": {"days": ["mon"], "from": "17:00", "to": "09:00"}},
+     "auto_attendants[0].business_hours.to: 09:00 is not after from (17:00)"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}}, "after_hours_menu": {"1": {"action": "exit"}},
+                         "business_hours": {"days": ["mon"], "from": "9am", "to": "17:00", "timezone": "Mars/Base"}},
+     "auto_attendants[0].business_hours.from: '9am' is not a time of day"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}}, "after_hours_menu": {"1": {"action": "exit"}},
+                         "business_hours": {"days": ["mon"], "from": "09:00", "to": "17:00", "timezone": "Mars/Base"}},
+     "auto_attendants[0].business_hours.timezone: 'Mars/Base' is not an IANA time zone"),
+    ("auto_attendants", {"id": "aa", "name": "X", "extension": "5300", "location": "hq",
+                         "menu": {"1": {"action": "repeat"}},
+                         "business_hours": {"days": ["mon"], "from": "09:00", "to": "17:00"},
+                         "after_hours_menu": {"1": {"action": "transfer", "to": "nobody"}}},
+     "auto_attendants[0].after_hours_menu.1.to: 'nobody' reaches nobody in the org"),
 ])
 def test_org_file_feature_errors_are_clear(section, entry, message):
     with pytest.raises(OrgError) as e:
         parse_org(org_with(**{section: [entry]}))
     assert message in str(e.value), str(e.value)
+
+
+def test_business_hours_open_on_their_days_between_their_times_in_their_zone():
+    from datetime import datetime, timezone
+
+    from mppsim.rules.schedule import BusinessHours
+    hours = BusinessHours(("mon", "tue", "wed", "thu", "fri"), "09:00", "17:00", "America/Los_Angeles")
+    utc = timezone.utc
+    assert hours.is_open(datetime(2026, 12, 7, 17, 0, tzinfo=utc))          # Mon 09:00 PST
+    assert not hours.is_open(datetime(2026, 12, 7, 16, 59, tzinfo=utc))     # Mon 08:59 PST
+    assert not hours.is_open(datetime(2026, 12, 8, 1, 0, tzinfo=utc))       # Mon 17:00 PST: closed
+    assert not hours.is_open(datetime(2026, 12, 12, 18, 0, tzinfo=utc))     # Saturday
+    assert hours.is_open(datetime(2026, 7, 6, 16, 0, tzinfo=utc))           # Mon 09:00 PDT (summer)
+    all_day = BusinessHours(("sun",), "00:00", "24:00", "UTC")
+    assert all_day.is_open(datetime(2026, 12, 13, 23, 59, tzinfo=utc))
+    assert not BusinessHours((), "00:00", "24:00", "UTC").is_open(datetime(2026, 12, 13, 12, 0, tzinfo=utc))
+    org = parse_org(ORG)
+    assert org.feature("closed").business_hours.days == ()
+    assert org.feature("glowna").business_hours.timezone == org.locations[1].timezone   # the location's
+    assert dict(org.feature("closed").after_hours_menu)["1"].target == "1004"
 
 
 # ----- routing, pure -----------------------------------------------------------------------------
@@ -222,6 +277,29 @@ def test_auto_attendant_menu_is_spoken_in_its_language(csim):
         csim.wait_until(lambda: key in csim.summaries, 5, "the caller's call summary")
         scores = best_match(heard_samples(csim, key), greetings)
         assert max(scores, key=scores.get) == want and scores[want] > 0.5, (number, scores)
+    end_all(csim)
+
+
+def test_after_hours_the_attendant_speaks_and_routes_by_its_after_hours_menu(csim):
+    """Webex Calling's auto attendant outside its business schedule: the after-hours menu ("Press
+    1. Press 9." here, key 1 to dave) instead of the business-hours one (key 1 to bob); within
+    it (the Polish attendant, open all week) the business-hours menu."""
+    since = len(csim.events)
+    csim.dial("alice", "5001")
+    csim.wait_until(lambda: feature_events(csim, "glowna", "menu", since), 8, "the Polish attendant's menu")
+    assert feature_events(csim, "glowna", "menu", since)[0]["hours"] == "business_hours"
+    csim.hangup("alice")
+    since = len(csim.events)
+    csim.dial(CALLER, "5002")
+    csim.wait_until(lambda: feature_events(csim, "closed", "menu", since), 12, "the closed attendant's menu")
+    assert feature_events(csim, "closed", "menu", since)[0]["hours"] == "after_hours"
+    csim.wait_until(lambda: "press_9" in [e["prompt"] for e in feature_events(csim, "closed", "played", since)],
+                    12, "the after-hours menu's last key")
+    played = [e["prompt"] for e in feature_events(csim, "closed", "played", since)]
+    assert [p for p in played if p.startswith("press_")] == ["press_1", "press_9"], played
+    csim.dtmf(CALLER, "1")
+    csim.wait_for(DAVE, "ringing", 8)
+    assert csim.call_state("bob") != "ringing"
     end_all(csim)
 
 
@@ -498,12 +576,18 @@ def test_wxc_sdk_lists_and_reads_the_three_features(tmp_path):
         assert queue.queue_settings.comfort_message.time_between_messages == 3
         assert [a.extension for a in queue.agents] == ["1002", "1001"]
         aas = list(api.telephony.auto_attendant.list())
-        assert [(a.name, a.language_code) for a in aas] == [("Acme Main", "en_us"), ("Acme Polska", "pl_pl")]
+        assert [(a.name, a.language_code) for a in aas] == [("Acme Main", "en_us"), ("Acme Polska", "pl_pl"),
+                                                            ("Acme Closed", "en_us")]
         main = api.telephony.auto_attendant.details(location_id=hq, auto_attendant_id=aas[0].auto_attendant_id)
         assert main.phone_number == "+14155550199"
         keys = {getattr(k.key, "value", k.key): (getattr(k.action, "value", k.action), k.value)
                 for k in main.business_hours_menu.key_configurations}
         assert keys["2"] == ("TRANSFER_WITHOUT_PROMPT", "5200") and keys["0"][0] == "TRANSFER_TO_OPERATOR"
+        assert main.after_hours_menu is None and not main.business_schedule
+        closed = api.telephony.auto_attendant.details(location_id=hq, auto_attendant_id=aas[2].auto_attendant_id)
+        assert closed.business_schedule == "Acme Closed business hours"
+        after = {getattr(k.key, "value", k.key): k.value for k in closed.after_hours_menu.key_configurations}
+        assert after == {"1": "1004", "9": None}
     finally:
         mp.undo()
         server.stop()

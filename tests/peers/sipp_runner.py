@@ -134,7 +134,16 @@ def command(scenario: str, target: str, workdir: Path, *, transport: str = "t1",
 
 
 def run_sipp(scenario: str, target: str, workdir: Path, *, timeout: float = 30, **kw) -> SippRun:
-    cmd = command(scenario, target, workdir, timeout=timeout, **kw)
-    proc = subprocess.run(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", timeout=timeout + 15)
-    return SippRun(proc.returncode, workdir, proc.stdout)
+    """SIPp's ports are chosen here and bound by SIPp (it cannot take port 0): another process
+    may bind one in between (its media port + 2 for video was, on two test workers). A run that
+    SIPp ended before any call for that reason is run again with new ports."""
+    for _attempt in range(3):
+        cmd = command(scenario, target, workdir, timeout=timeout, **kw)
+        proc = subprocess.run(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace", timeout=timeout + 15)
+        run = SippRun(proc.returncode, workdir, proc.stdout)
+        if not (proc.returncode != 0 and "Address already in use" in run.errors()
+                and "Unable to bind" in run.errors()):
+            return run
+        (workdir / "errors.log").unlink(missing_ok=True)
+    return run

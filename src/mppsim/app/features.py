@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mppsim.rules import schedule
+from mppsim.rules.schedule import BusinessHours
+
 from .org_values import DEFAULT_LANGUAGE, E164_RE, LANGUAGES
 
 # org.py's _Parser (its error list and field readers): not imported, since org imports this module
@@ -39,7 +42,7 @@ _COMMON_KEYS = ("id", "name", "extension", "number", "location", "language")
 _HUNT_KEYS = _COMMON_KEYS + ("policy", "members", "advance_after_rings", "advance_after_seconds", "no_answer")
 _QUEUE_KEYS = _COMMON_KEYS + ("policy", "agents", "advance_after_rings", "advance_after_seconds",
                               "welcome", "comfort_every", "waiting", "size", "overflow")
-_AA_KEYS = _COMMON_KEYS + ("menu",)
+_AA_KEYS = _COMMON_KEYS + ("menu", "business_hours", "after_hours_menu")
 _MEMBER_KEYS = ("line", "weight")
 _ACTION_KEYS = ("action", "to")
 
@@ -79,6 +82,8 @@ class Feature:
     size: int = MAX_QUEUE_SIZE                # call queue: callers it holds
     overflow: Action = Action("busy")         # call queue: a caller beyond size
     menu: tuple[tuple[str, Action], ...] = field(default=())   # auto attendant: key -> action
+    business_hours: BusinessHours | None = None   # auto attendant: when `menu` applies (None: always)
+    after_hours_menu: tuple[tuple[str, Action], ...] = field(default=())   # outside business_hours
 
     @property
     def dial(self) -> str:
@@ -103,6 +108,8 @@ class Feature:
             "welcome": self.welcome, "comfort_every": self.comfort_every, "waiting": self.waiting,
             "size": self.size, "overflow": {"action": self.overflow.action, "target": self.overflow.target},
             "menu": {k: {"action": a.action, "target": a.target} for k, a in self.menu},
+            "business_hours": self.business_hours.to_dict() if self.business_hours else None,
+            "after_hours_menu": {k: {"action": a.action, "target": a.target} for k, a in self.after_hours_menu},
         }
 
 
@@ -139,6 +146,9 @@ def features_to_dict(features: tuple[Feature, ...]) -> dict[str, list]:
                          overflow=_action_dict(f.overflow))
             else:
                 d["menu"] = {k: _action_dict(a) for k, a in f.menu}
+                if f.business_hours is not None:
+                    d["business_hours"] = f.business_hours.to_dict()
+                    d["after_hours_menu"] = {k: _action_dict(a) for k, a in f.after_hours_menu}
             items.append(d)
         if items:
             out[section] = items
@@ -159,6 +169,24 @@ class _FeatureParser:
         self.ext_owner = ext_owner       # extension -> path of its owner (users, virtual lines)
         self.feature_dial: dict[str, str] = {}   # feature id -> its extension or number
         self.feature_numbers: dict[str, str] = {}   # E.164 -> path
+
+    def menu(self, menu: Any, path: str) -> tuple[tuple[str, Action], ...]:
+        """An auto attendant's menu: phone key -> action, in key order."""
+        p = self.p
+        items: list[tuple[str, Action]] = []
+        if not isinstance(menu, dict) or not menu:
+            p.err(path, f"must be a mapping of keys ({' '.join(MENU_KEYS)}) to "
+                  f"{{action: {' | '.join(MENU_ACTIONS)}, to: ...}}; got {_fmt(menu)}")
+            return ()
+        for key, act in menu.items():
+            k = str(key)
+            if k not in MENU_KEYS:
+                p.err(f"{path}.{key}", f"not a phone key; allowed: {' '.join(MENU_KEYS)} (quote * and #)")
+                continue
+            a = self.action(act, f"{path}.{k}", MENU_ACTIONS, "repeat")
+            if a is not None:
+                items.append((k, a))
+        return tuple(sorted(items, key=lambda ka: MENU_KEYS.index(ka[0])))
 
     def common(self, d: dict, path: str) -> tuple | None:
         p = self.p
@@ -312,8 +340,10 @@ class _FeatureParser:
 
 
 def parse_features(p: "_Parser", data: dict, locs: dict[str, str], lines: dict[str, str],
-                   numbers: set[str], ext_owner: dict[str, str]) -> list[Feature]:
+                   numbers: set[str], ext_owner: dict[str, str],
+                   loc_timezones: dict[str, str] | None = None) -> list[Feature]:
     """Validate the three feature sections; errors go to the org parser `p`."""
+    loc_timezones = loc_timezones or {}
     fp = _FeatureParser(p, locs, lines, numbers, ext_owner)
     pending: list[tuple[str, dict, Feature]] = []   # targets resolved once every feature is known
     for section, kind in SECTIONS.items():
@@ -354,22 +384,22 @@ def parse_features(p: "_Parser", data: dict, locs: dict[str, str], lines: dict[s
                 kw["size"] = size
                 kw["overflow"] = fp.action(d.get("overflow"), f"{path}.overflow", NO_ANSWER_ACTIONS, "busy")
             elif kind == "auto_attendant":
-                menu = d.get("menu")
-                items: list[tuple[str, Action]] = []
-                if not isinstance(menu, dict) or not menu:
-                    p.err(f"{path}.menu", f"must be a mapping of keys ({' '.join(MENU_KEYS)}) to "
-                          f"{{action: {' | '.join(MENU_ACTIONS)}, to: ...}}; got {_fmt(menu)}")
-                else:
-                    for key, act in menu.items():
-                        k = str(key)
-                        if k not in MENU_KEYS:
-                            p.err(f"{path}.menu.{key}", f"not a phone key; allowed: {' '.join(MENU_KEYS)} "
-                                  "(quote * and #)")
-                            continue
-                        a = fp.action(act, f"{path}.menu.{k}", MENU_ACTIONS, "repeat")
-                        if a is not None:
-                            items.append((k, a))
-                kw["menu"] = tuple(sorted(items, key=lambda ka: MENU_KEYS.index(ka[0])))
+                kw["menu"] = fp.menu(d.get("menu"), f"{path}.menu")
+                if "business_hours" in d or "after_hours_menu" in d:
+                    if "business_hours" not in d or "after_hours_menu" not in d:
+                        missing = "business_hours" if "business_hours" not in d else "after_hours_menu"
+                        p.err(f"{path}.{missing}", "missing; business_hours and after_hours_menu go together "
+                              "(without them the menu applies at all hours)")
+                    else:
+                        loc = d.get("location")
+                        hours, errors = schedule.parse(d["business_hours"], f"{path}.business_hours",
+                                                       loc_timezones.get(loc, "UTC") if isinstance(loc, str)
+                                                       else "UTC", schedule.known_timezones())
+                        for e in errors:
+                            field_path, _, why = e.partition(": ")
+                            p.err(field_path, why)
+                        kw["business_hours"] = hours
+                        kw["after_hours_menu"] = fp.menu(d["after_hours_menu"], f"{path}.after_hours_menu")
             if common is None or len(p.errors) != n:
                 continue
             fid, name, ext, number, loc, lang = common
@@ -384,11 +414,8 @@ def parse_features(p: "_Parser", data: dict, locs: dict[str, str], lines: dict[s
         elif f.kind == "call_queue":
             fixes["overflow"] = fp.resolve_target(f.overflow, f"{path}.overflow")
         else:
-            menu = []
-            for k, a in f.menu:
-                r = fp.resolve_target(a, f"{path}.menu.{k}")
-                menu.append((k, r))
-            fixes["menu"] = tuple(menu)
+            for name in ("menu", "after_hours_menu"):
+                fixes[name] = tuple((k, fp.resolve_target(a, f"{path}.{name}.{k}")) for k, a in getattr(f, name))
         if len(p.errors) == n:
             out.append(replace(f, **fixes))
     return out

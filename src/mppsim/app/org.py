@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, NamedTuple
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, NamedTuple
 import yaml
 
 from mppsim.rules.citations import cite
+from mppsim.rules.schedule import known_timezones
 from .network import Network, parse_network
 from .org_values import DEFAULT_LANGUAGE, E164_RE as _E164_RE, LANGUAGES
 
@@ -458,13 +458,6 @@ def _slug(name: str) -> str:
     return s or "org"
 
 
-def _known_timezones() -> frozenset[str]:
-    try:
-        return frozenset(zoneinfo.available_timezones())
-    except Exception:  # pragma: no cover - exotic platforms
-        return frozenset()
-
-
 class _Parser:
     def __init__(self, source: str | Path | None) -> None:
         self.source = Path(source) if source is not None else None
@@ -582,7 +575,8 @@ class _Parser:
         lines = {u.id: u.extension for u in users if u is not None}
         lines.update({v.id: v.extension for v in vlines if v is not None})
         numbers = {p.number for p in pstn if p is not None}
-        features = parse_features(self, data, loc_langs, lines, numbers, ext_owner)
+        features = parse_features(self, data, loc_langs, lines, numbers, ext_owner,
+                                  {loc.id: loc.timezone for loc in locations if loc is not None})
         network, errs = parse_network(data.get("network"))
         self.errors += errs
 
@@ -648,7 +642,7 @@ class _Parser:
             self.err("locations", "missing; required (a list of at least one location)")
             return out, known
         seen: dict[str, int] = {}
-        tzs = _known_timezones()
+        tzs = known_timezones()
         for i, raw in enumerate(self.seq(data["locations"], "locations", "location", True)):
             path = f"locations[{i}]"
             d = self.mapping(raw, path, _LOCATION_KEYS)

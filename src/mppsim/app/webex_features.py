@@ -119,12 +119,16 @@ class FeatureApi:
         d = self._common(f, listing)
         if listing:
             return d
-        keys = [{"key": k, "action": MENU_ACTIONS[a.action], **({"value": a.target} if a.target else {})}
-                for k, a in f.menu]
-        d.update(businessSchedule="", extensionDialing="ENTERPRISE", nameDialing="ENTERPRISE",
-                 businessHoursMenu={"greeting": "DEFAULT", "extensionEnabled": any(a.action == "extension_dial"
-                                                                                    for _k, a in f.menu),
-                                    "keyConfigurations": keys})
+        def menu(items) -> dict:
+            keys = [{"key": k, "action": MENU_ACTIONS[a.action], **({"value": a.target} if a.target else {})}
+                    for k, a in items]
+            return {"greeting": "DEFAULT", "extensionEnabled": any(a.action == "extension_dial" for _k, a in items),
+                    "keyConfigurations": keys}
+        # Webex names a location schedule here; mppsim's schedule is the attendant's own (org file)
+        d.update(businessSchedule=f"{f.name} business hours" if f.business_hours else "",
+                 extensionDialing="ENTERPRISE", nameDialing="ENTERPRISE", businessHoursMenu=menu(f.menu))
+        if f.business_hours:
+            d["afterHoursMenu"] = menu(f.after_hours_menu)
         return d
 
     # -- handlers --------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from mppsim.rules.schedule import is_open_now
 from mppsim.sip.uri import name_and_user
 
 from .announcements import announcement_file, duration, write_wav
@@ -152,7 +153,11 @@ class ContactCentre:
             self.play(caller, [("compliance", path)], then=lambda: self.after_compliance(caller))
         elif caller.phase == "menu":
             caller.begun = caller.phase
-            caller.menu = MenuSession(self.f.get("menu") or {})
+            # Webex Calling: the business-hours menu within the schedule, else the after-hours
+            # one; chosen once, when the caller first hears it
+            hours = "business_hours" if is_open_now(self.f.get("business_hours")) else "after_hours"
+            caller.menu = MenuSession(self.f.get("menu" if hours == "business_hours" else "after_hours_menu") or {})
+            self.emit("menu", caller, hours=hours)
             self.speak_menu(caller)
         elif caller.phase == "waiting":
             caller.begun = caller.phase
