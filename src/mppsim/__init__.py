@@ -5,6 +5,7 @@ app (orchestrator, Simulator, CLI, HTTP APIs), ui (Qt only), phone (the pjsua2 a
 sip (SIP/SDP toolkit, no I/O), rules (recording settings and per-call policy), siprec (what an
 SRC and an SRS share), recorder (the SRS), with assets/ and examples/ shipped inside.
 """
+import os
 from pathlib import Path
 
 __version__ = "0.2.0"
@@ -13,3 +14,11 @@ __version__ = "0.2.0"
 # child process (an agent, the recorder) needs on sys.path to run `python -m mppsim....`.
 PACKAGE_DIR = Path(__file__).resolve().parent
 IMPORT_ROOT = PACKAGE_DIR.parent
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with IMPORT_ROOT first on PYTHONPATH: what a child started as
+    `python -m mppsim....` needs to import this very package (a checkout or an install)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
+    return env

@@ -26,7 +26,7 @@ from mppsim.phone.protocol import Channel, ChannelClosed
 from .org import Org
 from .ports import PortPlan
 from .spawner import Zygote
-from mppsim import IMPORT_ROOT
+from mppsim import IMPORT_ROOT, child_env
 
 START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
@@ -344,8 +344,7 @@ class Orchestrator:
             f.write(json.dumps(config, indent=2))
         handle.stderr_path = self.run_dir / "logs" / f"{spec.name}.stderr.log"
         handle.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
+        env = child_env()
         handle.ready.clear()
         handle.status = "starting"
         handle.started_at = time.monotonic()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from typing import Callable
 from mppsim.rules import providers as P
 
 from .ports import PortPlan
-from mppsim import IMPORT_ROOT
+from mppsim import IMPORT_ROOT, child_env
 
 SESSIONS_PER_WORKER = 1000    # the asyncio recorder's --max-sessions
 
@@ -77,8 +76,7 @@ class RecorderWorkers:
                     raise RuntimeError(f"recorder worker {w.name} did not start; see {self.log_dir}")
 
     def _spawn(self, w: WorkerProc, port: int | None = None) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
+        env = child_env()
         w.ready = threading.Event()
         w.status = "starting"
         w.spawned_at = time.monotonic()

@@ -1,8 +1,10 @@
 """`mppsim-recorder --workers N`: N recorder processes behind one SIP port.
 
-One process runs one event loop and, with the GIL, about one core; in a burst (a load test placing
-100 recorded calls at once sends 200 SIPREC INVITEs in half a second) its SIP thread is what the
-last session waits for (docs/scaling.md). With N workers:
+One process runs one event loop and, with the GIL, about one core; in a burst of new sessions
+from an SRC that opens many connections (SIPp at 400 INVITEs a second, one TCP connection per
+call) its SIP thread is what the last session waits for: two workers answered at p99 24-128 ms
+against 148-360 with one (docs/decisions.md). Not in mppsim's own load runs, where the agents
+are the limit and the app keeps one process. With N workers:
 
 - the first worker (this process, "w0") binds UDP, TCP and TLS as it always did and prints the
   READY line once every other worker is listening too;
@@ -18,13 +20,12 @@ last session waits for (docs/scaling.md). With N workers:
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
 
-from mppsim import IMPORT_ROOT
+from mppsim import child_env
 
 MAX_WORKERS = 16
 
@@ -65,8 +66,7 @@ class WorkerPool:
         return [p.pid for p in self.procs.values()]
 
     def _spawn(self, name: str) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(IMPORT_ROOT), env.get("PYTHONPATH")]))
+        env = child_env()
         self.ready[name] = threading.Event()
         proc = subprocess.Popen(self.argvs[name], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=env)
